@@ -1,0 +1,76 @@
+//! The command line: argument parsing and dispatch to the subcommands.
+
+pub mod check_config;
+pub mod demo;
+pub mod output;
+pub mod rates;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, default_config_path};
+use crate::error::{Error, EXIT_OK};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tpdb",
+    version,
+    about = "Terminal console for a staged SQL Server node migration, job-code rates and service-principal probes",
+    long_about = "Without a subcommand, opens the TUI on the configured nodes.\n\
+                  Exit codes: 0 ok, 1 findings or a refused operation, 2 usage or config error, 3 connection or authentication error."
+)]
+pub struct Cli {
+    /// Config file (default: $TPDB_CONFIG, then the platform config dir's tpdb/tpdb.toml).
+    #[arg(long, global = true, env = "TPDB_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create (or reuse) the embedded demo sandbox and open the TUI on it.
+    Demo(demo::DemoArgs),
+    /// Validate the config and print its nodes, principals and stages.
+    CheckConfig,
+    /// Preview or write job-code rates per site.
+    #[command(subcommand)]
+    Rates(rates::RatesCommand),
+}
+
+/// Find and load the config.
+pub fn load_config(path: Option<&PathBuf>) -> Result<Config, Error> {
+    let path = match path {
+        Some(p) => p.clone(),
+        None => default_config_path().ok_or_else(|| {
+            Error::Usage("no config: pass --config FILE or set TPDB_CONFIG".into())
+        })?,
+    };
+    if !path.exists() {
+        return Err(Error::Usage(format!(
+            "config file {} does not exist; pass --config FILE, set TPDB_CONFIG, or run `tpdb demo` to create one",
+            path.display()
+        )));
+    }
+    Ok(Config::load(&path)?)
+}
+
+/// Run a parsed command line; returns the exit code.
+pub async fn run(cli: Cli) -> Result<i32, Error> {
+    match cli.command {
+        Some(Command::Demo(args)) => demo::run(args).await,
+        Some(Command::CheckConfig) => check_config::run(&load_config(cli.config.as_ref())?),
+        Some(Command::Rates(cmd)) => {
+            let config = load_config(cli.config.as_ref())?;
+            let _guard = crate::logging::init(&config.paths.log_dir, None);
+            rates::run(&config, cmd).await
+        }
+        None => {
+            let config = load_config(cli.config.as_ref())?;
+            crate::tui::run(Arc::new(config)).await?;
+            Ok(EXIT_OK)
+        }
+    }
+}

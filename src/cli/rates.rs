@@ -1,0 +1,224 @@
+//! `tpdb rates preview|apply`: the rate flow without the TUI.
+
+use std::io::Write;
+
+use chrono::NaiveDate;
+use clap::{Args, Subcommand};
+
+use super::output::{Format, csv_line, table};
+use crate::config::Config;
+use crate::domain::rates::{Method, Preview, RateParams};
+use crate::error::{EXIT_OK, Error};
+use crate::flows::no_progress;
+use crate::flows::rates::{self, PreviewOutcome};
+
+#[derive(Debug, Subcommand)]
+pub enum RatesCommand {
+    /// Show the rates each site would get, with flags; writes nothing.
+    Preview {
+        #[command(flatten)]
+        params: ParamArgs,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Write effective-dated site rates. Without --yes it prints the statements and writes nothing.
+    Apply {
+        #[command(flatten)]
+        params: ParamArgs,
+        /// Really write.
+        #[arg(long)]
+        yes: bool,
+        /// The node's name, required when the rates node is protected.
+        #[arg(long, value_name = "NODE")]
+        confirm: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ParamArgs {
+    /// Site ids, comma separated (default: every site).
+    #[arg(long, value_delimiter = ',', value_name = "S,..")]
+    pub sites: Vec<i32>,
+    /// Job codes, comma separated (default: every job code).
+    #[arg(long = "job-codes", value_delimiter = ',', value_name = "J,..")]
+    pub job_codes: Vec<String>,
+    /// First day of labor history (YYYY-MM-DD).
+    #[arg(long, value_parser = parse_date)]
+    pub from: Option<NaiveDate>,
+    /// Last day of labor history (YYYY-MM-DD).
+    #[arg(long, value_parser = parse_date)]
+    pub to: Option<NaiveDate>,
+    #[arg(long, value_parser = parse_method)]
+    pub method: Option<Method>,
+    /// The date the new rates take effect (YYYY-MM-DD).
+    #[arg(long = "effective-date", value_parser = parse_date)]
+    pub effective_date: Option<NaiveDate>,
+}
+
+fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("'{s}' is not a date; write YYYY-MM-DD"))
+}
+
+fn parse_method(s: &str) -> Result<Method, String> {
+    s.parse()
+}
+
+impl ParamArgs {
+    fn resolve(&self, config: &Config) -> Result<RateParams, Error> {
+        let rc = config.rates().map_err(Error::Usage)?;
+        let mut p = rc.default_params(chrono::Local::now().date_naive());
+        if let Some(to) = self.to {
+            p.to = to;
+            p.effective_date = to + chrono::Duration::days(1);
+            if self.from.is_none() {
+                p.from = to - chrono::Duration::days(i64::from(rc.lookback_days.max(1)) - 1);
+            }
+        }
+        if let Some(f) = self.from {
+            p.from = f;
+        }
+        if let Some(m) = self.method {
+            p.method = m;
+        }
+        if let Some(e) = self.effective_date {
+            p.effective_date = e;
+        }
+        p.sites = self.sites.clone();
+        p.job_codes = self.job_codes.iter().map(|j| j.trim().to_string()).filter(|j| !j.is_empty()).collect();
+        Ok(p)
+    }
+}
+
+const COLUMNS: [&str; 12] = [
+    "site_id",
+    "job_code",
+    "method",
+    "rate",
+    "current_rate",
+    "delta",
+    "delta_pct",
+    "samples",
+    "hours",
+    "source",
+    "gp_unit_account",
+    "flags",
+];
+
+fn cells(p: &Preview) -> Vec<Vec<String>> {
+    let opt = |d: Option<rust_decimal::Decimal>| d.map(|v| v.to_string()).unwrap_or_default();
+    p.rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.site_id.to_string(),
+                r.job_code.clone(),
+                r.method.to_string(),
+                r.rate.to_string(),
+                opt(r.current_rate),
+                opt(r.delta),
+                opt(r.delta_pct),
+                r.samples.to_string(),
+                r.hours.to_string(),
+                r.source.as_str().to_string(),
+                r.gp_unit_account.clone().unwrap_or_default(),
+                r.flags.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(" "),
+            ]
+        })
+        .collect()
+}
+
+fn summary(o: &PreviewOutcome) -> String {
+    let p = &o.preview;
+    format!(
+        "{} rows · {} to {} · {} · {} EDW records excluded (outside bounds) · sites without GP unit account: {}",
+        p.rows.len(),
+        o.params.from,
+        o.params.to,
+        o.params.method,
+        p.excluded_records,
+        if p.sites_without_gp.is_empty() {
+            "none".to_string()
+        } else {
+            p.sites_without_gp.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
+        }
+    )
+}
+
+/// Write a preview in the chosen format.
+pub fn render(o: &PreviewOutcome, format: Format, out: &mut impl Write) -> std::io::Result<()> {
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, &o.preview.rows)?;
+            writeln!(out)
+        }
+        Format::Csv => {
+            let mut text = String::with_capacity(o.preview.rows.len() * 80);
+            text.push_str(&COLUMNS.join(","));
+            text.push('\n');
+            for r in cells(&o.preview) {
+                text.push_str(&csv_line(&r));
+                text.push('\n');
+            }
+            out.write_all(text.as_bytes())
+        }
+        Format::Table => {
+            out.write_all(table(&COLUMNS, &cells(&o.preview)).as_bytes())?;
+            writeln!(out, "{}", summary(o))
+        }
+    }
+}
+
+pub async fn run(config: &Config, cmd: RatesCommand) -> Result<i32, Error> {
+    match cmd {
+        RatesCommand::Preview { params, format } => {
+            let p = params.resolve(config)?;
+            let o = rates::preview(config, &p, &no_progress).await?;
+            let stdout = std::io::stdout();
+            let mut lock = std::io::BufWriter::new(stdout.lock());
+            render(&o, format, &mut lock).map_err(|e| Error::Io(e.to_string()))?;
+            lock.flush().map_err(|e| Error::Io(e.to_string()))?;
+            if format != Format::Table {
+                eprintln!("{}", summary(&o));
+            }
+            Ok(EXIT_OK)
+        }
+        RatesCommand::Apply {
+            params,
+            yes,
+            confirm,
+        } => {
+            if params.effective_date.is_none() {
+                return Err(Error::Usage(
+                    "rates apply needs --effective-date YYYY-MM-DD: the date the new rates take effect".into(),
+                ));
+            }
+            let p = params.resolve(config)?;
+            let o = rates::preview(config, &p, &no_progress).await?;
+            let prep = rates::prepare_apply(config, &o)?;
+            println!(
+                "-- {} rows to write on node {} as {}; {} left out",
+                prep.plan.writes.len(),
+                prep.node,
+                prep.identity,
+                prep.plan.skipped.len()
+            );
+            for (site, code, why) in &prep.plan.skipped {
+                println!("--   left out: site {site} {code}: {why}");
+            }
+            for s in &prep.statements {
+                println!("{s}");
+            }
+            if !yes {
+                eprintln!("nothing written: these are the statements; add --yes to run them");
+                return Ok(EXIT_OK);
+            }
+            rates::check_confirmation(&prep, confirm.as_deref())?;
+            let n = rates::apply(config, &prep).await?;
+            eprintln!(
+                "wrote {n} site rates effective {} on node {}",
+                p.effective_date, prep.node
+            );
+            Ok(EXIT_OK)
+        }
+    }
+}

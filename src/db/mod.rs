@@ -1,0 +1,272 @@
+//! The `Node` trait both drivers implement, the errors they return, and opening a node by name.
+
+pub mod mssql;
+pub mod sandbox;
+
+use std::future::Future;
+
+use chrono::NaiveDate;
+
+use crate::config::{Config, Driver, EdwMapping, GpMapping, PrincipalConfig, WritePath};
+use crate::domain::perms::PrincipalKind;
+use crate::domain::rates::{
+    Bounds, CurrentRate, JobCode, RateAggregate, Site, SiteRateWrite, UnitAccount,
+};
+use crate::domain::tsql::ObjectName;
+
+/// An error from a node, shaped like SQL Server's where the server gave one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DbError {
+    /// The server refused: its error number, state, severity and message, verbatim.
+    #[error("Msg {number}, Level {class}, State {state}: {message}")]
+    Server {
+        number: i32,
+        state: u8,
+        class: u8,
+        message: String,
+    },
+    #[error("cannot connect to {host}:{port}: {reason}")]
+    Connect {
+        host: String,
+        port: u16,
+        reason: String,
+    },
+    #[error("no answer from {host}:{port} within {secs} s (connect timeout)")]
+    Timeout { host: String, port: u16, secs: u64 },
+    #[error("TLS handshake with {host}:{port} failed: {reason}")]
+    Tls {
+        host: String,
+        port: u16,
+        reason: String,
+    },
+    /// The node cannot be used at all (e.g. its sandbox file is missing).
+    #[error("{0}")]
+    Unavailable(String),
+    /// A credential could not be obtained (missing env var, token refused, ...).
+    #[error("{0}")]
+    Credential(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl DbError {
+    pub fn server(number: i32, state: u8, class: u8, message: impl Into<String>) -> Self {
+        DbError::Server {
+            number,
+            state,
+            class,
+            message: message.into(),
+        }
+    }
+
+    /// The server error number, if the server gave one.
+    pub fn number(&self) -> Option<i32> {
+        match self {
+            DbError::Server { number, .. } => Some(*number),
+            _ => None,
+        }
+    }
+
+    /// True when the node could not be reached or the login/database open was refused.
+    pub fn is_connection(&self) -> bool {
+        match self {
+            DbError::Server { number, .. } => {
+                matches!(number, 18456 | 4060 | 916 | 40615 | 40532 | 40613 | 33130 | 33134)
+            }
+            DbError::Connect { .. }
+            | DbError::Timeout { .. }
+            | DbError::Tls { .. }
+            | DbError::Unavailable(_)
+            | DbError::Credential(_) => true,
+            DbError::Other(_) => false,
+        }
+    }
+}
+
+/// Facts about the server and database a node is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerInfo {
+    pub product: String,
+    pub version: String,
+    pub database: String,
+    /// The database user this session runs as.
+    pub user: String,
+}
+
+/// What the EDW aggregate is asked for; the database does the GROUP BY.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AggregateQuery {
+    pub mapping: EdwMapping,
+    pub bounds: Bounds,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub sites: Vec<i32>,
+    pub job_codes: Vec<String>,
+}
+
+/// Where and how site rates are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateWriteTarget {
+    pub path: WritePath,
+    pub table: ObjectName,
+    pub procedure: ObjectName,
+}
+
+/// What both drivers offer the flows. A flow never asks which driver it has.
+pub trait Node: Send + Sync {
+    /// The node's name in the config.
+    fn name(&self) -> &str;
+
+    fn server_info(&self) -> impl Future<Output = Result<ServerInfo, DbError>> + Send;
+
+    fn sites(&self, table: &ObjectName) -> impl Future<Output = Result<Vec<Site>, DbError>> + Send;
+
+    fn job_codes(
+        &self,
+        table: &ObjectName,
+    ) -> impl Future<Output = Result<Vec<JobCode>, DbError>> + Send;
+
+    /// One aggregate per (site, job code) in range; raw labor rows never leave the database.
+    fn rate_aggregates(
+        &self,
+        query: &AggregateQuery,
+    ) -> impl Future<Output = Result<Vec<RateAggregate>, DbError>> + Send;
+
+    /// Active GP unit accounts.
+    fn unit_accounts(
+        &self,
+        mapping: &GpMapping,
+    ) -> impl Future<Output = Result<Vec<UnitAccount>, DbError>> + Send;
+
+    /// Per (site, job code): the rate in force at `as_of` and the newest date on record.
+    fn current_rates(
+        &self,
+        table: &ObjectName,
+        as_of: NaiveDate,
+    ) -> impl Future<Output = Result<Vec<CurrentRate>, DbError>> + Send;
+
+    /// The exact statements `write_site_rates` runs, values inlined, for confirmation.
+    fn rate_write_statements(&self, target: &RateWriteTarget, rows: &[SiteRateWrite])
+    -> Vec<String>;
+
+    /// Write effective-dated rows in one transaction; all or nothing. Returns rows written.
+    fn write_site_rates(
+        &self,
+        target: &RateWriteTarget,
+        rows: &[SiteRateWrite],
+    ) -> impl Future<Output = Result<usize, DbError>> + Send;
+}
+
+/// The identity a session runs as: a database user name, its kind, and (mssql) credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user: String,
+    pub kind: PrincipalKind,
+    pub principal: Option<PrincipalConfig>,
+}
+
+/// A node of either driver.
+pub enum AnyNode {
+    Sandbox(sandbox::SandboxNode),
+    Mssql(mssql::MssqlNode),
+}
+
+/// Open node `name`, running as `principal` when given (else as the node's own identity).
+pub fn open(config: &Config, name: &str, principal: Option<&str>) -> Result<AnyNode, String> {
+    let node = config.node(name)?;
+    let principal = principal.map(|p| config.principal(p)).transpose()?;
+    match &node.driver {
+        Driver::Sandbox(s) => {
+            let identity = match principal {
+                Some(p) => Identity {
+                    user: p.user.clone(),
+                    kind: p.kind,
+                    principal: Some(p.clone()),
+                },
+                None => Identity {
+                    user: s.user.clone(),
+                    kind: PrincipalKind::SqlUser,
+                    principal: None,
+                },
+            };
+            Ok(AnyNode::Sandbox(sandbox::SandboxNode::new(
+                node.name.clone(),
+                node.database.clone(),
+                s.path.clone(),
+                identity,
+            )))
+        }
+        Driver::Mssql(m) => {
+            let auth = match principal {
+                Some(p) => p.auth.clone().ok_or_else(|| {
+                    format!(
+                        "principal '{}' has no auth configured; add [principals.{}.auth] to connect as it",
+                        p.name, p.name
+                    )
+                })?,
+                None => m.auth.clone(),
+            };
+            Ok(AnyNode::Mssql(mssql::MssqlNode::new(
+                node.name.clone(),
+                node.database.clone(),
+                m.clone(),
+                auth,
+            )))
+        }
+    }
+}
+
+macro_rules! delegate {
+    ($self:ident, $n:ident => $e:expr) => {
+        match $self {
+            AnyNode::Sandbox($n) => $e,
+            AnyNode::Mssql($n) => $e,
+        }
+    };
+}
+
+impl Node for AnyNode {
+    fn name(&self) -> &str {
+        delegate!(self, n => n.name())
+    }
+
+    async fn server_info(&self) -> Result<ServerInfo, DbError> {
+        delegate!(self, n => n.server_info().await)
+    }
+
+    async fn sites(&self, table: &ObjectName) -> Result<Vec<Site>, DbError> {
+        delegate!(self, n => n.sites(table).await)
+    }
+
+    async fn job_codes(&self, table: &ObjectName) -> Result<Vec<JobCode>, DbError> {
+        delegate!(self, n => n.job_codes(table).await)
+    }
+
+    async fn rate_aggregates(&self, query: &AggregateQuery) -> Result<Vec<RateAggregate>, DbError> {
+        delegate!(self, n => n.rate_aggregates(query).await)
+    }
+
+    async fn unit_accounts(&self, mapping: &GpMapping) -> Result<Vec<UnitAccount>, DbError> {
+        delegate!(self, n => n.unit_accounts(mapping).await)
+    }
+
+    async fn current_rates(
+        &self,
+        table: &ObjectName,
+        as_of: NaiveDate,
+    ) -> Result<Vec<CurrentRate>, DbError> {
+        delegate!(self, n => n.current_rates(table, as_of).await)
+    }
+
+    fn rate_write_statements(&self, target: &RateWriteTarget, rows: &[SiteRateWrite]) -> Vec<String> {
+        delegate!(self, n => n.rate_write_statements(target, rows))
+    }
+
+    async fn write_site_rates(
+        &self,
+        target: &RateWriteTarget,
+        rows: &[SiteRateWrite],
+    ) -> Result<usize, DbError> {
+        delegate!(self, n => n.write_site_rates(target, rows).await)
+    }
+}

@@ -1,0 +1,391 @@
+//! The SQL Server / Azure SQL driver: tiberius over tokio, TLS on by default, one cached
+//! connection per node handle, every statement from `queries`.
+
+pub mod queries;
+
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use tiberius::{AuthMethod, Client, EncryptionLevel, Query, Row};
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
+use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
+
+use self::queries::{Param, Statement};
+use super::{AggregateQuery, DbError, Node, RateWriteTarget, ServerInfo};
+use crate::config::{AuthConfig, Encryption, GpMapping, MssqlConfig};
+use crate::domain::rates::{CurrentRate, JobCode, RateAggregate, Site, SiteRateWrite, UnitAccount};
+use crate::domain::tsql::ObjectName;
+
+type Conn = Client<Compat<TcpStream>>;
+
+/// A SQL Server node.
+pub struct MssqlNode {
+    name: String,
+    database: String,
+    config: MssqlConfig,
+    auth: AuthConfig,
+    conn: Mutex<Option<Conn>>,
+}
+
+impl MssqlNode {
+    pub fn new(name: String, database: String, config: MssqlConfig, auth: AuthConfig) -> Self {
+        MssqlNode {
+            name,
+            database,
+            config,
+            auth,
+            conn: Mutex::new(None),
+        }
+    }
+
+    /// Resolve credentials. Only SQL logins are handled here; Entra ID tokens are acquired by
+    /// the probes' auth module.
+    fn auth_method(&self) -> Result<AuthMethod, DbError> {
+        match &self.auth {
+            AuthConfig::SqlLogin { user, password_env } => {
+                let password = std::env::var(password_env).map_err(|_| {
+                    DbError::Credential(format!(
+                        "environment variable {password_env} is not set; it must hold the password of SQL login '{user}' for node '{}'",
+                        self.name
+                    ))
+                })?;
+                Ok(AuthMethod::sql_server(user, password))
+            }
+            other => Err(DbError::Credential(format!(
+                "auth method '{}' of node '{}' is not available in this build yet; use method = \"sql\"",
+                other.method(),
+                self.name
+            ))),
+        }
+    }
+
+    /// The tiberius configuration for this node (no secret is logged or displayed).
+    pub fn tiberius_config(&self, auth: AuthMethod) -> tiberius::Config {
+        let mut c = tiberius::Config::new();
+        c.host(&self.config.host);
+        c.port(self.config.port);
+        c.database(&self.database);
+        c.application_name("tpdb");
+        c.encryption(match self.config.encryption {
+            Encryption::Required => EncryptionLevel::Required,
+            Encryption::Off => EncryptionLevel::Off,
+        });
+        if self.config.trust_server_certificate {
+            c.trust_cert();
+        }
+        c.handshake_timeout(Some(Duration::from_secs(self.config.connect_timeout_secs)));
+        c.command_timeout(Some(Duration::from_secs(self.config.command_timeout_secs)));
+        c.authentication(auth);
+        c
+    }
+
+    async fn connect(&self) -> Result<Conn, DbError> {
+        let config = self.tiberius_config(self.auth_method()?);
+        let (host, port) = (self.config.host.clone(), self.config.port);
+        match self.connect_to(config.clone(), &host, port).await {
+            Err(Redirect(h, p)) => {
+                // Azure SQL gateway redirect: reconnect once to the address it names.
+                let mut redirected = config;
+                redirected.host(&h);
+                redirected.port(p);
+                self.connect_to(redirected, &h, p)
+                    .await
+                    .map_err(|e| e.into_error(&h, p))
+            }
+            other => other.map_err(|e| e.into_error(&host, port)),
+        }
+    }
+
+    async fn connect_to(
+        &self,
+        config: tiberius::Config,
+        host: &str,
+        port: u16,
+    ) -> Result<Conn, ConnectFailure> {
+        let secs = self.config.connect_timeout_secs;
+        let tcp = tokio::time::timeout(
+            Duration::from_secs(secs),
+            TcpStream::connect((host, port)),
+        )
+        .await
+        .map_err(|_| {
+            ConnectFailure::Db(DbError::Timeout {
+                host: host.into(),
+                port,
+                secs,
+            })
+        })?
+        .map_err(|e| {
+            ConnectFailure::Db(DbError::Connect {
+                host: host.into(),
+                port,
+                reason: e.to_string(),
+            })
+        })?;
+        let _ = tcp.set_nodelay(true);
+        match tokio::time::timeout(
+            Duration::from_secs(secs),
+            Client::connect(config, tcp.compat_write()),
+        )
+        .await
+        {
+            Err(_) => Err(ConnectFailure::Db(DbError::Timeout {
+                host: host.into(),
+                port,
+                secs,
+            })),
+            Ok(Ok(c)) => Ok(c),
+            Ok(Err(tiberius::error::Error::Routing { host, port })) => Err(Redirect(host, port)),
+            Ok(Err(e)) => Err(ConnectFailure::Db(map_error(e, host, port))),
+        }
+    }
+
+    /// The cached connection, connecting first if needed.
+    async fn conn(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Conn>>, DbError> {
+        let mut guard = self.conn.lock().await;
+        if guard.is_none() {
+            *guard = Some(self.connect().await?);
+        }
+        Ok(guard)
+    }
+
+    /// Map a statement's result; a failure drops the connection so the next call starts clean.
+    fn settle<T>(
+        &self,
+        guard: &mut Option<Conn>,
+        result: Result<T, tiberius::error::Error>,
+    ) -> Result<T, DbError> {
+        result.map_err(|e| {
+            *guard = None;
+            map_error(e, &self.config.host, self.config.port)
+        })
+    }
+
+    async fn rows(&self, s: Statement) -> Result<Vec<Row>, DbError> {
+        let mut guard = self.conn().await?;
+        let c = guard.as_mut().expect("connected");
+        let result = async { build_query(&s).query(c).await?.into_first_result().await }.await;
+        self.settle(&mut guard, result)
+    }
+}
+
+use ConnectFailure::Redirect;
+
+enum ConnectFailure {
+    Redirect(String, u16),
+    Db(DbError),
+}
+
+impl ConnectFailure {
+    fn into_error(self, host: &str, port: u16) -> DbError {
+        match self {
+            ConnectFailure::Db(e) => e,
+            Redirect(h, p) => DbError::Connect {
+                host: host.into(),
+                port,
+                reason: format!("redirected twice (last to {h}:{p})"),
+            },
+        }
+    }
+}
+
+fn build_query(s: &Statement) -> Query<'_> {
+    let mut q = Query::new(s.sql.as_str());
+    for p in &s.params {
+        match p {
+            Param::Int(i) => q.bind(*i),
+            Param::Dec(d) => q.bind(*d),
+            Param::Date(d) => q.bind(*d),
+            Param::Str(v) => q.bind(v.as_str()),
+        }
+    }
+    q
+}
+
+/// tiberius errors → `DbError`, keeping the server's number, state and text verbatim.
+pub fn map_error(e: tiberius::error::Error, host: &str, port: u16) -> DbError {
+    use tiberius::error::Error as E;
+    match e {
+        E::Server(t) => DbError::Server {
+            number: t.code() as i32,
+            state: t.state(),
+            class: t.class(),
+            message: t.message().to_string(),
+        },
+        E::Tls(reason) => DbError::Tls {
+            host: host.into(),
+            port,
+            reason,
+        },
+        E::Io { message, .. } => DbError::Connect {
+            host: host.into(),
+            port,
+            reason: message,
+        },
+        other => DbError::Other(other.to_string()),
+    }
+}
+
+fn conv(what: &str) -> tiberius::error::Error {
+    tiberius::error::Error::Conversion(format!("unexpected NULL or type in {what}").into())
+}
+
+fn get_str(row: &Row, col: &str) -> Result<String, tiberius::error::Error> {
+    Ok(row.try_get::<&str, _>(col)?.unwrap_or_default().to_string())
+}
+
+fn get_i32(row: &Row, col: &str) -> Result<i32, tiberius::error::Error> {
+    row.try_get::<i32, _>(col)?.ok_or_else(|| conv(col))
+}
+
+fn get_i64(row: &Row, col: &str) -> Result<i64, tiberius::error::Error> {
+    row.try_get::<i64, _>(col)?.ok_or_else(|| conv(col))
+}
+
+fn get_dec(row: &Row, col: &str) -> Result<Option<Decimal>, tiberius::error::Error> {
+    row.try_get::<Decimal, _>(col)
+}
+
+fn get_date(row: &Row, col: &str) -> Result<Option<NaiveDate>, tiberius::error::Error> {
+    row.try_get::<NaiveDate, _>(col)
+}
+
+fn rows_into<T>(
+    rows: Vec<Row>,
+    f: impl Fn(&Row) -> Result<T, tiberius::error::Error>,
+) -> Result<Vec<T>, DbError> {
+    rows.iter()
+        .map(|r| f(r).map_err(|e| DbError::Other(e.to_string())))
+        .collect()
+}
+
+impl Node for MssqlNode {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn server_info(&self) -> Result<ServerInfo, DbError> {
+        let rows = self.rows(queries::server_info()).await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| DbError::Other("server returned no row for SERVERPROPERTY".into()))?;
+        let f = |c| get_str(row, c).map_err(|e| DbError::Other(e.to_string()));
+        Ok(ServerInfo {
+            product: format!("SQL Server {}", f("edition")?),
+            version: f("version")?,
+            database: f("database_name")?,
+            user: f("user_name")?,
+        })
+    }
+
+    async fn sites(&self, table: &ObjectName) -> Result<Vec<Site>, DbError> {
+        rows_into(self.rows(queries::sites(table)).await?, |r| {
+            Ok(Site {
+                site_id: get_i32(r, "site_id")?,
+                site_name: get_str(r, "site_name")?,
+                region: get_str(r, "region")?,
+            })
+        })
+    }
+
+    async fn job_codes(&self, table: &ObjectName) -> Result<Vec<JobCode>, DbError> {
+        rows_into(self.rows(queries::job_codes(table)).await?, |r| {
+            Ok(JobCode {
+                job_code_id: get_i32(r, "job_code_id")?,
+                job_code: get_str(r, "job_code")?,
+                title: get_str(r, "title")?,
+                default_rate: get_dec(r, "default_rate")?.unwrap_or_default(),
+            })
+        })
+    }
+
+    async fn rate_aggregates(&self, q: &AggregateQuery) -> Result<Vec<RateAggregate>, DbError> {
+        rows_into(self.rows(queries::rate_aggregates(q)).await?, |r| {
+            Ok(RateAggregate {
+                site_id: get_i32(r, "site_id")?,
+                job_code: get_str(r, "job_code")?,
+                samples: get_i64(r, "samples")?,
+                sum_rate: get_dec(r, "sum_rate")?.unwrap_or_default(),
+                sum_hours: get_dec(r, "sum_hours")?.unwrap_or_default(),
+                sum_hours_rate: get_dec(r, "sum_hours_rate")?.unwrap_or_default(),
+                min_rate: get_dec(r, "min_rate")?,
+                max_rate: get_dec(r, "max_rate")?,
+                excluded: get_i64(r, "excluded")?,
+            })
+        })
+    }
+
+    async fn unit_accounts(&self, m: &GpMapping) -> Result<Vec<UnitAccount>, DbError> {
+        rows_into(self.rows(queries::unit_accounts(m)).await?, |r| {
+            Ok(UnitAccount {
+                site_id: get_i32(r, "site_id")?,
+                unit_account: get_str(r, "unit_account")?,
+            })
+        })
+    }
+
+    async fn current_rates(
+        &self,
+        table: &ObjectName,
+        as_of: NaiveDate,
+    ) -> Result<Vec<CurrentRate>, DbError> {
+        rows_into(self.rows(queries::current_rates(table, as_of)).await?, |r| {
+            Ok(CurrentRate {
+                site_id: get_i32(r, "site_id")?,
+                job_code_id: get_i32(r, "job_code_id")?,
+                hourly_rate: get_dec(r, "hourly_rate")?,
+                as_of_date: get_date(r, "as_of_date")?,
+                newest_date: get_date(r, "newest_date")?.ok_or_else(|| conv("newest_date"))?,
+            })
+        })
+    }
+
+    fn rate_write_statements(&self, target: &RateWriteTarget, rows: &[SiteRateWrite]) -> Vec<String> {
+        rate_write_script(target, rows)
+    }
+
+    async fn write_site_rates(
+        &self,
+        target: &RateWriteTarget,
+        rows: &[SiteRateWrite],
+    ) -> Result<usize, DbError> {
+        let statements: Vec<Statement> = rows
+            .iter()
+            .map(|r| queries::write_site_rate(target, r))
+            .collect();
+        let mut guard = self.conn().await?;
+        let c = guard.as_mut().expect("connected");
+        let result = async {
+            c.simple_query("SET XACT_ABORT ON; BEGIN TRANSACTION;")
+                .await?
+                .into_results()
+                .await?;
+            for s in &statements {
+                if let Err(e) = build_query(s).execute(&mut *c).await {
+                    let _ = c
+                        .simple_query("IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION;")
+                        .await;
+                    return Err(e);
+                }
+            }
+            c.simple_query("COMMIT TRANSACTION;")
+                .await?
+                .into_results()
+                .await?;
+            Ok(statements.len())
+        }
+        .await;
+        self.settle(&mut guard, result)
+    }
+}
+
+/// The statements of a rate write as they run, wrapped in their transaction.
+pub fn rate_write_script(target: &RateWriteTarget, rows: &[SiteRateWrite]) -> Vec<String> {
+    let mut out = Vec::with_capacity(rows.len() + 2);
+    out.push("SET XACT_ABORT ON; BEGIN TRANSACTION;".to_string());
+    out.extend(rows.iter().map(|r| queries::write_site_rate(target, r).render()));
+    out.push("COMMIT TRANSACTION;".to_string());
+    out
+}

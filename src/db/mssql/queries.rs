@@ -1,0 +1,324 @@
+//! Every T-SQL statement the mssql driver sends, in one place, with its parameters.
+//! Identifiers are quoted with `domain::tsql`; values are always bound as `@P1..@Pn`.
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use crate::config::{GpMapping, WritePath};
+use crate::db::{AggregateQuery, RateWriteTarget};
+use crate::domain::rates::SiteRateWrite;
+use crate::domain::tsql::{ObjectName, nstring, quote_ident};
+
+/// A bound parameter value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Param {
+    Int(i32),
+    Dec(Decimal),
+    Date(NaiveDate),
+    Str(String),
+}
+
+impl Param {
+    /// The value as a T-SQL literal, for showing a statement exactly as it runs.
+    pub fn literal(&self) -> String {
+        match self {
+            Param::Int(i) => i.to_string(),
+            Param::Dec(d) => d.to_string(),
+            Param::Date(d) => format!("'{}'", d.format("%Y-%m-%d")),
+            Param::Str(s) => nstring(s),
+        }
+    }
+}
+
+/// A statement and its parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+impl Statement {
+    fn new(sql: String) -> Self {
+        Statement {
+            sql,
+            params: Vec::new(),
+        }
+    }
+
+    /// Add a parameter and return its placeholder.
+    fn bind(&mut self, p: Param) -> String {
+        self.params.push(p);
+        format!("@P{}", self.params.len())
+    }
+
+    /// The statement with each placeholder replaced by its literal value.
+    pub fn render(&self) -> String {
+        let mut out = self.sql.clone();
+        for (i, p) in self.params.iter().enumerate().rev() {
+            out = out.replace(&format!("@P{}", i + 1), &p.literal());
+        }
+        out
+    }
+}
+
+pub fn server_info() -> Statement {
+    Statement::new(
+        "SELECT CAST(SERVERPROPERTY('ProductVersion') AS nvarchar(128)) AS version, \
+         CAST(SERVERPROPERTY('Edition') AS nvarchar(128)) AS edition, \
+         DB_NAME() AS database_name, USER_NAME() AS user_name;"
+            .into(),
+    )
+}
+
+pub fn sites(table: &ObjectName) -> Statement {
+    Statement::new(format!(
+        "SELECT [site_id], CAST([site_name] AS nvarchar(200)) AS site_name, \
+         CAST([region] AS nvarchar(100)) AS region FROM {} ORDER BY [site_id];",
+        table.quoted()
+    ))
+}
+
+pub fn job_codes(table: &ObjectName) -> Statement {
+    Statement::new(format!(
+        "SELECT [job_code_id], CAST([job_code] AS nvarchar(50)) AS job_code, \
+         CAST([title] AS nvarchar(200)) AS title, \
+         CAST([default_rate] AS decimal(19,4)) AS default_rate \
+         FROM {} ORDER BY [job_code];",
+        table.quoted()
+    ))
+}
+
+/// The EDW aggregate: one row per (site, job code) with exact sums of the records inside the
+/// bounds and a count of those outside. Raw labor rows never leave the server.
+pub fn rate_aggregates(q: &AggregateQuery) -> Statement {
+    let m = &q.mapping;
+    let c = |name: &str| format!("e.{}", quote_ident(name));
+    let (site, code, date, hours, rate) = (
+        c(&m.site_id),
+        c(&m.job_code),
+        c(&m.work_date),
+        c(&m.hours),
+        c(&m.hourly_rate),
+    );
+    let mut s = Statement::new(String::new());
+    let from = s.bind(Param::Date(q.from));
+    let to = s.bind(Param::Date(q.to));
+    let max_hours = s.bind(Param::Dec(q.bounds.max_hours));
+    let min_rate = s.bind(Param::Dec(q.bounds.min_rate));
+    let max_rate = s.bind(Param::Dec(q.bounds.max_rate));
+    let mut filter = String::new();
+    if !q.sites.is_empty() {
+        let ps: Vec<String> = q.sites.iter().map(|v| s.bind(Param::Int(*v))).collect();
+        filter.push_str(&format!(" AND {site} IN ({})", ps.join(", ")));
+    }
+    if !q.job_codes.is_empty() {
+        let ps: Vec<String> = q
+            .job_codes
+            .iter()
+            .map(|v| s.bind(Param::Str(v.clone())))
+            .collect();
+        filter.push_str(&format!(" AND {code} IN ({})", ps.join(", ")));
+    }
+    s.sql = format!(
+        "SELECT {site} AS site_id, CAST({code} AS nvarchar(50)) AS job_code, \
+COUNT_BIG(CASE WHEN v.ok = 1 THEN 1 END) AS samples, \
+SUM(CASE WHEN v.ok = 1 THEN v.rate END) AS sum_rate, \
+SUM(CASE WHEN v.ok = 1 THEN v.hours END) AS sum_hours, \
+SUM(CASE WHEN v.ok = 1 THEN v.hours * v.rate END) AS sum_hours_rate, \
+MIN(CASE WHEN v.ok = 1 THEN v.rate END) AS min_rate, \
+MAX(CASE WHEN v.ok = 1 THEN v.rate END) AS max_rate, \
+COUNT_BIG(CASE WHEN v.ok = 0 THEN 1 END) AS excluded \
+FROM {table} AS e \
+CROSS APPLY (SELECT CAST({hours} AS decimal(19,4)) AS hours, CAST({rate} AS decimal(19,4)) AS rate, \
+CASE WHEN {hours} > 0 AND {hours} <= {max_hours} AND {rate} >= {min_rate} AND {rate} <= {max_rate} \
+THEN 1 ELSE 0 END AS ok) AS v \
+WHERE {date} >= {from} AND {date} <= {to}{filter} \
+GROUP BY {site}, {code};",
+        table = m.table.quoted(),
+    );
+    s
+}
+
+pub fn unit_accounts(m: &GpMapping) -> Statement {
+    Statement::new(format!(
+        "SELECT {site} AS site_id, CAST({acct} AS nvarchar(100)) AS unit_account \
+         FROM {table} WHERE {active} = 1 ORDER BY {site}, {acct};",
+        site = quote_ident(&m.site_id),
+        acct = quote_ident(&m.unit_account),
+        active = quote_ident(&m.active),
+        table = m.table.quoted(),
+    ))
+}
+
+/// Per (site, job code): the rate in force at `as_of` and the newest effective date on record.
+pub fn current_rates(table: &ObjectName, as_of: NaiveDate) -> Statement {
+    let mut s = Statement::new(String::new());
+    let p = s.bind(Param::Date(as_of));
+    let t = table.quoted();
+    s.sql = format!(
+        "SELECT k.[site_id], k.[job_code_id], CAST(r.[hourly_rate] AS decimal(19,4)) AS hourly_rate, \
+k.as_of_date, k.newest_date \
+FROM (SELECT [site_id], [job_code_id], \
+MAX(CASE WHEN [effective_date] <= {p} THEN [effective_date] END) AS as_of_date, \
+MAX([effective_date]) AS newest_date FROM {t} GROUP BY [site_id], [job_code_id]) AS k \
+LEFT JOIN {t} AS r ON r.[site_id] = k.[site_id] AND r.[job_code_id] = k.[job_code_id] \
+AND r.[effective_date] = k.as_of_date;"
+    );
+    s
+}
+
+/// One effective-dated rate write through the configured path. Idempotent for the same
+/// (job code, site, effective date); rows of other dates are never touched.
+pub fn write_site_rate(target: &RateWriteTarget, row: &SiteRateWrite) -> Statement {
+    let mut s = Statement::new(String::new());
+    let job = s.bind(Param::Int(row.job_code_id));
+    let site = s.bind(Param::Int(row.site_id));
+    let rate = s.bind(Param::Dec(row.hourly_rate));
+    let date = s.bind(Param::Date(row.effective_date));
+    let method = s.bind(Param::Str(row.calculation_method.as_str().to_string()));
+    s.sql = match target.path {
+        WritePath::Procedure => format!(
+            "EXEC {} @job_code_id = {job}, @site_id = {site}, @hourly_rate = {rate}, \
+             @effective_date = {date}, @calculation_method = {method};",
+            target.procedure.quoted()
+        ),
+        WritePath::Table => format!(
+            "UPDATE {t} SET [hourly_rate] = {rate}, [calculation_method] = {method} \
+WHERE [job_code_id] = {job} AND [site_id] = {site} AND [effective_date] = {date}; \
+IF @@ROWCOUNT = 0 INSERT INTO {t} ([job_code_id], [site_id], [hourly_rate], [effective_date], [calculation_method]) \
+VALUES ({job}, {site}, {rate}, {date}, {method});",
+            t = target.table.quoted()
+        ),
+    };
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::EdwMapping;
+    use crate::domain::rates::{Bounds, Method};
+    use rust_decimal_macros::dec;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn query() -> AggregateQuery {
+        AggregateQuery {
+            mapping: EdwMapping {
+                table: ObjectName::new("dbo", "LaborHours"),
+                site_id: "site_id".into(),
+                job_code: "job_code".into(),
+                work_date: "work_date".into(),
+                hours: "hours".into(),
+                hourly_rate: "hourly_rate".into(),
+            },
+            bounds: Bounds::default(),
+            from: d("2025-11-01"),
+            to: d("2026-10-31"),
+            sites: vec![3, 7],
+            job_codes: vec!["VAL".into()],
+        }
+    }
+
+    #[test]
+    fn aggregate_groups_in_the_database_with_bound_parameters() {
+        let s = rate_aggregates(&query());
+        assert!(s.sql.starts_with("SELECT e.[site_id] AS site_id"));
+        assert!(s.sql.contains("FROM [dbo].[LaborHours] AS e CROSS APPLY"));
+        assert!(s.sql.contains(
+            "CASE WHEN e.[hours] > 0 AND e.[hours] <= @P3 AND e.[hourly_rate] >= @P4 AND e.[hourly_rate] <= @P5 THEN 1 ELSE 0 END AS ok"
+        ));
+        assert!(s.sql.contains(
+            "WHERE e.[work_date] >= @P1 AND e.[work_date] <= @P2 AND e.[site_id] IN (@P6, @P7) AND e.[job_code] IN (@P8)"
+        ));
+        assert!(s.sql.ends_with("GROUP BY e.[site_id], e.[job_code];"));
+        assert!(s.sql.contains("COUNT_BIG(CASE WHEN v.ok = 0 THEN 1 END) AS excluded"));
+        assert_eq!(s.params.len(), 8);
+        assert_eq!(s.params[0], Param::Date(d("2025-11-01")));
+        assert_eq!(s.params[7], Param::Str("VAL".into()));
+    }
+
+    #[test]
+    fn hostile_mapped_names_stay_quoted() {
+        let mut q = query();
+        q.mapping.table = ObjectName::new("e]dw", "Labor; DROP TABLE x--");
+        q.mapping.hours = "h]".into();
+        let s = rate_aggregates(&q);
+        assert!(s.sql.contains("FROM [e]]dw].[Labor; DROP TABLE x--] AS e"));
+        assert!(s.sql.contains("e.[h]]] > 0"));
+    }
+
+    fn row() -> SiteRateWrite {
+        SiteRateWrite {
+            job_code_id: 4,
+            site_id: 12,
+            hourly_rate: dec!(18.25),
+            effective_date: d("2026-11-01"),
+            calculation_method: Method::Weighted,
+        }
+    }
+
+    fn target(path: WritePath) -> RateWriteTarget {
+        RateWriteTarget {
+            path,
+            table: ObjectName::new("dbo", "SiteJobCodeRate"),
+            procedure: ObjectName::new("dbo", "usp_UpsertSiteJobCodeRate"),
+        }
+    }
+
+    #[test]
+    fn procedure_write_is_an_exec_with_named_parameters() {
+        let s = write_site_rate(&target(WritePath::Procedure), &row());
+        assert_eq!(
+            s.sql,
+            "EXEC [dbo].[usp_UpsertSiteJobCodeRate] @job_code_id = @P1, @site_id = @P2, @hourly_rate = @P3, \
+             @effective_date = @P4, @calculation_method = @P5;"
+        );
+        assert_eq!(
+            s.render(),
+            "EXEC [dbo].[usp_UpsertSiteJobCodeRate] @job_code_id = 4, @site_id = 12, @hourly_rate = 18.25, \
+             @effective_date = '2026-11-01', @calculation_method = N'weighted';"
+        );
+    }
+
+    #[test]
+    fn table_write_updates_the_dated_row_or_inserts_it() {
+        let s = write_site_rate(&target(WritePath::Table), &row());
+        assert_eq!(
+            s.render(),
+            "UPDATE [dbo].[SiteJobCodeRate] SET [hourly_rate] = 18.25, [calculation_method] = N'weighted' \
+WHERE [job_code_id] = 4 AND [site_id] = 12 AND [effective_date] = '2026-11-01'; \
+IF @@ROWCOUNT = 0 INSERT INTO [dbo].[SiteJobCodeRate] ([job_code_id], [site_id], [hourly_rate], [effective_date], [calculation_method]) \
+VALUES (4, 12, 18.25, '2026-11-01', N'weighted');"
+        );
+    }
+
+    #[test]
+    fn render_replaces_p10_before_p1() {
+        let mut s = Statement::new(String::new());
+        let names: Vec<String> = (1..=10).map(|i| s.bind(Param::Int(i))).collect();
+        s.sql = names.join(",");
+        assert_eq!(s.render(), "1,2,3,4,5,6,7,8,9,10");
+    }
+
+    #[test]
+    fn current_rates_reads_rate_in_force_and_newest_date() {
+        let s = current_rates(&ObjectName::new("dbo", "SiteJobCodeRate"), d("2026-11-01"));
+        assert!(s.sql.contains("MAX(CASE WHEN [effective_date] <= @P1 THEN [effective_date] END) AS as_of_date"));
+        assert!(s.sql.contains("LEFT JOIN [dbo].[SiteJobCodeRate] AS r"));
+        assert_eq!(s.params, vec![Param::Date(d("2026-11-01"))]);
+    }
+
+    #[test]
+    fn unit_accounts_reads_only_active_rows() {
+        let s = unit_accounts(&GpMapping {
+            table: ObjectName::new("gp", "UnitAccount"),
+            site_id: "site_id".into(),
+            unit_account: "unit_account".into(),
+            active: "active".into(),
+        });
+        assert!(s.sql.contains("FROM [gp].[UnitAccount] WHERE [active] = 1"));
+    }
+}

@@ -1,0 +1,387 @@
+//! The embedded sandbox driver: one SQLite file per node, SQL-Server-shaped, with its security
+//! catalog enforced on every read, write and procedure call.
+//!
+//! DECIMAL(p, s) columns are stored as REAL holding at most `s` places and summed as scaled
+//! integers inside the database, so aggregates are exact.
+
+pub mod security;
+pub mod seed;
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use rusqlite::{Connection, OpenFlags, params_from_iter, types::Value};
+use rust_decimal::Decimal;
+
+use self::security::{Session, sqlite_error};
+use super::{AggregateQuery, DbError, Identity, Node, RateWriteTarget, ServerInfo};
+use crate::config::{GpMapping, WritePath};
+use crate::db::mssql::rate_write_script;
+use crate::domain::rates::{CurrentRate, JobCode, RateAggregate, Site, SiteRateWrite, UnitAccount};
+use crate::domain::tsql::ObjectName;
+
+/// The sandbox's own procedures, guarded by EXECUTE like any other object.
+pub const UPSERT_PROCEDURE: &str = "dbo.usp_UpsertSiteJobCodeRate";
+
+/// A sandbox node handle: a file, a database name, and the identity sessions run as.
+#[derive(Clone)]
+pub struct SandboxNode {
+    name: String,
+    database: String,
+    path: PathBuf,
+    identity: Identity,
+}
+
+/// A SQLite identifier: `"name"` with `"` doubled.
+pub fn sqlite_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The SQLite table holding a schema-qualified object.
+pub fn table_ident(object: &ObjectName) -> String {
+    sqlite_ident(&object.sandbox_table())
+}
+
+/// Open a sandbox file for use (never creates one).
+pub fn open_file(path: &std::path::Path) -> Result<Connection, DbError> {
+    if !path.exists() {
+        return Err(DbError::Unavailable(format!(
+            "sandbox file {} does not exist; create the demo with `tpdb demo --setup-only --dir DIR`",
+            path.display()
+        )));
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sqlite_error)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(sqlite_error)?;
+    Ok(conn)
+}
+
+fn scaled(v: Option<i64>, scale: u32) -> Decimal {
+    Decimal::new(v.unwrap_or(0), scale)
+}
+
+/// A stored money value: normalised, with at least two places.
+fn money(v: i64, scale: u32) -> Decimal {
+    let mut d = Decimal::new(v, scale).normalize();
+    if d.scale() < 2 {
+        d.rescale(2);
+    }
+    d
+}
+
+fn parse_date(text: &str) -> Result<NaiveDate, DbError> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| DbError::Other(format!("sandbox: '{text}' is not a YYYY-MM-DD date")))
+}
+
+fn date_text(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+/// The sandbox's EDW aggregate (same meaning as the mssql statement), with its parameters.
+pub fn aggregate_sql(q: &AggregateQuery) -> (String, Vec<Value>) {
+    let m = &q.mapping;
+    let c = |n: &str| sqlite_ident(n);
+    let mut params: Vec<Value> = vec![
+        Value::Text(date_text(q.from)),
+        Value::Text(date_text(q.to)),
+        Value::Text(q.bounds.max_hours.to_string()),
+        Value::Text(q.bounds.min_rate.to_string()),
+        Value::Text(q.bounds.max_rate.to_string()),
+    ];
+    let mut filter = String::new();
+    if !q.sites.is_empty() {
+        let marks: Vec<String> = q
+            .sites
+            .iter()
+            .map(|s| {
+                params.push(Value::Integer(*s as i64));
+                format!("?{}", params.len())
+            })
+            .collect();
+        filter.push_str(&format!(" AND {} IN ({})", c(&m.site_id), marks.join(", ")));
+    }
+    if !q.job_codes.is_empty() {
+        let marks: Vec<String> = q
+            .job_codes
+            .iter()
+            .map(|j| {
+                params.push(Value::Text(j.clone()));
+                format!("?{}", params.len())
+            })
+            .collect();
+        filter.push_str(&format!(" AND {} IN ({})", c(&m.job_code), marks.join(", ")));
+    }
+    let sql = format!(
+        "SELECT s, j, COUNT(*) FILTER (WHERE ok), SUM(r4) FILTER (WHERE ok), SUM(h2) FILTER (WHERE ok), \
+SUM(h2 * r4) FILTER (WHERE ok), MIN(r4) FILTER (WHERE ok), MAX(r4) FILTER (WHERE ok), COUNT(*) FILTER (WHERE NOT ok) \
+FROM (SELECT {site} AS s, {code} AS j, CAST(ROUND({hours} * 100) AS INTEGER) AS h2, \
+CAST(ROUND({rate} * 10000) AS INTEGER) AS r4, \
+COALESCE({hours} > 0 AND {hours} <= CAST(?3 AS REAL) AND {rate} >= CAST(?4 AS REAL) AND {rate} <= CAST(?5 AS REAL), 0) AS ok \
+FROM {table} WHERE {date} >= ?1 AND {date} <= ?2{filter}) GROUP BY s, j",
+        site = c(&m.site_id),
+        code = c(&m.job_code),
+        hours = c(&m.hours),
+        rate = c(&m.hourly_rate),
+        date = c(&m.work_date),
+        table = table_ident(&m.table),
+    );
+    (sql, params)
+}
+
+impl SandboxNode {
+    pub fn new(name: String, database: String, path: PathBuf, identity: Identity) -> Self {
+        SandboxNode {
+            name,
+            database,
+            path,
+            identity,
+        }
+    }
+
+    /// Run `f` on a fresh connection and logged-in session, off the async runtime.
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection, &Session) -> Result<T, DbError> + Send + 'static,
+    ) -> Result<T, DbError> {
+        let path = self.path.clone();
+        let identity = self.identity.clone();
+        let database = self.database.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = open_file(&path)?;
+            let session = Session::open(&conn, &identity, &database)?;
+            f(&mut conn, &session)
+        })
+        .await
+        .map_err(|e| DbError::Other(format!("sandbox task failed: {e}")))?
+    }
+}
+
+impl Node for SandboxNode {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn server_info(&self) -> Result<ServerInfo, DbError> {
+        let database = self.database.clone();
+        self.run(move |_, s| {
+            Ok(ServerInfo {
+                product: "tpdb sandbox".into(),
+                version: format!("SQLite {}", rusqlite::version()),
+                database,
+                user: s.user.clone(),
+            })
+        })
+        .await
+    }
+
+    async fn sites(&self, table: &ObjectName) -> Result<Vec<Site>, DbError> {
+        let table = table.clone();
+        self.run(move |c, s| {
+            s.require(c, "SELECT", &table)?;
+            let mut st = c
+                .prepare(&format!(
+                    "SELECT site_id, site_name, region FROM {} ORDER BY site_id",
+                    table_ident(&table)
+                ))
+                .map_err(sqlite_error)?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok(Site {
+                        site_id: r.get(0)?,
+                        site_name: r.get(1)?,
+                        region: r.get(2)?,
+                    })
+                })
+                .map_err(sqlite_error)?;
+            rows.collect::<Result<_, _>>().map_err(sqlite_error)
+        })
+        .await
+    }
+
+    async fn job_codes(&self, table: &ObjectName) -> Result<Vec<JobCode>, DbError> {
+        let table = table.clone();
+        self.run(move |c, s| {
+            s.require(c, "SELECT", &table)?;
+            let mut st = c
+                .prepare(&format!(
+                    "SELECT job_code_id, job_code, title, CAST(ROUND(default_rate * 10000) AS INTEGER) FROM {} ORDER BY job_code",
+                    table_ident(&table)
+                ))
+                .map_err(sqlite_error)?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok(JobCode {
+                        job_code_id: r.get(0)?,
+                        job_code: r.get(1)?,
+                        title: r.get(2)?,
+                        default_rate: money(r.get(3)?, 4),
+                    })
+                })
+                .map_err(sqlite_error)?;
+            rows.collect::<Result<_, _>>().map_err(sqlite_error)
+        })
+        .await
+    }
+
+    async fn rate_aggregates(&self, q: &AggregateQuery) -> Result<Vec<RateAggregate>, DbError> {
+        let q = q.clone();
+        self.run(move |c, s| {
+            s.require(c, "SELECT", &q.mapping.table)?;
+            let (sql, params) = aggregate_sql(&q);
+            let mut st = c.prepare(&sql).map_err(sqlite_error)?;
+            let rows = st
+                .query_map(params_from_iter(params.iter()), |r| {
+                    Ok(RateAggregate {
+                        site_id: r.get(0)?,
+                        job_code: r.get(1)?,
+                        samples: r.get(2)?,
+                        sum_rate: scaled(r.get(3)?, 4),
+                        sum_hours: scaled(r.get(4)?, 2),
+                        sum_hours_rate: scaled(r.get(5)?, 6),
+                        min_rate: r.get::<_, Option<i64>>(6)?.map(|v| money(v, 4)),
+                        max_rate: r.get::<_, Option<i64>>(7)?.map(|v| money(v, 4)),
+                        excluded: r.get(8)?,
+                    })
+                })
+                .map_err(sqlite_error)?;
+            rows.collect::<Result<_, _>>().map_err(sqlite_error)
+        })
+        .await
+    }
+
+    async fn unit_accounts(&self, m: &GpMapping) -> Result<Vec<UnitAccount>, DbError> {
+        let m = m.clone();
+        self.run(move |c, s| {
+            s.require(c, "SELECT", &m.table)?;
+            let sql = format!(
+                "SELECT {site}, {acct} FROM {table} WHERE {active} = 1 ORDER BY {site}, {acct}",
+                site = sqlite_ident(&m.site_id),
+                acct = sqlite_ident(&m.unit_account),
+                active = sqlite_ident(&m.active),
+                table = table_ident(&m.table),
+            );
+            let mut st = c.prepare(&sql).map_err(sqlite_error)?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok(UnitAccount {
+                        site_id: r.get(0)?,
+                        unit_account: r.get(1)?,
+                    })
+                })
+                .map_err(sqlite_error)?;
+            rows.collect::<Result<_, _>>().map_err(sqlite_error)
+        })
+        .await
+    }
+
+    async fn current_rates(
+        &self,
+        table: &ObjectName,
+        as_of: NaiveDate,
+    ) -> Result<Vec<CurrentRate>, DbError> {
+        let table = table.clone();
+        self.run(move |c, s| {
+            s.require(c, "SELECT", &table)?;
+            let t = table_ident(&table);
+            let sql = format!(
+                "SELECT k.site_id, k.job_code_id, CAST(ROUND(r.hourly_rate * 10000) AS INTEGER), k.as_of_date, k.newest_date \
+FROM (SELECT site_id, job_code_id, MAX(CASE WHEN effective_date <= ?1 THEN effective_date END) AS as_of_date, \
+MAX(effective_date) AS newest_date FROM {t} GROUP BY site_id, job_code_id) AS k \
+LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AND r.effective_date = k.as_of_date"
+            );
+            let mut st = c.prepare(&sql).map_err(sqlite_error)?;
+            let rows = st
+                .query_map([date_text(as_of)], |r| {
+                    Ok((
+                        r.get::<_, i32>(0)?,
+                        r.get::<_, i32>(1)?,
+                        r.get::<_, Option<i64>>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, String>(4)?,
+                    ))
+                })
+                .map_err(sqlite_error)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (site_id, job_code_id, rate, as_of, newest) = row.map_err(sqlite_error)?;
+                out.push(CurrentRate {
+                    site_id,
+                    job_code_id,
+                    hourly_rate: rate.map(|v| money(v, 4)),
+                    as_of_date: as_of.as_deref().map(parse_date).transpose()?,
+                    newest_date: parse_date(&newest)?,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    fn rate_write_statements(&self, target: &RateWriteTarget, rows: &[SiteRateWrite]) -> Vec<String> {
+        rate_write_script(target, rows)
+    }
+
+    async fn write_site_rates(
+        &self,
+        target: &RateWriteTarget,
+        rows: &[SiteRateWrite],
+    ) -> Result<usize, DbError> {
+        let target = target.clone();
+        let rows = rows.to_vec();
+        self.run(move |c, s| {
+            // Every permission is checked before anything is written: a refusal writes nothing.
+            let table = match target.path {
+                WritePath::Procedure => {
+                    s.require(c, "EXECUTE", &target.procedure)?;
+                    if target.procedure.to_string() != UPSERT_PROCEDURE {
+                        return Err(DbError::server(
+                            2812,
+                            62,
+                            16,
+                            format!("Could not find stored procedure '{}'.", target.procedure),
+                        ));
+                    }
+                    // The procedure and the table share an owner (dbo): ownership chaining
+                    // means EXECUTE alone is enough, as on SQL Server.
+                    ObjectName::new("dbo", "SiteJobCodeRate")
+                }
+                WritePath::Table => {
+                    for p in ["SELECT", "INSERT", "UPDATE"] {
+                        s.require(c, p, &target.table)?;
+                    }
+                    target.table.clone()
+                }
+            };
+            let tx = c.transaction().map_err(sqlite_error)?;
+            {
+                let mut st = tx
+                    .prepare(&format!(
+                        "INSERT INTO {} (job_code_id, site_id, hourly_rate, effective_date, calculation_method) \
+                         VALUES (?1, ?2, CAST(?3 AS REAL), ?4, ?5) \
+                         ON CONFLICT (job_code_id, site_id, effective_date) DO UPDATE SET \
+                         hourly_rate = excluded.hourly_rate, calculation_method = excluded.calculation_method",
+                        table_ident(&table)
+                    ))
+                    .map_err(sqlite_error)?;
+                for r in &rows {
+                    st.execute(rusqlite::params![
+                        r.job_code_id,
+                        r.site_id,
+                        r.hourly_rate.to_string(),
+                        date_text(r.effective_date),
+                        r.calculation_method.as_str()
+                    ])
+                    .map_err(sqlite_error)?;
+                }
+            }
+            tx.commit().map_err(sqlite_error)?;
+            Ok(rows.len())
+        })
+        .await
+    }
+}

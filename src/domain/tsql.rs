@@ -1,0 +1,170 @@
+//! T-SQL text: identifier quoting, literals and two-part names, the one place that writes them.
+
+use std::fmt;
+
+/// Quote one identifier as `[name]`, doubling any `]` inside it.
+pub fn quote_ident(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 2);
+    out.push('[');
+    for c in name.chars() {
+        if c == ']' {
+            out.push_str("]]");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push(']');
+    out
+}
+
+/// A Unicode string literal, `N'...'`, with `'` doubled.
+pub fn nstring(value: &str) -> String {
+    format!("N'{}'", value.replace('\'', "''"))
+}
+
+/// A schema-qualified object name such as `dbo.LaborHours`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectName {
+    pub schema: String,
+    pub name: String,
+}
+
+impl ObjectName {
+    pub fn new(schema: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            schema: schema.into(),
+            name: name.into(),
+        }
+    }
+
+    /// Parse `schema.name`, `[schema].[name]` or a bare `name` (schema `dbo`).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let parts = split_parts(text)?;
+        match parts.as_slice() {
+            [name] => Ok(Self::new("dbo", name.clone())),
+            [schema, name] => Ok(Self::new(schema.clone(), name.clone())),
+            _ => Err(format!(
+                "'{text}' is not a one- or two-part object name; write it as schema.name, e.g. dbo.LaborHours"
+            )),
+        }
+    }
+
+    /// `[schema].[name]`
+    pub fn quoted(&self) -> String {
+        format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.name))
+    }
+
+    /// The single-table name the sandbox stores this object under: `schema.name`.
+    pub fn sandbox_table(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+}
+
+impl fmt::Display for ObjectName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.schema, self.name)
+    }
+}
+
+/// Split a dotted name into its parts, honouring `[...]` quoting (with `]]` as an escaped `]`).
+pub fn split_parts(text: &str) -> Result<Vec<String>, String> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut chars = text.trim().chars().peekable();
+    let mut quoted_part = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '[' if current.is_empty() && !quoted_part => {
+                let mut closed = false;
+                while let Some(q) = chars.next() {
+                    if q == ']' {
+                        if chars.peek() == Some(&']') {
+                            chars.next();
+                            current.push(']');
+                        } else {
+                            closed = true;
+                            break;
+                        }
+                    } else {
+                        current.push(q);
+                    }
+                }
+                if !closed {
+                    return Err(format!("'{text}' has a '[' without its closing ']'"));
+                }
+                quoted_part = true;
+            }
+            '.' => {
+                if current.is_empty() {
+                    return Err(format!("'{text}' has an empty name part"));
+                }
+                parts.push(std::mem::take(&mut current));
+                quoted_part = false;
+            }
+            c if quoted_part => {
+                return Err(format!(
+                    "'{text}' has '{c}' after a closing ']'; expected '.' or the end"
+                ));
+            }
+            c => current.push(c),
+        }
+    }
+    if current.is_empty() {
+        return Err(format!("'{text}' has an empty name part"));
+    }
+    parts.push(current);
+    Ok(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn quotes_closing_bracket_by_doubling() {
+        assert_eq!(quote_ident("a]b"), "[a]]b]");
+        assert_eq!(quote_ident("sp-billing-dataflow"), "[sp-billing-dataflow]");
+    }
+
+    #[test]
+    fn nstring_doubles_quotes() {
+        assert_eq!(nstring("O'Hare; --"), "N'O''Hare; --'");
+    }
+
+    #[test]
+    fn parses_two_part_and_bracketed_names() {
+        assert_eq!(
+            ObjectName::parse("dbo.LaborHours").unwrap(),
+            ObjectName::new("dbo", "LaborHours")
+        );
+        assert_eq!(
+            ObjectName::parse("[g p].[Unit]]Acct]").unwrap(),
+            ObjectName::new("g p", "Unit]Acct")
+        );
+        assert_eq!(
+            ObjectName::parse("Site").unwrap(),
+            ObjectName::new("dbo", "Site")
+        );
+        assert!(ObjectName::parse("a.b.c").is_err());
+        assert!(ObjectName::parse("[dbo.x").is_err());
+        assert!(ObjectName::parse("dbo.").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn quoted_names_round_trip(schema in "\\PC{1,12}", name in "\\PC{1,12}") {
+            let object = ObjectName::new(schema.clone(), name.clone());
+            let parsed = ObjectName::parse(&object.quoted()).unwrap();
+            prop_assert_eq!(parsed, object);
+        }
+
+        #[test]
+        fn quoted_ident_has_balanced_brackets(name in "\\PC{0,20}") {
+            let q = quote_ident(&name);
+            let inner = &q[1..q.len() - 1];
+            // every ']' inside comes in pairs, so the identifier cannot end early
+            prop_assert_eq!(inner.replace("]]", "").contains(']'), false);
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! The job-code rate flow: EDW aggregates → rates per site → GP validation → preview; apply
+//! writes the effective-dated rows through the configured path as the configured identity.
+
+use super::{Progress, ProgressFn};
+use crate::audit::{Audit, AuditRecord};
+use crate::config::{Config, WritePath};
+use crate::db::{self, AggregateQuery, AnyNode, DbError, Node, RateWriteTarget};
+use crate::domain::diagnosis::{grant_statement, parse_permission_denied};
+use crate::domain::perms::Securable;
+use crate::domain::rates::{
+    self, ApplyPlan, JobCode, Preview, RateParams, Site, plan_apply, validate_params,
+};
+use crate::error::Error;
+
+/// A finished preview with the reference data it was built from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviewOutcome {
+    pub params: RateParams,
+    pub preview: Preview,
+    pub sites: Vec<Site>,
+    pub job_codes: Vec<JobCode>,
+}
+
+fn open(config: &Config, node: &str, principal: Option<&str>) -> Result<AnyNode, Error> {
+    db::open(config, node, principal).map_err(Error::Usage)
+}
+
+/// Turn a node error into one that names the config key and object involved.
+fn mapped(node: &str, key: &str, object: &str, e: DbError) -> Error {
+    let fix = match e.number() {
+        Some(208) => Some(format!(
+            "{object} does not exist on node '{node}': correct {key} in the config"
+        )),
+        Some(207) => Some(format!(
+            "a column mapped under {key} does not exist in {object}: correct the column names"
+        )),
+        _ => None,
+    };
+    let err = Error::db(node, format!("reading {object} ({key})"), e);
+    match fix {
+        Some(f) => err.with_fix(f),
+        None => err,
+    }
+}
+
+/// Build a preview. Aggregation runs in the EDW; only one row per (site, job code) returns.
+pub async fn preview(
+    config: &Config,
+    params: &RateParams,
+    progress: ProgressFn<'_>,
+) -> Result<PreviewOutcome, Error> {
+    let rc = config.rates().map_err(Error::Usage)?;
+    let refs = open(config, &rc.rates_node, None)?;
+    let edw = open(config, &rc.edw_node, None)?;
+    let gp = open(config, &rc.gp_node, None)?;
+    let audit = Audit::new(&config.paths.audit);
+    let o = &rc.objects;
+
+    progress(Progress {
+        message: "reading sites and job codes".into(),
+        fraction: Some(0.1),
+    });
+    let (sites, job_codes) = tokio::join!(refs.sites(&o.site_table), refs.job_codes(&o.job_code_table));
+    let sites = sites.map_err(|e| mapped(&rc.rates_node, "rates.site_table", &o.site_table.to_string(), e))?;
+    let job_codes = job_codes
+        .map_err(|e| mapped(&rc.rates_node, "rates.job_code_table", &o.job_code_table.to_string(), e))?;
+    validate_params(params, &sites, &job_codes).map_err(|e| Error::Usage(e.to_string()))?;
+
+    progress(Progress {
+        message: format!("aggregating labor history on {}", rc.edw_node),
+        fraction: Some(0.3),
+    });
+    let query = AggregateQuery {
+        mapping: rc.edw.clone(),
+        bounds: rc.bounds.clone(),
+        from: params.from,
+        to: params.to,
+        sites: params.sites.clone(),
+        job_codes: params.job_codes.clone(),
+    };
+    let (aggregates, accounts, current) = tokio::join!(
+        edw.rate_aggregates(&query),
+        gp.unit_accounts(&rc.gp),
+        refs.current_rates(&o.rate_table, params.effective_date),
+    );
+    let aggregates =
+        aggregates.map_err(|e| mapped(&rc.edw_node, "rates.edw", &rc.edw.table.to_string(), e))?;
+    let accounts = accounts.map_err(|e| mapped(&rc.gp_node, "rates.gp", &rc.gp.table.to_string(), e))?;
+    let current =
+        current.map_err(|e| mapped(&rc.rates_node, "rates.rate_table", &o.rate_table.to_string(), e))?;
+
+    let preview = rates::build_preview(&rates::PreviewInputs {
+        params,
+        policy: &rc.policy,
+        sites: &sites,
+        job_codes: &job_codes,
+        aggregates: &aggregates,
+        current: &current,
+        unit_accounts: &accounts,
+    });
+    let detail = format!(
+        "{} rows, {} EDW records excluded, {} to {}, {}",
+        preview.rows.len(),
+        preview.excluded_records,
+        params.from,
+        params.to,
+        params.method
+    );
+    for node in unique(&[&rc.edw_node, &rc.rates_node, &rc.gp_node]) {
+        let _ = audit.append(&AuditRecord::new(node, "node identity", "rates.preview", &[]).outcome("ok", detail.clone()));
+    }
+    progress(Progress {
+        message: detail,
+        fraction: Some(1.0),
+    });
+    Ok(PreviewOutcome {
+        params: params.clone(),
+        preview,
+        sites,
+        job_codes,
+    })
+}
+
+fn unique<'a>(items: &[&'a String]) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for i in items {
+        if !out.contains(&i.as_str()) {
+            out.push(i);
+        }
+    }
+    out
+}
+
+/// What apply will do, shown before anything is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplyPreparation {
+    pub node: String,
+    pub protected: bool,
+    /// The database identity that writes.
+    pub identity: String,
+    pub principal: Option<String>,
+    pub target: RateWriteTarget,
+    pub plan: ApplyPlan,
+    /// The exact statements, values inlined, in order.
+    pub statements: Vec<String>,
+}
+
+/// Plan the write of a preview at its effective date.
+pub fn prepare_apply(config: &Config, outcome: &PreviewOutcome) -> Result<ApplyPreparation, Error> {
+    let rc = config.rates().map_err(Error::Usage)?;
+    let node_cfg = config.node(&rc.rates_node).map_err(Error::Usage)?;
+    let writer = open(config, &rc.rates_node, rc.write_as.as_deref())?;
+    let target = RateWriteTarget {
+        path: rc.write_path,
+        table: rc.objects.rate_table.clone(),
+        procedure: rc.objects.procedure.clone(),
+    };
+    let plan = plan_apply(&outcome.preview, outcome.params.effective_date);
+    let statements = writer.rate_write_statements(&target, &plan.writes);
+    let identity = match &rc.write_as {
+        Some(p) => config.principal(p).map(|p| p.user.clone()).map_err(Error::Usage)?,
+        None => match &node_cfg.driver {
+            crate::config::Driver::Sandbox(s) => s.user.clone(),
+            crate::config::Driver::Mssql(m) => match &m.auth {
+                crate::config::AuthConfig::SqlLogin { user, .. } => user.clone(),
+                other => other.method().to_string(),
+            },
+        },
+    };
+    Ok(ApplyPreparation {
+        node: rc.rates_node.clone(),
+        protected: node_cfg.protected,
+        identity,
+        principal: rc.write_as.clone(),
+        target,
+        plan,
+        statements,
+    })
+}
+
+/// Check the confirmation a protected node needs: the node's name, typed.
+pub fn check_confirmation(prep: &ApplyPreparation, typed: Option<&str>) -> Result<(), Error> {
+    if prep.protected && typed != Some(prep.node.as_str()) {
+        return Err(Error::Usage(format!(
+            "node '{}' is protected: confirm by typing its name (CLI: --confirm {})",
+            prep.node, prep.node
+        )));
+    }
+    Ok(())
+}
+
+/// Write the planned rows in one transaction. A refusal writes nothing and says which
+/// permission the identity lacks and the statement that grants it.
+pub async fn apply(config: &Config, prep: &ApplyPreparation) -> Result<usize, Error> {
+    let writer = open(config, &prep.node, prep.principal.as_deref())?;
+    let audit = Audit::new(&config.paths.audit);
+    let record = AuditRecord::new(&prep.node, &prep.identity, "rates.apply", &prep.statements);
+    if prep.plan.writes.is_empty() {
+        let _ = audit.append(&record.outcome("ok", "nothing to write"));
+        return Ok(0);
+    }
+    match writer.write_site_rates(&prep.target, &prep.plan.writes).await {
+        Ok(n) => {
+            let _ = audit.append(&record.outcome("ok", format!("{n} rows written")));
+            Ok(n)
+        }
+        Err(e) => {
+            let outcome = if e.number().is_some() { "refused" } else { "failed" };
+            let _ = audit.append(&record.outcome(outcome, e.to_string()));
+            let needed = match &e {
+                DbError::Server { number: 229, message, .. } => parse_permission_denied(message)
+                    .map(|d| {
+                        grant_statement(
+                            &d.permission,
+                            &Securable::object(d.schema, d.object),
+                            &prep.identity,
+                        )
+                    }),
+                _ => None,
+            };
+            let context = format!(
+                "writing site rates through {} as {} (nothing was written)",
+                match prep.target.path {
+                    WritePath::Procedure => prep.target.procedure.to_string(),
+                    WritePath::Table => prep.target.table.to_string(),
+                },
+                prep.identity
+            );
+            let err = Error::db(&prep.node, context, e);
+            Err(match needed {
+                Some(g) => err.with_fix(format!("the identity needs this permission: {g}")),
+                None => err,
+            })
+        }
+    }
+}

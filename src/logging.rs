@@ -1,0 +1,71 @@
+//! Tracing to a daily rolling file (never the screen), plus a layer that feeds log lines to
+//! the Activity pane.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use tokio::sync::mpsc;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// Sends each event, formatted on one line, to the Activity pane.
+pub struct ChannelLayer {
+    tx: mpsc::UnboundedSender<String>,
+}
+
+struct Line(String);
+
+impl Visit for Line {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.0, " {value:?}");
+        } else {
+            let _ = write!(self.0, " {}={value:?}", field.name());
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            let _ = write!(self.0, " {value}");
+        } else {
+            let _ = write!(self.0, " {}={value}", field.name());
+        }
+    }
+}
+
+impl<S: Subscriber> Layer<S> for ChannelLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let meta = event.metadata();
+        let mut line = Line(format!(
+            "{} {:5} {}:",
+            chrono::Local::now().format("%H:%M:%S"),
+            meta.level(),
+            meta.target()
+        ));
+        event.record(&mut line);
+        let _ = self.tx.send(line.0);
+    }
+}
+
+/// Start logging to `dir/tpdb.log.YYYY-MM-DD`. Keep the guard alive until exit.
+pub fn init(dir: &Path, tui_lines: Option<mpsc::UnboundedSender<String>>) -> Option<WorkerGuard> {
+    std::fs::create_dir_all(dir).ok()?;
+    let appender = tracing_appender::rolling::daily(dir, "tpdb.log");
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let file = tracing_subscriber::fmt::layer()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_filter(tracing_subscriber::filter::LevelFilter::from_level(Level::INFO));
+    let channel = tui_lines.map(|tx| {
+        ChannelLayer { tx }.with_filter(tracing_subscriber::filter::LevelFilter::from_level(Level::INFO))
+    });
+    tracing_subscriber::registry()
+        .with(file)
+        .with(channel)
+        .try_init()
+        .ok()?;
+    Some(guard)
+}

@@ -1,0 +1,514 @@
+//! The TUI's one owner of state: keys, mouse and worker events update it; rendering reads it.
+//! It sends work only as `Command`s (collected in `outbox`), never touching a node itself.
+
+use std::time::Instant;
+
+use crossterm::event::{KeyEvent, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Row, Table, Tabs};
+
+use super::keymap::{Action, Keymap, Scope};
+use super::panes::activity::{self, ActivityState};
+use super::panes::placeholder;
+use super::panes::rates::{self, Confirm, Focus, RatesState};
+use super::theme::Theme;
+use crate::domain::rates::RateParams;
+use crate::worker::{Command, Event, TaskEnd, TaskId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Migration,
+    Privileges,
+    Rates,
+    Probes,
+    Activity,
+}
+
+impl Pane {
+    pub const ALL: [Pane; 5] = [
+        Pane::Migration,
+        Pane::Privileges,
+        Pane::Rates,
+        Pane::Probes,
+        Pane::Activity,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Pane::Migration => "Migration",
+            Pane::Privileges => "Privileges",
+            Pane::Rates => "Rates",
+            Pane::Probes => "Probes",
+            Pane::Activity => "Activity",
+        }
+    }
+
+    fn index(self) -> usize {
+        Pane::ALL.iter().position(|p| *p == self).unwrap_or(0)
+    }
+
+    fn scope(self) -> Scope {
+        match self {
+            Pane::Rates => Scope::Rates,
+            Pane::Activity => Scope::Activity,
+            _ => Scope::Global,
+        }
+    }
+}
+
+/// Facts from the config that panes not yet built may show (real data only).
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub nodes: Vec<String>,
+    pub stages: Vec<String>,
+    pub principals: Vec<String>,
+}
+
+pub struct App {
+    pub pane: Pane,
+    pub keymap: Keymap,
+    pub theme: Theme,
+    pub rates: RatesState,
+    pub activity: ActivityState,
+    pub facts: Facts,
+    pub help: bool,
+    pub quit_armed: bool,
+    pub should_quit: bool,
+    pub outbox: Vec<Command>,
+    next_id: TaskId,
+    /// The last frame's size, for mouse hit-testing.
+    pub size: Rect,
+}
+
+impl App {
+    pub fn new(keymap: Keymap, theme: Theme, defaults: Option<RateParams>, facts: Facts) -> App {
+        App {
+            pane: Pane::Rates,
+            keymap,
+            theme,
+            rates: RatesState::new(defaults),
+            activity: ActivityState::default(),
+            facts,
+            help: false,
+            quit_armed: false,
+            should_quit: false,
+            outbox: Vec::new(),
+            next_id: 1,
+            size: Rect::new(0, 0, 120, 40),
+        }
+    }
+
+    fn id(&mut self) -> TaskId {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// First work: the initial preview and the audit trail.
+    pub fn start(&mut self) {
+        self.outbox.push(Command::LoadAudit);
+        if self.rates.configured {
+            self.preview_now();
+        }
+    }
+
+    fn preview_now(&mut self) {
+        match self.rates.params() {
+            Ok(params) => {
+                let id = self.id();
+                self.rates.running = Some(id);
+                self.rates.dirty_since = None;
+                self.outbox.push(Command::PreviewRates { id, params });
+            }
+            Err(e) => self.rates.field_error = Some(e),
+        }
+    }
+
+    pub fn take_commands(&mut self) -> Vec<Command> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    fn running_tasks(&self) -> usize {
+        self.activity.running().count()
+    }
+
+    /// Time passes: send a debounced preview when due. Returns true when something changed.
+    pub fn tick(&mut self, now: Instant) -> bool {
+        if let Some(params) = self.rates.due(now) {
+            let id = self.id();
+            self.rates.running = Some(id);
+            self.outbox.push(Command::PreviewRates { id, params });
+            return true;
+        }
+        false
+    }
+
+    pub fn on_key(&mut self, key: KeyEvent, now: Instant) {
+        if self.help {
+            self.help = false;
+            return;
+        }
+        if self.pane == Pane::Rates && self.rates.confirm.is_some() {
+            self.confirm_key(key);
+            return;
+        }
+        // A focused text input takes the key first.
+        if self.pane == Pane::Rates && self.rates.focus != Focus::Table {
+            self.rates.edit(key, now);
+            return;
+        }
+        let Some(action) = self.keymap.action(self.pane.scope(), &key) else {
+            self.quit_armed = false;
+            return;
+        };
+        if action != Action::Quit {
+            self.quit_armed = false;
+        }
+        match action {
+            Action::Quit => {
+                if self.running_tasks() == 0 || self.quit_armed {
+                    self.should_quit = true;
+                } else {
+                    self.quit_armed = true;
+                }
+            }
+            Action::NextPane => self.pane = Pane::ALL[(self.pane.index() + 1) % 5],
+            Action::PrevPane => self.pane = Pane::ALL[(self.pane.index() + 4) % 5],
+            Action::Pane1 => self.pane = Pane::Migration,
+            Action::Pane2 => self.pane = Pane::Privileges,
+            Action::Pane3 => self.pane = Pane::Rates,
+            Action::Pane4 => self.pane = Pane::Probes,
+            Action::Pane5 => self.pane = Pane::Activity,
+            Action::Help => self.help = true,
+            Action::Up => self.move_by(-1),
+            Action::Down => self.move_by(1),
+            Action::PageUp => self.move_by(-(self.rates.page.get() as isize)),
+            Action::PageDown => self.move_by(self.rates.page.get() as isize),
+            Action::Top => self.move_by(isize::MIN / 2),
+            Action::Bottom => self.move_by(isize::MAX / 2),
+            Action::Filter => self.rates.focus = Focus::Filter,
+            Action::Sort => self.rates.next_sort(),
+            Action::SortReverse => self.rates.reverse_sort(),
+            Action::EditParams => {
+                if self.rates.configured {
+                    self.rates.focus = Focus::Field(0);
+                }
+            }
+            Action::CycleMethod => self.rates.cycle_method(now),
+            Action::Refresh => self.preview_now(),
+            Action::Apply => self.request_apply(),
+            Action::CancelTask => {
+                if let Some(id) = self.activity.selected_running() {
+                    self.outbox.push(Command::Cancel { id });
+                }
+            }
+        }
+    }
+
+    fn move_by(&mut self, delta: isize) {
+        match self.pane {
+            Pane::Rates => self.rates.move_by(delta),
+            Pane::Activity => self.activity.move_by(delta),
+            _ => {}
+        }
+    }
+
+    fn request_apply(&mut self) {
+        let Some(outcome) = self.rates.outcome.clone() else {
+            self.rates.error = Some("nothing to write yet: wait for the preview".into());
+            return;
+        };
+        let id = self.id();
+        self.outbox.push(Command::PrepareApply {
+            id,
+            outcome: Box::new(outcome),
+        });
+    }
+
+    fn confirm_key(&mut self, key: KeyEvent) {
+        use crossterm::event::KeyCode;
+        let Some(c) = self.rates.confirm.as_mut() else {
+            return;
+        };
+        match key.code {
+            KeyCode::Esc => {
+                self.rates.confirm = None;
+                self.rates.notice = Some("write cancelled; nothing was written".into());
+            }
+            KeyCode::Up => c.scroll = c.scroll.saturating_sub(1),
+            KeyCode::Down => c.scroll = (c.scroll + 1).min(c.prep.statements.len().saturating_sub(1)),
+            KeyCode::PageUp => c.scroll = c.scroll.saturating_sub(10),
+            KeyCode::PageDown => {
+                c.scroll = (c.scroll + 10).min(c.prep.statements.len().saturating_sub(1))
+            }
+            KeyCode::Enter => {
+                let typed = c.typed.lines().join("");
+                if c.prep.protected && typed.trim() != c.prep.node {
+                    c.error = Some(format!(
+                        "'{}' is not '{}': type the node's name exactly",
+                        typed.trim(),
+                        c.prep.node
+                    ));
+                    return;
+                }
+                let prep = c.prep.clone();
+                self.rates.confirm = None;
+                let id = self.id();
+                self.outbox.push(Command::ApplyRates {
+                    id,
+                    prep: Box::new(prep),
+                });
+            }
+            _ => {
+                if c.prep.protected {
+                    c.typed.input(key);
+                    c.error = None;
+                }
+            }
+        }
+    }
+
+    pub fn on_mouse(&mut self, m: MouseEvent) {
+        if !matches!(m.kind, MouseEventKind::Down(MouseButton::Left)) {
+            if let MouseEventKind::ScrollDown = m.kind {
+                self.move_by(1);
+            } else if let MouseEventKind::ScrollUp = m.kind {
+                self.move_by(-1);
+            }
+            return;
+        }
+        let [tabs, body, _] = frame_layout(self.size);
+        if m.row == tabs.y {
+            // Tabs are drawn as " N Title " separated by "│".
+            let mut x = tabs.x;
+            for p in Pane::ALL {
+                let w = p.title().len() as u16 + 5;
+                if m.column >= x && m.column < x + w {
+                    self.pane = p;
+                }
+                x += w;
+            }
+            return;
+        }
+        if self.pane == Pane::Rates && self.rates.configured {
+            let [form, _, table, _] = rates::layout(body);
+            if m.row >= form.y && m.row < form.bottom() {
+                let areas = Layout::horizontal([18u16, 20, 14, 14, 12, 14].map(Constraint::Min)).split(form);
+                if let Some(i) = areas.iter().position(|a| m.column >= a.x && m.column < a.right()) {
+                    self.rates.focus = Focus::Field(i);
+                }
+            } else if m.row > table.y + 1 && m.row < table.bottom().saturating_sub(1) {
+                let row = (m.row - table.y - 2) as usize + self.rates.offset.get();
+                self.rates.focus = Focus::Table;
+                self.rates.select(row);
+            }
+        }
+    }
+
+    /// Pasted text goes into the focused input.
+    pub fn on_paste(&mut self, text: &str, now: Instant) {
+        let line = text.lines().next().unwrap_or("");
+        if self.pane != Pane::Rates {
+            return;
+        }
+        if let Some(c) = self.rates.confirm.as_mut() {
+            c.typed.insert_str(line);
+            return;
+        }
+        match self.rates.focus {
+            Focus::Field(i) => {
+                self.rates.fields[i].insert_str(line);
+                self.rates.touch(now);
+            }
+            Focus::Filter => {
+                self.rates.filter.insert_str(line);
+                self.rates.rebuild_view();
+            }
+            Focus::Table => {}
+        }
+    }
+
+    pub fn on_log(&mut self, line: String) {
+        self.activity.push_log(line);
+    }
+
+    pub fn on_event(&mut self, ev: Event) {
+        match ev {
+            Event::TaskStarted { id, label } => self.activity.started(id, label),
+            Event::Progress { id, progress } => {
+                if let Some(t) = self.activity.task_mut(id) {
+                    t.fraction = progress.fraction;
+                    t.message = progress.message.clone();
+                }
+                if self.rates.running == Some(id) {
+                    self.rates.progress = Some(progress.message);
+                }
+            }
+            Event::RatesPreview { id, outcome } => {
+                if self.rates.running == Some(id) {
+                    self.rates.set_outcome(*outcome);
+                }
+            }
+            Event::ApplyPrepared { prep, .. } => {
+                self.rates.confirm = Some(Confirm {
+                    prep: *prep,
+                    typed: ratatui_textarea::TextArea::default(),
+                    scroll: 0,
+                    error: None,
+                });
+            }
+            Event::RatesApplied { rows, .. } => {
+                self.rates.notice = Some(format!("wrote {rows} site rates; recomputing the preview"));
+                self.rates.error = None;
+                self.preview_now();
+            }
+            Event::Audit(records) => self.activity.audit = records,
+            Event::TaskFinished { id, end } => {
+                if let Some(t) = self.activity.task_mut(id) {
+                    t.end = Some(end.clone());
+                    if end == TaskEnd::Done {
+                        t.fraction = Some(1.0);
+                    }
+                }
+                if self.rates.running == Some(id) {
+                    self.rates.running = None;
+                    self.rates.progress = None;
+                }
+                if let TaskEnd::Failed(msg) = end {
+                    self.rates.error = Some(msg);
+                }
+                self.outbox.push(Command::LoadAudit);
+            }
+        }
+    }
+
+    pub fn render(&self, frame: &mut Frame) {
+        let area = frame.area();
+        let [tabs, body, footer] = frame_layout(area);
+        let titles: Vec<Line> = Pane::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Line::from(format!("{} {}", i + 1, p.title())))
+            .collect();
+        frame.render_widget(
+            Tabs::new(titles)
+                .select(self.pane.index())
+                .style(self.theme.muted())
+                .highlight_style(self.theme.title().add_modifier(Modifier::REVERSED))
+                .divider("│"),
+            tabs,
+        );
+        let t = &self.theme;
+        match self.pane {
+            Pane::Rates => rates::render(&self.rates, t, frame, body, true),
+            Pane::Activity => activity::render(&self.activity, t, frame, body, true),
+            Pane::Migration => placeholder::render(
+                "Migration",
+                "The migration checklist (assessment, privilege mapping, copy, validation, rollback per stage) is not built yet.",
+                &self.facts.stages,
+                t,
+                frame,
+                body,
+                true,
+            ),
+            Pane::Privileges => placeholder::render(
+                "Privileges",
+                "The privilege diff viewer and remediation scripts are not built yet.",
+                &self.facts.nodes,
+                t,
+                frame,
+                body,
+                true,
+            ),
+            Pane::Probes => placeholder::render(
+                "Probes",
+                "Service-principal permission probes are not built yet.",
+                &self.facts.principals,
+                t,
+                frame,
+                body,
+                true,
+            ),
+        }
+        self.render_footer(frame, footer);
+        if self.help {
+            self.render_help(frame, area);
+        }
+    }
+
+    fn render_footer(&self, frame: &mut Frame, area: Rect) {
+        let k = &self.keymap;
+        let hints = if self.quit_armed {
+            Line::styled(
+                format!(
+                    "{} task(s) still running: press {} again to quit",
+                    self.running_tasks(),
+                    k.keys_for(Action::Quit)
+                ),
+                self.theme.fg("warn"),
+            )
+        } else {
+            let pane_actions: &[Action] = match self.pane {
+                Pane::Rates => match self.rates.focus {
+                    Focus::Table => &[Action::EditParams, Action::CycleMethod, Action::Sort, Action::Filter, Action::Apply],
+                    _ => &[],
+                },
+                Pane::Activity => &[Action::CancelTask],
+                _ => &[],
+            };
+            let mut text = k.hints(self.pane.scope(), pane_actions);
+            if self.pane == Pane::Rates && self.rates.focus != Focus::Table {
+                text = "typing edits the field · Enter/↓ next field · ↑ previous · Esc back to the table".into();
+            }
+            Line::from(vec![
+                Span::styled(text, self.theme.muted()),
+                Span::styled(
+                    format!(
+                        "   {} panes  {} help  {} quit",
+                        k.keys_for(Action::NextPane),
+                        k.keys_for(Action::Help),
+                        k.keys_for(Action::Quit)
+                    ),
+                    self.theme.muted(),
+                ),
+            ])
+        };
+        frame.render_widget(Paragraph::new(hints), area);
+    }
+
+    fn render_help(&self, frame: &mut Frame, area: Rect) {
+        let help = self.keymap.help();
+        let h = (help.len() as u16 + 4).min(area.height);
+        let w = 70.min(area.width);
+        let rect = Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h);
+        frame.render_widget(Clear, rect);
+        let rows = help.into_iter().map(|(scope, keys, desc)| {
+            Row::new(vec![scope.label().to_string(), keys, desc.to_string()])
+        });
+        frame.render_widget(
+            Table::new(rows, [Constraint::Length(11), Constraint::Length(16), Constraint::Min(20)])
+                .header(Row::new(vec!["where", "keys", "does"]).style(self.theme.header()))
+                .style(self.theme.text())
+                .block(
+                    Block::bordered()
+                        .title(" Keys (any key closes) ")
+                        .title_style(self.theme.title())
+                        .border_style(self.theme.border(true)),
+                ),
+            rect,
+        );
+    }
+}
+
+/// Tabs, body, footer.
+pub fn frame_layout(area: Rect) -> [Rect; 3] {
+    Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(5),
+        Constraint::Length(1),
+    ])
+    .areas(area)
+}

@@ -1,0 +1,162 @@
+//! The terminal UI: setup and restore of the terminal, and the event loop that joins keys,
+//! worker events, log lines and a tick. Generic over the backend, so tests drive it without
+//! a terminal.
+
+pub mod app;
+pub mod keymap;
+pub mod panes;
+pub mod theme;
+
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+    Event as TermEvent, EventStream, KeyEventKind,
+};
+use futures_util::StreamExt;
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use tokio::sync::mpsc;
+
+use self::app::{App, Facts, Pane};
+use self::keymap::Keymap;
+use self::theme::Theme;
+use crate::config::Config;
+use crate::error::Error;
+use crate::worker::{self, WorkerHandle};
+
+/// What the panes not yet built may show: the config's real nodes, stages and principals.
+pub fn facts(config: &Config) -> Facts {
+    let nodes = config
+        .nodes
+        .values()
+        .map(|n| {
+            format!(
+                "node {:<10} {:<8} {}{}",
+                n.name,
+                n.driver_name(),
+                n.location(),
+                if n.protected { "  [protected]" } else { "" }
+            )
+        })
+        .collect();
+    let stages = config
+        .migration
+        .as_ref()
+        .map(|m| {
+            let mut v = vec![format!("source: {}", m.source)];
+            v.extend(
+                m.stages
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| format!("stage {}: {} → node {}", i + 1, s.name, s.target)),
+            );
+            v
+        })
+        .unwrap_or_default();
+    let principals = config
+        .principals
+        .values()
+        .map(|p| format!("principal {} — requires: {}", p.name, p.required.join("; ")))
+        .collect();
+    Facts {
+        nodes,
+        stages,
+        principals,
+    }
+}
+
+/// Restores mouse capture and bracketed paste on every exit path; `ratatui::init` already
+/// restores raw mode and the screen on panic.
+struct TerminalGuard;
+
+impl TerminalGuard {
+    fn enable() -> io::Result<TerminalGuard> {
+        crossterm::execute!(io::stdout(), EnableMouseCapture, EnableBracketedPaste)?;
+        Ok(TerminalGuard)
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        let _ = crossterm::execute!(io::stdout(), DisableMouseCapture, DisableBracketedPaste);
+        ratatui::restore();
+    }
+}
+
+/// Open the TUI on a validated config. Themes and keys are checked before raw mode starts.
+pub async fn run(config: Arc<Config>) -> Result<(), Error> {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let theme = Theme::load(&config.ui.theme, no_color).map_err(Error::Usage)?;
+    let keymap = Keymap::with_overrides(&config.ui.keys).map_err(Error::Usage)?;
+    let (log_tx, log_rx) = mpsc::unbounded_channel();
+    let _log_guard = crate::logging::init(&config.paths.log_dir, Some(log_tx));
+    tracing::info!(config = %config.file.display(), "tui started");
+    let defaults = config
+        .rates
+        .as_ref()
+        .map(|r| r.default_params(chrono::Local::now().date_naive()));
+    let mut app = App::new(keymap, theme, defaults, facts(&config));
+    let worker = worker::spawn(config.clone());
+
+    let mut terminal = ratatui::init();
+    let guard = TerminalGuard::enable().map_err(|e| Error::Io(e.to_string()))?;
+    let result = event_loop(&mut terminal, &mut app, worker, log_rx, EventStream::new()).await;
+    drop(guard);
+    result.map_err(|e| Error::Io(format!("terminal: {e}")))
+}
+
+/// The loop: redraw only when something changed, at most once per pass.
+pub async fn event_loop<B: Backend, S>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    mut worker: WorkerHandle,
+    mut logs: mpsc::UnboundedReceiver<String>,
+    mut input: S,
+) -> io::Result<()>
+where
+    S: futures_util::Stream<Item = io::Result<TermEvent>> + Unpin,
+    B::Error: Into<io::Error>,
+{
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    app.start();
+    let mut dirty = true;
+    loop {
+        for c in app.take_commands() {
+            let _ = worker.commands.send(c);
+        }
+        if app.should_quit {
+            return Ok(());
+        }
+        if dirty {
+            let size = terminal.size().map_err(Into::into)?;
+            app.size = ratatui::layout::Rect::new(0, 0, size.width, size.height);
+            terminal.draw(|f| app.render(f)).map_err(Into::into)?;
+            dirty = false;
+        }
+        tokio::select! {
+            ev = input.next() => match ev {
+                Some(Ok(TermEvent::Key(k))) if k.kind == KeyEventKind::Press => {
+                    app.on_key(k, Instant::now());
+                    dirty = true;
+                }
+                Some(Ok(TermEvent::Mouse(m))) => { app.on_mouse(m); dirty = true; }
+                Some(Ok(TermEvent::Paste(text))) => { app.on_paste(&text, Instant::now()); dirty = true; }
+                Some(Ok(TermEvent::Resize(..))) => dirty = true,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e),
+                None => return Ok(()),
+            },
+            Some(ev) = worker.events.recv() => { app.on_event(ev); dirty = true; }
+            Some(line) = logs.recv() => {
+                app.on_log(line);
+                dirty |= app.pane == Pane::Activity;
+            }
+            _ = tick.tick() => { dirty |= app.tick(Instant::now()); }
+        }
+    }
+}
+

@@ -1,0 +1,5 @@
+//! One module per pane: its state, its key handling and how it renders.
+
+pub mod activity;
+pub mod placeholder;
+pub mod rates;

@@ -1,0 +1,671 @@
+//! The Rates pane: a parameter form, a sortable and filterable preview table that renders only
+//! its visible rows, a bar chart of the selected site's rates, and the apply confirmation.
+
+use std::cell::Cell;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use crossterm::event::{KeyCode, KeyEvent};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{
+    Bar, BarChart, BarGroup, Block, Borders, Clear, Paragraph, Row, Table, Wrap,
+};
+use ratatui_textarea::TextArea;
+use rust_decimal::Decimal;
+
+use crate::domain::rates::{Flag, Method, PreviewRow, RateParams};
+use crate::flows::rates::{ApplyPreparation, PreviewOutcome};
+use crate::tui::theme::Theme;
+use crate::worker::TaskId;
+
+/// Edits settle this long before a preview is recomputed.
+pub const DEBOUNCE: Duration = Duration::from_millis(250);
+
+pub const FIELDS: [&str; 6] = ["Sites", "Job codes", "From", "To", "Method", "Effective"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Table,
+    Field(usize),
+    Filter,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortColumn {
+    Site,
+    JobCode,
+    Rate,
+    DeltaPct,
+    Samples,
+    Flags,
+}
+
+impl SortColumn {
+    const ORDER: [SortColumn; 6] = [
+        SortColumn::Site,
+        SortColumn::JobCode,
+        SortColumn::Rate,
+        SortColumn::DeltaPct,
+        SortColumn::Samples,
+        SortColumn::Flags,
+    ];
+
+    fn next(self) -> Self {
+        let i = Self::ORDER.iter().position(|c| *c == self).unwrap_or(0);
+        Self::ORDER[(i + 1) % Self::ORDER.len()]
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            SortColumn::Site => "site",
+            SortColumn::JobCode => "job code",
+            SortColumn::Rate => "rate",
+            SortColumn::DeltaPct => "Δ%",
+            SortColumn::Samples => "samples",
+            SortColumn::Flags => "flags",
+        }
+    }
+}
+
+/// The apply confirmation: the exact statements, and the typed node name when protected.
+pub struct Confirm {
+    pub prep: ApplyPreparation,
+    pub typed: TextArea<'static>,
+    pub scroll: usize,
+    pub error: Option<String>,
+}
+
+pub struct RatesState {
+    pub fields: Vec<TextArea<'static>>,
+    pub field_error: Option<(usize, String)>,
+    pub focus: Focus,
+    pub filter: TextArea<'static>,
+    pub outcome: Option<PreviewOutcome>,
+    /// Indices into the preview's rows, filtered and sorted.
+    pub view: Vec<usize>,
+    pub selected: usize,
+    pub offset: Cell<usize>,
+    /// Rows the table showed at the last render (page size).
+    pub page: Cell<usize>,
+    pub sort: SortColumn,
+    pub descending: bool,
+    pub dirty_since: Option<Instant>,
+    pub running: Option<TaskId>,
+    pub progress: Option<String>,
+    pub error: Option<String>,
+    pub notice: Option<String>,
+    pub confirm: Option<Confirm>,
+    pub configured: bool,
+}
+
+fn single_line(text: &str) -> TextArea<'static> {
+    let mut t = TextArea::new(vec![text.to_string()]);
+    t.set_cursor_line_style(Style::default());
+    t.move_cursor(ratatui_textarea::CursorMove::End);
+    t
+}
+
+fn parse_date(field: usize, text: &str) -> Result<NaiveDate, (usize, String)> {
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
+        (
+            field,
+            format!("{}: '{}' is not a date; write YYYY-MM-DD", FIELDS[field], text.trim()),
+        )
+    })
+}
+
+impl RatesState {
+    pub fn new(defaults: Option<RateParams>) -> Self {
+        let configured = defaults.is_some();
+        let d = defaults.unwrap_or(RateParams {
+            sites: vec![],
+            job_codes: vec![],
+            from: NaiveDate::MIN,
+            to: NaiveDate::MIN,
+            method: Method::Weighted,
+            effective_date: NaiveDate::MIN,
+        });
+        let fmt = |x: NaiveDate| x.format("%Y-%m-%d").to_string();
+        let mut fields = vec![
+            single_line(""),
+            single_line(""),
+            single_line(&fmt(d.from)),
+            single_line(&fmt(d.to)),
+            single_line(d.method.as_str()),
+            single_line(&fmt(d.effective_date)),
+        ];
+        fields[0].set_placeholder_text("all (e.g. 3,12)");
+        fields[1].set_placeholder_text("all (e.g. VAL,CSH)");
+        RatesState {
+            fields,
+            field_error: None,
+            focus: Focus::Table,
+            filter: single_line(""),
+            outcome: None,
+            view: Vec::new(),
+            selected: 0,
+            offset: Cell::new(0),
+            page: Cell::new(20),
+            sort: SortColumn::Site,
+            descending: false,
+            dirty_since: None,
+            running: None,
+            progress: None,
+            error: None,
+            notice: None,
+            confirm: None,
+            configured,
+        }
+    }
+
+    fn text(&self, i: usize) -> String {
+        self.fields[i].lines().join("")
+    }
+
+    /// The parameters the form holds, or the first field that does not parse.
+    pub fn params(&self) -> Result<RateParams, (usize, String)> {
+        let list = |i: usize| -> Vec<String> {
+            self.text(i)
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
+        let mut sites = Vec::new();
+        for s in list(0) {
+            sites.push(s.parse::<i32>().map_err(|_| {
+                (0, format!("Sites: '{s}' is not a site id; write ids separated by commas"))
+            })?);
+        }
+        let from = parse_date(2, &self.text(2))?;
+        let to = parse_date(3, &self.text(3))?;
+        let method = Method::from_str(&self.text(4)).map_err(|e| (4, format!("Method: {e}")))?;
+        let effective_date = parse_date(5, &self.text(5))?;
+        if from > to {
+            return Err((2, format!("From {from} is after To {to}; swap them")));
+        }
+        Ok(RateParams {
+            sites,
+            job_codes: list(1),
+            from,
+            to,
+            method,
+            effective_date,
+        })
+    }
+
+    /// Something changed: recompute after the debounce.
+    pub fn touch(&mut self, now: Instant) {
+        match self.params() {
+            Ok(_) => {
+                self.field_error = None;
+                self.dirty_since = Some(now);
+            }
+            Err(e) => {
+                self.field_error = Some(e);
+                self.dirty_since = None;
+            }
+        }
+    }
+
+    /// Parameters due for a preview now, if the debounce has passed.
+    pub fn due(&mut self, now: Instant) -> Option<RateParams> {
+        let since = self.dirty_since?;
+        if now.duration_since(since) < DEBOUNCE {
+            return None;
+        }
+        self.dirty_since = None;
+        self.params().ok()
+    }
+
+    pub fn cycle_method(&mut self, now: Instant) {
+        let current = Method::from_str(&self.text(4)).unwrap_or_default();
+        let i = Method::ALL.iter().position(|m| *m == current).unwrap_or(0);
+        let next = Method::ALL[(i + 1) % Method::ALL.len()];
+        self.fields[4] = single_line(next.as_str());
+        self.touch(now);
+    }
+
+    /// Feed a key to the focused text input. Returns false when the key leaves the input.
+    pub fn edit(&mut self, key: KeyEvent, now: Instant) -> bool {
+        match (self.focus, key.code) {
+            (_, KeyCode::Esc) | (Focus::Filter, KeyCode::Enter) => {
+                self.focus = Focus::Table;
+                false
+            }
+            (Focus::Field(i), KeyCode::Enter | KeyCode::Down) => {
+                self.focus = if i + 1 < FIELDS.len() {
+                    Focus::Field(i + 1)
+                } else {
+                    Focus::Table
+                };
+                true
+            }
+            (Focus::Field(i), KeyCode::Up) => {
+                self.focus = Focus::Field(i.saturating_sub(1));
+                true
+            }
+            (Focus::Field(i), _) => {
+                if self.fields[i].input(key) {
+                    self.touch(now);
+                }
+                true
+            }
+            (Focus::Filter, _) => {
+                if self.filter.input(key) {
+                    self.rebuild_view();
+                }
+                true
+            }
+            (Focus::Table, _) => false,
+        }
+    }
+
+    fn filter_text(&self) -> String {
+        self.filter.lines().join("").trim().to_lowercase()
+    }
+
+    /// Recompute the filtered, sorted view (on new data, sort or filter; never per frame).
+    pub fn rebuild_view(&mut self) {
+        let Some(o) = &self.outcome else {
+            self.view.clear();
+            return;
+        };
+        let needle = self.filter_text();
+        let rows = &o.preview.rows;
+        let mut view: Vec<usize> = (0..rows.len())
+            .filter(|i| needle.is_empty() || haystack(&rows[*i]).contains(&needle))
+            .collect();
+        let key = self.sort;
+        view.sort_by(|a, b| {
+            let (x, y) = (&rows[*a], &rows[*b]);
+            let ord = match key {
+                SortColumn::Site => (x.site_id, &x.job_code).cmp(&(y.site_id, &y.job_code)),
+                SortColumn::JobCode => (&x.job_code, x.site_id).cmp(&(&y.job_code, y.site_id)),
+                SortColumn::Rate => x.rate.cmp(&y.rate),
+                SortColumn::DeltaPct => x.delta_pct.cmp(&y.delta_pct),
+                SortColumn::Samples => x.samples.cmp(&y.samples),
+                SortColumn::Flags => x.flags.len().cmp(&y.flags.len()),
+            };
+            if self.descending { ord.reverse() } else { ord }
+        });
+        self.view = view;
+        self.selected = self.selected.min(self.view.len().saturating_sub(1));
+        self.keep_visible();
+    }
+
+    pub fn set_outcome(&mut self, outcome: PreviewOutcome) {
+        self.outcome = Some(outcome);
+        self.error = None;
+        self.rebuild_view();
+    }
+
+    pub fn next_sort(&mut self) {
+        self.sort = self.sort.next();
+        self.rebuild_view();
+    }
+
+    pub fn reverse_sort(&mut self) {
+        self.descending = !self.descending;
+        self.rebuild_view();
+    }
+
+    pub fn move_by(&mut self, delta: isize) {
+        if self.view.is_empty() {
+            return;
+        }
+        let last = self.view.len() as isize - 1;
+        self.selected = (self.selected as isize + delta).clamp(0, last) as usize;
+        self.keep_visible();
+    }
+
+    pub fn select(&mut self, index: usize) {
+        if !self.view.is_empty() {
+            self.selected = index.min(self.view.len() - 1);
+            self.keep_visible();
+        }
+    }
+
+    fn keep_visible(&self) {
+        let page = self.page.get().max(1);
+        let mut off = self.offset.get();
+        if self.selected < off {
+            off = self.selected;
+        } else if self.selected >= off + page {
+            off = self.selected + 1 - page;
+        }
+        self.offset.set(off.min(self.view.len().saturating_sub(1)));
+    }
+
+    pub fn selected_row(&self) -> Option<&PreviewRow> {
+        let o = self.outcome.as_ref()?;
+        self.view.get(self.selected).map(|i| &o.preview.rows[*i])
+    }
+}
+
+fn haystack(r: &PreviewRow) -> String {
+    let flags: Vec<&str> = r.flags.iter().map(|f| f.as_str()).collect();
+    format!(
+        "{} {} {} {} {}",
+        r.site_id,
+        r.site_name,
+        r.job_code,
+        r.source.as_str(),
+        flags.join(" ")
+    )
+    .to_lowercase()
+}
+
+fn fmt_opt(d: Option<Decimal>) -> String {
+    d.map(|v| v.to_string()).unwrap_or_else(|| "—".into())
+}
+
+fn flag_style(theme: &Theme, f: Flag) -> Style {
+    match f {
+        Flag::NoGpAccount | Flag::LaterRateOnRecord => theme.fg("error"),
+        Flag::LargeChange | Flag::FewSamples => theme.fg("warn"),
+        Flag::DefaultUsed => theme.fg("missing"),
+    }
+}
+
+/// The layout of the pane: form, summary, table, chart.
+pub fn layout(area: Rect) -> [Rect; 4] {
+    let [form, summary, body] = Layout::vertical([
+        Constraint::Length(3),
+        Constraint::Length(2),
+        Constraint::Min(5),
+    ])
+    .areas(area);
+    let [table, chart] =
+        Layout::horizontal([Constraint::Percentage(68), Constraint::Percentage(32)]).areas(body);
+    [form, summary, table, chart]
+}
+
+pub fn render(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect, focused: bool) {
+    if !state.configured {
+        let p = Paragraph::new(
+            "This config has no [rates] section, so there is nothing to preview. \
+             Add one (see config.example.toml) or run `tpdb demo`.",
+        )
+        .style(theme.text())
+        .wrap(Wrap { trim: true })
+        .block(Block::bordered().title("Rates").border_style(theme.border(focused)));
+        frame.render_widget(p, area);
+        return;
+    }
+    let [form, summary, table, chart] = layout(area);
+    render_form(state, theme, frame, form);
+    render_summary(state, theme, frame, summary);
+    render_table(state, theme, frame, table, focused);
+    render_chart(state, theme, frame, chart);
+    if let Some(c) = &state.confirm {
+        render_confirm(c, theme, frame, area);
+    }
+}
+
+fn render_form(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let widths = [18u16, 20, 14, 14, 12, 14];
+    let areas = Layout::horizontal(widths.map(Constraint::Min)).split(area);
+    for (i, rect) in areas.iter().enumerate() {
+        let focused = state.focus == Focus::Field(i);
+        let bad = state.field_error.as_ref().is_some_and(|(f, _)| *f == i);
+        let border = if bad { theme.fg("error") } else { theme.border(focused) };
+        let mut t = state.fields[i].clone();
+        t.set_block(
+            Block::bordered()
+                .title(FIELDS[i])
+                .border_style(border)
+                .title_style(if focused { theme.title() } else { theme.muted() }),
+        );
+        t.set_style(theme.text());
+        t.set_placeholder_style(theme.muted());
+        t.set_cursor_style(if focused {
+            Style::default().add_modifier(Modifier::REVERSED)
+        } else {
+            Style::default()
+        });
+        frame.render_widget(&t, *rect);
+    }
+}
+
+fn render_summary(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let mut lines = Vec::new();
+    if let Some((_, e)) = &state.field_error {
+        lines.push(Line::styled(e.clone(), theme.fg("error")));
+    } else if let Some(e) = &state.error {
+        lines.push(Line::styled(e.clone(), theme.fg("error")));
+    }
+    if let Some(o) = &state.outcome {
+        let p = &o.preview;
+        let count = |f: Flag| p.rows.iter().filter(|r| r.flags.contains(&f)).count();
+        let gp = if p.sites_without_gp.is_empty() {
+            "none".to_string()
+        } else {
+            p.sites_without_gp
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("{} rows", p.rows.len()), theme.header()),
+            Span::styled(
+                format!(" · {} EDW records excluded (outside bounds)", p.excluded_records),
+                theme.fg("warn"),
+            ),
+            Span::styled(format!(" · sites without GP unit account: {gp}"), theme.fg("error")),
+            Span::styled(
+                format!(
+                    " · {} large change · {} default · {} few samples",
+                    count(Flag::LargeChange),
+                    count(Flag::DefaultUsed),
+                    count(Flag::FewSamples)
+                ),
+                theme.muted(),
+            ),
+        ]));
+    }
+    if let Some(p) = &state.progress {
+        lines.push(Line::styled(format!("⟳ {p}"), theme.muted()));
+    } else if let Some(n) = &state.notice {
+        lines.push(Line::styled(n.clone(), theme.fg("ok")));
+    }
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);
+}
+
+fn render_table(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect, focused: bool) {
+    let filter = state.filter_text();
+    let title = format!(
+        " Rates — sorted by {}{}{} ",
+        state.sort.label(),
+        if state.descending { " ↓" } else { " ↑" },
+        if filter.is_empty() && state.focus != Focus::Filter {
+            String::new()
+        } else {
+            format!(" · filter: {filter}")
+        }
+    );
+    let block = Block::bordered()
+        .title(title)
+        .title_style(theme.title())
+        .border_style(theme.border(focused && state.focus == Focus::Table));
+    let Some(o) = &state.outcome else {
+        let msg = if state.running.is_some() {
+            "computing the first preview…"
+        } else {
+            "no preview yet"
+        };
+        frame.render_widget(Paragraph::new(msg).style(theme.muted()).block(block), area);
+        return;
+    };
+    // Only the rows that fit are built: header and borders take three lines.
+    let page = area.height.saturating_sub(3) as usize;
+    state.page.set(page.max(1));
+    let offset = state.offset.get().min(state.view.len().saturating_sub(1));
+    let end = (offset + page).min(state.view.len());
+    let rows = state.view[offset..end].iter().enumerate().map(|(i, idx)| {
+        let r = &o.preview.rows[*idx];
+        let flags: Vec<Span> = r
+            .flags
+            .iter()
+            .map(|f| Span::styled(format!("{} ", f.as_str()), flag_style(theme, *f)))
+            .collect();
+        let delta_style = match r.delta {
+            Some(d) if d > Decimal::ZERO => theme.fg("ok"),
+            Some(d) if d < Decimal::ZERO => theme.fg("warn"),
+            _ => theme.text(),
+        };
+        let row = Row::new(vec![
+            Line::from(format!("{:>4}", r.site_id)),
+            Line::from(r.site_name.clone()),
+            Line::from(r.job_code.clone()),
+            Line::from(format!("{:>8}", r.rate)),
+            Line::from(format!("{:>8}", fmt_opt(r.current_rate))),
+            Line::styled(format!("{:>7}", fmt_opt(r.delta_pct)), delta_style),
+            Line::from(format!("{:>6}", r.samples)),
+            Line::from(r.source.as_str()),
+            Line::from(flags),
+        ])
+        .style(theme.text());
+        if offset + i == state.selected {
+            row.style(theme.selected())
+        } else {
+            row
+        }
+    });
+    let header = Row::new(vec![
+        "Site", "Name", "Job", "Rate", "Current", "Δ%", "Samples", "Source", "Flags",
+    ])
+    .style(theme.header());
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(4),
+            Constraint::Min(12),
+            Constraint::Length(4),
+            Constraint::Length(8),
+            Constraint::Length(8),
+            Constraint::Length(7),
+            Constraint::Length(7),
+            Constraint::Length(8),
+            Constraint::Min(14),
+        ],
+    )
+    .header(header)
+    .block(block);
+    frame.render_widget(table, area);
+    if state.focus == Focus::Filter {
+        let mut f = state.filter.clone();
+        f.set_block(Block::new().borders(Borders::TOP).title("filter (Enter keeps, Esc leaves)"));
+        let h = 2.min(area.height);
+        let bottom = Rect::new(area.x + 1, area.bottom().saturating_sub(h + 1), area.width.saturating_sub(2), h);
+        frame.render_widget(Clear, bottom);
+        frame.render_widget(&f, bottom);
+    }
+}
+
+fn render_chart(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let Some((o, sel)) = state.outcome.as_ref().zip(state.selected_row()) else {
+        frame.render_widget(Block::bordered().title("Site rates").border_style(theme.border(false)), area);
+        return;
+    };
+    let site_rows: Vec<&PreviewRow> =
+        o.preview.rows.iter().filter(|r| r.site_id == sel.site_id).collect();
+    let bars: Vec<Bar> = site_rows
+        .iter()
+        .map(|r| {
+            let cents = (r.rate * Decimal::ONE_HUNDRED)
+                .trunc()
+                .to_string()
+                .parse::<u64>()
+                .unwrap_or(0);
+            let style = if r.job_code == sel.job_code {
+                theme.fg("focus_border")
+            } else {
+                theme.fg("bar")
+            };
+            Bar::default()
+                .value(cents)
+                .label(Line::from(r.job_code.clone()))
+                .text_value(format!("{}", r.rate.round_dp(0)))
+                .style(style)
+                .value_style(theme.selected())
+        })
+        .collect();
+    let chart = BarChart::default()
+        .block(
+            Block::bordered()
+                .title(format!(" Site {} {} ", sel.site_id, sel.site_name))
+                .title_style(theme.title())
+                .border_style(theme.border(false)),
+        )
+        .data(BarGroup::default().bars(&bars))
+        .bar_width(4)
+        .bar_gap(1);
+    frame.render_widget(chart, area);
+}
+
+fn render_confirm(c: &Confirm, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let w = area.width.saturating_sub(4).min(120);
+    let h = area.height.saturating_sub(2).min(30);
+    let rect = Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h);
+    frame.render_widget(Clear, rect);
+    let p = &c.prep;
+    let block = Block::bordered()
+        .title(format!(" Write site rates to {} ", p.node))
+        .title_style(theme.title())
+        .border_style(theme.fg("warn"));
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    let [head, body, foot] = Layout::vertical([
+        Constraint::Length(3),
+        Constraint::Min(3),
+        Constraint::Length(if p.protected { 4 } else { 2 }),
+    ])
+    .areas(inner);
+    let head_lines = vec![
+        Line::from(format!(
+            "{} rows as {} through {}; {} rows left out (no GP unit account or a later rate on record).",
+            p.plan.writes.len(),
+            p.identity,
+            match p.target.path {
+                crate::config::WritePath::Procedure => p.target.procedure.to_string(),
+                crate::config::WritePath::Table => p.target.table.to_string(),
+            },
+            p.plan.skipped.len()
+        )),
+        Line::styled("These exact statements run, in one transaction:", theme.muted()),
+    ];
+    frame.render_widget(Paragraph::new(head_lines).style(theme.text()).wrap(Wrap { trim: true }), head);
+    let visible = body.height as usize;
+    let lines: Vec<Line> = p
+        .statements
+        .iter()
+        .skip(c.scroll)
+        .take(visible)
+        .map(|s| Line::styled(s.clone(), theme.fg("extra")))
+        .collect();
+    frame.render_widget(Paragraph::new(lines), body);
+    let mut foot_lines = Vec::new();
+    if let Some(e) = &c.error {
+        foot_lines.push(Line::styled(e.clone(), theme.fg("error")));
+    }
+    if p.protected {
+        foot_lines.push(Line::styled(
+            format!("{} is protected: type its name and press Enter; Esc cancels.", p.node),
+            theme.fg("warn"),
+        ));
+        let [msg, input] = Layout::vertical([Constraint::Length(2), Constraint::Length(2)]).areas(foot);
+        frame.render_widget(Paragraph::new(foot_lines), msg);
+        let mut t = c.typed.clone();
+        t.set_block(Block::new().borders(Borders::TOP).title("node name"));
+        frame.render_widget(&t, input);
+    } else {
+        foot_lines.push(Line::styled("Enter writes; Esc cancels; ↑↓ scroll.", theme.fg("warn")));
+        frame.render_widget(Paragraph::new(foot_lines), foot);
+    }
+}

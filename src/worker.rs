@@ -1,0 +1,168 @@
+//! The one background task that talks to the databases for the TUI: typed commands in, typed
+//! events out; each task is cancellable, and a newer rate preview cancels a stale one.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::audit::{Audit, AuditRecord};
+use crate::config::Config;
+use crate::domain::rates::RateParams;
+use crate::flows::rates::{self, ApplyPreparation, PreviewOutcome};
+use crate::flows::Progress;
+
+pub type TaskId = u64;
+
+/// What the UI asks for.
+#[derive(Debug, Clone)]
+pub enum Command {
+    PreviewRates { id: TaskId, params: RateParams },
+    /// Plan the write of a finished preview: statements, identity, protection.
+    PrepareApply { id: TaskId, outcome: Box<PreviewOutcome> },
+    ApplyRates { id: TaskId, prep: Box<ApplyPreparation> },
+    /// Read the audit trail's tail.
+    LoadAudit,
+    Cancel { id: TaskId },
+}
+
+/// How a task ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskEnd {
+    Done,
+    Failed(String),
+    Cancelled,
+}
+
+/// What the worker reports.
+#[derive(Debug, Clone)]
+pub enum Event {
+    TaskStarted { id: TaskId, label: String },
+    Progress { id: TaskId, progress: Progress },
+    TaskFinished { id: TaskId, end: TaskEnd },
+    RatesPreview { id: TaskId, outcome: Box<PreviewOutcome> },
+    ApplyPrepared { id: TaskId, prep: Box<ApplyPreparation> },
+    RatesApplied { id: TaskId, rows: usize },
+    Audit(Vec<AuditRecord>),
+}
+
+/// The UI's end of the worker.
+pub struct WorkerHandle {
+    pub commands: mpsc::UnboundedSender<Command>,
+    pub events: mpsc::UnboundedReceiver<Event>,
+}
+
+/// Start the worker on the current tokio runtime.
+pub fn spawn(config: Arc<Config>) -> WorkerHandle {
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    tokio::spawn(run(config, cmd_rx, ev_tx));
+    WorkerHandle {
+        commands: cmd_tx,
+        events: ev_rx,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Preview,
+    Other,
+}
+
+async fn run(
+    config: Arc<Config>,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    let mut running: HashMap<TaskId, (Kind, CancellationToken)> = HashMap::new();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<TaskId>();
+    loop {
+        tokio::select! {
+            Some(id) = done_rx.recv() => { running.remove(&id); }
+            cmd = commands.recv() => {
+                let Some(cmd) = cmd else { break };
+                match cmd {
+                    Command::Cancel { id } => {
+                        if let Some((_, t)) = running.get(&id) { t.cancel(); }
+                    }
+                    Command::LoadAudit => {
+                        let audit = Audit::new(&config.paths.audit);
+                        let _ = events.send(Event::Audit(audit.tail(200)));
+                    }
+                    Command::PreviewRates { id, params } => {
+                        // A newer preview makes any running one stale.
+                        for (kind, t) in running.values() {
+                            if *kind == Kind::Preview { t.cancel(); }
+                        }
+                        let token = start(&mut running, id, Kind::Preview);
+                        let label = format!("rates preview {} → {} ({})", params.from, params.to, params.method);
+                        let cfg = config.clone();
+                        let ev = events.clone();
+                        spawn_task(id, label, token, events.clone(), done_tx.clone(), async move {
+                            let progress = move |p: Progress| { let _ = ev.send(Event::Progress { id, progress: p }); };
+                            rates::preview(&cfg, &params, &progress).await
+                                .map(|o| Event::RatesPreview { id, outcome: Box::new(o) })
+                        });
+                    }
+                    Command::PrepareApply { id, outcome } => {
+                        let token = start(&mut running, id, Kind::Other);
+                        let cfg = config.clone();
+                        spawn_task(id, "plan rate write".into(), token, events.clone(), done_tx.clone(), async move {
+                            rates::prepare_apply(&cfg, &outcome)
+                                .map(|p| Event::ApplyPrepared { id, prep: Box::new(p) })
+                        });
+                    }
+                    Command::ApplyRates { id, prep } => {
+                        let token = start(&mut running, id, Kind::Other);
+                        let cfg = config.clone();
+                        let label = format!("write {} site rates to {}", prep.plan.writes.len(), prep.node);
+                        spawn_task(id, label, token, events.clone(), done_tx.clone(), async move {
+                            rates::apply(&cfg, &prep).await.map(|rows| Event::RatesApplied { id, rows })
+                        });
+                    }
+                }
+            }
+        }
+    }
+    for (_, t) in running.values() {
+        t.cancel();
+    }
+}
+
+fn start(
+    running: &mut HashMap<TaskId, (Kind, CancellationToken)>,
+    id: TaskId,
+    kind: Kind,
+) -> CancellationToken {
+    let token = CancellationToken::new();
+    running.insert(id, (kind, token.clone()));
+    token
+}
+
+fn spawn_task(
+    id: TaskId,
+    label: String,
+    token: CancellationToken,
+    events: mpsc::UnboundedSender<Event>,
+    done: mpsc::UnboundedSender<TaskId>,
+    work: impl Future<Output = Result<Event, crate::error::Error>> + Send + 'static,
+) {
+    let _ = events.send(Event::TaskStarted { id, label });
+    tokio::spawn(async move {
+        let end = tokio::select! {
+            _ = token.cancelled() => TaskEnd::Cancelled,
+            r = work => match r {
+                Ok(ev) => { let _ = events.send(ev); TaskEnd::Done }
+                Err(e) => TaskEnd::Failed(e.to_string()),
+            },
+        };
+        if end == TaskEnd::Cancelled {
+            tracing::info!(task = id, "task cancelled");
+        } else if let TaskEnd::Failed(msg) = &end {
+            tracing::warn!(task = id, error = %msg, "task failed");
+        }
+        let _ = events.send(Event::TaskFinished { id, end });
+        let _ = done.send(id);
+    });
+}
