@@ -117,6 +117,9 @@ pub trait Node: Send + Sync {
     /// The node's name in the config.
     fn name(&self) -> &str;
 
+    /// Who this handle's sessions run as: a database user or login name (never a secret).
+    fn identity(&self) -> String;
+
     fn server_info(&self) -> impl Future<Output = Result<ServerInfo, DbError>> + Send;
 
     fn sites(&self, table: &ObjectName) -> impl Future<Output = Result<Vec<Site>, DbError>> + Send;
@@ -228,6 +231,10 @@ macro_rules! delegate {
 impl Node for AnyNode {
     fn name(&self) -> &str {
         delegate!(self, n => n.name())
+    }
+
+    fn identity(&self) -> String {
+        delegate!(self, n => n.identity())
     }
 
     async fn server_info(&self) -> Result<ServerInfo, DbError> {

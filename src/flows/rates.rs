@@ -98,6 +98,7 @@ pub async fn preview(
         current: &current,
         unit_accounts: &accounts,
     });
+    let mut seen = std::collections::BTreeSet::new();
     let detail = format!(
         "{} rows, {} EDW records excluded, {} to {}, {}",
         preview.rows.len(),
@@ -106,8 +107,11 @@ pub async fn preview(
         params.to,
         params.method
     );
-    for node in unique(&[&rc.edw_node, &rc.rates_node, &rc.gp_node]) {
-        let _ = audit.append(&AuditRecord::new(node, "node identity", "rates.preview", &[]).outcome("ok", detail.clone()));
+    for node in [&edw, &refs, &gp] {
+        if seen.insert(node.name().to_string()) {
+            let record = AuditRecord::new(node.name(), &node.identity(), "rates.preview", &[]);
+            let _ = audit.append(&record.outcome("ok", detail.clone()));
+        }
     }
     progress(Progress {
         message: detail,
@@ -119,16 +123,6 @@ pub async fn preview(
         sites,
         job_codes,
     })
-}
-
-fn unique<'a>(items: &[&'a String]) -> Vec<&'a str> {
-    let mut out: Vec<&str> = Vec::new();
-    for i in items {
-        if !out.contains(&i.as_str()) {
-            out.push(i);
-        }
-    }
-    out
 }
 
 /// What apply will do, shown before anything is written.
@@ -159,13 +153,7 @@ pub fn prepare_apply(config: &Config, outcome: &PreviewOutcome) -> Result<ApplyP
     let statements = writer.rate_write_statements(&target, &plan.writes);
     let identity = match &rc.write_as {
         Some(p) => config.principal(p).map(|p| p.user.clone()).map_err(Error::Usage)?,
-        None => match &node_cfg.driver {
-            crate::config::Driver::Sandbox(s) => s.user.clone(),
-            crate::config::Driver::Mssql(m) => match &m.auth {
-                crate::config::AuthConfig::SqlLogin { user, .. } => user.clone(),
-                other => other.method().to_string(),
-            },
-        },
+        None => writer.identity(),
     };
     Ok(ApplyPreparation {
         node: rc.rates_node.clone(),

@@ -266,6 +266,18 @@ impl Node for MssqlNode {
         &self.name
     }
 
+    fn identity(&self) -> String {
+        match &self.auth {
+            AuthConfig::SqlLogin { user, .. } => user.clone(),
+            AuthConfig::ServicePrincipal { client_id, .. } => format!("app {client_id}"),
+            AuthConfig::AzureCli => "Azure CLI account".into(),
+            AuthConfig::ManagedIdentity { client_id } => match client_id {
+                Some(c) => format!("managed identity {c}"),
+                None => "managed identity".into(),
+            },
+        }
+    }
+
     async fn server_info(&self) -> Result<ServerInfo, DbError> {
         let rows = self.rows(queries::server_info()).await?;
         let row = rows

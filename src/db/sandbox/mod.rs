@@ -166,6 +166,10 @@ impl Node for SandboxNode {
         &self.name
     }
 
+    fn identity(&self) -> String {
+        self.identity.user.clone()
+    }
+
     async fn server_info(&self) -> Result<ServerInfo, DbError> {
         let database = self.database.clone();
         self.run(move |_, s| {

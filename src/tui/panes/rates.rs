@@ -376,7 +376,7 @@ fn flag_style(theme: &Theme, f: Flag) -> Style {
 pub fn layout(area: Rect) -> [Rect; 4] {
     let [form, summary, body] = Layout::vertical([
         Constraint::Length(3),
-        Constraint::Length(2),
+        Constraint::Length(3),
         Constraint::Min(5),
     ])
     .areas(area);
@@ -649,7 +649,7 @@ fn render_confirm(c: &Confirm, theme: &Theme, frame: &mut Frame, area: Rect) {
         .take(visible)
         .map(|s| Line::styled(s.clone(), theme.fg("extra")))
         .collect();
-    frame.render_widget(Paragraph::new(lines), body);
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), body);
     let mut foot_lines = Vec::new();
     if let Some(e) = &c.error {
         foot_lines.push(Line::styled(e.clone(), theme.fg("error")));
