@@ -139,7 +139,9 @@ mod tests {
         let audit = Audit::new(dir.path().join("a/audit.jsonl"));
         let stmts = vec!["EXEC x;".to_string()];
         audit
-            .append(&AuditRecord::new("node1", "sp", "rates.apply", &stmts).outcome("refused", "229"))
+            .append(
+                &AuditRecord::new("node1", "sp", "rates.apply", &stmts).outcome("refused", "229"),
+            )
             .unwrap();
         audit
             .append(&AuditRecord::new("edw", "dbo", "rates.preview", &[]))

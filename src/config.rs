@@ -268,8 +268,9 @@ impl Config {
             line: 0,
             col: 0,
             message: format!("cannot read the config file: {e}"),
-            hint: "pass --config FILE, set TPDB_CONFIG, or run `tpdb demo --setup-only` to write one"
-                .into(),
+            hint:
+                "pass --config FILE, set TPDB_CONFIG, or run `tpdb demo --setup-only` to write one"
+                    .into(),
         })?;
         Self::parse(&text, path)
     }
@@ -278,10 +279,7 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let cx = Cx { text, file: path };
         let raw: raw::Root = toml::from_str(text).map_err(|e| {
-            let (line, col) = e
-                .span()
-                .map(|s| line_col(text, s.start))
-                .unwrap_or((1, 1));
+            let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
             ConfigError {
                 file: path.to_path_buf(),
                 line,
@@ -312,7 +310,11 @@ impl Config {
         self.principals.get(name).ok_or_else(|| {
             format!(
                 "unknown principal '{name}'; known principals: {}",
-                self.principals.keys().cloned().collect::<Vec<_>>().join(", ")
+                self.principals
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         })
     }
@@ -388,7 +390,10 @@ impl Cx<'_> {
         } else {
             self.err(
                 value.span(),
-                format!("{key} names node '{}', which is not defined", value.get_ref()),
+                format!(
+                    "{key} names node '{}', which is not defined",
+                    value.get_ref()
+                ),
                 format!(
                     "define [nodes.{}] or use one of: {}",
                     value.get_ref(),
@@ -420,7 +425,12 @@ impl Cx<'_> {
         }
     }
 
-    fn secret_refused(&self, key: &str, value: &Option<Spanned<toml::Value>>, env_key: &str) -> Result<(), ConfigError> {
+    fn secret_refused(
+        &self,
+        key: &str,
+        value: &Option<Spanned<toml::Value>>,
+        env_key: &str,
+    ) -> Result<(), ConfigError> {
         match value {
             Some(v) => self.err(
                 v.span(),
@@ -439,16 +449,17 @@ impl Cx<'_> {
         self.secret_refused("password", &a.password, "password_env")?;
         self.secret_refused("client_secret", &a.client_secret, "secret_env")?;
         self.secret_refused("secret", &a.secret, "secret_env")?;
-        let need = |field: &Option<String>, name: &str, method: &str| -> Result<String, ConfigError> {
-            match field {
-                Some(v) if !v.trim().is_empty() => Ok(v.clone()),
-                _ => self.err(
-                    span.clone(),
-                    format!("auth method '{method}' needs '{name}'"),
-                    format!("add {name} = \"...\" to this auth table"),
-                ),
-            }
-        };
+        let need =
+            |field: &Option<String>, name: &str, method: &str| -> Result<String, ConfigError> {
+                match field {
+                    Some(v) if !v.trim().is_empty() => Ok(v.clone()),
+                    _ => self.err(
+                        span.clone(),
+                        format!("auth method '{method}' needs '{name}'"),
+                        format!("add {name} = \"...\" to this auth table"),
+                    ),
+                }
+            };
         match a.method.get_ref().as_str() {
             "sql" => Ok(AuthConfig::SqlLogin {
                 user: need(&a.user, "user", "sql")?,
@@ -697,7 +708,10 @@ impl Cx<'_> {
             Some(w) => {
                 return self.err(
                     w.span(),
-                    format!("rates.write_as names principal '{}', which is not defined", w.get_ref()),
+                    format!(
+                        "rates.write_as names principal '{}', which is not defined",
+                        w.get_ref()
+                    ),
                     format!(
                         "define [principals.{}] or use one of: {}",
                         w.get_ref(),
@@ -711,7 +725,10 @@ impl Cx<'_> {
             Some(m) => Method::from_str(m.get_ref())
                 .or_else(|e| self.err(m.span(), format!("rates.default_method: {e}"), ""))?,
         };
-        let object = |key: &str, v: &Option<Spanned<String>>, default: &str| -> Result<ObjectName, ConfigError> {
+        let object = |key: &str,
+                      v: &Option<Spanned<String>>,
+                      default: &str|
+         -> Result<ObjectName, ConfigError> {
             match v {
                 Some(v) => self.object(key, v),
                 None => Ok(ObjectName::parse(default).expect("default object names parse")),
@@ -721,7 +738,11 @@ impl Cx<'_> {
             site_table: object("rates.site_table", &r.site_table, "dbo.Site")?,
             job_code_table: object("rates.job_code_table", &r.job_code_table, "dbo.JobCode")?,
             rate_table: object("rates.rate_table", &r.rate_table, "dbo.SiteJobCodeRate")?,
-            procedure: object("rates.procedure", &r.procedure, "dbo.usp_UpsertSiteJobCodeRate")?,
+            procedure: object(
+                "rates.procedure",
+                &r.procedure,
+                "dbo.usp_UpsertSiteJobCodeRate",
+            )?,
         };
         let e = r.edw.unwrap_or_default();
         let col = |v: Option<String>, d: &str| v.unwrap_or_else(|| d.to_string());
@@ -765,7 +786,11 @@ impl Cx<'_> {
         let mut policy = RatePolicy::default();
         if let Some(s) = r.scale {
             if s > 6 {
-                return self.err(0..0, format!("rates.scale {s} is too large"), "use 0 to 6 (default 2)");
+                return self.err(
+                    0..0,
+                    format!("rates.scale {s} is too large"),
+                    "use 0 to 6 (default 2)",
+                );
             }
             policy.scale = s;
         }
@@ -776,13 +801,20 @@ impl Cx<'_> {
             policy.large_change_pct = self.decimal("rates.large_change_pct", v)?;
         }
         for (code, v) in r.fixed.unwrap_or_default() {
-            policy.fixed.insert(code.clone(), self.decimal(&format!("rates.fixed.{code}"), &v)?);
+            policy.fixed.insert(
+                code.clone(),
+                self.decimal(&format!("rates.fixed.{code}"), &v)?,
+            );
         }
         let default_to = match &r.default_to {
             None => None,
             Some(v) => Some(
                 NaiveDate::parse_from_str(v.get_ref(), "%Y-%m-%d").or_else(|_| {
-                    self.err(v.span(), "rates.default_to is not a date", "write it as YYYY-MM-DD")
+                    self.err(
+                        v.span(),
+                        "rates.default_to is not a date",
+                        "write it as YYYY-MM-DD",
+                    )
                 })?,
             ),
         };

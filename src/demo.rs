@@ -20,7 +20,8 @@ fn reusable(dir: &Path, scale: u64) -> bool {
     dir.join("tpdb.toml").exists()
         && NODES.iter().all(|n| {
             let p = node_path(dir, n);
-            p.exists() && seed::meta(&p, "seed_version").as_deref() == Some(&SEED_VERSION.to_string())
+            p.exists()
+                && seed::meta(&p, "seed_version").as_deref() == Some(&SEED_VERSION.to_string())
         })
         && seed::meta(&node_path(dir, "edw"), "scale").as_deref() == Some(&scale.to_string())
 }

@@ -58,9 +58,13 @@ pub fn init(dir: &Path, tui_lines: Option<mpsc::UnboundedSender<String>>) -> Opt
     let file = tracing_subscriber::fmt::layer()
         .with_writer(writer)
         .with_ansi(false)
-        .with_filter(tracing_subscriber::filter::LevelFilter::from_level(Level::INFO));
+        .with_filter(tracing_subscriber::filter::LevelFilter::from_level(
+            Level::INFO,
+        ));
     let channel = tui_lines.map(|tx| {
-        ChannelLayer { tx }.with_filter(tracing_subscriber::filter::LevelFilter::from_level(Level::INFO))
+        ChannelLayer { tx }.with_filter(tracing_subscriber::filter::LevelFilter::from_level(
+            Level::INFO,
+        ))
     });
     tracing_subscriber::registry()
         .with(file)

@@ -10,21 +10,32 @@ use tokio_util::sync::CancellationToken;
 use crate::audit::{Audit, AuditRecord};
 use crate::config::Config;
 use crate::domain::rates::RateParams;
-use crate::flows::rates::{self, ApplyPreparation, PreviewOutcome};
 use crate::flows::Progress;
+use crate::flows::rates::{self, ApplyPreparation, PreviewOutcome};
 
 pub type TaskId = u64;
 
 /// What the UI asks for.
 #[derive(Debug, Clone)]
 pub enum Command {
-    PreviewRates { id: TaskId, params: RateParams },
+    PreviewRates {
+        id: TaskId,
+        params: RateParams,
+    },
     /// Plan the write of a finished preview: statements, identity, protection.
-    PrepareApply { id: TaskId, outcome: Box<PreviewOutcome> },
-    ApplyRates { id: TaskId, prep: Box<ApplyPreparation> },
+    PrepareApply {
+        id: TaskId,
+        outcome: Box<PreviewOutcome>,
+    },
+    ApplyRates {
+        id: TaskId,
+        prep: Box<ApplyPreparation>,
+    },
     /// Read the audit trail's tail.
     LoadAudit,
-    Cancel { id: TaskId },
+    Cancel {
+        id: TaskId,
+    },
 }
 
 /// How a task ended.
@@ -38,12 +49,30 @@ pub enum TaskEnd {
 /// What the worker reports.
 #[derive(Debug, Clone)]
 pub enum Event {
-    TaskStarted { id: TaskId, label: String },
-    Progress { id: TaskId, progress: Progress },
-    TaskFinished { id: TaskId, end: TaskEnd },
-    RatesPreview { id: TaskId, outcome: Box<PreviewOutcome> },
-    ApplyPrepared { id: TaskId, prep: Box<ApplyPreparation> },
-    RatesApplied { id: TaskId, rows: usize },
+    TaskStarted {
+        id: TaskId,
+        label: String,
+    },
+    Progress {
+        id: TaskId,
+        progress: Progress,
+    },
+    TaskFinished {
+        id: TaskId,
+        end: TaskEnd,
+    },
+    RatesPreview {
+        id: TaskId,
+        outcome: Box<PreviewOutcome>,
+    },
+    ApplyPrepared {
+        id: TaskId,
+        prep: Box<ApplyPreparation>,
+    },
+    RatesApplied {
+        id: TaskId,
+        rows: usize,
+    },
     Audit(Vec<AuditRecord>),
 }
 

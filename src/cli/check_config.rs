@@ -1,7 +1,7 @@
 //! `tpdb check-config`: validate the config and show what it describes.
 
 use crate::config::Config;
-use crate::error::{Error, EXIT_OK};
+use crate::error::{EXIT_OK, Error};
 
 pub fn run(config: &Config) -> Result<i32, Error> {
     println!("{}: ok", config.file.display());
@@ -40,7 +40,13 @@ pub fn run(config: &Config) -> Result<i32, Error> {
         Some(m) => {
             println!("  source {}", m.source);
             for (i, s) in m.stages.iter().enumerate() {
-                println!("  {}. {:<10} → {} (non-empty target: {:?})", i + 1, s.name, s.target, s.on_nonempty);
+                println!(
+                    "  {}. {:<10} → {} (non-empty target: {:?})",
+                    i + 1,
+                    s.name,
+                    s.target,
+                    s.on_nonempty
+                );
             }
         }
     }
@@ -48,7 +54,10 @@ pub fn run(config: &Config) -> Result<i32, Error> {
     match &config.rates {
         None => println!("  (no [rates] section)"),
         Some(r) => {
-            println!("  EDW {} on {}, GP {} on {}", r.edw.table, r.edw_node, r.gp.table, r.gp_node);
+            println!(
+                "  EDW {} on {}, GP {} on {}",
+                r.edw.table, r.edw_node, r.gp.table, r.gp_node
+            );
             println!(
                 "  writes {:?} on {} as {}",
                 r.write_path,

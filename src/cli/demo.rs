@@ -7,7 +7,7 @@ use clap::Args;
 
 use crate::config::Config;
 use crate::demo::{create_demo, default_demo_dir};
-use crate::error::{Error, EXIT_OK};
+use crate::error::{EXIT_OK, Error};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -30,7 +30,11 @@ pub async fn run(args: DemoArgs) -> Result<i32, Error> {
         .map_err(Error::Io)?;
     eprintln!(
         "{} demo sandbox in {} ({} labor rows); config {}",
-        if summary.reused { "reusing the" } else { "created a" },
+        if summary.reused {
+            "reusing the"
+        } else {
+            "created a"
+        },
         summary.dir.display(),
         summary.labor_rows,
         summary.config.display()

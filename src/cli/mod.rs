@@ -11,7 +11,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 use crate::config::{Config, default_config_path};
-use crate::error::{Error, EXIT_OK};
+use crate::error::{EXIT_OK, Error};
 
 #[derive(Debug, Parser)]
 #[command(

@@ -19,7 +19,11 @@ pub fn csv_field(v: &str) -> String {
 }
 
 pub fn csv_line(fields: &[String]) -> String {
-    fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",")
+    fields
+        .iter()
+        .map(|f| csv_field(f))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Left-aligned columns sized to their widest cell.

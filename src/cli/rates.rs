@@ -56,7 +56,8 @@ pub struct ParamArgs {
 }
 
 fn parse_date(s: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("'{s}' is not a date; write YYYY-MM-DD"))
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("'{s}' is not a date; write YYYY-MM-DD"))
 }
 
 fn parse_method(s: &str) -> Result<Method, String> {
@@ -84,7 +85,12 @@ impl ParamArgs {
             p.effective_date = e;
         }
         p.sites = self.sites.clone();
-        p.job_codes = self.job_codes.iter().map(|j| j.trim().to_string()).filter(|j| !j.is_empty()).collect();
+        p.job_codes = self
+            .job_codes
+            .iter()
+            .map(|j| j.trim().to_string())
+            .filter(|j| !j.is_empty())
+            .collect();
         Ok(p)
     }
 }
@@ -121,7 +127,11 @@ fn cells(p: &Preview) -> Vec<Vec<String>> {
                 r.hours.to_string(),
                 r.source.as_str().to_string(),
                 r.gp_unit_account.clone().unwrap_or_default(),
-                r.flags.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(" "),
+                r.flags
+                    .iter()
+                    .map(|f| f.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
             ]
         })
         .collect()
@@ -139,7 +149,11 @@ fn summary(o: &PreviewOutcome) -> String {
         if p.sites_without_gp.is_empty() {
             "none".to_string()
         } else {
-            p.sites_without_gp.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
+            p.sites_without_gp
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         }
     )
 }

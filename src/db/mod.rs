@@ -71,7 +71,10 @@ impl DbError {
     pub fn is_connection(&self) -> bool {
         match self {
             DbError::Server { number, .. } => {
-                matches!(number, 18456 | 4060 | 916 | 40615 | 40532 | 40613 | 33130 | 33134)
+                matches!(
+                    number,
+                    18456 | 4060 | 916 | 40615 | 40532 | 40613 | 33130 | 33134
+                )
             }
             DbError::Connect { .. }
             | DbError::Timeout { .. }
@@ -149,8 +152,11 @@ pub trait Node: Send + Sync {
     ) -> impl Future<Output = Result<Vec<CurrentRate>, DbError>> + Send;
 
     /// The exact statements `write_site_rates` runs, values inlined, for confirmation.
-    fn rate_write_statements(&self, target: &RateWriteTarget, rows: &[SiteRateWrite])
-    -> Vec<String>;
+    fn rate_write_statements(
+        &self,
+        target: &RateWriteTarget,
+        rows: &[SiteRateWrite],
+    ) -> Vec<String>;
 
     /// Write effective-dated rows in one transaction; all or nothing. Returns rows written.
     fn write_site_rates(
@@ -265,7 +271,11 @@ impl Node for AnyNode {
         delegate!(self, n => n.current_rates(table, as_of).await)
     }
 
-    fn rate_write_statements(&self, target: &RateWriteTarget, rows: &[SiteRateWrite]) -> Vec<String> {
+    fn rate_write_statements(
+        &self,
+        target: &RateWriteTarget,
+        rows: &[SiteRateWrite],
+    ) -> Vec<String> {
         delegate!(self, n => n.rate_write_statements(target, rows))
     }
 

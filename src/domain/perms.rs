@@ -235,8 +235,15 @@ pub enum Outcome {
 /// What decided a check: an entry, reached through a chain of roles (empty = held directly).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reason {
-    Entry { entry: PermEntry, via: Vec<String> },
-    FixedRole { role: String, entry: PermEntry, via: Vec<String> },
+    Entry {
+        entry: PermEntry,
+        via: Vec<String>,
+    },
+    FixedRole {
+        role: String,
+        entry: PermEntry,
+        via: Vec<String>,
+    },
     Owner,
 }
 
@@ -328,7 +335,10 @@ impl Catalog {
     pub fn roles_of(&self, user: &str) -> Vec<(String, Vec<String>)> {
         let mut by_member: HashMap<&str, Vec<&str>> = HashMap::new();
         for (role, member) in &self.memberships {
-            by_member.entry(member.as_str()).or_default().push(role.as_str());
+            by_member
+                .entry(member.as_str())
+                .or_default()
+                .push(role.as_str());
         }
         let mut seen: BTreeSet<String> = BTreeSet::new();
         let mut out: Vec<(String, Vec<String>)> = Vec::new();
@@ -458,7 +468,10 @@ mod tests {
             memberships: vec![("db_datareader".into(), "sp".into())],
             permissions: vec![],
         };
-        assert_eq!(c.evaluate("sp", "SELECT", &table()).outcome, Outcome::Allowed);
+        assert_eq!(
+            c.evaluate("sp", "SELECT", &table()).outcome,
+            Outcome::Allowed
+        );
         assert_eq!(
             c.evaluate("sp", "EXECUTE", &proc_()).outcome,
             Outcome::NotGranted
@@ -473,11 +486,20 @@ mod tests {
                 ("inner".into(), "sp".into()),
                 ("outer".into(), "inner".into()),
             ],
-            permissions: vec![entry(PermState::Grant, "EXECUTE", Securable::Schema("dbo".into()), "outer")],
+            permissions: vec![entry(
+                PermState::Grant,
+                "EXECUTE",
+                Securable::Schema("dbo".into()),
+                "outer",
+            )],
         };
         let d = c.evaluate("sp", "EXECUTE", &proc_());
         assert_eq!(d.outcome, Outcome::Allowed);
-        assert!(d.explain().contains("reaches through inner → outer"), "{}", d.explain());
+        assert!(
+            d.explain().contains("reaches through inner → outer"),
+            "{}",
+            d.explain()
+        );
     }
 
     #[test]
@@ -487,7 +509,12 @@ mod tests {
             memberships: vec![("legacy_readonly".into(), "sp".into())],
             permissions: vec![
                 entry(PermState::Grant, "INSERT", table(), "sp"),
-                entry(PermState::Deny, "INSERT", Securable::Schema("dbo".into()), "legacy_readonly"),
+                entry(
+                    PermState::Deny,
+                    "INSERT",
+                    Securable::Schema("dbo".into()),
+                    "legacy_readonly",
+                ),
             ],
         };
         let d = c.evaluate("sp", "INSERT", &table());
@@ -509,8 +536,14 @@ mod tests {
             ],
             permissions: vec![],
         };
-        assert_eq!(c.evaluate("sp", "UPDATE", &table()).outcome, Outcome::Denied);
-        assert_eq!(c.evaluate("sp", "EXECUTE", &proc_()).outcome, Outcome::Allowed);
+        assert_eq!(
+            c.evaluate("sp", "UPDATE", &table()).outcome,
+            Outcome::Denied
+        );
+        assert_eq!(
+            c.evaluate("sp", "EXECUTE", &proc_()).outcome,
+            Outcome::Allowed
+        );
     }
 
     #[test]
@@ -519,13 +552,26 @@ mod tests {
             principals: vec![user("a"), user("b")],
             memberships: vec![],
             permissions: vec![
-                entry(PermState::Grant, "CONTROL", Securable::Schema("dbo".into()), "a"),
-                entry(PermState::Grant, "SELECT", Securable::Schema("gp".into()), "public"),
+                entry(
+                    PermState::Grant,
+                    "CONTROL",
+                    Securable::Schema("dbo".into()),
+                    "a",
+                ),
+                entry(
+                    PermState::Grant,
+                    "SELECT",
+                    Securable::Schema("gp".into()),
+                    "public",
+                ),
             ],
         };
         assert!(c.evaluate("a", "EXECUTE", &proc_()).allowed());
         assert!(!c.evaluate("b", "EXECUTE", &proc_()).allowed());
-        assert!(c.evaluate("b", "SELECT", &Securable::object("gp", "UnitAccount")).allowed());
+        assert!(
+            c.evaluate("b", "SELECT", &Securable::object("gp", "UnitAccount"))
+                .allowed()
+        );
     }
 
     #[test]
@@ -533,7 +579,12 @@ mod tests {
         let c = Catalog {
             principals: vec![],
             memberships: vec![],
-            permissions: vec![entry(PermState::Deny, "SELECT", Securable::Database, "public")],
+            permissions: vec![entry(
+                PermState::Deny,
+                "SELECT",
+                Securable::Database,
+                "public",
+            )],
         };
         assert!(c.evaluate("dbo", "SELECT", &table()).allowed());
     }

@@ -332,8 +332,11 @@ pub fn build_preview(inp: &PreviewInputs<'_>) -> Preview {
     let p = inp.params;
     let site_ok = |s: i32| p.sites.is_empty() || p.sites.contains(&s);
     let code_ok = |c: &str| p.job_codes.is_empty() || p.job_codes.iter().any(|j| j == c);
-    let codes_by_name: HashMap<&str, &JobCode> =
-        inp.job_codes.iter().map(|j| (j.job_code.as_str(), j)).collect();
+    let codes_by_name: HashMap<&str, &JobCode> = inp
+        .job_codes
+        .iter()
+        .map(|j| (j.job_code.as_str(), j))
+        .collect();
     let codes_by_id: HashMap<i32, &JobCode> =
         inp.job_codes.iter().map(|j| (j.job_code_id, j)).collect();
     let site_names: HashMap<i32, &str> = inp
@@ -410,9 +413,7 @@ pub fn build_preview(inp: &PreviewInputs<'_>) -> Preview {
         let current_rate = cur.and_then(|c| c.hourly_rate);
         let delta = current_rate.map(|c| rate - c);
         let delta_pct = match (delta, current_rate) {
-            (Some(d), Some(c)) if !c.is_zero() => {
-                Some(round(d * Decimal::ONE_HUNDRED / c, 1))
-            }
+            (Some(d), Some(c)) if !c.is_zero() => Some(round(d * Decimal::ONE_HUNDRED / c, 1)),
             _ => None,
         };
         let samples = agg.map_or(0, |a| a.samples);
@@ -513,7 +514,12 @@ mod tests {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
     }
 
-    fn agg(site: i32, code: &str, rates_hours: &[(Decimal, Decimal)], excluded: i64) -> RateAggregate {
+    fn agg(
+        site: i32,
+        code: &str,
+        rates_hours: &[(Decimal, Decimal)],
+        excluded: i64,
+    ) -> RateAggregate {
         RateAggregate {
             site_id: site,
             job_code: code.into(),
@@ -609,7 +615,12 @@ mod tests {
     #[test]
     fn rounds_once_at_the_midpoint_away_from_zero() {
         // mean of 10.00 and 10.01 is 10.005 → 10.01 (banker's rounding would give 10.00)
-        let a = agg(1, "VAL", &[(dec!(10.00), dec!(8)), (dec!(10.01), dec!(8))], 0);
+        let a = agg(
+            1,
+            "VAL",
+            &[(dec!(10.00), dec!(8)), (dec!(10.01), dec!(8))],
+            0,
+        );
         let p = preview_with(Method::Average, &[a], &[], &[acct(1)]);
         assert_eq!(p.rows[0].rate, dec!(10.01));
         assert_eq!(round(dec!(-2.345), 2), dec!(-2.35));
@@ -618,7 +629,11 @@ mod tests {
         let b = agg(
             2,
             "VAL",
-            &[(dec!(10.333), dec!(1)), (dec!(10.333), dec!(1)), (dec!(10.334), dec!(1))],
+            &[
+                (dec!(10.333), dec!(1)),
+                (dec!(10.333), dec!(1)),
+                (dec!(10.334), dec!(1)),
+            ],
             0,
         );
         let p = preview_with(Method::Average, &[b], &[], &[acct(2)]);
@@ -720,7 +735,10 @@ mod tests {
         p.sites = vec![];
         p.job_codes = vec!["NOPE".into()];
         let e = validate_params(&p, &sites(), &codes()).unwrap_err();
-        assert_eq!(e.to_string(), "unknown job code NOPE; known job codes: CSH, VAL");
+        assert_eq!(
+            e.to_string(),
+            "unknown job code NOPE; known job codes: CSH, VAL"
+        );
         p.job_codes = vec![];
         p.from = d("2026-07-01");
         assert!(matches!(

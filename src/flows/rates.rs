@@ -60,10 +60,24 @@ pub async fn preview(
         message: "reading sites and job codes".into(),
         fraction: Some(0.1),
     });
-    let (sites, job_codes) = tokio::join!(refs.sites(&o.site_table), refs.job_codes(&o.job_code_table));
-    let sites = sites.map_err(|e| mapped(&rc.rates_node, "rates.site_table", &o.site_table.to_string(), e))?;
-    let job_codes = job_codes
-        .map_err(|e| mapped(&rc.rates_node, "rates.job_code_table", &o.job_code_table.to_string(), e))?;
+    let (sites, job_codes) =
+        tokio::join!(refs.sites(&o.site_table), refs.job_codes(&o.job_code_table));
+    let sites = sites.map_err(|e| {
+        mapped(
+            &rc.rates_node,
+            "rates.site_table",
+            &o.site_table.to_string(),
+            e,
+        )
+    })?;
+    let job_codes = job_codes.map_err(|e| {
+        mapped(
+            &rc.rates_node,
+            "rates.job_code_table",
+            &o.job_code_table.to_string(),
+            e,
+        )
+    })?;
     validate_params(params, &sites, &job_codes).map_err(|e| Error::Usage(e.to_string()))?;
 
     progress(Progress {
@@ -85,9 +99,16 @@ pub async fn preview(
     );
     let aggregates =
         aggregates.map_err(|e| mapped(&rc.edw_node, "rates.edw", &rc.edw.table.to_string(), e))?;
-    let accounts = accounts.map_err(|e| mapped(&rc.gp_node, "rates.gp", &rc.gp.table.to_string(), e))?;
-    let current =
-        current.map_err(|e| mapped(&rc.rates_node, "rates.rate_table", &o.rate_table.to_string(), e))?;
+    let accounts =
+        accounts.map_err(|e| mapped(&rc.gp_node, "rates.gp", &rc.gp.table.to_string(), e))?;
+    let current = current.map_err(|e| {
+        mapped(
+            &rc.rates_node,
+            "rates.rate_table",
+            &o.rate_table.to_string(),
+            e,
+        )
+    })?;
 
     let preview = rates::build_preview(&rates::PreviewInputs {
         params,
@@ -152,7 +173,10 @@ pub fn prepare_apply(config: &Config, outcome: &PreviewOutcome) -> Result<ApplyP
     let plan = plan_apply(&outcome.preview, outcome.params.effective_date);
     let statements = writer.rate_write_statements(&target, &plan.writes);
     let identity = match &rc.write_as {
-        Some(p) => config.principal(p).map(|p| p.user.clone()).map_err(Error::Usage)?,
+        Some(p) => config
+            .principal(p)
+            .map(|p| p.user.clone())
+            .map_err(Error::Usage)?,
         None => writer.identity(),
     };
     Ok(ApplyPreparation {
@@ -187,23 +211,33 @@ pub async fn apply(config: &Config, prep: &ApplyPreparation) -> Result<usize, Er
         let _ = audit.append(&record.outcome("ok", "nothing to write"));
         return Ok(0);
     }
-    match writer.write_site_rates(&prep.target, &prep.plan.writes).await {
+    match writer
+        .write_site_rates(&prep.target, &prep.plan.writes)
+        .await
+    {
         Ok(n) => {
             let _ = audit.append(&record.outcome("ok", format!("{n} rows written")));
             Ok(n)
         }
         Err(e) => {
-            let outcome = if e.number().is_some() { "refused" } else { "failed" };
+            let outcome = if e.number().is_some() {
+                "refused"
+            } else {
+                "failed"
+            };
             let _ = audit.append(&record.outcome(outcome, e.to_string()));
             let needed = match &e {
-                DbError::Server { number: 229, message, .. } => parse_permission_denied(message)
-                    .map(|d| {
-                        grant_statement(
-                            &d.permission,
-                            &Securable::object(d.schema, d.object),
-                            &prep.identity,
-                        )
-                    }),
+                DbError::Server {
+                    number: 229,
+                    message,
+                    ..
+                } => parse_permission_denied(message).map(|d| {
+                    grant_statement(
+                        &d.permission,
+                        &Securable::object(d.schema, d.object),
+                        &prep.identity,
+                    )
+                }),
                 _ => None,
             };
             let context = format!(
@@ -216,7 +250,9 @@ pub async fn apply(config: &Config, prep: &ApplyPreparation) -> Result<usize, Er
             );
             let err = Error::db(&prep.node, context, e);
             Err(match needed {
-                Some(g) => err.with_fix(format!("the identity needs this permission: {g}")),
+                Some(g) => err.with_fix(format!(
+                    "grant the missing permission: {g} If a DENY reaches the identity (directly, through a role, or through public), remove that DENY instead: no GRANT overrides it."
+                )),
                 None => err,
             })
         }

@@ -239,7 +239,9 @@ impl App {
                 self.rates.notice = Some("write cancelled; nothing was written".into());
             }
             KeyCode::Up => c.scroll = c.scroll.saturating_sub(1),
-            KeyCode::Down => c.scroll = (c.scroll + 1).min(c.prep.statements.len().saturating_sub(1)),
+            KeyCode::Down => {
+                c.scroll = (c.scroll + 1).min(c.prep.statements.len().saturating_sub(1))
+            }
             KeyCode::PageUp => c.scroll = c.scroll.saturating_sub(10),
             KeyCode::PageDown => {
                 c.scroll = (c.scroll + 10).min(c.prep.statements.len().saturating_sub(1))
@@ -296,8 +298,12 @@ impl App {
         if self.pane == Pane::Rates && self.rates.configured {
             let [form, _, table, _] = rates::layout(body);
             if m.row >= form.y && m.row < form.bottom() {
-                let areas = Layout::horizontal([18u16, 20, 14, 14, 12, 14].map(Constraint::Min)).split(form);
-                if let Some(i) = areas.iter().position(|a| m.column >= a.x && m.column < a.right()) {
+                let areas = Layout::horizontal([18u16, 20, 14, 14, 12, 14].map(Constraint::Min))
+                    .split(form);
+                if let Some(i) = areas
+                    .iter()
+                    .position(|a| m.column >= a.x && m.column < a.right())
+                {
                     self.rates.focus = Focus::Field(i);
                 }
             } else if m.row > table.y + 1 && m.row < table.bottom().saturating_sub(1) {
@@ -361,7 +367,8 @@ impl App {
                 });
             }
             Event::RatesApplied { rows, .. } => {
-                self.rates.notice = Some(format!("wrote {rows} site rates; recomputing the preview"));
+                self.rates.notice =
+                    Some(format!("wrote {rows} site rates; recomputing the preview"));
                 self.rates.error = None;
                 self.preview_now();
             }
@@ -453,7 +460,13 @@ impl App {
         } else {
             let pane_actions: &[Action] = match self.pane {
                 Pane::Rates => match self.rates.focus {
-                    Focus::Table => &[Action::EditParams, Action::CycleMethod, Action::Sort, Action::Filter, Action::Apply],
+                    Focus::Table => &[
+                        Action::EditParams,
+                        Action::CycleMethod,
+                        Action::Sort,
+                        Action::Filter,
+                        Action::Apply,
+                    ],
                     _ => &[],
                 },
                 Pane::Activity => &[Action::CancelTask],
@@ -483,21 +496,33 @@ impl App {
         let help = self.keymap.help();
         let h = (help.len() as u16 + 4).min(area.height);
         let w = 70.min(area.width);
-        let rect = Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h);
+        let rect = Rect::new(
+            area.x + (area.width - w) / 2,
+            area.y + (area.height - h) / 2,
+            w,
+            h,
+        );
         frame.render_widget(Clear, rect);
         let rows = help.into_iter().map(|(scope, keys, desc)| {
             Row::new(vec![scope.label().to_string(), keys, desc.to_string()])
         });
         frame.render_widget(
-            Table::new(rows, [Constraint::Length(11), Constraint::Length(16), Constraint::Min(20)])
-                .header(Row::new(vec!["where", "keys", "does"]).style(self.theme.header()))
-                .style(self.theme.text())
-                .block(
-                    Block::bordered()
-                        .title(" Keys (any key closes) ")
-                        .title_style(self.theme.title())
-                        .border_style(self.theme.border(true)),
-                ),
+            Table::new(
+                rows,
+                [
+                    Constraint::Length(11),
+                    Constraint::Length(16),
+                    Constraint::Min(20),
+                ],
+            )
+            .header(Row::new(vec!["where", "keys", "does"]).style(self.theme.header()))
+            .style(self.theme.text())
+            .block(
+                Block::bordered()
+                    .title(" Keys (any key closes) ")
+                    .title_style(self.theme.title())
+                    .border_style(self.theme.border(true)),
+            ),
             rect,
         );
     }

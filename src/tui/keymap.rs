@@ -52,29 +52,161 @@ pub enum Action {
 
 /// Every action: config name, scope, description, default keys.
 const ACTIONS: &[(Action, &str, Scope, &str, &[&str])] = &[
-    (Action::Quit, "quit", Scope::Global, "quit (asks while work runs)", &["q", "ctrl-c"]),
-    (Action::NextPane, "next_pane", Scope::Global, "next pane", &["tab"]),
-    (Action::PrevPane, "prev_pane", Scope::Global, "previous pane", &["shift-tab"]),
-    (Action::Pane1, "pane_migration", Scope::Global, "Migration pane", &["1"]),
-    (Action::Pane2, "pane_privileges", Scope::Global, "Privileges pane", &["2"]),
-    (Action::Pane3, "pane_rates", Scope::Global, "Rates pane", &["3"]),
-    (Action::Pane4, "pane_probes", Scope::Global, "Probes pane", &["4"]),
-    (Action::Pane5, "pane_activity", Scope::Global, "Activity pane", &["5"]),
-    (Action::Help, "help", Scope::Global, "show / hide this help", &["?"]),
+    (
+        Action::Quit,
+        "quit",
+        Scope::Global,
+        "quit (asks while work runs)",
+        &["q", "ctrl-c"],
+    ),
+    (
+        Action::NextPane,
+        "next_pane",
+        Scope::Global,
+        "next pane",
+        &["tab"],
+    ),
+    (
+        Action::PrevPane,
+        "prev_pane",
+        Scope::Global,
+        "previous pane",
+        &["shift-tab"],
+    ),
+    (
+        Action::Pane1,
+        "pane_migration",
+        Scope::Global,
+        "Migration pane",
+        &["1"],
+    ),
+    (
+        Action::Pane2,
+        "pane_privileges",
+        Scope::Global,
+        "Privileges pane",
+        &["2"],
+    ),
+    (
+        Action::Pane3,
+        "pane_rates",
+        Scope::Global,
+        "Rates pane",
+        &["3"],
+    ),
+    (
+        Action::Pane4,
+        "pane_probes",
+        Scope::Global,
+        "Probes pane",
+        &["4"],
+    ),
+    (
+        Action::Pane5,
+        "pane_activity",
+        Scope::Global,
+        "Activity pane",
+        &["5"],
+    ),
+    (
+        Action::Help,
+        "help",
+        Scope::Global,
+        "show / hide this help",
+        &["?"],
+    ),
     (Action::Up, "up", Scope::Global, "move up", &["up", "k"]),
-    (Action::Down, "down", Scope::Global, "move down", &["down", "j"]),
-    (Action::PageUp, "page_up", Scope::Global, "page up", &["pageup"]),
-    (Action::PageDown, "page_down", Scope::Global, "page down", &["pagedown"]),
-    (Action::Top, "top", Scope::Global, "first row", &["home", "g"]),
-    (Action::Bottom, "bottom", Scope::Global, "last row", &["end", "G"]),
-    (Action::Filter, "filter", Scope::Rates, "filter rows", &["/"]),
-    (Action::Sort, "sort", Scope::Rates, "sort by next column", &["s"]),
-    (Action::SortReverse, "sort_reverse", Scope::Rates, "reverse sort", &["S"]),
-    (Action::EditParams, "edit_params", Scope::Rates, "edit parameters", &["e", "enter"]),
-    (Action::CycleMethod, "cycle_method", Scope::Rates, "next method", &["m"]),
-    (Action::Apply, "apply", Scope::Rates, "write rates (shows statements first)", &["a"]),
-    (Action::Refresh, "refresh", Scope::Rates, "recompute now", &["r"]),
-    (Action::CancelTask, "cancel_task", Scope::Activity, "cancel the selected task", &["x"]),
+    (
+        Action::Down,
+        "down",
+        Scope::Global,
+        "move down",
+        &["down", "j"],
+    ),
+    (
+        Action::PageUp,
+        "page_up",
+        Scope::Global,
+        "page up",
+        &["pageup"],
+    ),
+    (
+        Action::PageDown,
+        "page_down",
+        Scope::Global,
+        "page down",
+        &["pagedown"],
+    ),
+    (
+        Action::Top,
+        "top",
+        Scope::Global,
+        "first row",
+        &["home", "g"],
+    ),
+    (
+        Action::Bottom,
+        "bottom",
+        Scope::Global,
+        "last row",
+        &["end", "G"],
+    ),
+    (
+        Action::Filter,
+        "filter",
+        Scope::Rates,
+        "filter rows",
+        &["/"],
+    ),
+    (
+        Action::Sort,
+        "sort",
+        Scope::Rates,
+        "sort by next column",
+        &["s"],
+    ),
+    (
+        Action::SortReverse,
+        "sort_reverse",
+        Scope::Rates,
+        "reverse sort",
+        &["S"],
+    ),
+    (
+        Action::EditParams,
+        "edit_params",
+        Scope::Rates,
+        "edit parameters",
+        &["e", "enter"],
+    ),
+    (
+        Action::CycleMethod,
+        "cycle_method",
+        Scope::Rates,
+        "next method",
+        &["m"],
+    ),
+    (
+        Action::Apply,
+        "apply",
+        Scope::Rates,
+        "write rates (shows statements first)",
+        &["a"],
+    ),
+    (
+        Action::Refresh,
+        "refresh",
+        Scope::Rates,
+        "recompute now",
+        &["r"],
+    ),
+    (
+        Action::CancelTask,
+        "cancel_task",
+        Scope::Activity,
+        "cancel the selected task",
+        &["x"],
+    ),
 ];
 
 /// A key with its modifiers.
@@ -196,7 +328,8 @@ impl Keymap {
             map.bindings.retain(|(_, _, a)| a != action);
             for k in keys.split(',').map(str::trim).filter(|k| !k.is_empty()) {
                 let key = Key::parse(k).map_err(|e| format!("[ui.keys] {name}: {e}"))?;
-                map.bindings.retain(|(s, bk, _)| !(bk == &key && s == scope));
+                map.bindings
+                    .retain(|(s, bk, _)| !(bk == &key && s == scope));
                 map.bindings.push((*scope, key, *action));
             }
         }
@@ -270,7 +403,10 @@ mod tests {
         let m = Keymap::default();
         assert_eq!(m.action(Scope::Rates, &key('a')), Some(Action::Apply));
         assert_eq!(m.action(Scope::Activity, &key('a')), None);
-        assert_eq!(m.action(Scope::Activity, &key('x')), Some(Action::CancelTask));
+        assert_eq!(
+            m.action(Scope::Activity, &key('x')),
+            Some(Action::CancelTask)
+        );
         assert_eq!(m.action(Scope::Rates, &key('q')), Some(Action::Quit));
     }
 
@@ -282,16 +418,28 @@ mod tests {
         assert_eq!(m.action(Scope::Global, &key('q')), None);
         let ctrl_q = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::CONTROL);
         assert_eq!(m.action(Scope::Global, &ctrl_q), Some(Action::Quit));
-        assert!(m.help().iter().any(|(_, k, d)| k == "ctrl-q" && d.starts_with("quit")));
+        assert!(
+            m.help()
+                .iter()
+                .any(|(_, k, d)| k == "ctrl-q" && d.starts_with("quit"))
+        );
     }
 
     #[test]
     fn bad_overrides_are_explained() {
         let mut o = BTreeMap::new();
         o.insert("qiut".to_string(), "q".to_string());
-        assert!(Keymap::with_overrides(&o).unwrap_err().contains("unknown action 'qiut'"));
+        assert!(
+            Keymap::with_overrides(&o)
+                .unwrap_err()
+                .contains("unknown action 'qiut'")
+        );
         let mut o = BTreeMap::new();
         o.insert("quit".to_string(), "hyper-q".to_string());
-        assert!(Keymap::with_overrides(&o).unwrap_err().contains("not a key"));
+        assert!(
+            Keymap::with_overrides(&o)
+                .unwrap_err()
+                .contains("not a key")
+        );
     }
 }

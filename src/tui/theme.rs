@@ -8,7 +8,10 @@ use ratatui::style::{Color, Modifier, Style};
 pub const BUILT_IN: [(&str, &str); 3] = [
     ("dark", include_str!("../../themes/dark.toml")),
     ("light", include_str!("../../themes/light.toml")),
-    ("high-contrast", include_str!("../../themes/high-contrast.toml")),
+    (
+        "high-contrast",
+        include_str!("../../themes/high-contrast.toml"),
+    ),
 ];
 
 const ROLES: [&str; 15] = [
@@ -121,7 +124,11 @@ impl Theme {
 
     pub fn muted(&self) -> Style {
         let s = self.fg("muted");
-        if self.no_color { s.add_modifier(Modifier::DIM) } else { s }
+        if self.no_color {
+            s.add_modifier(Modifier::DIM)
+        } else {
+            s
+        }
     }
 
     pub fn title(&self) -> Style {

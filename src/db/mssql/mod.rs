@@ -105,25 +105,22 @@ impl MssqlNode {
         port: u16,
     ) -> Result<Conn, ConnectFailure> {
         let secs = self.config.connect_timeout_secs;
-        let tcp = tokio::time::timeout(
-            Duration::from_secs(secs),
-            TcpStream::connect((host, port)),
-        )
-        .await
-        .map_err(|_| {
-            ConnectFailure::Db(DbError::Timeout {
-                host: host.into(),
-                port,
-                secs,
-            })
-        })?
-        .map_err(|e| {
-            ConnectFailure::Db(DbError::Connect {
-                host: host.into(),
-                port,
-                reason: e.to_string(),
-            })
-        })?;
+        let tcp = tokio::time::timeout(Duration::from_secs(secs), TcpStream::connect((host, port)))
+            .await
+            .map_err(|_| {
+                ConnectFailure::Db(DbError::Timeout {
+                    host: host.into(),
+                    port,
+                    secs,
+                })
+            })?
+            .map_err(|e| {
+                ConnectFailure::Db(DbError::Connect {
+                    host: host.into(),
+                    port,
+                    reason: e.to_string(),
+                })
+            })?;
         let _ = tcp.set_nodelay(true);
         match tokio::time::timeout(
             Duration::from_secs(secs),
@@ -343,18 +340,25 @@ impl Node for MssqlNode {
         table: &ObjectName,
         as_of: NaiveDate,
     ) -> Result<Vec<CurrentRate>, DbError> {
-        rows_into(self.rows(queries::current_rates(table, as_of)).await?, |r| {
-            Ok(CurrentRate {
-                site_id: get_i32(r, "site_id")?,
-                job_code_id: get_i32(r, "job_code_id")?,
-                hourly_rate: get_dec(r, "hourly_rate")?,
-                as_of_date: get_date(r, "as_of_date")?,
-                newest_date: get_date(r, "newest_date")?.ok_or_else(|| conv("newest_date"))?,
-            })
-        })
+        rows_into(
+            self.rows(queries::current_rates(table, as_of)).await?,
+            |r| {
+                Ok(CurrentRate {
+                    site_id: get_i32(r, "site_id")?,
+                    job_code_id: get_i32(r, "job_code_id")?,
+                    hourly_rate: get_dec(r, "hourly_rate")?,
+                    as_of_date: get_date(r, "as_of_date")?,
+                    newest_date: get_date(r, "newest_date")?.ok_or_else(|| conv("newest_date"))?,
+                })
+            },
+        )
     }
 
-    fn rate_write_statements(&self, target: &RateWriteTarget, rows: &[SiteRateWrite]) -> Vec<String> {
+    fn rate_write_statements(
+        &self,
+        target: &RateWriteTarget,
+        rows: &[SiteRateWrite],
+    ) -> Vec<String> {
         rate_write_script(target, rows)
     }
 
@@ -397,7 +401,10 @@ impl Node for MssqlNode {
 pub fn rate_write_script(target: &RateWriteTarget, rows: &[SiteRateWrite]) -> Vec<String> {
     let mut out = Vec::with_capacity(rows.len() + 2);
     out.push("SET XACT_ABORT ON; BEGIN TRANSACTION;".to_string());
-    out.extend(rows.iter().map(|r| queries::write_site_rate(target, r).render()));
+    out.extend(
+        rows.iter()
+            .map(|r| queries::write_site_rate(target, r).render()),
+    );
     out.push("COMMIT TRANSACTION;".to_string());
     out
 }

@@ -234,7 +234,10 @@ mod tests {
             "WHERE e.[work_date] >= @P1 AND e.[work_date] <= @P2 AND e.[site_id] IN (@P6, @P7) AND e.[job_code] IN (@P8)"
         ));
         assert!(s.sql.ends_with("GROUP BY e.[site_id], e.[job_code];"));
-        assert!(s.sql.contains("COUNT_BIG(CASE WHEN v.ok = 0 THEN 1 END) AS excluded"));
+        assert!(
+            s.sql
+                .contains("COUNT_BIG(CASE WHEN v.ok = 0 THEN 1 END) AS excluded")
+        );
         assert_eq!(s.params.len(), 8);
         assert_eq!(s.params[0], Param::Date(d("2025-11-01")));
         assert_eq!(s.params[7], Param::Str("VAL".into()));
@@ -306,7 +309,9 @@ VALUES (4, 12, 18.25, '2026-11-01', N'weighted');"
     #[test]
     fn current_rates_reads_rate_in_force_and_newest_date() {
         let s = current_rates(&ObjectName::new("dbo", "SiteJobCodeRate"), d("2026-11-01"));
-        assert!(s.sql.contains("MAX(CASE WHEN [effective_date] <= @P1 THEN [effective_date] END) AS as_of_date"));
+        assert!(s.sql.contains(
+            "MAX(CASE WHEN [effective_date] <= @P1 THEN [effective_date] END) AS as_of_date"
+        ));
         assert!(s.sql.contains("LEFT JOIN [dbo].[SiteJobCodeRate] AS r"));
         assert_eq!(s.params, vec![Param::Date(d("2026-11-01"))]);
     }

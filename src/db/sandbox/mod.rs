@@ -10,6 +10,7 @@ pub mod seed;
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, params_from_iter, types::Value};
 use rust_decimal::Decimal;
 
@@ -57,7 +58,19 @@ pub fn open_file(path: &std::path::Path) -> Result<Connection, DbError> {
     .map_err(sqlite_error)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(sqlite_error)?;
+    strict_identifiers(&conn).map_err(sqlite_error)?;
     Ok(conn)
+}
+
+/// A double-quoted name that matches no column must be an error, never a string literal.
+pub fn strict_identifiers(conn: &Connection) -> rusqlite::Result<()> {
+    for setting in [
+        DbConfig::SQLITE_DBCONFIG_DQS_DML,
+        DbConfig::SQLITE_DBCONFIG_DQS_DDL,
+    ] {
+        conn.set_db_config(setting, false)?;
+    }
+    Ok(())
 }
 
 fn scaled(v: Option<i64>, scale: u32) -> Decimal {
@@ -114,7 +127,11 @@ pub fn aggregate_sql(q: &AggregateQuery) -> (String, Vec<Value>) {
                 format!("?{}", params.len())
             })
             .collect();
-        filter.push_str(&format!(" AND {} IN ({})", c(&m.job_code), marks.join(", ")));
+        filter.push_str(&format!(
+            " AND {} IN ({})",
+            c(&m.job_code),
+            marks.join(", ")
+        ));
     }
     let sql = format!(
         "SELECT s, j, COUNT(*) FILTER (WHERE ok), SUM(r4) FILTER (WHERE ok), SUM(h2) FILTER (WHERE ok), \
@@ -326,7 +343,11 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
         .await
     }
 
-    fn rate_write_statements(&self, target: &RateWriteTarget, rows: &[SiteRateWrite]) -> Vec<String> {
+    fn rate_write_statements(
+        &self,
+        target: &RateWriteTarget,
+        rows: &[SiteRateWrite],
+    ) -> Vec<String> {
         rate_write_script(target, rows)
     }
 

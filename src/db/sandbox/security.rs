@@ -53,7 +53,11 @@ pub fn create_catalog(conn: &Connection) -> rusqlite::Result<()> {
     )?;
     for (i, role) in FIXED_ROLES.iter().enumerate() {
         // public is principal 0 in SQL Server; fixed roles are 16384 and up.
-        let id = if *role == "public" { 0 } else { 16384 + i as i64 };
+        let id = if *role == "public" {
+            0
+        } else {
+            16384 + i as i64
+        };
         conn.execute(
             r#"INSERT OR IGNORE INTO "sys.database_principals" (principal_id, name, type, is_fixed_role) VALUES (?1, ?2, 'R', ?3)"#,
             params![id, role, (*role != "public") as i64],
@@ -88,7 +92,13 @@ pub fn add_principal(conn: &Connection, name: &str, kind: PrincipalKind) -> rusq
         params![name, kind.type_code(), auth],
     )?;
     if kind != PrincipalKind::Role {
-        set_permission(conn, PermState::Grant, "CONNECT", &Securable::Database, name)?;
+        set_permission(
+            conn,
+            PermState::Grant,
+            "CONNECT",
+            &Securable::Database,
+            name,
+        )?;
     }
     Ok(())
 }
@@ -184,7 +194,14 @@ pub fn load_catalog(conn: &Connection) -> rusqlite::Result<Catalog> {
         let schema: String = r.get(1)?;
         let name: String = r.get(2)?;
         let state: String = r.get(5)?;
-        Ok((class, schema, name, r.get::<_, String>(3)?, r.get::<_, String>(4)?, state))
+        Ok((
+            class,
+            schema,
+            name,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+            state,
+        ))
     })?;
     for row in rows {
         let (class, schema, name, grantee, permission, state) = row?;
@@ -215,7 +232,11 @@ pub struct Session {
 impl Session {
     /// Log in: the user must exist in the database and hold CONNECT, else the login fails the
     /// way SQL Server / Azure SQL fails it.
-    pub fn open(conn: &Connection, identity: &Identity, database: &str) -> Result<Session, DbError> {
+    pub fn open(
+        conn: &Connection,
+        identity: &Identity,
+        database: &str,
+    ) -> Result<Session, DbError> {
         let catalog = load_catalog(conn).map_err(sqlite_error)?;
         let user = identity.user.clone();
         let exists = catalog
@@ -233,7 +254,9 @@ impl Session {
                     4060,
                     1,
                     11,
-                    format!("Cannot open database \"{database}\" requested by the login. The login failed."),
+                    format!(
+                        "Cannot open database \"{database}\" requested by the login. The login failed."
+                    ),
                 ),
             });
         }
@@ -296,7 +319,11 @@ impl Session {
             Some(_) => {}
         }
         let securable = Securable::object(object.schema.clone(), object.name.clone());
-        if self.catalog.evaluate(&self.user, permission, &securable).allowed() {
+        if self
+            .catalog
+            .evaluate(&self.user, permission, &securable)
+            .allowed()
+        {
             Ok(())
         } else {
             Err(DbError::server(
@@ -315,12 +342,49 @@ impl Session {
 /// SQLite errors in SQL Server's shape where one fits (missing table 208, missing column 207).
 pub fn sqlite_error(e: rusqlite::Error) -> DbError {
     let text = e.to_string();
-    if let Some(rest) = text.split("no such table: ").nth(1) {
-        return DbError::server(208, 1, 16, format!("Invalid object name '{}'.", rest.trim()));
+    // SQLite names the missing thing first, then may quote the statement: keep the name only.
+    let name_after = |marker: &str| {
+        text.split(marker)
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(|n| n.trim_matches('"').to_string())
+    };
+    if let Some(table) = name_after("no such table: ") {
+        return DbError::server(208, 1, 16, format!("Invalid object name '{table}'."));
     }
-    if let Some(rest) = text.split("no such column: ").nth(1) {
-        let col = rest.trim().rsplit('.').next().unwrap_or(rest).trim_matches('"');
+    if let Some(col) = name_after("no such column: ") {
+        let col = col
+            .rsplit('.')
+            .next()
+            .unwrap_or(&col)
+            .trim_matches('"')
+            .to_string();
         return DbError::server(207, 1, 16, format!("Invalid column name '{col}'."));
     }
     DbError::Other(format!("sandbox: {text}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_errors_take_sql_servers_numbers_and_keep_only_the_name() {
+        let conn = Connection::open_in_memory().unwrap();
+        crate::db::sandbox::strict_identifiers(&conn).unwrap();
+        conn.execute_batch(r#"CREATE TABLE "dbo.T" (a INT)"#)
+            .unwrap();
+        let e = conn
+            .prepare(r#"SELECT "b" FROM "dbo.T" WHERE a > 1"#)
+            .unwrap_err();
+        assert_eq!(
+            sqlite_error(e),
+            DbError::server(207, 1, 16, "Invalid column name 'b'.")
+        );
+        let e = conn.prepare(r#"SELECT a FROM "dbo.U""#).unwrap_err();
+        assert_eq!(
+            sqlite_error(e),
+            DbError::server(208, 1, 16, "Invalid object name 'dbo.U'.")
+        );
+    }
 }

@@ -162,7 +162,12 @@ pub fn app_table_ddl(table: &str) -> &'static str {
     }
 }
 
-pub const APP_TABLES: [&str; 4] = ["dbo.Site", "dbo.JobCode", "dbo.SiteJobCodeRate", "gp.UnitAccount"];
+pub const APP_TABLES: [&str; 4] = [
+    "dbo.Site",
+    "dbo.JobCode",
+    "dbo.SiteJobCodeRate",
+    "gp.UnitAccount",
+];
 
 /// What `create_demo` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,7 +212,12 @@ fn deploy_app_schema(conn: &Connection, skip: &[&str]) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn add_user_in_roles(conn: &Connection, user: &str, kind: PrincipalKind, roles: &[&str]) -> rusqlite::Result<()> {
+fn add_user_in_roles(
+    conn: &Connection,
+    user: &str,
+    kind: PrincipalKind,
+    roles: &[&str],
+) -> rusqlite::Result<()> {
     add_principal(conn, user, kind)?;
     for r in roles {
         add_member(conn, r, user)?;
@@ -225,7 +235,12 @@ fn seed_node1(conn: &Connection) -> rusqlite::Result<()> {
         }
         let mut st = conn.prepare(r#"INSERT INTO "dbo.JobCode" VALUES (?1, ?2, ?3, ?4)"#)?;
         for (i, (code, title, cents_rate, _)) in JOB_CODES.iter().enumerate() {
-            st.execute(params![i as i32 + 1, code, title, *cents_rate as f64 / 100.0])?;
+            st.execute(params![
+                i as i32 + 1,
+                code,
+                title,
+                *cents_rate as f64 / 100.0
+            ])?;
         }
         let mut st = conn.prepare(r#"INSERT INTO "gp.UnitAccount" VALUES (?1, ?2, ?3)"#)?;
         for s in &sites {
@@ -240,9 +255,8 @@ fn seed_node1(conn: &Connection) -> rusqlite::Result<()> {
             }
         }
         // Stale current rates: set in January 2024, about 15% below what labor now costs.
-        let mut st = conn.prepare(
-            r#"INSERT INTO "dbo.SiteJobCodeRate" VALUES (?1, ?2, ?3, ?4, 'average')"#,
-        )?;
+        let mut st = conn
+            .prepare(r#"INSERT INTO "dbo.SiteJobCodeRate" VALUES (?1, ?2, ?3, ?4, 'average')"#)?;
         for s in &sites {
             for c in site_job_codes(s.site_id) {
                 // most rates are stale by 10-25%; some were kept close to what labor costs
@@ -250,7 +264,12 @@ fn seed_node1(conn: &Connection) -> rusqlite::Result<()> {
                 let rate = JOB_CODES[c].2 as f64 / 100.0 * s.multiplier * stale;
                 st.execute(params![c as i32 + 1, s.site_id, cents(rate), "2024-01-01"])?;
                 if s.site_id % 5 == 0 {
-                    st.execute(params![c as i32 + 1, s.site_id, cents(rate * 1.04), "2025-01-01"])?;
+                    st.execute(params![
+                        c as i32 + 1,
+                        s.site_id,
+                        cents(rate * 1.04),
+                        "2025-01-01"
+                    ])?;
                 }
             }
             // A job code on record at a few sites with no labor history: default fallback.
@@ -258,14 +277,35 @@ fn seed_node1(conn: &Connection) -> rusqlite::Result<()> {
                 let c = (0..JOB_CODES.len())
                     .find(|c| !site_job_codes(s.site_id).contains(c))
                     .unwrap_or(19);
-                st.execute(params![c as i32 + 1, s.site_id, JOB_CODES[c].2 as f64 / 100.0, "2024-01-01"])?;
+                st.execute(params![
+                    c as i32 + 1,
+                    s.site_id,
+                    JOB_CODES[c].2 as f64 / 100.0,
+                    "2024-01-01"
+                ])?;
             }
         }
     }
-    add_user_in_roles(conn, SERVICE_PRINCIPAL, PrincipalKind::ExternalUser, &["db_datareader", "db_datawriter"])?;
-    add_user_in_roles(conn, MIGRATION_USER, PrincipalKind::SqlUser, &["db_datareader"])?;
+    add_user_in_roles(
+        conn,
+        SERVICE_PRINCIPAL,
+        PrincipalKind::ExternalUser,
+        &["db_datareader", "db_datawriter"],
+    )?;
+    add_user_in_roles(
+        conn,
+        MIGRATION_USER,
+        PrincipalKind::SqlUser,
+        &["db_datareader"],
+    )?;
     add_principal(conn, "rate_auditors", PrincipalKind::Role)?;
-    set_permission(conn, PermState::Grant, "SELECT", &Securable::Schema("gp".into()), "rate_auditors")?;
+    set_permission(
+        conn,
+        PermState::Grant,
+        "SELECT",
+        &Securable::Schema("gp".into()),
+        "rate_auditors",
+    )?;
     Ok(())
 }
 
@@ -277,7 +317,12 @@ fn seed_edw(conn: &Connection, scale: u64) -> rusqlite::Result<u64> {
     let mut pairs: Vec<(i32, usize, f64, u32)> = Vec::new();
     for s in &sites {
         for c in site_job_codes(s.site_id) {
-            pairs.push((s.site_id, c, JOB_CODES[c].2 as f64 / 100.0 * s.multiplier, JOB_CODES[c].3));
+            pairs.push((
+                s.site_id,
+                c,
+                JOB_CODES[c].2 as f64 / 100.0 * s.multiplier,
+                JOB_CODES[c].3,
+            ));
         }
     }
     let total_weight: u64 = pairs.iter().map(|p| p.3 as u64).sum();
@@ -292,7 +337,8 @@ fn seed_edw(conn: &Connection, scale: u64) -> rusqlite::Result<u64> {
     let mut rng = Rng::new(0xED_u64);
     let tx = conn.unchecked_transaction()?;
     {
-        let mut st = tx.prepare(r#"INSERT INTO "dbo.LaborHours" VALUES (?1, ?2, ?3, ?4, ?5, ?6)"#)?;
+        let mut st =
+            tx.prepare(r#"INSERT INTO "dbo.LaborHours" VALUES (?1, ?2, ?3, ?4, ?5, ?6)"#)?;
         for i in 0..rows {
             let pick = rng.below(total_weight);
             let idx = cumulative.partition_point(|c| *c <= pick);
@@ -324,7 +370,12 @@ fn seed_edw(conn: &Connection, scale: u64) -> rusqlite::Result<u64> {
         }
     }
     tx.commit()?;
-    add_user_in_roles(conn, SERVICE_PRINCIPAL, PrincipalKind::ExternalUser, &["db_datareader"])?;
+    add_user_in_roles(
+        conn,
+        SERVICE_PRINCIPAL,
+        PrincipalKind::ExternalUser,
+        &["db_datareader"],
+    )?;
     Ok(rows)
 }
 
@@ -338,11 +389,20 @@ fn seed_target(conn: &Connection, name: &str) -> rusqlite::Result<()> {
     if name == "training" {
         // Leftovers of an earlier training load: assessment must flag a non-empty target.
         let mut st = conn.prepare(r#"INSERT INTO "dbo.Site" VALUES (?1, ?2, 'Training')"#)?;
-        for (id, n) in [(901, "Training Site A"), (902, "Training Site B"), (903, "Training Site C")] {
+        for (id, n) in [
+            (901, "Training Site A"),
+            (902, "Training Site B"),
+            (903, "Training Site C"),
+        ] {
             st.execute(params![id, n])?;
         }
     }
-    add_user_in_roles(conn, SERVICE_PRINCIPAL, PrincipalKind::ExternalUser, &["db_datareader", "db_datawriter"])?;
+    add_user_in_roles(
+        conn,
+        SERVICE_PRINCIPAL,
+        PrincipalKind::ExternalUser,
+        &["db_datareader", "db_datawriter"],
+    )?;
     if name != "devnode" {
         add_user_in_roles(
             conn,
@@ -354,7 +414,13 @@ fn seed_target(conn: &Connection, name: &str) -> rusqlite::Result<()> {
     if name == "uat" {
         add_principal(conn, "legacy_readonly", PrincipalKind::Role)?;
         add_member(conn, "legacy_readonly", SERVICE_PRINCIPAL)?;
-        set_permission(conn, PermState::Deny, "INSERT", &Securable::Schema("dbo".into()), "legacy_readonly")?;
+        set_permission(
+            conn,
+            PermState::Deny,
+            "INSERT",
+            &Securable::Schema("dbo".into()),
+            "legacy_readonly",
+        )?;
     }
     Ok(())
 }
@@ -381,7 +447,10 @@ pub fn create_node(path: &Path, name: &str, scale: u64) -> rusqlite::Result<u64>
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
     std::fs::rename(&tmp, path).map_err(|e| {
-        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN), Some(e.to_string()))
+        rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+            Some(e.to_string()),
+        )
     })?;
     Ok(rows)
 }
@@ -391,7 +460,12 @@ pub const SEED_VERSION: u32 = 2;
 
 /// Read a node file's meta value.
 pub fn meta(path: &Path, key: &str) -> Option<String> {
-    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
-    conn.query_row(r#"SELECT value FROM "tpdb.meta" WHERE key = ?1"#, [key], |r| r.get(0))
-        .ok()
+    let conn =
+        Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    conn.query_row(
+        r#"SELECT value FROM "tpdb.meta" WHERE key = ?1"#,
+        [key],
+        |r| r.get(0),
+    )
+    .ok()
 }

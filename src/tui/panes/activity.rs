@@ -86,7 +86,12 @@ fn gauge(fraction: Option<f64>, width: usize) -> String {
     match fraction {
         Some(f) => {
             let filled = ((f.clamp(0.0, 1.0)) * width as f64).round() as usize;
-            format!("[{}{}] {:>3.0}%", "█".repeat(filled), "·".repeat(width - filled), f * 100.0)
+            format!(
+                "[{}{}] {:>3.0}%",
+                "█".repeat(filled),
+                "·".repeat(width - filled),
+                f * 100.0
+            )
         }
         None => format!("[{}]  ...", "·".repeat(width)),
     }
@@ -136,7 +141,9 @@ pub fn render(state: &ActivityState, theme: &Theme, frame: &mut Frame, area: Rec
         })
         .block(
             Block::bordered()
-                .title(format!(" Tasks — {running} running · x cancels the selected one "))
+                .title(format!(
+                    " Tasks — {running} running · x cancels the selected one "
+                ))
                 .title_style(theme.title())
                 .border_style(theme.border(focused)),
         ),
@@ -175,8 +182,10 @@ pub fn render(state: &ActivityState, theme: &Theme, frame: &mut Frame, area: Rec
             ],
         )
         .header(
-            Row::new(vec!["time", "os user", "identity", "node", "action", "outcome", "detail"])
-                .style(theme.header()),
+            Row::new(vec![
+                "time", "os user", "identity", "node", "action", "outcome", "detail",
+            ])
+            .style(theme.header()),
         )
         .block(
             Block::bordered()

@@ -113,7 +113,11 @@ fn parse_date(field: usize, text: &str) -> Result<NaiveDate, (usize, String)> {
     NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
         (
             field,
-            format!("{}: '{}' is not a date; write YYYY-MM-DD", FIELDS[field], text.trim()),
+            format!(
+                "{}: '{}' is not a date; write YYYY-MM-DD",
+                FIELDS[field],
+                text.trim()
+            ),
         )
     })
 }
@@ -178,7 +182,10 @@ impl RatesState {
         let mut sites = Vec::new();
         for s in list(0) {
             sites.push(s.parse::<i32>().map_err(|_| {
-                (0, format!("Sites: '{s}' is not a site id; write ids separated by commas"))
+                (
+                    0,
+                    format!("Sites: '{s}' is not a site id; write ids separated by commas"),
+                )
             })?);
         }
         let from = parse_date(2, &self.text(2))?;
@@ -393,7 +400,11 @@ pub fn render(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect, 
         )
         .style(theme.text())
         .wrap(Wrap { trim: true })
-        .block(Block::bordered().title("Rates").border_style(theme.border(focused)));
+        .block(
+            Block::bordered()
+                .title("Rates")
+                .border_style(theme.border(focused)),
+        );
         frame.render_widget(p, area);
         return;
     }
@@ -413,13 +424,21 @@ fn render_form(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect)
     for (i, rect) in areas.iter().enumerate() {
         let focused = state.focus == Focus::Field(i);
         let bad = state.field_error.as_ref().is_some_and(|(f, _)| *f == i);
-        let border = if bad { theme.fg("error") } else { theme.border(focused) };
+        let border = if bad {
+            theme.fg("error")
+        } else {
+            theme.border(focused)
+        };
         let mut t = state.fields[i].clone();
         t.set_block(
             Block::bordered()
                 .title(FIELDS[i])
                 .border_style(border)
-                .title_style(if focused { theme.title() } else { theme.muted() }),
+                .title_style(if focused {
+                    theme.title()
+                } else {
+                    theme.muted()
+                }),
         );
         t.set_style(theme.text());
         t.set_placeholder_style(theme.muted());
@@ -454,10 +473,16 @@ fn render_summary(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Re
         lines.push(Line::from(vec![
             Span::styled(format!("{} rows", p.rows.len()), theme.header()),
             Span::styled(
-                format!(" · {} EDW records excluded (outside bounds)", p.excluded_records),
+                format!(
+                    " · {} EDW records excluded (outside bounds)",
+                    p.excluded_records
+                ),
                 theme.fg("warn"),
             ),
-            Span::styled(format!(" · sites without GP unit account: {gp}"), theme.fg("error")),
+            Span::styled(
+                format!(" · sites without GP unit account: {gp}"),
+                theme.fg("error"),
+            ),
             Span::styled(
                 format!(
                     " · {} large change · {} default · {} few samples",
@@ -560,9 +585,18 @@ fn render_table(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect
     frame.render_widget(table, area);
     if state.focus == Focus::Filter {
         let mut f = state.filter.clone();
-        f.set_block(Block::new().borders(Borders::TOP).title("filter (Enter keeps, Esc leaves)"));
+        f.set_block(
+            Block::new()
+                .borders(Borders::TOP)
+                .title("filter (Enter keeps, Esc leaves)"),
+        );
         let h = 2.min(area.height);
-        let bottom = Rect::new(area.x + 1, area.bottom().saturating_sub(h + 1), area.width.saturating_sub(2), h);
+        let bottom = Rect::new(
+            area.x + 1,
+            area.bottom().saturating_sub(h + 1),
+            area.width.saturating_sub(2),
+            h,
+        );
         frame.render_widget(Clear, bottom);
         frame.render_widget(&f, bottom);
     }
@@ -570,11 +604,20 @@ fn render_table(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect
 
 fn render_chart(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect) {
     let Some((o, sel)) = state.outcome.as_ref().zip(state.selected_row()) else {
-        frame.render_widget(Block::bordered().title("Site rates").border_style(theme.border(false)), area);
+        frame.render_widget(
+            Block::bordered()
+                .title("Site rates")
+                .border_style(theme.border(false)),
+            area,
+        );
         return;
     };
-    let site_rows: Vec<&PreviewRow> =
-        o.preview.rows.iter().filter(|r| r.site_id == sel.site_id).collect();
+    let site_rows: Vec<&PreviewRow> = o
+        .preview
+        .rows
+        .iter()
+        .filter(|r| r.site_id == sel.site_id)
+        .collect();
     let bars: Vec<Bar> = site_rows
         .iter()
         .map(|r| {
@@ -612,7 +655,12 @@ fn render_chart(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect
 fn render_confirm(c: &Confirm, theme: &Theme, frame: &mut Frame, area: Rect) {
     let w = area.width.saturating_sub(4).min(120);
     let h = area.height.saturating_sub(2).min(30);
-    let rect = Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h);
+    let rect = Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    );
     frame.render_widget(Clear, rect);
     let p = &c.prep;
     let block = Block::bordered()
@@ -638,9 +686,17 @@ fn render_confirm(c: &Confirm, theme: &Theme, frame: &mut Frame, area: Rect) {
             },
             p.plan.skipped.len()
         )),
-        Line::styled("These exact statements run, in one transaction:", theme.muted()),
+        Line::styled(
+            "These exact statements run, in one transaction:",
+            theme.muted(),
+        ),
     ];
-    frame.render_widget(Paragraph::new(head_lines).style(theme.text()).wrap(Wrap { trim: true }), head);
+    frame.render_widget(
+        Paragraph::new(head_lines)
+            .style(theme.text())
+            .wrap(Wrap { trim: true }),
+        head,
+    );
     let visible = body.height as usize;
     let lines: Vec<Line> = p
         .statements
@@ -656,16 +712,23 @@ fn render_confirm(c: &Confirm, theme: &Theme, frame: &mut Frame, area: Rect) {
     }
     if p.protected {
         foot_lines.push(Line::styled(
-            format!("{} is protected: type its name and press Enter; Esc cancels.", p.node),
+            format!(
+                "{} is protected: type its name and press Enter; Esc cancels.",
+                p.node
+            ),
             theme.fg("warn"),
         ));
-        let [msg, input] = Layout::vertical([Constraint::Length(2), Constraint::Length(2)]).areas(foot);
+        let [msg, input] =
+            Layout::vertical([Constraint::Length(2), Constraint::Length(2)]).areas(foot);
         frame.render_widget(Paragraph::new(foot_lines), msg);
         let mut t = c.typed.clone();
         t.set_block(Block::new().borders(Borders::TOP).title("node name"));
         frame.render_widget(&t, input);
     } else {
-        foot_lines.push(Line::styled("Enter writes; Esc cancels; ↑↓ scroll.", theme.fg("warn")));
+        foot_lines.push(Line::styled(
+            "Enter writes; Esc cancels; ↑↓ scroll.",
+            theme.fg("warn"),
+        ));
         frame.render_widget(Paragraph::new(foot_lines), foot);
     }
 }

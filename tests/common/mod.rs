@@ -1,0 +1,50 @@
+//! Helpers shared by the integration tests: a demo sandbox in a temporary folder.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use tempfile::TempDir;
+use tpdb::config::Config;
+
+pub struct Demo {
+    pub dir: TempDir,
+    pub config: Config,
+}
+
+impl Demo {
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.dir.path().join(file)
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.path("tpdb.toml")
+    }
+
+    /// Rewrite the demo config with `edit` applied to its text, and reload it.
+    pub fn edit_config(&mut self, edit: impl FnOnce(String) -> String) {
+        let text = std::fs::read_to_string(self.config_path()).unwrap();
+        std::fs::write(self.config_path(), edit(text)).unwrap();
+        self.config = Config::load(&self.config_path()).unwrap();
+    }
+
+    pub fn node(&self, name: &str) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.path(&format!("{name}.db"))).unwrap()
+    }
+}
+
+/// A fresh demo at scale 1.
+pub fn demo() -> Demo {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = tpdb::demo::create_demo(dir.path(), 1).unwrap();
+    let config = Config::load(&summary.config).unwrap();
+    Demo { dir, config }
+}
+
+pub fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+pub fn exists(p: &Path) -> bool {
+    p.exists()
+}
