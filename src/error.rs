@@ -21,7 +21,7 @@ pub enum Error {
     Db {
         node: String,
         context: String,
-        source: DbError,
+        source: Box<DbError>,
         fix: Option<String>,
     },
     #[error("cancelled")]
@@ -43,7 +43,7 @@ impl Error {
         Error::Db {
             node: node.to_string(),
             context: context.into(),
-            source,
+            source: Box::new(source),
             fix: None,
         }
     }

@@ -7,7 +7,7 @@ use std::future::Future;
 
 use chrono::NaiveDate;
 
-use crate::config::{Config, Driver, EdwMapping, GpMapping, PrincipalConfig, WritePath};
+use crate::config::{Config, Driver, EdwMapping, GpMapping, WritePath};
 use crate::domain::perms::PrincipalKind;
 use crate::domain::rates::{
     Bounds, CurrentRate, JobCode, RateAggregate, Site, SiteRateWrite, UnitAccount,
@@ -166,18 +166,17 @@ pub trait Node: Send + Sync {
     ) -> impl Future<Output = Result<usize, DbError>> + Send;
 }
 
-/// The identity a session runs as: a database user name, its kind, and (mssql) credentials.
+/// The identity a sandbox session runs as: a database user name and its kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub user: String,
     pub kind: PrincipalKind,
-    pub principal: Option<PrincipalConfig>,
 }
 
 /// A node of either driver.
 pub enum AnyNode {
     Sandbox(sandbox::SandboxNode),
-    Mssql(mssql::MssqlNode),
+    Mssql(Box<mssql::MssqlNode>),
 }
 
 /// Open node `name`, running as `principal` when given (else as the node's own identity).
@@ -190,12 +189,10 @@ pub fn open(config: &Config, name: &str, principal: Option<&str>) -> Result<AnyN
                 Some(p) => Identity {
                     user: p.user.clone(),
                     kind: p.kind,
-                    principal: Some(p.clone()),
                 },
                 None => Identity {
                     user: s.user.clone(),
                     kind: PrincipalKind::SqlUser,
-                    principal: None,
                 },
             };
             Ok(AnyNode::Sandbox(sandbox::SandboxNode::new(
@@ -215,12 +212,12 @@ pub fn open(config: &Config, name: &str, principal: Option<&str>) -> Result<AnyN
                 })?,
                 None => m.auth.clone(),
             };
-            Ok(AnyNode::Mssql(mssql::MssqlNode::new(
+            Ok(AnyNode::Mssql(Box::new(mssql::MssqlNode::new(
                 node.name.clone(),
                 node.database.clone(),
                 m.clone(),
                 auth,
-            )))
+            ))))
         }
     }
 }

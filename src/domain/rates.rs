@@ -602,7 +602,7 @@ mod tests {
     #[test]
     fn average_is_mean_of_rates_and_weighted_is_cost_per_hour() {
         let a = agg(1, "VAL", &[(dec!(10), dec!(1)), (dec!(20), dec!(3))], 0);
-        let avg = preview_with(Method::Average, &[a.clone()], &[], &[acct(1)]);
+        let avg = preview_with(Method::Average, std::slice::from_ref(&a), &[], &[acct(1)]);
         assert_eq!(avg.rows[0].rate, dec!(15.00));
         assert_eq!(avg.rows[0].rate.to_string(), "15.00");
         let w = preview_with(Method::Weighted, &[a], &[], &[acct(1)]);

@@ -344,10 +344,10 @@ impl Keymap {
                 .find(|(bs, k, _)| *bs == s && k.matches(ev))
                 .map(|(_, _, a)| *a)
         };
-        if scope != Scope::Global {
-            if let Some(a) = find(scope) {
-                return Some(a);
-            }
+        if scope != Scope::Global
+            && let Some(a) = find(scope)
+        {
+            return Some(a);
         }
         find(Scope::Global)
     }

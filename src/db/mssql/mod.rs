@@ -135,6 +135,14 @@ impl MssqlNode {
             })),
             Ok(Ok(c)) => Ok(c),
             Ok(Err(tiberius::error::Error::Routing { host, port })) => Err(Redirect(host, port)),
+            Ok(Err(tiberius::error::Error::Io {
+                kind: std::io::ErrorKind::TimedOut,
+                ..
+            })) => Err(ConnectFailure::Db(DbError::Timeout {
+                host: host.into(),
+                port,
+                secs,
+            })),
             Ok(Err(e)) => Err(ConnectFailure::Db(map_error(e, host, port))),
         }
     }

@@ -1,0 +1,225 @@
+//! The real binary: demo setup, output formats, exit codes, and writes that need --yes and
+//! --confirm.
+
+mod common;
+
+use std::process::{Command, Output};
+
+fn tpdb(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tpdb"))
+        .args(args)
+        .env_remove("TPDB_CONFIG")
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+struct Cli {
+    _dir: tempfile::TempDir,
+    config: String,
+}
+
+fn setup() -> Cli {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tpdb(&[
+        "demo",
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "--setup-only",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("created a demo sandbox"));
+    let again = tpdb(&[
+        "demo",
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "--setup-only",
+    ]);
+    assert!(
+        text(&again.stderr).contains("reusing the demo sandbox"),
+        "{}",
+        text(&again.stderr)
+    );
+    Cli {
+        config: dir.path().join("tpdb.toml").to_string_lossy().into_owned(),
+        _dir: dir,
+    }
+}
+
+impl Cli {
+    fn run(&self, args: &[&str]) -> Output {
+        let mut all = vec!["--config", self.config.as_str()];
+        all.extend_from_slice(args);
+        tpdb(&all)
+    }
+}
+
+#[test]
+fn json_preview_has_the_documented_keys_with_decimals_as_strings() {
+    let c = setup();
+    let out = c.run(&[
+        "rates",
+        "preview",
+        "--sites",
+        "1,7",
+        "--format",
+        "json",
+        "--to",
+        "2026-10-31",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let rows: Vec<serde_json::Map<String, serde_json::Value>> =
+        serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!rows.is_empty());
+    let keys: Vec<&str> = rows[0].keys().map(String::as_str).collect();
+    let mut expected = vec![
+        "site_id",
+        "job_code",
+        "method",
+        "rate",
+        "current_rate",
+        "delta",
+        "delta_pct",
+        "samples",
+        "hours",
+        "source",
+        "gp_unit_account",
+        "flags",
+    ];
+    expected.sort();
+    let mut got = keys.clone();
+    got.sort();
+    assert_eq!(got, expected);
+    assert!(rows[0]["rate"].is_string());
+    assert!(rows[0]["site_id"].is_number());
+    assert!(rows[0]["flags"].is_array());
+    let site7: Vec<_> = rows.iter().filter(|r| r["site_id"] == 7).collect();
+    assert!(site7.iter().all(|r| {
+        r["gp_unit_account"].is_null()
+            && r["flags"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!("no_gp_account"))
+    }));
+    assert!(text(&out.stderr).contains("sites without GP unit account: 7"));
+}
+
+#[test]
+fn csv_preview_has_a_header_and_one_line_per_row() {
+    let c = setup();
+    let out = c.run(&["rates", "preview", "--format", "csv", "--method", "average"]);
+    assert_eq!(out.status.code(), Some(0));
+    let body = text(&out.stdout);
+    let mut lines = body.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "site_id,job_code,method,rate,current_rate,delta,delta_pct,samples,hours,source,gp_unit_account,flags"
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert!(rows.len() > 300);
+    assert!(rows.iter().all(|l| l.split(',').nth(2) == Some("average")));
+}
+
+#[test]
+fn usage_errors_exit_2_with_a_message_that_says_how_to_fix() {
+    let c = setup();
+    let out = c.run(&["rates", "preview", "--sites", "999"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("unknown site 999; known sites: 1, 2"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = c.run(&["rates", "preview", "--from", "2026-13-01"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("is not a date; write YYYY-MM-DD"));
+    let out = tpdb(&["--config", "/nonexistent/tpdb.toml", "rates", "preview"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("does not exist"));
+    let out = c.run(&["rates", "apply"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("needs --effective-date"));
+}
+
+#[test]
+fn apply_shows_statements_and_writes_only_with_yes_and_confirmation() {
+    let c = setup();
+    let node1 = std::path::Path::new(&c.config).with_file_name("node1.db");
+    let rows = || {
+        common::count(
+            &rusqlite::Connection::open(&node1).unwrap(),
+            r#"SELECT COUNT(*) FROM "dbo.SiteJobCodeRate""#,
+        )
+    };
+    let before = rows();
+    let dry = c.run(&[
+        "rates",
+        "apply",
+        "--sites",
+        "1",
+        "--effective-date",
+        "2026-11-01",
+    ]);
+    assert_eq!(dry.status.code(), Some(0));
+    let shown = text(&dry.stdout);
+    assert!(
+        shown.contains("EXEC [dbo].[usp_UpsertSiteJobCodeRate] @job_code_id = "),
+        "{shown}"
+    );
+    assert!(text(&dry.stderr).contains("nothing written"));
+    assert_eq!(rows(), before);
+
+    let unconfirmed = c.run(&[
+        "rates",
+        "apply",
+        "--sites",
+        "1",
+        "--effective-date",
+        "2026-11-01",
+        "--yes",
+    ]);
+    assert_eq!(unconfirmed.status.code(), Some(2));
+    assert!(text(&unconfirmed.stderr).contains("node 'node1' is protected"));
+    assert_eq!(rows(), before);
+
+    // Confirmed, but the service principal lacks EXECUTE: the server's refusal, exit 1.
+    let refused = c.run(&[
+        "rates",
+        "apply",
+        "--sites",
+        "1",
+        "--effective-date",
+        "2026-11-01",
+        "--yes",
+        "--confirm",
+        "node1",
+    ]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused.stderr).contains("Msg 229"));
+    assert_eq!(rows(), before);
+}
+
+#[test]
+fn check_config_lists_nodes_principals_and_stages() {
+    let c = setup();
+    let out = c.run(&["check-config"]);
+    assert_eq!(out.status.code(), Some(0));
+    let s = text(&out.stdout);
+    for want in [
+        "node1",
+        "edw",
+        "training",
+        "devnode",
+        "uat",
+        "prod",
+        "[protected]",
+        "sp-billing-dataflow",
+        "migration_user",
+        "1. training",
+    ] {
+        assert!(s.contains(want), "missing {want} in\n{s}");
+    }
+}

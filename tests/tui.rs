@@ -1,0 +1,301 @@
+//! The TUI without a terminal: snapshots of the Rates and Activity panes, and key-driven state
+//! tests (edit a parameter → a debounced preview; apply → confirmation → typed node name).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use tpdb::domain::rates::{Method, RateParams};
+use tpdb::flows::no_progress;
+use tpdb::flows::rates::{PreviewOutcome, prepare_apply, preview};
+use tpdb::tui::app::{App, Facts, Pane};
+use tpdb::tui::keymap::Keymap;
+use tpdb::tui::theme::Theme;
+use tpdb::worker::{Command, Event, TaskEnd};
+
+fn d(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn defaults() -> RateParams {
+    RateParams {
+        sites: vec![],
+        job_codes: vec![],
+        from: d("2025-11-01"),
+        to: d("2026-10-31"),
+        method: Method::Weighted,
+        effective_date: d("2026-11-01"),
+    }
+}
+
+fn app() -> App {
+    App::new(
+        Keymap::default(),
+        Theme::load("dark", true).unwrap(),
+        Some(defaults()),
+        Facts::default(),
+    )
+}
+
+fn key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+}
+
+fn code(k: KeyCode) -> KeyEvent {
+    KeyEvent::new(k, KeyModifiers::NONE)
+}
+
+fn render(app: &App, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| app.render(f)).unwrap();
+    t
+}
+
+fn screen(t: &Terminal<TestBackend>) -> String {
+    let buf = t.backend().buffer();
+    let mut s = String::new();
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            s.push_str(buf[(x, y)].symbol());
+        }
+        s.push('\n');
+    }
+    s
+}
+
+async fn demo_outcome(demo: &common::Demo) -> PreviewOutcome {
+    preview(&demo.config, &defaults(), &no_progress)
+        .await
+        .unwrap()
+}
+
+/// Start the app and answer its first preview with `outcome`.
+fn load(app: &mut App, outcome: PreviewOutcome) {
+    app.start();
+    let id = previews_ids(&app.take_commands())[0];
+    app.on_event(Event::RatesPreview {
+        id,
+        outcome: Box::new(outcome),
+    });
+    app.on_event(Event::TaskFinished {
+        id,
+        end: TaskEnd::Done,
+    });
+    let _ = app.take_commands();
+}
+
+fn previews_ids(cmds: &[Command]) -> Vec<u64> {
+    cmds.iter()
+        .filter_map(|c| match c {
+            Command::PreviewRates { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect()
+}
+
+fn previews(cmds: &[Command]) -> Vec<RateParams> {
+    cmds.iter()
+        .filter_map(|c| match c {
+            Command::PreviewRates { params, .. } => Some(params.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn rates_pane_snapshot() {
+    let demo = common::demo();
+    let mut app = app();
+    app.start();
+    let cmds = app.take_commands();
+    assert!(
+        matches!(cmds[..], [Command::LoadAudit, Command::PreviewRates { .. }]),
+        "{cmds:?}"
+    );
+    let id = previews_ids(&cmds)[0];
+    app.on_event(Event::RatesPreview {
+        id,
+        outcome: Box::new(demo_outcome(&demo).await),
+    });
+    app.on_event(Event::TaskFinished {
+        id,
+        end: TaskEnd::Done,
+    });
+    let t = render(&app, 140, 40);
+    let s = screen(&t);
+    for title in ["Migration", "Privileges", "Rates", "Probes", "Activity"] {
+        assert!(s.contains(title), "missing pane title {title}");
+    }
+    assert!(s.contains("sites without GP unit account: 7, 19, 26, 33"));
+    insta::assert_snapshot!("rates_pane", s);
+}
+
+#[tokio::test]
+async fn editing_a_parameter_recomputes_after_the_debounce() {
+    let mut app = app();
+    app.start();
+    let _ = app.take_commands();
+    let t0 = Instant::now();
+    app.on_key(key('e'), t0);
+    for c in "3,12".chars() {
+        app.on_key(key(c), t0);
+    }
+    app.on_key(code(KeyCode::Esc), t0);
+    assert!(
+        !app.tick(t0 + Duration::from_millis(100)),
+        "debounce must hold the preview back"
+    );
+    assert!(previews(&app.take_commands()).is_empty());
+    assert!(app.tick(t0 + Duration::from_millis(300)));
+    let sent = previews(&app.take_commands());
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].sites, vec![3, 12]);
+
+    // m cycles the method; the recompute carries it.
+    let t1 = t0 + Duration::from_secs(1);
+    app.on_key(key('m'), t1);
+    app.tick(t1 + Duration::from_millis(300));
+    let sent = previews(&app.take_commands());
+    assert_eq!(sent[0].method, Method::Fixed);
+}
+
+#[tokio::test]
+async fn a_bad_date_is_shown_and_sends_nothing() {
+    let mut app = app();
+    let t0 = Instant::now();
+    app.on_key(key('e'), t0);
+    app.on_key(code(KeyCode::Down), t0);
+    app.on_key(code(KeyCode::Down), t0); // From
+    app.on_key(code(KeyCode::Backspace), t0);
+    app.tick(t0 + Duration::from_secs(1));
+    assert!(previews(&app.take_commands()).is_empty());
+    let s = screen(&render(&app, 140, 30));
+    assert!(
+        s.contains("From: '2025-11-0' is not a date; write YYYY-MM-DD"),
+        "{s}"
+    );
+}
+
+#[tokio::test]
+async fn apply_needs_the_typed_node_name_on_a_protected_node() {
+    let demo = common::demo();
+    let outcome = demo_outcome(&demo).await;
+    let prep = prepare_apply(&demo.config, &outcome).unwrap();
+    let mut app = app();
+    load(&mut app, outcome);
+    let now = Instant::now();
+    app.on_key(key('a'), now);
+    assert!(matches!(
+        app.take_commands()[..],
+        [Command::PrepareApply { .. }]
+    ));
+    app.on_event(Event::ApplyPrepared {
+        id: 9,
+        prep: Box::new(prep),
+    });
+    let s = screen(&render(&app, 140, 40));
+    assert!(s.contains("Write site rates to node1"));
+    assert!(s.contains("EXEC [dbo].[usp_UpsertSiteJobCodeRate]"));
+    assert!(s.contains("node1 is protected: type its name"));
+    app.on_key(code(KeyCode::Enter), now);
+    assert!(
+        app.take_commands().is_empty(),
+        "an empty confirmation must not write"
+    );
+    for c in "node2".chars() {
+        app.on_key(key(c), now);
+    }
+    app.on_key(code(KeyCode::Enter), now);
+    assert!(app.take_commands().is_empty());
+    app.on_key(code(KeyCode::Backspace), now);
+    app.on_key(key('1'), now);
+    app.on_key(code(KeyCode::Enter), now);
+    assert!(matches!(
+        app.take_commands()[..],
+        [Command::ApplyRates { .. }]
+    ));
+}
+
+#[test]
+fn quitting_with_work_running_asks_once_more() {
+    let mut app = app();
+    app.on_event(Event::TaskStarted {
+        id: 4,
+        label: "rates preview".into(),
+    });
+    let now = Instant::now();
+    app.on_key(key('q'), now);
+    assert!(!app.should_quit);
+    app.on_key(key('q'), now);
+    assert!(app.should_quit);
+}
+
+#[test]
+fn activity_pane_cancels_the_selected_running_task_and_shows_progress() {
+    let mut app = app();
+    app.on_event(Event::TaskStarted {
+        id: 7,
+        label: "rates preview".into(),
+    });
+    app.on_event(Event::Progress {
+        id: 7,
+        progress: tpdb::flows::Progress {
+            message: "aggregating labor history on edw".into(),
+            fraction: Some(0.3),
+        },
+    });
+    let now = Instant::now();
+    app.on_key(key('5'), now);
+    assert_eq!(app.pane, Pane::Activity);
+    app.on_key(key('x'), now);
+    assert!(matches!(
+        app.take_commands()[..],
+        [Command::Cancel { id: 7 }]
+    ));
+    let s = screen(&render(&app, 120, 30));
+    assert!(
+        s.contains("30%") && s.contains("aggregating labor history on edw"),
+        "{s}"
+    );
+    app.on_event(Event::TaskFinished {
+        id: 7,
+        end: TaskEnd::Cancelled,
+    });
+    assert!(screen(&render(&app, 120, 30)).contains("cancelled"));
+}
+
+#[tokio::test]
+async fn only_visible_rows_are_rendered_and_end_reaches_the_last() {
+    let demo = common::demo();
+    let mut outcome = demo_outcome(&demo).await;
+    let template = outcome.preview.rows[0].clone();
+    outcome.preview.rows = (0..100_000)
+        .map(|i| {
+            let mut r = template.clone();
+            r.site_id = i;
+            r
+        })
+        .collect();
+    let mut app = app();
+    load(&mut app, outcome);
+    let s = screen(&render(&app, 140, 40));
+    assert!(s.contains("   0 ") && !s.contains("99999"));
+    // Rows visible = table height − borders − header.
+    assert_eq!(app.rates.page.get(), 40 - 1 - 1 - 3 - 3 - 3);
+    app.on_key(code(KeyCode::End), Instant::now());
+    let s = screen(&render(&app, 140, 40));
+    assert!(s.contains("99999"), "{s}");
+}
+
+#[test]
+fn help_is_generated_from_the_keymap() {
+    let mut app = app();
+    app.on_key(key('?'), Instant::now());
+    let s = screen(&render(&app, 120, 40));
+    assert!(s.contains("write rates (shows statements first)"));
+    assert!(s.contains("cancel the selected task"));
+}
