@@ -20,6 +20,9 @@ pub enum RatesCommand {
         params: ParamArgs,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Print the aggregate statement the EDW node would run, and run nothing.
+        #[arg(long)]
+        print_query: bool,
     },
     /// Write effective-dated site rates. Without --yes it prints the statements and writes nothing.
     Apply {
@@ -184,8 +187,16 @@ pub fn render(o: &PreviewOutcome, format: Format, out: &mut impl Write) -> std::
 
 pub async fn run(config: &Config, cmd: RatesCommand) -> Result<i32, Error> {
     match cmd {
-        RatesCommand::Preview { params, format } => {
+        RatesCommand::Preview {
+            params,
+            format,
+            print_query,
+        } => {
             let p = params.resolve(config)?;
+            if print_query {
+                println!("{}", rates::aggregate_query_text(config, &p)?);
+                return Ok(EXIT_OK);
+            }
             let o = rates::preview(config, &p, &no_progress).await?;
             let stdout = std::io::stdout();
             let mut lock = std::io::BufWriter::new(stdout.lock());

@@ -138,6 +138,9 @@ pub trait Node: Send + Sync {
         query: &AggregateQuery,
     ) -> impl Future<Output = Result<Vec<RateAggregate>, DbError>> + Send;
 
+    /// The aggregate statement `rate_aggregates` runs, values inlined, for review or reuse.
+    fn rate_aggregate_text(&self, query: &AggregateQuery) -> String;
+
     /// Active GP unit accounts.
     fn unit_accounts(
         &self,
@@ -254,6 +257,10 @@ impl Node for AnyNode {
 
     async fn rate_aggregates(&self, query: &AggregateQuery) -> Result<Vec<RateAggregate>, DbError> {
         delegate!(self, n => n.rate_aggregates(query).await)
+    }
+
+    fn rate_aggregate_text(&self, query: &AggregateQuery) -> String {
+        delegate!(self, n => n.rate_aggregate_text(query))
     }
 
     async fn unit_accounts(&self, mapping: &GpMapping) -> Result<Vec<UnitAccount>, DbError> {

@@ -12,6 +12,24 @@ use crate::domain::rates::{
 };
 use crate::error::Error;
 
+/// The aggregate statement the EDW node runs for `params`, values inlined.
+pub fn aggregate_query_text(config: &Config, params: &RateParams) -> Result<String, Error> {
+    let rc = config.rates().map_err(Error::Usage)?;
+    let edw = open(config, &rc.edw_node, None)?;
+    Ok(edw.rate_aggregate_text(&aggregate_query(rc, params)))
+}
+
+fn aggregate_query(rc: &crate::config::RatesConfig, params: &RateParams) -> AggregateQuery {
+    AggregateQuery {
+        mapping: rc.edw.clone(),
+        bounds: rc.bounds.clone(),
+        from: params.from,
+        to: params.to,
+        sites: params.sites.clone(),
+        job_codes: params.job_codes.clone(),
+    }
+}
+
 /// A finished preview with the reference data it was built from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreviewOutcome {
@@ -84,14 +102,7 @@ pub async fn preview(
         message: format!("aggregating labor history on {}", rc.edw_node),
         fraction: Some(0.3),
     });
-    let query = AggregateQuery {
-        mapping: rc.edw.clone(),
-        bounds: rc.bounds.clone(),
-        from: params.from,
-        to: params.to,
-        sites: params.sites.clone(),
-        job_codes: params.job_codes.clone(),
-    };
+    let query = aggregate_query(rc, params);
     let (aggregates, accounts, current) = tokio::join!(
         edw.rate_aggregates(&query),
         gp.unit_accounts(&rc.gp),

@@ -381,7 +381,7 @@ impl Keymap {
                 let d = ACTIONS
                     .iter()
                     .find(|x| x.0 == *a)
-                    .map(|x| x.3.split(' ').next().unwrap_or(""))
+                    .map(|x| x.3.split(" (").next().unwrap_or("").trim())
                     .unwrap_or("");
                 format!("{} {d}", self.keys_for(*a))
             })

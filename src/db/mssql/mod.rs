@@ -334,6 +334,10 @@ impl Node for MssqlNode {
         })
     }
 
+    fn rate_aggregate_text(&self, q: &AggregateQuery) -> String {
+        queries::rate_aggregates(q).render()
+    }
+
     async fn unit_accounts(&self, m: &GpMapping) -> Result<Vec<UnitAccount>, DbError> {
         rows_into(self.rows(queries::unit_accounts(m)).await?, |r| {
             Ok(UnitAccount {

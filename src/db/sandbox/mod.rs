@@ -150,6 +150,22 @@ FROM {table} WHERE {date} >= ?1 AND {date} <= ?2{filter}) GROUP BY s, j",
     (sql, params)
 }
 
+/// A statement with its `?N` parameters replaced by SQLite literals (highest index first).
+pub fn inline_params(sql: &str, params: &[Value]) -> String {
+    let mut out = sql.to_string();
+    for (i, p) in params.iter().enumerate().rev() {
+        let lit = match p {
+            Value::Integer(v) => v.to_string(),
+            Value::Real(v) => v.to_string(),
+            Value::Text(t) => format!("'{}'", t.replace('\'', "''")),
+            Value::Null => "NULL".into(),
+            Value::Blob(_) => "NULL".into(),
+        };
+        out = out.replace(&format!("?{}", i + 1), &lit);
+    }
+    out
+}
+
 impl SandboxNode {
     pub fn new(name: String, database: String, path: PathBuf, identity: Identity) -> Self {
         SandboxNode {
@@ -273,6 +289,11 @@ impl Node for SandboxNode {
             rows.collect::<Result<_, _>>().map_err(sqlite_error)
         })
         .await
+    }
+
+    fn rate_aggregate_text(&self, q: &AggregateQuery) -> String {
+        let (sql, params) = aggregate_sql(q);
+        inline_params(&sql, &params)
     }
 
     async fn unit_accounts(&self, m: &GpMapping) -> Result<Vec<UnitAccount>, DbError> {

@@ -639,6 +639,10 @@ fn render_chart(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect
                 .value_style(theme.selected())
         })
         .collect();
+    // Every job code of the site gets a bar: share the width between them.
+    let inner = area.width.saturating_sub(2) as usize;
+    let n = bars.len().max(1);
+    let bar_width = ((inner + 1) / n).saturating_sub(1).clamp(1, 6) as u16;
     let chart = BarChart::default()
         .block(
             Block::bordered()
@@ -647,7 +651,7 @@ fn render_chart(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect
                 .border_style(theme.border(false)),
         )
         .data(BarGroup::default().bars(&bars))
-        .bar_width(4)
+        .bar_width(bar_width)
         .bar_gap(1);
     frame.render_widget(chart, area);
 }

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Measure tpdb's real work against the reference a user would reach for, in the same run.
+#
+#   bash benches/compare.sh [--scales "1 10 40"] [--runs 5] [--out DIR]
+#
+# rates: `tpdb rates preview --format csv` end to end (process start, config, permission
+# checks on every node, the EDW GROUP BY, GP and current rates, decimal finishing, CSV out)
+# against the sqlite3 CLI running the very same aggregate statement on the same EDW file
+# (printed by `tpdb rates preview --print-query`), CSV to /dev/null. Scale 1 = 100,000
+# labor rows. Each figure is the median of --runs runs, alternating the two commands.
+# Peak memory (max RSS) comes from /usr/bin/time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scales="1 10 40"
+runs=5
+out=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --scales) scales="$2"; shift 2 ;;
+    --runs) runs="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    *) echo "unknown argument $1; see the header of $0" >&2; exit 2 ;;
+  esac
+done
+
+for tool in sqlite3 /usr/bin/time; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "$tool is needed as the reference; install it (Debian: apt-get install sqlite3 time), then run again" >&2
+    exit 2
+  fi
+done
+
+cargo build --release --quiet
+tpdb="$PWD/target/release/tpdb"
+work="${out:-$(mktemp -d)}"
+mkdir -p "$work"
+
+now_ns() { date +%s%N; }
+
+# median of numbers on stdin
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+printf '%-8s %10s %12s %12s %8s %12s %12s\n' scale rows "tpdb ms" "sqlite3 ms" ratio "tpdb MiB" "sqlite3 MiB"
+for scale in $scales; do
+  dir="$work/scale-$scale"
+  "$tpdb" demo --dir "$dir" --scale "$scale" --setup-only 2>/dev/null
+  cfg="$dir/tpdb.toml"
+  sql="$("$tpdb" --config "$cfg" rates preview --print-query)"
+  rows=$(sqlite3 "$dir/edw.db" 'SELECT COUNT(*) FROM "dbo.LaborHours"')
+  # warm the page cache for both
+  "$tpdb" --config "$cfg" rates preview --format csv >/dev/null 2>&1
+  sqlite3 -csv "$dir/edw.db" "$sql" >/dev/null
+  t_tpdb=(); t_ref=()
+  for _ in $(seq "$runs"); do
+    s=$(now_ns); "$tpdb" --config "$cfg" rates preview --format csv >/dev/null 2>&1; e=$(now_ns)
+    t_tpdb+=($(( (e - s) / 1000 )))
+    s=$(now_ns); sqlite3 -csv "$dir/edw.db" "$sql" >/dev/null; e=$(now_ns)
+    t_ref+=($(( (e - s) / 1000 )))
+  done
+  mt=$(printf '%s\n' "${t_tpdb[@]}" | median)
+  mr=$(printf '%s\n' "${t_ref[@]}" | median)
+  rss_t=$(/usr/bin/time -f %M "$tpdb" --config "$cfg" rates preview --format csv 2>&1 >/dev/null | tail -1)
+  rss_r=$(/usr/bin/time -f %M sqlite3 -csv "$dir/edw.db" "$sql" 2>&1 >/dev/null | tail -1)
+  awk -v sc="$scale" -v n="$rows" -v t="$mt" -v r="$mr" -v mt="$rss_t" -v mr="$rss_r" 'BEGIN {
+    printf "%-8s %10d %12.1f %12.1f %8.2f %12.1f %12.1f\n", sc, n, t/1000, r/1000, t/r, mt/1024, mr/1024 }'
+done
+if [ -z "$out" ]; then rm -rf "$work"; fi
