@@ -304,6 +304,15 @@ pub fn round(value: Decimal, scale: u32) -> Decimal {
     v
 }
 
+/// A stored money value as shown: trailing zeros dropped, but at least two places.
+pub fn as_money(value: Decimal) -> Decimal {
+    let mut d = value.normalize();
+    if d.scale() < 2 {
+        d.rescale(2);
+    }
+    d
+}
+
 /// The unrounded rate an aggregate gives under `method`, or None when it has no usable history.
 pub fn history_rate(agg: &RateAggregate, method: Method) -> Option<Decimal> {
     match method {
@@ -446,7 +455,7 @@ pub fn build_preview(inp: &PreviewInputs<'_>) -> Preview {
             delta,
             delta_pct,
             samples,
-            hours: agg.map_or(Decimal::ZERO, |a| a.sum_hours),
+            hours: as_money(agg.map_or(Decimal::ZERO, |a| a.sum_hours)),
             source,
             gp_unit_account: gp,
             flags,

@@ -15,7 +15,9 @@ use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 use self::queries::{Param, Statement};
 use super::{AggregateQuery, DbError, Node, RateWriteTarget, ServerInfo};
 use crate::config::{AuthConfig, Encryption, GpMapping, MssqlConfig};
-use crate::domain::rates::{CurrentRate, JobCode, RateAggregate, Site, SiteRateWrite, UnitAccount};
+use crate::domain::rates::{
+    CurrentRate, JobCode, RateAggregate, Site, SiteRateWrite, UnitAccount, as_money,
+};
 use crate::domain::tsql::ObjectName;
 
 type Conn = Client<Compat<TcpStream>>;
@@ -313,7 +315,7 @@ impl Node for MssqlNode {
                 job_code_id: get_i32(r, "job_code_id")?,
                 job_code: get_str(r, "job_code")?,
                 title: get_str(r, "title")?,
-                default_rate: get_dec(r, "default_rate")?.unwrap_or_default(),
+                default_rate: as_money(get_dec(r, "default_rate")?.unwrap_or_default()),
             })
         })
     }
@@ -327,8 +329,8 @@ impl Node for MssqlNode {
                 sum_rate: get_dec(r, "sum_rate")?.unwrap_or_default(),
                 sum_hours: get_dec(r, "sum_hours")?.unwrap_or_default(),
                 sum_hours_rate: get_dec(r, "sum_hours_rate")?.unwrap_or_default(),
-                min_rate: get_dec(r, "min_rate")?,
-                max_rate: get_dec(r, "max_rate")?,
+                min_rate: get_dec(r, "min_rate")?.map(as_money),
+                max_rate: get_dec(r, "max_rate")?.map(as_money),
                 excluded: get_i64(r, "excluded")?,
             })
         })
@@ -358,7 +360,7 @@ impl Node for MssqlNode {
                 Ok(CurrentRate {
                     site_id: get_i32(r, "site_id")?,
                     job_code_id: get_i32(r, "job_code_id")?,
-                    hourly_rate: get_dec(r, "hourly_rate")?,
+                    hourly_rate: get_dec(r, "hourly_rate")?.map(as_money),
                     as_of_date: get_date(r, "as_of_date")?,
                     newest_date: get_date(r, "newest_date")?.ok_or_else(|| conv("newest_date"))?,
                 })

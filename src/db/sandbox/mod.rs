@@ -18,7 +18,9 @@ use self::security::{Session, sqlite_error};
 use super::{AggregateQuery, DbError, Identity, Node, RateWriteTarget, ServerInfo};
 use crate::config::{GpMapping, WritePath};
 use crate::db::mssql::rate_write_script;
-use crate::domain::rates::{CurrentRate, JobCode, RateAggregate, Site, SiteRateWrite, UnitAccount};
+use crate::domain::rates::{
+    CurrentRate, JobCode, RateAggregate, Site, SiteRateWrite, UnitAccount, as_money,
+};
 use crate::domain::tsql::ObjectName;
 
 /// The sandbox's own procedures, guarded by EXECUTE like any other object.
@@ -77,13 +79,9 @@ fn scaled(v: Option<i64>, scale: u32) -> Decimal {
     Decimal::new(v.unwrap_or(0), scale)
 }
 
-/// A stored money value: normalised, with at least two places.
+/// A stored money value held as a scaled integer.
 fn money(v: i64, scale: u32) -> Decimal {
-    let mut d = Decimal::new(v, scale).normalize();
-    if d.scale() < 2 {
-        d.rescale(2);
-    }
-    d
+    as_money(Decimal::new(v, scale))
 }
 
 fn parse_date(text: &str) -> Result<NaiveDate, DbError> {
