@@ -223,3 +223,41 @@ fn check_config_lists_nodes_principals_and_stages() {
         assert!(s.contains(want), "missing {want} in\n{s}");
     }
 }
+
+#[test]
+fn an_unreachable_node_exits_3_naming_host_and_port() {
+    let c = setup();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let text_cfg = std::fs::read_to_string(&c.config).unwrap().replace(
+        "[nodes.edw]\ndriver = \"sandbox\"\npath = \"edw.db\"\ndatabase = \"edw\"\nuser = \"dbo\"\nprotected = false",
+        &format!(
+            "[nodes.edw]\ndriver = \"mssql\"\nhost = \"127.0.0.1\"\nport = {port}\nconnect_timeout_secs = 5\nauth = {{ method = \"sql\", user = \"reader\", password_env = \"TPDB_TEST_EDW_PASSWORD\" }}"
+        ),
+    );
+    std::fs::write(&c.config, text_cfg).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tpdb"))
+        .args(["--config", &c.config, "rates", "preview"])
+        .env("TPDB_TEST_EDW_PASSWORD", "s3cret-never-shown")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot connect to 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret-never-shown"));
+    let logs = std::path::Path::new(&c.config).with_file_name("logs");
+    for entry in std::fs::read_dir(logs).into_iter().flatten() {
+        let body = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
+        assert!(!body.contains("s3cret-never-shown"));
+    }
+
+    // Without the password variable, the message names it: still a connection/auth error.
+    let out = c.run(&["rates", "preview"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("environment variable TPDB_TEST_EDW_PASSWORD is not set"));
+}

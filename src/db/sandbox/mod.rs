@@ -8,10 +8,11 @@ pub mod security;
 pub mod seed;
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
 use rusqlite::config::DbConfig;
-use rusqlite::{Connection, OpenFlags, params_from_iter, types::Value};
+use rusqlite::{Connection, InterruptHandle, OpenFlags, params_from_iter, types::Value};
 use rust_decimal::Decimal;
 
 use self::security::{Session, sqlite_error};
@@ -164,6 +165,44 @@ pub fn inline_params(sql: &str, params: &[Value]) -> String {
     out
 }
 
+/// Where a blocking task leaves its connection's interrupt handle.
+#[derive(Clone, Default)]
+pub struct InterruptSlot(Arc<Mutex<Option<InterruptHandle>>>);
+
+impl InterruptSlot {
+    pub fn arm(&self, conn: &Connection) {
+        if let Ok(mut s) = self.0.lock() {
+            *s = Some(conn.get_interrupt_handle());
+        }
+    }
+}
+
+/// Interrupts the armed connection when dropped before `disarm`.
+struct InterruptOnDrop(Option<InterruptSlot>);
+
+impl Drop for InterruptOnDrop {
+    fn drop(&mut self) {
+        if let Some(slot) = self.0.take()
+            && let Ok(s) = slot.0.lock()
+            && let Some(h) = s.as_ref()
+        {
+            h.interrupt();
+        }
+    }
+}
+
+/// Run blocking SQLite work on the blocking pool; if the caller stops waiting (the future is
+/// dropped), the connection armed in the slot is interrupted so the work ends early.
+pub async fn run_interruptible<T: Send + 'static>(
+    work: impl FnOnce(&InterruptSlot) -> Result<T, DbError> + Send + 'static,
+) -> Result<T, DbError> {
+    let slot = InterruptSlot::default();
+    let mut guard = InterruptOnDrop(Some(slot.clone()));
+    let result = tokio::task::spawn_blocking(move || work(&slot)).await;
+    guard.0 = None;
+    result.map_err(|e| DbError::Other(format!("sandbox task failed: {e}")))?
+}
+
 impl SandboxNode {
     pub fn new(name: String, database: String, path: PathBuf, identity: Identity) -> Self {
         SandboxNode {
@@ -174,7 +213,8 @@ impl SandboxNode {
         }
     }
 
-    /// Run `f` on a fresh connection and logged-in session, off the async runtime.
+    /// Run `f` on a fresh connection and logged-in session, off the async runtime. Dropping
+    /// the returned future (a cancelled task) interrupts the statement running in SQLite.
     async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection, &Session) -> Result<T, DbError> + Send + 'static,
@@ -182,13 +222,13 @@ impl SandboxNode {
         let path = self.path.clone();
         let identity = self.identity.clone();
         let database = self.database.clone();
-        tokio::task::spawn_blocking(move || {
+        run_interruptible(move |slot| {
             let mut conn = open_file(&path)?;
+            slot.arm(&conn);
             let session = Session::open(&conn, &identity, &database)?;
             f(&mut conn, &session)
         })
         .await
-        .map_err(|e| DbError::Other(format!("sandbox task failed: {e}")))?
     }
 }
 
@@ -427,5 +467,35 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
             Ok(rows.len())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn dropping_the_future_interrupts_the_running_statement() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let work = run_interruptible(move |slot| {
+            let conn = Connection::open_in_memory().map_err(sqlite_error)?;
+            slot.arm(&conn);
+            // Counts far beyond what finishes in a test's lifetime unless interrupted.
+            let r: Result<i64, _> = conn.query_row(
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c",
+                [],
+                |r| r.get(0),
+            );
+            let _ = tx.send(r.map_err(|e| e.to_string()));
+            Ok(())
+        });
+        // Give the statement time to start, then stop waiting for it.
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(200), work).await;
+        let outcome = tokio::task::spawn_blocking(move || {
+            rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap()
+        })
+        .await
+        .unwrap();
+        assert_eq!(outcome, Err("interrupted".to_string()));
     }
 }
