@@ -1,6 +1,8 @@
 //! The mssql driver without a server: what it does when the server is unreachable or silent,
 //! and that it never shows a password. Live tests against a real server are in mssql_live.rs.
 
+mod common;
+
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -33,14 +35,7 @@ fn node(port: u16, password_env: &str, timeout: u64) -> MssqlNode {
 
 #[tokio::test]
 async fn a_silent_server_times_out_naming_host_and_port() {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((s, _)) = l.accept().await {
-            held.push(s);
-        }
-    });
+    let port = common::silent_listener().await;
     let n = node(port, "PATH", 1);
     let e = tokio::time::timeout(Duration::from_secs(30), n.server_info())
         .await

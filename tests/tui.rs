@@ -5,7 +5,6 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use chrono::NaiveDate;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -17,19 +16,8 @@ use tpdb::tui::keymap::Keymap;
 use tpdb::tui::theme::Theme;
 use tpdb::worker::{Command, Event, TaskEnd};
 
-fn d(s: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
-}
-
 fn defaults() -> RateParams {
-    RateParams {
-        sites: vec![],
-        job_codes: vec![],
-        from: d("2025-11-01"),
-        to: d("2026-10-31"),
-        method: Method::Weighted,
-        effective_date: d("2026-11-01"),
-    }
+    common::demo_params()
 }
 
 fn app() -> App {

@@ -7,34 +7,11 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::NaiveDate;
-use tokio::net::TcpListener;
-use tpdb::domain::rates::{Method, RateParams};
+use tpdb::domain::rates::RateParams;
 use tpdb::worker::{self, Command, Event, TaskEnd, WorkerHandle};
 
 fn params() -> RateParams {
-    let d = |s| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
-    RateParams {
-        sites: vec![],
-        job_codes: vec![],
-        from: d("2025-11-01"),
-        to: d("2026-10-31"),
-        method: Method::Weighted,
-        effective_date: d("2026-11-01"),
-    }
-}
-
-/// A TCP listener that accepts connections and never says a word.
-async fn silent_listener() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((s, _)) = l.accept().await {
-            held.push(s);
-        }
-    });
-    port
+    common::demo_params()
 }
 
 async fn next_end(w: &mut WorkerHandle, id: u64) -> (TaskEnd, Vec<Event>) {
@@ -79,7 +56,7 @@ async fn a_preview_reports_progress_and_its_rows() {
 #[tokio::test]
 async fn a_newer_preview_cancels_the_stale_one_and_cancel_stops_a_task() {
     let mut demo = common::demo();
-    let port = silent_listener().await;
+    let port = common::silent_listener().await;
     // The EDW becomes a SQL Server that never answers. PATH stands in for a password
     // variable that is set; the silent listener never reads it.
     demo.edit_config(|t| {

@@ -149,15 +149,7 @@ fn summary(o: &PreviewOutcome) -> String {
         o.params.to,
         o.params.method,
         p.excluded_records,
-        if p.sites_without_gp.is_empty() {
-            "none".to_string()
-        } else {
-            p.sites_without_gp
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
+        p.sites_without_gp_text()
     )
 }
 

@@ -154,12 +154,15 @@ pub trait Node: Send + Sync {
         as_of: NaiveDate,
     ) -> impl Future<Output = Result<Vec<CurrentRate>, DbError>> + Send;
 
-    /// The exact statements `write_site_rates` runs, values inlined, for confirmation.
+    /// The exact statements `write_site_rates` runs, values inlined, for confirmation. The
+    /// sandbox runs the same T-SQL semantics, so both drivers show the T-SQL script.
     fn rate_write_statements(
         &self,
         target: &RateWriteTarget,
         rows: &[SiteRateWrite],
-    ) -> Vec<String>;
+    ) -> Vec<String> {
+        mssql::rate_write_script(target, rows)
+    }
 
     /// Write effective-dated rows in one transaction; all or nothing. Returns rows written.
     fn write_site_rates(

@@ -240,6 +240,21 @@ pub struct Preview {
     pub sites_without_gp: Vec<i32>,
 }
 
+impl Preview {
+    /// The sites without an active GP unit account, as a list for people ("none" if none).
+    pub fn sites_without_gp_text(&self) -> String {
+        if self.sites_without_gp.is_empty() {
+            return "none".into();
+        }
+        join_list(self.sites_without_gp.iter().map(|s| s.to_string()))
+    }
+
+    /// How many rows carry `flag`.
+    pub fn count(&self, flag: Flag) -> usize {
+        self.rows.iter().filter(|r| r.flags.contains(&flag)).count()
+    }
+}
+
 /// A parameter the user gave that names nothing known.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RatesInputError {

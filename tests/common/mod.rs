@@ -41,6 +41,33 @@ pub fn demo() -> Demo {
     Demo { dir, config }
 }
 
+/// The demo's default rate parameters (its history ends 2026-10-31).
+pub fn demo_params() -> tpdb::domain::rates::RateParams {
+    let d = |s| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    tpdb::domain::rates::RateParams {
+        sites: vec![],
+        job_codes: vec![],
+        from: d("2025-11-01"),
+        to: d("2026-10-31"),
+        method: tpdb::domain::rates::Method::Weighted,
+        effective_date: d("2026-11-01"),
+    }
+}
+
+/// A TCP listener on loopback that accepts connections and never says a word: a hanging
+/// server. Returns its port.
+pub async fn silent_listener() -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = l.accept().await {
+            held.push(s);
+        }
+    });
+    port
+}
+
 pub fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
     conn.query_row(sql, [], |r| r.get(0)).unwrap()
 }

@@ -368,14 +368,6 @@ impl Node for MssqlNode {
         )
     }
 
-    fn rate_write_statements(
-        &self,
-        target: &RateWriteTarget,
-        rows: &[SiteRateWrite],
-    ) -> Vec<String> {
-        rate_write_script(target, rows)
-    }
-
     async fn write_site_rates(
         &self,
         target: &RateWriteTarget,

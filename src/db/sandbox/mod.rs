@@ -18,7 +18,6 @@ use rust_decimal::Decimal;
 use self::security::{Session, sqlite_error};
 use super::{AggregateQuery, DbError, Identity, Node, RateWriteTarget, ServerInfo};
 use crate::config::{GpMapping, WritePath};
-use crate::db::mssql::rate_write_script;
 use crate::domain::rates::{
     CurrentRate, JobCode, RateAggregate, Site, SiteRateWrite, UnitAccount, as_money,
 };
@@ -400,14 +399,6 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
             Ok(out)
         })
         .await
-    }
-
-    fn rate_write_statements(
-        &self,
-        target: &RateWriteTarget,
-        rows: &[SiteRateWrite],
-    ) -> Vec<String> {
-        rate_write_script(target, rows)
     }
 
     async fn write_site_rates(

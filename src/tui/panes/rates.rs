@@ -460,16 +460,8 @@ fn render_summary(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Re
     }
     if let Some(o) = &state.outcome {
         let p = &o.preview;
-        let count = |f: Flag| p.rows.iter().filter(|r| r.flags.contains(&f)).count();
-        let gp = if p.sites_without_gp.is_empty() {
-            "none".to_string()
-        } else {
-            p.sites_without_gp
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let count = |f: Flag| p.count(f);
+        let gp = p.sites_without_gp_text();
         lines.push(Line::from(vec![
             Span::styled(format!("{} rows", p.rows.len()), theme.header()),
             Span::styled(
