@@ -237,7 +237,10 @@ impl RatesConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UiConfig {
+    /// A built-in theme name, or the path of a theme file (one ending in `.toml`).
     pub theme: String,
+    /// The theme file's text, read here when `theme` names a file.
+    pub theme_file: Option<String>,
     /// action name → key, e.g. `quit = "ctrl-q"`.
     pub keys: BTreeMap<String, String>,
 }
@@ -649,8 +652,29 @@ impl Cx<'_> {
         };
 
         let ui = raw.ui.unwrap_or_default();
+        let theme = ui
+            .theme
+            .as_ref()
+            .map(|t| t.get_ref().clone())
+            .unwrap_or_else(|| "dark".into());
+        let theme_file = if theme.ends_with(".toml") {
+            let path = base.join(&theme);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => Some(text),
+                Err(e) => {
+                    return self.err(
+                        ui.theme.as_ref().map(|t| t.span()).unwrap_or(0..0),
+                        format!("cannot read theme file {}: {e}", path.display()),
+                        "use dark, light or high-contrast, or the path of a theme TOML file relative to this config",
+                    );
+                }
+            }
+        } else {
+            None
+        };
         let ui = UiConfig {
-            theme: ui.theme.unwrap_or_else(|| "dark".into()),
+            theme,
+            theme_file,
             keys: ui.keys.unwrap_or_default(),
         };
         let data_dir = directories::ProjectDirs::from("", "", "tpdb")
@@ -971,7 +995,7 @@ mod raw {
     #[derive(Deserialize, Default)]
     #[serde(deny_unknown_fields)]
     pub struct Ui {
-        pub theme: Option<String>,
+        pub theme: Option<Spanned<String>>,
         pub keys: Option<BTreeMap<String, String>>,
     }
 

@@ -261,3 +261,36 @@ fn an_unreachable_node_exits_3_naming_host_and_port() {
     assert_eq!(out.status.code(), Some(3));
     assert!(text(&out.stderr).contains("environment variable TPDB_TEST_EDW_PASSWORD is not set"));
 }
+
+#[test]
+fn check_config_also_checks_the_tuis_keys_and_theme() {
+    let c = setup();
+    let original = std::fs::read_to_string(&c.config).unwrap();
+    std::fs::write(
+        &c.config,
+        original.replace(
+            "[ui]\ntheme = \"dark\"",
+            "[ui]\ntheme = \"dark\"\n\n[ui.keys]\nqiut = \"q\"",
+        ),
+    )
+    .unwrap();
+    let out = c.run(&["check-config"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("[ui.keys]: unknown action 'qiut'"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::write(
+        &c.config,
+        original.replace("theme = \"dark\"", "theme = \"mine.toml\""),
+    )
+    .unwrap();
+    let out = c.run(&["check-config"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("cannot read theme file"),
+        "{}",
+        text(&out.stderr)
+    );
+}

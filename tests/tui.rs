@@ -23,7 +23,7 @@ fn defaults() -> RateParams {
 fn app() -> App {
     App::new(
         Keymap::default(),
-        Theme::load("dark", true).unwrap(),
+        Theme::load("dark", None, true).unwrap(),
         Some(defaults()),
         Facts::default(),
     )

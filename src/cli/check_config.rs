@@ -2,8 +2,13 @@
 
 use crate::config::Config;
 use crate::error::{EXIT_OK, Error};
+use crate::tui::keymap::Keymap;
+use crate::tui::theme::Theme;
 
 pub fn run(config: &Config) -> Result<i32, Error> {
+    // The TUI's theme and keys are part of the config: check them too.
+    Theme::load(&config.ui.theme, config.ui.theme_file.as_deref(), false).map_err(Error::Usage)?;
+    Keymap::with_overrides(&config.ui.keys).map_err(Error::Usage)?;
     println!("{}: ok", config.file.display());
     println!("\nnodes:");
     for n in config.nodes.values() {

@@ -89,7 +89,8 @@ impl Drop for TerminalGuard {
 /// Open the TUI on a validated config. Themes and keys are checked before raw mode starts.
 pub async fn run(config: Arc<Config>) -> Result<(), Error> {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    let theme = Theme::load(&config.ui.theme, no_color).map_err(Error::Usage)?;
+    let theme = Theme::load(&config.ui.theme, config.ui.theme_file.as_deref(), no_color)
+        .map_err(Error::Usage)?;
     let keymap = Keymap::with_overrides(&config.ui.keys).map_err(Error::Usage)?;
     let (log_tx, log_rx) = mpsc::unbounded_channel();
     let _log_guard = crate::logging::init(&config.paths.log_dir, Some(log_tx));

@@ -51,19 +51,19 @@ fn parse_color(text: &str) -> Option<Color> {
 }
 
 impl Theme {
-    /// A built-in theme by name, or a TOML file path; `no_color` drops all colours.
-    pub fn load(name_or_path: &str, no_color: bool) -> Result<Theme, String> {
-        let (name, text) = match BUILT_IN.iter().find(|(n, _)| *n == name_or_path) {
-            Some((n, t)) => (n.to_string(), t.to_string()),
-            None => {
-                let text = std::fs::read_to_string(name_or_path).map_err(|e| {
-                    format!(
-                        "theme '{name_or_path}' is neither built in (dark, light, high-contrast) nor a readable file: {e}"
-                    )
-                })?;
-                (name_or_path.to_string(), text)
+    /// A built-in theme by name, or a theme file's text (read by the config) laid over the
+    /// default theme; `no_color` drops all colours.
+    pub fn load(name: &str, file_text: Option<&str>, no_color: bool) -> Result<Theme, String> {
+        let text = match (file_text, BUILT_IN.iter().find(|(n, _)| *n == name)) {
+            (Some(t), _) => t.to_string(),
+            (None, Some((_, t))) => t.to_string(),
+            (None, None) => {
+                return Err(format!(
+                    "theme '{name}' is not built in (dark, light, high-contrast); name one, or a theme file ending in .toml"
+                ));
             }
         };
+        let name = name.to_string();
         let mut theme = Theme::from_toml(&name, BUILT_IN[0].1)?;
         theme.merge(&text)?;
         theme.no_color = no_color;
@@ -163,7 +163,7 @@ mod tests {
     #[test]
     fn built_in_themes_parse_and_define_every_role() {
         for (name, _) in BUILT_IN {
-            let t = Theme::load(name, false).unwrap();
+            let t = Theme::load(name, None, false).unwrap();
             for role in ROLES.iter().filter(|r| **r != "selected_fg") {
                 assert!(t.color(role).is_some(), "{name} lacks {role}");
             }
@@ -172,21 +172,19 @@ mod tests {
 
     #[test]
     fn no_color_drops_colours_but_keeps_selection_visible() {
-        let t = Theme::load("dark", true).unwrap();
+        let t = Theme::load("dark", None, true).unwrap();
         assert_eq!(t.fg("error"), Style::default());
         assert!(t.selected().add_modifier.contains(Modifier::REVERSED));
     }
 
     #[test]
     fn user_theme_overrides_part_and_rejects_unknown_roles() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("mine.toml");
-        std::fs::write(&p, "error = \"#010203\"\n").unwrap();
-        let t = Theme::load(p.to_str().unwrap(), false).unwrap();
+        let t = Theme::load("mine.toml", Some("error = \"#010203\"\n"), false).unwrap();
         assert_eq!(t.color("error"), Some(Color::Rgb(1, 2, 3)));
         assert!(t.color("ok").is_some());
-        std::fs::write(&p, "eror = \"red\"\n").unwrap();
-        let e = Theme::load(p.to_str().unwrap(), false).unwrap_err();
+        let e = Theme::load("mine.toml", Some("eror = \"red\"\n"), false).unwrap_err();
         assert!(e.contains("unknown role 'eror'"), "{e}");
+        let e = Theme::load("solarized", None, false).unwrap_err();
+        assert!(e.contains("not built in"), "{e}");
     }
 }
