@@ -2,5 +2,8 @@
 
 pub mod diagnosis;
 pub mod perms;
+pub mod privdiff;
 pub mod rates;
+pub mod requirement;
+pub mod secscript;
 pub mod tsql;

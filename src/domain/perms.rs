@@ -126,7 +126,7 @@ impl fmt::Display for PermEntry {
 }
 
 /// Kinds of database principal, after `sys.database_principals.type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PrincipalKind {
     /// `S`: a SQL user (mapped to a login, or contained with a password).
     SqlUser,

@@ -1,0 +1,763 @@
+//! Privilege diffs — node against node, or a principal's requirements against a node — each
+//! with the smallest ordered script that closes it (checked by simulating the script on the
+//! catalog) and the over-privilege it finds. Never a blanket db_owner.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::perms::{
+    Catalog, Outcome, PermEntry, PermState, PrincipalKind, Reason, Securable,
+    fixed_role_permissions, is_fixed_role,
+};
+use super::requirement::Requirement;
+use super::secscript::{Statement, is_built_in};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiffKind {
+    PrincipalMissing,
+    MembershipDiffers,
+    Missing,
+    StateDiffers,
+    Extra,
+}
+
+impl DiffKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiffKind::PrincipalMissing => "principal missing",
+            DiffKind::MembershipDiffers => "membership differs",
+            DiffKind::Missing => "missing",
+            DiffKind::StateDiffers => "state differs",
+            DiffKind::Extra => "extra",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DiffRow {
+    pub principal: String,
+    pub securable: String,
+    pub permission: String,
+    pub left: String,
+    pub right: String,
+    pub kind: DiffKind,
+    /// Why the right side decides as it does, in words.
+    pub why: String,
+}
+
+/// More access than the requirement asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub principal: String,
+    pub what: String,
+    /// The statement that would take it away (never run by tpdb on its own).
+    pub statement: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    pub rows: Vec<DiffRow>,
+    /// The remediation, in the order it must run.
+    pub script: Vec<Statement>,
+    /// Remarks shown as comments in the script.
+    pub notes: Vec<String>,
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    pub fn is_clean(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The script as text: a header, the notes as comments, one statement per line.
+    pub fn script_text(&self, title: &str) -> String {
+        let mut out = format!("-- tpdb remediation: {title}\n");
+        for n in &self.notes {
+            out.push_str(&format!("-- {n}\n"));
+        }
+        if self.script.is_empty() {
+            out.push_str("-- nothing to change\n");
+        }
+        for s in &self.script {
+            out.push_str(&s.tsql());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+fn state_word(s: PermState) -> &'static str {
+    match s {
+        PermState::Grant => "GRANT",
+        PermState::GrantWithGrantOption => "GRANT WITH GRANT OPTION",
+        PermState::Deny => "DENY",
+    }
+}
+
+fn kind_word(k: PrincipalKind) -> &'static str {
+    match k {
+        PrincipalKind::SqlUser => "SQL user",
+        PrincipalKind::ExternalUser => "Entra user/app",
+        PrincipalKind::ExternalGroup => "Entra group",
+        PrincipalKind::WithoutLogin => "user without login",
+        PrincipalKind::Role => "role",
+    }
+}
+
+/// Keep, in phase order, only the statements that change the catalog they are simulated on.
+/// Returns the minimal script and the simulated catalog.
+fn minimise(start: &Catalog, candidates: Vec<Statement>) -> (Vec<Statement>, Catalog) {
+    let mut ordered = candidates;
+    ordered.sort_by_key(Statement::phase);
+    let mut sim = start.clone();
+    let mut kept = Vec::new();
+    let mut seen = BTreeSet::new();
+    for s in ordered {
+        if !seen.insert(s.clone()) {
+            continue;
+        }
+        let mut next = sim.clone();
+        if next.apply(&s).is_ok() && !same_catalog(&next, &sim) {
+            sim = next;
+            kept.push(s);
+        }
+    }
+    (kept, sim)
+}
+
+fn same_catalog(a: &Catalog, b: &Catalog) -> bool {
+    let key = |c: &Catalog| {
+        let p: BTreeSet<(String, PrincipalKind)> = c
+            .principals
+            .iter()
+            .map(|p| (p.name.clone(), p.kind))
+            .collect();
+        let m: BTreeSet<(String, String)> = c.memberships.iter().cloned().collect();
+        let e: BTreeSet<PermEntry> = c.permissions.iter().cloned().collect();
+        (p, m, e)
+    };
+    key(a) == key(b)
+}
+
+/// Compare two catalogs: what the right (target) lacks or has beyond the left (reference),
+/// and the script that makes the right match. `only` limits it to one principal.
+pub fn diff_catalogs(left: &Catalog, right: &Catalog, only: Option<&str>) -> Report {
+    let in_scope = |name: &str| match only {
+        Some(p) => p == name,
+        None => !is_built_in(name),
+    };
+    let mut report = Report::default();
+    let mut candidates = Vec::new();
+
+    let lp: BTreeMap<&str, PrincipalKind> = left
+        .principals
+        .iter()
+        .map(|p| (p.name.as_str(), p.kind))
+        .collect();
+    let rp: BTreeMap<&str, PrincipalKind> = right
+        .principals
+        .iter()
+        .map(|p| (p.name.as_str(), p.kind))
+        .collect();
+    for (name, kind) in &lp {
+        if in_scope(name) && !is_built_in(name) && !rp.contains_key(name) {
+            report.rows.push(DiffRow {
+                principal: name.to_string(),
+                securable: "—".into(),
+                permission: "—".into(),
+                left: kind_word(*kind).into(),
+                right: "absent".into(),
+                kind: DiffKind::PrincipalMissing,
+                why: format!("{name} has no database user or role on the right"),
+            });
+            candidates.push(match kind {
+                PrincipalKind::Role => Statement::CreateRole {
+                    name: name.to_string(),
+                },
+                k => Statement::CreateUser {
+                    name: name.to_string(),
+                    kind: *k,
+                },
+            });
+        }
+    }
+    for (name, kind) in &rp {
+        if in_scope(name) && !is_built_in(name) && !lp.contains_key(name) {
+            report.rows.push(DiffRow {
+                principal: name.to_string(),
+                securable: "—".into(),
+                permission: "—".into(),
+                left: "absent".into(),
+                right: kind_word(*kind).into(),
+                kind: DiffKind::Extra,
+                why: format!("{name} exists only on the right"),
+            });
+            report.notes.push(format!(
+                "{name} exists only on the right; tpdb does not drop principals. If it should go: DROP USER {};",
+                super::tsql::quote_ident(name)
+            ));
+        }
+    }
+
+    let members = |c: &Catalog| -> BTreeSet<(String, String)> {
+        c.memberships
+            .iter()
+            .filter(|(_, m)| in_scope(m))
+            .cloned()
+            .collect()
+    };
+    let (lm, rm) = (members(left), members(right));
+    for (role, member) in lm.difference(&rm) {
+        report.rows.push(DiffRow {
+            principal: member.clone(),
+            securable: format!("ROLE::{role}"),
+            permission: "MEMBER".into(),
+            left: "member".into(),
+            right: "not a member".into(),
+            kind: DiffKind::MembershipDiffers,
+            why: format!("{member} is in {role} on the left only"),
+        });
+        if !is_fixed_role(role) && !rp.contains_key(role.as_str()) {
+            candidates.push(Statement::CreateRole { name: role.clone() });
+        }
+        candidates.push(Statement::AddMember {
+            role: role.clone(),
+            member: member.clone(),
+        });
+    }
+    for (role, member) in rm.difference(&lm) {
+        report.rows.push(DiffRow {
+            principal: member.clone(),
+            securable: format!("ROLE::{role}"),
+            permission: "MEMBER".into(),
+            left: "not a member".into(),
+            right: "member".into(),
+            kind: DiffKind::MembershipDiffers,
+            why: format!("{member} is in {role} on the right only"),
+        });
+        candidates.push(Statement::DropMember {
+            role: role.clone(),
+            member: member.clone(),
+        });
+    }
+
+    let grantee_ok = |g: &str| in_scope(g) || (only.is_none() && g == "public");
+    let entries = |c: &Catalog| -> BTreeMap<(String, Securable, String), PermState> {
+        c.permissions
+            .iter()
+            .filter(|e| grantee_ok(&e.grantee))
+            .map(|e| {
+                (
+                    (e.grantee.clone(), e.securable.clone(), e.permission.clone()),
+                    e.state,
+                )
+            })
+            .collect()
+    };
+    let (le, re) = (entries(left), entries(right));
+    for (key, ls) in &le {
+        let (grantee, securable, permission) = key;
+        let row = |right: String, kind| DiffRow {
+            principal: grantee.clone(),
+            securable: securable.to_string(),
+            permission: permission.clone(),
+            left: state_word(*ls).into(),
+            right,
+            kind,
+            why: String::new(),
+        };
+        let entry = PermEntry {
+            securable: securable.clone(),
+            permission: permission.clone(),
+            grantee: grantee.clone(),
+            state: *ls,
+        };
+        match re.get(key) {
+            None => {
+                report.rows.push(row("none".into(), DiffKind::Missing));
+                candidates.push(Statement::setting(&entry));
+            }
+            Some(rs) if rs != ls => {
+                report
+                    .rows
+                    .push(row(state_word(*rs).into(), DiffKind::StateDiffers));
+                if *ls == PermState::Grant && *rs == PermState::GrantWithGrantOption {
+                    candidates.push(Statement::Revoke {
+                        permission: permission.clone(),
+                        securable: securable.clone(),
+                        principal: grantee.clone(),
+                        grant_option_only: true,
+                    });
+                } else {
+                    candidates.push(Statement::setting(&entry));
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    for (key, rs) in &re {
+        if !le.contains_key(key) {
+            let (grantee, securable, permission) = key;
+            report.rows.push(DiffRow {
+                principal: grantee.clone(),
+                securable: securable.to_string(),
+                permission: permission.clone(),
+                left: "none".into(),
+                right: state_word(*rs).into(),
+                kind: DiffKind::Extra,
+                why: String::new(),
+            });
+            candidates.push(Statement::Revoke {
+                permission: permission.clone(),
+                securable: securable.clone(),
+                principal: grantee.clone(),
+                grant_option_only: false,
+            });
+        }
+    }
+    report.rows.sort_by(|a, b| {
+        (&a.principal, a.kind, &a.securable, &a.permission).cmp(&(
+            &b.principal,
+            b.kind,
+            &b.securable,
+            &b.permission,
+        ))
+    });
+    let (script, _) = minimise(right, candidates);
+    report.script = script;
+    report
+}
+
+/// A principal's requirements against a node's catalog: unmet requirements with the reason,
+/// the smallest script that meets them all, and access beyond them.
+pub fn check_required(
+    user: &str,
+    kind: PrincipalKind,
+    requirements: &[Requirement],
+    node: &Catalog,
+) -> Report {
+    let mut report = Report::default();
+    let mut sim = node.clone();
+    let mut candidates = Vec::new();
+    let exists = node
+        .principal(user)
+        .is_some_and(|p| p.kind != PrincipalKind::Role);
+    if !exists {
+        report.rows.push(DiffRow {
+            principal: user.into(),
+            securable: "—".into(),
+            permission: "—".into(),
+            left: "required".into(),
+            right: "absent".into(),
+            kind: DiffKind::PrincipalMissing,
+            why: format!("{user} has no database user here: it cannot even connect"),
+        });
+        let s = Statement::CreateUser {
+            name: user.into(),
+            kind,
+        };
+        let _ = sim.apply(&s);
+        candidates.push(s);
+    }
+    for req in requirements {
+        match req {
+            Requirement::Member { role } => {
+                if sim.roles_of(user).iter().any(|(r, _)| r == role) {
+                    continue;
+                }
+                report.rows.push(DiffRow {
+                    principal: user.into(),
+                    securable: format!("ROLE::{role}"),
+                    permission: "MEMBER".into(),
+                    left: "member".into(),
+                    right: "not a member".into(),
+                    kind: DiffKind::MembershipDiffers,
+                    why: format!("{user} is not in {role}, directly or through another role"),
+                });
+                if !is_fixed_role(role) && sim.principal(role).is_none() {
+                    let s = Statement::CreateRole { name: role.clone() };
+                    let _ = sim.apply(&s);
+                    candidates.push(s);
+                    report.notes.push(format!(
+                        "role {role} is created empty: grant it what it stands for"
+                    ));
+                }
+                let s = Statement::AddMember {
+                    role: role.clone(),
+                    member: user.into(),
+                };
+                let _ = sim.apply(&s);
+                candidates.push(s);
+            }
+            Requirement::Permission {
+                permission,
+                securable,
+            } => {
+                let d = if exists {
+                    node.evaluate(user, permission, securable)
+                } else {
+                    sim.evaluate(user, permission, securable)
+                };
+                if d.allowed() && exists {
+                    continue;
+                }
+                let (right, kind) = match d.outcome {
+                    Outcome::Denied => ("DENY", DiffKind::StateDiffers),
+                    _ if !exists => ("absent", DiffKind::Missing),
+                    _ => ("not granted", DiffKind::Missing),
+                };
+                if !(exists || matches!(d.outcome, Outcome::Denied | Outcome::NotGranted)) {
+                    continue;
+                }
+                report.rows.push(DiffRow {
+                    principal: user.into(),
+                    securable: securable.to_string(),
+                    permission: permission.clone(),
+                    left: "GRANT (required)".into(),
+                    right: right.into(),
+                    kind,
+                    why: d.explain(),
+                });
+                // Remove what denies it, then grant what is still missing.
+                let denial = sim.evaluate(user, permission, securable);
+                if denial.outcome == Outcome::Denied {
+                    for reason in &denial.path {
+                        let s = match reason {
+                            Reason::Entry { entry, via } => {
+                                if !via.is_empty() && via[0] != "public" {
+                                    report.notes.push(format!(
+                                        "revoking the DENY from role {} changes it for every member of {}",
+                                        entry.grantee, entry.grantee
+                                    ));
+                                }
+                                Statement::Revoke {
+                                    permission: entry.permission.clone(),
+                                    securable: entry.securable.clone(),
+                                    principal: entry.grantee.clone(),
+                                    grant_option_only: false,
+                                }
+                            }
+                            Reason::FixedRole { role, via, .. } => Statement::DropMember {
+                                role: role.clone(),
+                                member: via.get(1).cloned().unwrap_or_else(|| user.to_string()),
+                            },
+                            Reason::Owner => continue,
+                        };
+                        let _ = sim.apply(&s);
+                        candidates.push(s);
+                    }
+                }
+                if !sim.evaluate(user, permission, securable).allowed() {
+                    let s = Statement::Grant {
+                        permission: permission.clone(),
+                        securable: securable.clone(),
+                        principal: user.into(),
+                        with_grant_option: false,
+                    };
+                    let _ = sim.apply(&s);
+                    candidates.push(s);
+                }
+            }
+        }
+    }
+    let (script, _) = minimise(node, candidates);
+    report.script = script;
+    if exists {
+        report.findings = over_privilege(user, requirements, node);
+    }
+    report
+}
+
+fn needed(requirements: &[Requirement], permission: &str, securable: &Securable) -> bool {
+    permission == "CONNECT"
+        || requirements.iter().any(|r| match r {
+            Requirement::Permission {
+                permission: p,
+                securable: s,
+            } => p == permission && securable.with_containers().contains(s),
+            Requirement::Member { .. } => false,
+        })
+}
+
+/// Access the principal has beyond its requirements: db_owner, CONTROL, fixed roles none of
+/// whose permissions are required, and direct grants no requirement asks for.
+pub fn over_privilege(user: &str, requirements: &[Requirement], node: &Catalog) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let required_role = |r: &str| {
+        requirements
+            .iter()
+            .any(|q| matches!(q, Requirement::Member { role } if role == r))
+    };
+    for (role, via) in node.roles_of(user) {
+        if role == "public" || required_role(&role) {
+            continue;
+        }
+        let direct = via.len() == 1;
+        let member = via.get(1).cloned().unwrap_or_else(|| user.to_string());
+        let drop = Statement::DropMember {
+            role: role.clone(),
+            member: member.clone(),
+        }
+        .tsql();
+        if role == "db_owner" {
+            out.push(Finding {
+                principal: user.into(),
+                what: format!("member of db_owner{}: full control of the database, which no requirement needs", if direct { String::new() } else { format!(" through {member}") }),
+                statement: drop,
+            });
+            continue;
+        }
+        let implied = fixed_role_permissions(&role);
+        let grants: Vec<&str> = implied
+            .iter()
+            .filter(|(_, s)| *s != PermState::Deny)
+            .map(|(p, _)| *p)
+            .collect();
+        if is_fixed_role(&role)
+            && !grants.is_empty()
+            && !grants.iter().any(|p| {
+                requirements.iter().any(
+                    |r| matches!(r, Requirement::Permission { permission, .. } if permission == p),
+                )
+            })
+        {
+            out.push(Finding {
+                principal: user.into(),
+                what: format!(
+                    "member of {role}, which gives {} ON DATABASE; no requirement asks for it",
+                    grants.join(", ")
+                ),
+                statement: drop,
+            });
+        }
+    }
+    for e in &node.permissions {
+        if e.grantee != user || e.state == PermState::Deny {
+            continue;
+        }
+        if e.permission == "CONTROL" {
+            out.push(Finding {
+                principal: user.into(),
+                what: format!("CONTROL ON {}: every permission there", e.securable),
+                statement: Statement::Revoke {
+                    permission: e.permission.clone(),
+                    securable: e.securable.clone(),
+                    principal: user.into(),
+                    grant_option_only: false,
+                }
+                .tsql(),
+            });
+        } else if !needed(requirements, &e.permission, &e.securable) {
+            out.push(Finding {
+                principal: user.into(),
+                what: format!(
+                    "{} ON {} is granted but not required",
+                    e.permission, e.securable
+                ),
+                statement: Statement::Revoke {
+                    permission: e.permission.clone(),
+                    securable: e.securable.clone(),
+                    principal: user.into(),
+                    grant_option_only: false,
+                }
+                .tsql(),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::perms::Principal;
+
+    fn user(n: &str) -> Principal {
+        Principal {
+            name: n.into(),
+            kind: PrincipalKind::ExternalUser,
+        }
+    }
+
+    fn grant(p: &str, s: Securable, to: &str) -> PermEntry {
+        PermEntry {
+            securable: s,
+            permission: p.into(),
+            grantee: to.into(),
+            state: PermState::Grant,
+        }
+    }
+
+    fn req(s: &str) -> Requirement {
+        Requirement::parse(s).unwrap()
+    }
+
+    fn blocked_node() -> Catalog {
+        Catalog {
+            principals: vec![
+                user("sp"),
+                Principal {
+                    name: "legacy_readonly".into(),
+                    kind: PrincipalKind::Role,
+                },
+            ],
+            memberships: vec![
+                ("db_datareader".into(), "sp".into()),
+                ("db_datawriter".into(), "sp".into()),
+                ("legacy_readonly".into(), "sp".into()),
+            ],
+            permissions: vec![
+                grant("CONNECT", Securable::Database, "sp"),
+                PermEntry {
+                    securable: Securable::Schema("dbo".into()),
+                    permission: "EXECUTE".into(),
+                    grantee: "legacy_readonly".into(),
+                    state: PermState::Deny,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn the_blocked_data_flow_gets_revoke_of_the_deny_then_the_grant() {
+        let node = blocked_node();
+        let reqs = [
+            req("EXECUTE ON OBJECT::dbo.usp_UpsertSiteJobCodeRate"),
+            req("SELECT ON SCHEMA::gp"),
+        ];
+        let r = check_required("sp", PrincipalKind::ExternalUser, &reqs, &node);
+        assert_eq!(r.rows.len(), 1);
+        assert_eq!(r.rows[0].kind, DiffKind::StateDiffers);
+        assert_eq!(
+            r.rows[0].why,
+            "denied: DENY EXECUTE ON SCHEMA::dbo to role legacy_readonly, of which sp is a member"
+        );
+        let text: Vec<String> = r.script.iter().map(|s| s.tsql()).collect();
+        assert_eq!(
+            text,
+            vec![
+                "REVOKE EXECUTE ON SCHEMA::[dbo] FROM [legacy_readonly];",
+                "GRANT EXECUTE ON OBJECT::[dbo].[usp_UpsertSiteJobCodeRate] TO [sp];",
+            ]
+        );
+        let mut fixed = node.clone();
+        for s in &r.script {
+            fixed.apply(s).unwrap();
+        }
+        assert!(check_required("sp", PrincipalKind::ExternalUser, &reqs, &fixed).is_clean());
+        // db_datawriter gives writes no requirement asks for.
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.what.starts_with("member of db_datawriter")),
+            "{:?}",
+            r.findings
+        );
+        assert!(
+            !r.script
+                .iter()
+                .any(|s| matches!(s, Statement::AddMember { role, .. } if role == "db_owner"))
+        );
+    }
+
+    #[test]
+    fn a_missing_principal_is_created_first_and_only_what_is_needed_follows() {
+        let node = Catalog::default();
+        let reqs = [
+            req("CONNECT"),
+            req("MEMBER OF db_datareader"),
+            req("SELECT ON SCHEMA::gp"),
+        ];
+        let r = check_required("sp", PrincipalKind::ExternalUser, &reqs, &node);
+        assert_eq!(r.rows[0].kind, DiffKind::PrincipalMissing);
+        let text: Vec<String> = r.script.iter().map(|s| s.tsql()).collect();
+        // CONNECT comes with CREATE USER; SELECT comes with db_datareader: neither is scripted.
+        assert_eq!(
+            text,
+            vec![
+                "CREATE USER [sp] FROM EXTERNAL PROVIDER;",
+                "ALTER ROLE [db_datareader] ADD MEMBER [sp];"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_fixed_deny_role_is_left_not_revoked() {
+        let mut node = blocked_node();
+        node.memberships
+            .push(("db_denydatawriter".into(), "sp".into()));
+        let r = check_required(
+            "sp",
+            PrincipalKind::ExternalUser,
+            &[req("INSERT ON OBJECT::dbo.T")],
+            &node,
+        );
+        assert_eq!(
+            r.script.iter().map(|s| s.tsql()).collect::<Vec<_>>(),
+            vec!["ALTER ROLE [db_denydatawriter] DROP MEMBER [sp];"]
+        );
+    }
+
+    #[test]
+    fn node_diff_script_makes_the_right_equal_the_left() {
+        let left = Catalog {
+            principals: vec![
+                user("sp"),
+                Principal {
+                    name: "auditors".into(),
+                    kind: PrincipalKind::Role,
+                },
+            ],
+            memberships: vec![
+                ("auditors".into(), "sp".into()),
+                ("db_datareader".into(), "sp".into()),
+            ],
+            permissions: vec![
+                grant("CONNECT", Securable::Database, "sp"),
+                grant("SELECT", Securable::Schema("gp".into()), "auditors"),
+                PermEntry {
+                    securable: Securable::object("dbo", "P"),
+                    permission: "EXECUTE".into(),
+                    grantee: "sp".into(),
+                    state: PermState::GrantWithGrantOption,
+                },
+            ],
+        };
+        let mut right = blocked_node();
+        right
+            .permissions
+            .push(grant("DELETE", Securable::Database, "sp"));
+        let r = diff_catalogs(&left, &right, None);
+        let kinds: BTreeSet<DiffKind> = r.rows.iter().map(|r| r.kind).collect();
+        assert!(
+            kinds.contains(&DiffKind::PrincipalMissing)
+                && kinds.contains(&DiffKind::Extra)
+                && kinds.contains(&DiffKind::MembershipDiffers)
+                && kinds.contains(&DiffKind::Missing)
+        );
+        let mut fixed = right.clone();
+        for s in &r.script {
+            fixed.apply(s).unwrap();
+        }
+        let after = diff_catalogs(&left, &fixed, None);
+        // Only the principal tpdb never drops is left, and the script says how to drop it.
+        assert!(
+            after
+                .rows
+                .iter()
+                .all(|r| r.kind == DiffKind::Extra && r.securable == "—"),
+            "{:?}",
+            after.rows
+        );
+        assert!(
+            after
+                .notes
+                .iter()
+                .any(|n| n.contains("DROP USER [legacy_readonly]"))
+                || after.notes.iter().any(|n| n.contains("legacy_readonly"))
+        );
+        assert!(r.script.first().is_some_and(|s| s.phase() == 0));
+    }
+}
