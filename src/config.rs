@@ -13,6 +13,7 @@ use toml::Spanned;
 
 use crate::domain::perms::PrincipalKind;
 use crate::domain::rates::{Bounds, Method, RatePolicy};
+use crate::domain::requirement::Requirement;
 use crate::domain::tsql::ObjectName;
 
 /// A configuration problem with its place in the file and a fix.
@@ -139,8 +140,8 @@ pub struct PrincipalConfig {
     pub user: String,
     pub kind: PrincipalKind,
     pub auth: Option<AuthConfig>,
-    /// Required permissions as T-SQL phrases.
-    pub required: Vec<String>,
+    /// Required permissions, parsed from their T-SQL phrases.
+    pub required: Vec<Requirement>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -592,6 +593,19 @@ impl Cx<'_> {
                 Some(a) => Some(self.auth(a, base)?),
                 None => None,
             };
+            let mut required = Vec::new();
+            for phrase in &p.required {
+                match Requirement::parse(phrase.get_ref()) {
+                    Ok(r) => required.push(r),
+                    Err(e) => {
+                        return self.err(
+                            phrase.span(),
+                            format!("principals.{name}.required: {e}"),
+                            "write the permission as a T-SQL phrase, e.g. \"EXECUTE ON OBJECT::dbo.usp_UpsertSiteJobCodeRate\"",
+                        );
+                    }
+                }
+            }
             principals.insert(
                 name.clone(),
                 PrincipalConfig {
@@ -599,7 +613,7 @@ impl Cx<'_> {
                     name,
                     kind,
                     auth,
-                    required: p.required.clone(),
+                    required,
                 },
             );
         }
@@ -918,7 +932,7 @@ mod raw {
         pub kind: Option<Spanned<String>>,
         pub auth: Option<Spanned<Auth>>,
         #[serde(default)]
-        pub required: Vec<String>,
+        pub required: Vec<Spanned<String>>,
     }
 
     #[derive(Deserialize)]

@@ -13,6 +13,13 @@ fn fixture(name: &str) -> PathBuf {
 /// (fixture, line, column, words the message must hold, words the fix must hold)
 const CASES: &[(&str, usize, usize, &str, &str)] = &[
     (
+        "bad_requirement.toml",
+        5,
+        3,
+        "'EXEC' is not a database permission tpdb knows",
+        "T-SQL phrase",
+    ),
+    (
         "plaintext_password.toml",
         4,
         53,

@@ -3,6 +3,7 @@
 pub mod check_config;
 pub mod demo;
 pub mod output;
+pub mod privileges;
 pub mod rates;
 
 use std::path::PathBuf;
@@ -38,6 +39,9 @@ pub enum Command {
     /// Preview or write job-code rates per site.
     #[command(subcommand)]
     Rates(rates::RatesCommand),
+    /// Privilege diffs between nodes, requirement checks, and remediation scripts.
+    #[command(subcommand)]
+    Privileges(privileges::PrivilegesCommand),
 }
 
 /// Find and load the config.
@@ -66,6 +70,11 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
             let config = load_config(cli.config.as_ref())?;
             let _guard = crate::logging::init(&config.paths.log_dir, None);
             rates::run(&config, cmd).await
+        }
+        Some(Command::Privileges(cmd)) => {
+            let config = load_config(cli.config.as_ref())?;
+            let _guard = crate::logging::init(&config.paths.log_dir, None);
+            privileges::run(&config, cmd).await
         }
         None => {
             let config = load_config(cli.config.as_ref())?;

@@ -8,7 +8,7 @@ use std::future::Future;
 use chrono::NaiveDate;
 
 use crate::config::{Config, Driver, EdwMapping, GpMapping, WritePath};
-use crate::domain::perms::PrincipalKind;
+use crate::domain::perms::{Catalog, PrincipalKind};
 use crate::domain::rates::{
     Bounds, CurrentRate, JobCode, RateAggregate, Site, SiteRateWrite, UnitAccount,
 };
@@ -39,6 +39,9 @@ pub enum DbError {
         port: u16,
         reason: String,
     },
+    /// A script holds a statement this node does not run; nothing was run.
+    #[error("{0}")]
+    Script(String),
     /// The node cannot be used at all (e.g. its sandbox file is missing).
     #[error("{0}")]
     Unavailable(String),
@@ -81,7 +84,7 @@ impl DbError {
             | DbError::Tls { .. }
             | DbError::Unavailable(_)
             | DbError::Credential(_) => true,
-            DbError::Other(_) => false,
+            DbError::Other(_) | DbError::Script(_) => false,
         }
     }
 }
@@ -163,6 +166,16 @@ pub trait Node: Send + Sync {
     ) -> Vec<String> {
         mssql::rate_write_script(target, rows)
     }
+
+    /// The security catalog: principals, role memberships, permission entries (database,
+    /// schema and object classes; column-level entries are not read).
+    fn security_catalog(&self) -> impl Future<Output = Result<Catalog, DbError>> + Send;
+
+    /// Run a security script in one transaction: all of it or none. Returns statements run.
+    fn apply_security_script(
+        &self,
+        script: &str,
+    ) -> impl Future<Output = Result<usize, DbError>> + Send;
 
     /// Write effective-dated rows in one transaction; all or nothing. Returns rows written.
     fn write_site_rates(
@@ -292,5 +305,13 @@ impl Node for AnyNode {
         rows: &[SiteRateWrite],
     ) -> Result<usize, DbError> {
         delegate!(self, n => n.write_site_rates(target, rows).await)
+    }
+
+    async fn security_catalog(&self) -> Result<Catalog, DbError> {
+        delegate!(self, n => n.security_catalog().await)
+    }
+
+    async fn apply_security_script(&self, script: &str) -> Result<usize, DbError> {
+        delegate!(self, n => n.apply_security_script(script).await)
     }
 }

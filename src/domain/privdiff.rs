@@ -195,7 +195,8 @@ pub fn diff_catalogs(left: &Catalog, right: &Catalog, only: Option<&str>) -> Rep
                 why: format!("{name} exists only on the right"),
             });
             report.notes.push(format!(
-                "{name} exists only on the right; tpdb does not drop principals. If it should go: DROP USER {};",
+                "{name} exists only on the right; tpdb does not drop principals. If it should go: DROP {} {};",
+                if *kind == PrincipalKind::Role { "ROLE" } else { "USER" },
                 super::tsql::quote_ident(name)
             ));
         }
@@ -755,8 +756,9 @@ mod tests {
             after
                 .notes
                 .iter()
-                .any(|n| n.contains("DROP USER [legacy_readonly]"))
-                || after.notes.iter().any(|n| n.contains("legacy_readonly"))
+                .any(|n| n.contains("DROP ROLE [legacy_readonly];")),
+            "{:?}",
+            after.notes
         );
         assert!(r.script.first().is_some_and(|s| s.phase() == 0));
     }

@@ -59,7 +59,10 @@ pub fn facts(config: &Config) -> Facts {
     let principals = config
         .principals
         .values()
-        .map(|p| format!("principal {} — requires: {}", p.name, p.required.join("; ")))
+        .map(|p| {
+            let reqs: Vec<String> = p.required.iter().map(|r| r.to_string()).collect();
+            format!("principal {} — requires: {}", p.name, reqs.join("; "))
+        })
         .collect();
     Facts {
         nodes,

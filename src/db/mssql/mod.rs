@@ -15,6 +15,7 @@ use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 use self::queries::{Param, Statement};
 use super::{AggregateQuery, DbError, Node, RateWriteTarget, ServerInfo};
 use crate::config::{AuthConfig, Encryption, GpMapping, MssqlConfig};
+use crate::domain::perms::{Catalog, PermEntry, PermState, Principal, PrincipalKind, Securable};
 use crate::domain::rates::{
     CurrentRate, JobCode, RateAggregate, Site, SiteRateWrite, UnitAccount, as_money,
 };
@@ -268,6 +269,16 @@ fn rows_into<T>(
         .collect()
 }
 
+fn principal_kind(type_code: &str, authentication_type: i32) -> PrincipalKind {
+    match type_code.trim() {
+        "R" | "A" => PrincipalKind::Role,
+        "E" => PrincipalKind::ExternalUser,
+        "X" => PrincipalKind::ExternalGroup,
+        "S" if authentication_type == 0 => PrincipalKind::WithoutLogin,
+        _ => PrincipalKind::SqlUser,
+    }
+}
+
 impl Node for MssqlNode {
     fn name(&self) -> &str {
         &self.name
@@ -366,6 +377,74 @@ impl Node for MssqlNode {
                 })
             },
         )
+    }
+
+    async fn security_catalog(&self) -> Result<Catalog, DbError> {
+        let mut cat = Catalog::default();
+        for r in self.rows(queries::principals()).await? {
+            let get = || -> Result<Principal, tiberius::error::Error> {
+                Ok(Principal {
+                    name: get_str(&r, "name")?,
+                    kind: principal_kind(
+                        &get_str(&r, "type")?,
+                        r.try_get::<i32, _>("authentication_type")?.unwrap_or(1),
+                    ),
+                })
+            };
+            cat.principals
+                .push(get().map_err(|e| DbError::Other(e.to_string()))?);
+        }
+        cat.memberships = rows_into(self.rows(queries::role_members()).await?, |r| {
+            Ok((get_str(r, "role_name")?, get_str(r, "member_name")?))
+        })?;
+        let entries = rows_into(self.rows(queries::permissions()).await?, |r| {
+            let class = r.try_get::<u8, _>("class")?.unwrap_or(0);
+            let schema = get_str(r, "schema_name")?;
+            let securable = match class {
+                0 => Securable::Database,
+                3 => Securable::Schema(schema),
+                _ => Securable::Object {
+                    schema,
+                    name: get_str(r, "object_name")?,
+                },
+            };
+            let permission = get_str(r, "permission_name")?;
+            let grantee = get_str(r, "grantee")?;
+            Ok(
+                PermState::from_code(&get_str(r, "state")?).map(|state| PermEntry {
+                    securable,
+                    permission,
+                    grantee,
+                    state,
+                }),
+            )
+        })?;
+        cat.permissions = entries.into_iter().flatten().collect();
+        Ok(cat)
+    }
+
+    async fn apply_security_script(&self, script: &str) -> Result<usize, DbError> {
+        let statements = script
+            .lines()
+            .filter(|l| {
+                let t = l.trim();
+                !t.is_empty() && !t.starts_with("--") && !t.eq_ignore_ascii_case("go")
+            })
+            .count();
+        let batch = queries::security_script(script);
+        let mut guard = self.conn().await?;
+        let c = guard.as_mut().expect("connected");
+        let result = async {
+            let r = c.simple_query(batch.as_str()).await?.into_results().await;
+            if r.is_err() {
+                let _ = c
+                    .simple_query("IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION;")
+                    .await;
+            }
+            r
+        }
+        .await;
+        self.settle(&mut guard, result).map(|_| statements)
     }
 
     async fn write_site_rates(

@@ -193,6 +193,54 @@ VALUES ({job}, {site}, {rate}, {date}, {method});",
     s
 }
 
+/// Database principals with their type and authentication type.
+pub fn principals() -> Statement {
+    Statement::new(
+        "SELECT p.name, p.type, p.authentication_type FROM sys.database_principals AS p \
+         WHERE p.type IN ('S', 'U', 'G', 'E', 'X', 'R', 'A', 'C', 'K') ORDER BY p.principal_id;"
+            .into(),
+    )
+}
+
+/// Role memberships by name.
+pub fn role_members() -> Statement {
+    Statement::new(
+        "SELECT r.name AS role_name, m.name AS member_name FROM sys.database_role_members AS rm \
+         JOIN sys.database_principals AS r ON r.principal_id = rm.role_principal_id \
+         JOIN sys.database_principals AS m ON m.principal_id = rm.member_principal_id;"
+            .into(),
+    )
+}
+
+/// Permission entries on the database (class 0), objects (1, whole object: minor_id 0) and
+/// schemas (3). Column-level entries (minor_id <> 0) are left out.
+pub fn permissions() -> Statement {
+    Statement::new(
+        "SELECT dp.class, dp.permission_name, dp.state, g.name AS grantee, \
+         COALESCE(os.name, sc.name) AS schema_name, o.name AS object_name \
+         FROM sys.database_permissions AS dp \
+         JOIN sys.database_principals AS g ON g.principal_id = dp.grantee_principal_id \
+         LEFT JOIN sys.objects AS o ON dp.class = 1 AND o.object_id = dp.major_id \
+         LEFT JOIN sys.schemas AS os ON os.schema_id = o.schema_id \
+         LEFT JOIN sys.schemas AS sc ON dp.class = 3 AND sc.schema_id = dp.major_id \
+         WHERE dp.class IN (0, 1, 3) AND dp.minor_id = 0 AND dp.state IN ('G', 'W', 'D');"
+            .into(),
+    )
+}
+
+/// A security script wrapped in one transaction that any error rolls back. `GO` lines are
+/// client-side batch separators and are removed.
+pub fn security_script(script: &str) -> String {
+    let body: Vec<&str> = script
+        .lines()
+        .filter(|l| !l.trim().eq_ignore_ascii_case("go"))
+        .collect();
+    format!(
+        "SET XACT_ABORT ON;\nBEGIN TRANSACTION;\n{}\nCOMMIT TRANSACTION;",
+        body.join("\n").trim_end()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,6 +362,34 @@ VALUES (4, 12, 18.25, '2026-11-01', N'weighted');"
         ));
         assert!(s.sql.contains("LEFT JOIN [dbo].[SiteJobCodeRate] AS r"));
         assert_eq!(s.params, vec![Param::Date(d("2026-11-01"))]);
+    }
+
+    #[test]
+    fn catalog_queries_read_the_documented_views_and_columns() {
+        let p = principals().sql;
+        assert!(p.contains("FROM sys.database_principals AS p"));
+        assert!(p.contains("p.authentication_type"));
+        let m = role_members().sql;
+        assert!(m.contains("sys.database_role_members AS rm"));
+        assert!(m.contains("r.principal_id = rm.role_principal_id"));
+        assert!(m.contains("m.principal_id = rm.member_principal_id"));
+        let d = permissions().sql;
+        assert!(d.contains("FROM sys.database_permissions AS dp"));
+        assert!(d.contains("g.principal_id = dp.grantee_principal_id"));
+        assert!(d.contains("dp.class IN (0, 1, 3) AND dp.minor_id = 0"));
+        assert!(d.contains(
+            "LEFT JOIN sys.schemas AS sc ON dp.class = 3 AND sc.schema_id = dp.major_id"
+        ));
+        assert!(d.contains("dp.state IN ('G', 'W', 'D')"));
+    }
+
+    #[test]
+    fn a_security_script_runs_in_one_transaction_without_go() {
+        let s = security_script("GRANT SELECT TO [a];\nGO\nGRANT INSERT TO [a];\n");
+        assert_eq!(
+            s,
+            "SET XACT_ABORT ON;\nBEGIN TRANSACTION;\nGRANT SELECT TO [a];\nGRANT INSERT TO [a];\nCOMMIT TRANSACTION;"
+        );
     }
 
     #[test]

@@ -15,12 +15,14 @@ use rusqlite::config::DbConfig;
 use rusqlite::{Connection, InterruptHandle, OpenFlags, params_from_iter, types::Value};
 use rust_decimal::Decimal;
 
-use self::security::{Session, sqlite_error};
+use self::security::{Session, load_catalog, permission_for, sqlite_error, store_catalog};
 use super::{AggregateQuery, DbError, Identity, Node, RateWriteTarget, ServerInfo};
 use crate::config::{GpMapping, WritePath};
+use crate::domain::perms::Catalog;
 use crate::domain::rates::{
     CurrentRate, JobCode, RateAggregate, Site, SiteRateWrite, UnitAccount, as_money,
 };
+use crate::domain::secscript::parse_script;
 use crate::domain::tsql::ObjectName;
 
 /// The sandbox's own procedures, guarded by EXECUTE like any other object.
@@ -397,6 +399,38 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
                 });
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn security_catalog(&self) -> Result<Catalog, DbError> {
+        self.run(|c, _| load_catalog(c).map_err(sqlite_error)).await
+    }
+
+    async fn apply_security_script(&self, script: &str) -> Result<usize, DbError> {
+        // The whole script is parsed before anything runs: one unsupported statement rejects it.
+        let statements = parse_script(script)
+            .map_err(|e| DbError::Script(format!("the sandbox runs none of this script: {e}")))?;
+        self.run(move |c, s| {
+            let mut cat = s.catalog.clone();
+            for (line, st) in &statements {
+                let (perm, on) = permission_for(st);
+                if !s.catalog.evaluate(&s.user, perm, &on).allowed() {
+                    return Err(DbError::server(
+                        15247,
+                        1,
+                        16,
+                        format!("User does not have permission to perform this action. (line {line}: {st})"),
+                    ));
+                }
+                cat.apply(st).map_err(|e| {
+                    DbError::server(e.number, 1, 16, format!("{} (line {line}: {st})", e.message))
+                })?;
+            }
+            let tx = c.transaction().map_err(sqlite_error)?;
+            store_catalog(&tx, &cat).map_err(sqlite_error)?;
+            tx.commit().map_err(sqlite_error)?;
+            Ok(statements.len())
         })
         .await
     }

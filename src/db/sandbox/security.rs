@@ -5,8 +5,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::db::{DbError, Identity};
 use crate::domain::perms::{
-    Catalog, FIXED_ROLES, PermEntry, PermState, Principal, PrincipalKind, Securable,
+    Catalog, FIXED_ROLES, PermEntry, PermState, Principal, PrincipalKind, Securable, is_fixed_role,
 };
+use crate::domain::secscript::Statement;
 use crate::domain::tsql::ObjectName;
 
 /// Catalog tables, named after the SQL Server catalog views they stand for.
@@ -220,6 +221,66 @@ pub fn load_catalog(conn: &Connection) -> rusqlite::Result<Catalog> {
         }
     }
     Ok(cat)
+}
+
+/// Replace the stored catalog with `cat` (principal ids kept for names that stay).
+pub fn store_catalog(conn: &Connection, cat: &Catalog) -> rusqlite::Result<()> {
+    let mut ids: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    {
+        let mut st = conn.prepare(r#"SELECT name, principal_id FROM "sys.database_principals""#)?;
+        for r in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+            let (n, id) = r?;
+            ids.insert(n, id);
+        }
+    }
+    let mut next = ids
+        .values()
+        .filter(|v| **v < 16384)
+        .max()
+        .copied()
+        .unwrap_or(1)
+        + 1;
+    conn.execute(r#"DELETE FROM "sys.database_permissions""#, [])?;
+    conn.execute(r#"DELETE FROM "sys.database_role_members""#, [])?;
+    conn.execute(r#"DELETE FROM "sys.database_principals" WHERE is_fixed_role = 0 AND name NOT IN ('dbo', 'public')"#, [])?;
+    for p in &cat.principals {
+        if is_fixed_role(&p.name) || p.name == "dbo" || p.name == "public" {
+            continue;
+        }
+        let id = *ids.entry(p.name.clone()).or_insert_with(|| {
+            next += 1;
+            next - 1
+        });
+        let auth = match p.kind {
+            PrincipalKind::ExternalUser | PrincipalKind::ExternalGroup => "EXTERNAL",
+            PrincipalKind::SqlUser => "INSTANCE",
+            PrincipalKind::WithoutLogin | PrincipalKind::Role => "NONE",
+        };
+        conn.execute(
+            r#"INSERT INTO "sys.database_principals" (principal_id, name, type, authentication_type) VALUES (?1, ?2, ?3, ?4)"#,
+            params![id, p.name, p.kind.type_code(), auth],
+        )?;
+    }
+    for (role, member) in &cat.memberships {
+        add_member(conn, role, member)?;
+    }
+    for e in &cat.permissions {
+        set_permission(conn, e.state, &e.permission, &e.securable, &e.grantee)?;
+    }
+    Ok(())
+}
+
+/// What the session must hold to run a security statement (db_owner holds all of it).
+pub fn permission_for(statement: &Statement) -> (&'static str, Securable) {
+    match statement {
+        Statement::CreateUser { .. } => ("ALTER ANY USER", Securable::Database),
+        Statement::CreateRole { .. }
+        | Statement::AddMember { .. }
+        | Statement::DropMember { .. } => ("ALTER ANY ROLE", Securable::Database),
+        Statement::Grant { securable, .. }
+        | Statement::Deny { securable, .. }
+        | Statement::Revoke { securable, .. } => ("CONTROL", securable.clone()),
+    }
 }
 
 /// A session on a sandbox node: who runs, in which database, under which catalog.

@@ -1,0 +1,189 @@
+//! `tpdb privileges diff|check|apply`: privilege diffs, requirement checks and remediation.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use serde::Serialize;
+
+use super::output::{Format, table};
+use crate::config::Config;
+use crate::domain::privdiff::{DiffRow, Finding};
+use crate::error::{EXIT_FINDINGS, EXIT_OK, Error};
+use crate::flows::privileges::{self, PrivilegeOutcome};
+
+#[derive(Debug, Subcommand)]
+pub enum PrivilegesCommand {
+    /// What the target node lacks or has beyond the reference node.
+    Diff {
+        #[arg(long, value_name = "NODE")]
+        from: String,
+        #[arg(long, value_name = "NODE")]
+        to: String,
+        #[arg(long, value_name = "PRINCIPAL")]
+        principal: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Write the remediation script here.
+        #[arg(long, value_name = "FILE")]
+        script: Option<PathBuf>,
+    },
+    /// A principal's required permissions against what it has on a node (exit 1 if unmet).
+    Check {
+        #[arg(long, value_name = "PRINCIPAL")]
+        principal: String,
+        #[arg(long, value_name = "NODE")]
+        node: String,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        #[arg(long, value_name = "FILE")]
+        script: Option<PathBuf>,
+    },
+    /// Run a security script on a node. Without --yes it prints what would run.
+    Apply {
+        #[arg(long, value_name = "NODE")]
+        node: String,
+        #[arg(long, value_name = "FILE")]
+        script: PathBuf,
+        #[arg(long)]
+        yes: bool,
+        #[arg(long, value_name = "NODE")]
+        confirm: Option<String>,
+    },
+}
+
+#[derive(Serialize)]
+struct Json<'a> {
+    title: &'a str,
+    rows: &'a [DiffRow],
+    script: Vec<String>,
+    findings: &'a [Finding],
+}
+
+fn print(o: &PrivilegeOutcome, format: Format) {
+    let r = &o.report;
+    match format {
+        Format::Json => {
+            let j = Json {
+                title: &o.title,
+                rows: &r.rows,
+                script: r.script.iter().map(|s| s.tsql()).collect(),
+                findings: &r.findings,
+            };
+            println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
+        }
+        Format::Table | Format::Csv => {
+            println!("{}", o.title);
+            if r.rows.is_empty() {
+                println!("no differences");
+            } else {
+                let rows: Vec<Vec<String>> = r
+                    .rows
+                    .iter()
+                    .map(|d| {
+                        vec![
+                            d.principal.clone(),
+                            d.securable.clone(),
+                            d.permission.clone(),
+                            d.left.clone(),
+                            d.right.clone(),
+                            d.kind.as_str().to_string(),
+                            d.why.clone(),
+                        ]
+                    })
+                    .collect();
+                print!(
+                    "{}",
+                    table(
+                        &[
+                            "principal",
+                            "securable",
+                            "permission",
+                            "left",
+                            "right",
+                            "kind",
+                            "why"
+                        ],
+                        &rows
+                    )
+                );
+            }
+            for f in &r.findings {
+                println!(
+                    "over-privilege: {}: {} (to remove: {})",
+                    f.principal, f.what, f.statement
+                );
+            }
+            println!();
+            print!("{}", o.script_text());
+        }
+    }
+}
+
+fn save(o: &PrivilegeOutcome, path: Option<&PathBuf>) -> Result<(), Error> {
+    if let Some(p) = path {
+        std::fs::write(p, o.script_text())
+            .map_err(|e| Error::Io(format!("cannot write the script to {}: {e}", p.display())))?;
+        eprintln!("remediation script written to {}", p.display());
+    }
+    Ok(())
+}
+
+pub async fn run(config: &Config, cmd: PrivilegesCommand) -> Result<i32, Error> {
+    match cmd {
+        PrivilegesCommand::Diff {
+            from,
+            to,
+            principal,
+            format,
+            script,
+        } => {
+            let o = privileges::diff_nodes(config, &from, &to, principal.as_deref()).await?;
+            print(&o, format);
+            save(&o, script.as_ref())?;
+            Ok(if o.report.is_clean() {
+                EXIT_OK
+            } else {
+                EXIT_FINDINGS
+            })
+        }
+        PrivilegesCommand::Check {
+            principal,
+            node,
+            format,
+            script,
+        } => {
+            let o = privileges::check(config, &principal, &node).await?;
+            print(&o, format);
+            save(&o, script.as_ref())?;
+            Ok(if o.report.is_clean() {
+                EXIT_OK
+            } else {
+                EXIT_FINDINGS
+            })
+        }
+        PrivilegesCommand::Apply {
+            node,
+            script,
+            yes,
+            confirm,
+        } => {
+            config.node(&node).map_err(Error::Usage)?;
+            let text = std::fs::read_to_string(&script).map_err(|e| {
+                Error::Usage(format!("cannot read the script {}: {e}", script.display()))
+            })?;
+            println!("-- on node {node}, in one transaction:");
+            print!("{text}");
+            if !text.ends_with('\n') {
+                println!();
+            }
+            if !yes {
+                eprintln!("nothing changed: this is what would run; add --yes to run it");
+                return Ok(EXIT_OK);
+            }
+            privileges::check_confirmation(config, &node, confirm.as_deref())?;
+            let n = privileges::apply_script(config, &node, &text).await?;
+            eprintln!("applied {n} statements on {node}");
+            Ok(EXIT_OK)
+        }
+    }
+}

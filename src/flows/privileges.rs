@@ -1,0 +1,158 @@
+//! Privilege flows: diff two nodes' catalogs, check a principal's requirements on a node, and
+//! apply a security script as the node's admin identity — every apply audited.
+
+use crate::audit::{Audit, AuditRecord};
+use crate::config::Config;
+use crate::db::{self, AnyNode, Node};
+use crate::domain::perms::Catalog;
+use crate::domain::privdiff::{Report, check_required, diff_catalogs};
+use crate::error::Error;
+
+/// A diff or check with what it compared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrivilegeOutcome {
+    /// e.g. "node1 → uat" or "sp-billing-dataflow required vs uat"
+    pub title: String,
+    /// The node a remediation script would run on.
+    pub target: String,
+    pub report: Report,
+}
+
+impl PrivilegeOutcome {
+    pub fn script_text(&self) -> String {
+        self.report.script_text(&self.title)
+    }
+}
+
+fn open(config: &Config, node: &str) -> Result<AnyNode, Error> {
+    db::open(config, node, None).map_err(Error::Usage)
+}
+
+/// A node's catalog, read and audited as the node's own identity.
+async fn catalog(config: &Config, node: &str, action: &str) -> Result<Catalog, Error> {
+    let n = open(config, node)?;
+    let result = n.security_catalog().await;
+    let record = AuditRecord::new(node, &n.identity(), action, &[]);
+    let audit = Audit::new(&config.paths.audit);
+    match result {
+        Ok(c) => {
+            let _ = audit.append(&record.outcome("ok", "security catalog read"));
+            Ok(c)
+        }
+        Err(e) => {
+            let _ = audit.append(&record.outcome("failed", e.to_string()));
+            Err(Error::db(node, "reading the security catalog", e))
+        }
+    }
+}
+
+/// Compare `left` (the reference) with `right` (the target), optionally for one principal.
+pub async fn diff_nodes(
+    config: &Config,
+    left: &str,
+    right: &str,
+    principal: Option<&str>,
+) -> Result<PrivilegeOutcome, Error> {
+    config.node(left).map_err(Error::Usage)?;
+    config.node(right).map_err(Error::Usage)?;
+    let (l, r) = tokio::join!(
+        catalog(config, left, "privileges.diff"),
+        catalog(config, right, "privileges.diff")
+    );
+    let (l, r) = (l?, r?);
+    let user = match principal {
+        None => None,
+        Some(p) => Some(match config.principals.get(p) {
+            Some(pc) => pc.user.clone(),
+            None if l.principal(p).is_some() || r.principal(p).is_some() => p.to_string(),
+            None => {
+                let mut known: Vec<String> = config.principals.keys().cloned().collect();
+                for c in [&l, &r] {
+                    known.extend(
+                        c.principals
+                            .iter()
+                            .filter(|x| !crate::domain::secscript::is_built_in(&x.name))
+                            .map(|x| x.name.clone()),
+                    );
+                }
+                known.sort();
+                known.dedup();
+                return Err(Error::Usage(format!(
+                    "unknown principal '{p}' on {left} and {right}; known principals: {}",
+                    known.join(", ")
+                )));
+            }
+        }),
+    };
+    let report = diff_catalogs(&l, &r, user.as_deref());
+    Ok(PrivilegeOutcome {
+        title: format!(
+            "{left} → {right}{}",
+            principal.map(|p| format!(" for {p}")).unwrap_or_default()
+        ),
+        target: right.to_string(),
+        report,
+    })
+}
+
+/// What `principal` requires against what it has on `node`.
+pub async fn check(
+    config: &Config,
+    principal: &str,
+    node: &str,
+) -> Result<PrivilegeOutcome, Error> {
+    let p = config.principal(principal).map_err(Error::Usage)?;
+    config.node(node).map_err(Error::Usage)?;
+    let cat = catalog(config, node, "privileges.check").await?;
+    let report = check_required(&p.user, p.kind, &p.required, &cat);
+    Ok(PrivilegeOutcome {
+        title: format!("{principal} required vs {node}"),
+        target: node.to_string(),
+        report,
+    })
+}
+
+/// Whether applying on `node` needs the typed name, and whether `typed` gives it.
+pub fn check_confirmation(config: &Config, node: &str, typed: Option<&str>) -> Result<(), Error> {
+    let n = config.node(node).map_err(Error::Usage)?;
+    if n.protected && typed != Some(node) {
+        return Err(Error::Usage(format!(
+            "node '{node}' is protected: confirm by typing its name (CLI: --confirm {node})"
+        )));
+    }
+    Ok(())
+}
+
+/// Run a security script on `node` as its admin identity, in one transaction; audited.
+pub async fn apply_script(config: &Config, node: &str, script: &str) -> Result<usize, Error> {
+    let n = open(config, node)?;
+    let statements: Vec<String> = script
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("--"))
+        .map(String::from)
+        .collect();
+    let record = AuditRecord::new(node, &n.identity(), "privileges.apply", &statements);
+    let audit = Audit::new(&config.paths.audit);
+    match n.apply_security_script(script).await {
+        Ok(count) => {
+            let _ = audit.append(&record.outcome("ok", format!("{count} statements")));
+            Ok(count)
+        }
+        Err(e) => {
+            let _ = audit.append(&record.outcome(
+                if e.number().is_some() {
+                    "refused"
+                } else {
+                    "failed"
+                },
+                e.to_string(),
+            ));
+            Err(Error::db(
+                node,
+                "applying the security script (nothing was changed)",
+                e,
+            ))
+        }
+    }
+}
