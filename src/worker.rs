@@ -11,6 +11,7 @@ use crate::audit::{Audit, AuditRecord};
 use crate::config::Config;
 use crate::domain::rates::RateParams;
 use crate::flows::Progress;
+use crate::flows::privileges::{self, PrivilegeOutcome};
 use crate::flows::rates::{self, ApplyPreparation, PreviewOutcome};
 
 pub type TaskId = u64;
@@ -30,6 +31,28 @@ pub enum Command {
     ApplyRates {
         id: TaskId,
         prep: Box<ApplyPreparation>,
+    },
+    PrivilegesDiff {
+        id: TaskId,
+        left: String,
+        right: String,
+    },
+    PrivilegesCheck {
+        id: TaskId,
+        principal: String,
+        node: String,
+    },
+    /// Run a (possibly edited) security script on a node as its admin identity.
+    ApplySecurity {
+        id: TaskId,
+        node: String,
+        script: String,
+    },
+    /// Save a script beside the config, named after its target node and the time.
+    SaveScript {
+        id: TaskId,
+        target: String,
+        text: String,
     },
     /// Read the audit trail's tail.
     LoadAudit,
@@ -72,6 +95,19 @@ pub enum Event {
     RatesApplied {
         id: TaskId,
         rows: usize,
+    },
+    Privileges {
+        id: TaskId,
+        outcome: Box<PrivilegeOutcome>,
+    },
+    SecurityApplied {
+        id: TaskId,
+        node: String,
+        statements: usize,
+    },
+    ScriptSaved {
+        id: TaskId,
+        path: String,
     },
     Audit(Vec<AuditRecord>),
 }
@@ -140,6 +176,41 @@ async fn run(
                         spawn_task(id, "plan rate write".into(), token, events.clone(), done_tx.clone(), async move {
                             rates::prepare_apply(&cfg, &outcome)
                                 .map(|p| Event::ApplyPrepared { id, prep: Box::new(p) })
+                        });
+                    }
+                    Command::PrivilegesDiff { id, left, right } => {
+                        let token = start(&mut running, id, Kind::Other);
+                        let cfg = config.clone();
+                        spawn_task(id, format!("privileges diff {left} → {right}"), token, events.clone(), done_tx.clone(), async move {
+                            privileges::diff_nodes(&cfg, &left, &right, None).await
+                                .map(|o| Event::Privileges { id, outcome: Box::new(o) })
+                        });
+                    }
+                    Command::PrivilegesCheck { id, principal, node } => {
+                        let token = start(&mut running, id, Kind::Other);
+                        let cfg = config.clone();
+                        spawn_task(id, format!("privileges check {principal} on {node}"), token, events.clone(), done_tx.clone(), async move {
+                            privileges::check(&cfg, &principal, &node).await
+                                .map(|o| Event::Privileges { id, outcome: Box::new(o) })
+                        });
+                    }
+                    Command::ApplySecurity { id, node, script } => {
+                        let token = start(&mut running, id, Kind::Other);
+                        let cfg = config.clone();
+                        spawn_task(id, format!("apply security script on {node}"), token, events.clone(), done_tx.clone(), async move {
+                            privileges::apply_script(&cfg, &node, &script).await
+                                .map(|statements| Event::SecurityApplied { id, node, statements })
+                        });
+                    }
+                    Command::SaveScript { id, target, text } => {
+                        let token = start(&mut running, id, Kind::Other);
+                        let dir = config.file.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+                        spawn_task(id, format!("save script for {target}"), token, events.clone(), done_tx.clone(), async move {
+                            let name = format!("remediation-{target}-{}.sql", chrono::Local::now().format("%Y%m%d-%H%M%S"));
+                            let path = dir.join(name);
+                            tokio::fs::write(&path, text).await
+                                .map_err(|e| crate::error::Error::Io(format!("cannot save {}: {e}", path.display())))?;
+                            Ok(Event::ScriptSaved { id, path: path.display().to_string() })
                         });
                     }
                     Command::ApplyRates { id, prep } => {

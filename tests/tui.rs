@@ -287,3 +287,185 @@ fn help_is_generated_from_the_keymap() {
     assert!(s.contains("write rates (shows statements first)"));
     assert!(s.contains("cancel the selected task"));
 }
+
+fn facts_for(demo: &common::Demo) -> Facts {
+    tpdb::tui::facts(&demo.config)
+}
+
+#[tokio::test]
+async fn privileges_pane_shows_the_diff_and_the_selected_rows_path() {
+    let demo = common::demo();
+    let mut app = App::new(
+        Keymap::default(),
+        Theme::load("dark", None, true).unwrap(),
+        Some(defaults()),
+        facts_for(&demo),
+    );
+    let now = Instant::now();
+    app.on_key(key('2'), now);
+    assert_eq!(app.pane, Pane::Privileges);
+    let cmds = app.take_commands();
+    let id = match &cmds[..] {
+        [Command::PrivilegesDiff { id, left, right }] => {
+            assert_eq!((left.as_str(), right.as_str()), ("node1", "training"));
+            *id
+        }
+        other => panic!("{other:?}"),
+    };
+    // Principal required vs node: t switches mode and asks again.
+    app.on_key(key('t'), now);
+    let cmds = app.take_commands();
+    let id2 = match &cmds[..] {
+        [
+            Command::PrivilegesCheck {
+                id,
+                principal,
+                node,
+            },
+        ] => {
+            assert_eq!(
+                (principal.as_str(), node.as_str()),
+                ("migration_user", "training")
+            );
+            *id
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_ne!(id, id2);
+    app.on_key(key('f'), now);
+    app.on_key(key('n'), now);
+    app.on_key(key('n'), now);
+    let id3 = match &app.take_commands()[..] {
+        [
+            _,
+            _,
+            Command::PrivilegesCheck {
+                id,
+                principal,
+                node,
+            },
+        ] => {
+            assert_eq!(
+                (principal.as_str(), node.as_str()),
+                ("sp-billing-dataflow", "uat")
+            );
+            *id
+        }
+        other => panic!("{other:?}"),
+    };
+    let mut d = demo;
+    d.edit_config(|t| {
+        t.replace(
+            "\"CONNECT ON DATABASE\",\n  \"SELECT ON SCHEMA::dbo\",",
+            "\"INSERT ON OBJECT::dbo.SiteJobCodeRate\",\n  \"SELECT ON SCHEMA::dbo\",",
+        )
+    });
+    let outcome = tpdb::flows::privileges::check(&d.config, "sp-billing-dataflow", "uat")
+        .await
+        .unwrap();
+    app.on_event(Event::Privileges {
+        id: id3,
+        outcome: Box::new(outcome),
+    });
+    app.on_event(Event::TaskFinished {
+        id: id3,
+        end: TaskEnd::Done,
+    });
+    let s = screen(&render(&app, 150, 36));
+    assert!(s.contains("sp-billing-dataflow required vs uat"), "{s}");
+    assert!(
+        s.contains("GRANT EXECUTE ON OBJECT::[dbo].[usp_UpsertSiteJobCodeRate]"),
+        "{s}"
+    );
+    assert!(app.privileges.script_text().contains(
+        "GRANT EXECUTE ON OBJECT::[dbo].[usp_UpsertSiteJobCodeRate] TO [sp-billing-dataflow];"
+    ));
+    // Select the INSERT row: its decision path shows in words.
+    let rows = &app.privileges.outcome.as_ref().unwrap().report.rows;
+    let insert = rows.iter().position(|r| r.permission == "INSERT").unwrap();
+    app.on_key(code(KeyCode::Home), now);
+    for _ in 0..insert {
+        app.on_key(key('j'), now);
+    }
+    let s = screen(&render(&app, 150, 36));
+    assert!(
+        s.contains("denied: DENY INSERT ON SCHEMA::dbo to role"),
+        "{s}"
+    );
+    assert!(s.contains("legacy_readonly"), "{s}");
+    insta::assert_snapshot!("privileges_pane", s);
+
+    // Apply asks for the node name only on protected nodes; uat is not protected.
+    app.on_key(key('a'), now);
+    assert!(
+        app.privileges
+            .confirm
+            .as_ref()
+            .is_some_and(|c| !c.protected && c.node == "uat")
+    );
+    app.on_key(code(KeyCode::Enter), now);
+    let cmds: Vec<Command> = app
+        .take_commands()
+        .into_iter()
+        .filter(|c| !matches!(c, Command::LoadAudit))
+        .collect();
+    match &cmds[..] {
+        [Command::ApplySecurity { node, script, .. }] => {
+            assert_eq!(node, "uat");
+            assert!(
+                script.contains("REVOKE INSERT ON SCHEMA::[dbo] FROM [legacy_readonly];"),
+                "{script}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // After it is applied the pane compares again by itself.
+    app.on_event(Event::SecurityApplied {
+        id: 99,
+        node: "uat".into(),
+        statements: 2,
+    });
+    assert!(matches!(
+        app.take_commands()[..],
+        [Command::PrivilegesCheck { .. }]
+    ));
+}
+
+#[tokio::test]
+async fn the_script_is_editable_before_it_is_applied() {
+    let demo = common::demo();
+    let mut app = App::new(
+        Keymap::default(),
+        Theme::load("dark", None, true).unwrap(),
+        Some(defaults()),
+        facts_for(&demo),
+    );
+    let now = Instant::now();
+    app.on_key(key('2'), now);
+    let id = match &app.take_commands()[..] {
+        [Command::PrivilegesDiff { id, .. }] => *id,
+        other => panic!("{other:?}"),
+    };
+    let o = tpdb::flows::privileges::diff_nodes(&demo.config, "node1", "training", None)
+        .await
+        .unwrap();
+    app.on_event(Event::Privileges {
+        id,
+        outcome: Box::new(o),
+    });
+    app.on_key(key('e'), now);
+    app.on_key(code(KeyCode::End), now);
+    for c in "-- reviewed".chars() {
+        app.on_key(key(c), now);
+    }
+    app.on_key(code(KeyCode::Esc), now);
+    assert!(app.privileges.script_text().contains("-- reviewed"));
+    app.on_key(key('w'), now);
+    match &app.take_commands()[..] {
+        [Command::SaveScript { target, text, .. }] => {
+            assert_eq!(target, "training");
+            assert!(text.contains("-- reviewed"));
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -260,6 +260,10 @@ pub fn diff_catalogs(left: &Catalog, right: &Catalog, only: Option<&str>) -> Rep
     let (le, re) = (entries(left), entries(right));
     for (key, ls) in &le {
         let (grantee, securable, permission) = key;
+        let why = format!(
+            "on the right, {}",
+            right.evaluate(grantee, permission, securable).explain()
+        );
         let row = |right: String, kind| DiffRow {
             principal: grantee.clone(),
             securable: securable.to_string(),
@@ -267,7 +271,7 @@ pub fn diff_catalogs(left: &Catalog, right: &Catalog, only: Option<&str>) -> Rep
             left: state_word(*ls).into(),
             right,
             kind,
-            why: String::new(),
+            why: why.clone(),
         };
         let entry = PermEntry {
             securable: securable.clone(),
@@ -308,7 +312,10 @@ pub fn diff_catalogs(left: &Catalog, right: &Catalog, only: Option<&str>) -> Rep
                 left: "none".into(),
                 right: state_word(*rs).into(),
                 kind: DiffKind::Extra,
-                why: String::new(),
+                why: format!(
+                    "on the left, {}",
+                    left.evaluate(grantee, permission, securable).explain()
+                ),
             });
             candidates.push(Statement::Revoke {
                 permission: permission.clone(),

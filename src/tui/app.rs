@@ -13,6 +13,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Row, Table, Tabs};
 use super::keymap::{Action, Keymap, Scope};
 use super::panes::activity::{self, ActivityState};
 use super::panes::placeholder;
+use super::panes::privileges::{self as privileges_pane, PrivilegesState, Request};
 use super::panes::rates::{self, Confirm, Focus, RatesState};
 use super::theme::Theme;
 use crate::domain::rates::RateParams;
@@ -53,6 +54,7 @@ impl Pane {
     fn scope(self) -> Scope {
         match self {
             Pane::Rates => Scope::Rates,
+            Pane::Privileges => Scope::Privileges,
             Pane::Activity => Scope::Activity,
             _ => Scope::Global,
         }
@@ -65,6 +67,12 @@ pub struct Facts {
     pub nodes: Vec<String>,
     pub stages: Vec<String>,
     pub principals: Vec<String>,
+    pub node_names: Vec<String>,
+    pub protected: Vec<String>,
+    pub principal_names: Vec<String>,
+    /// The migration source and its first target: the first comparison the Privileges pane makes.
+    pub source: Option<String>,
+    pub first_target: Option<String>,
 }
 
 pub struct App {
@@ -72,7 +80,10 @@ pub struct App {
     pub keymap: Keymap,
     pub theme: Theme,
     pub rates: RatesState,
+    pub privileges: PrivilegesState,
     pub activity: ActivityState,
+    /// Which pane asked for each task, so its failure shows there.
+    owners: std::collections::HashMap<TaskId, Pane>,
     pub facts: Facts,
     pub help: bool,
     pub quit_armed: bool,
@@ -90,7 +101,15 @@ impl App {
             keymap,
             theme,
             rates: RatesState::new(defaults),
+            privileges: PrivilegesState::new(
+                facts.node_names.clone(),
+                facts.protected.clone(),
+                facts.principal_names.clone(),
+                facts.source.as_deref(),
+                facts.first_target.as_deref(),
+            ),
             activity: ActivityState::default(),
+            owners: std::collections::HashMap::new(),
             facts,
             help: false,
             quit_armed: false,
@@ -115,10 +134,39 @@ impl App {
         }
     }
 
+    /// Ask the worker for the Privileges pane's current comparison.
+    fn compare_now(&mut self) {
+        let Some(req) = self.privileges.request() else {
+            self.privileges.error = Some("no nodes configured to compare".into());
+            return;
+        };
+        let id = self.id();
+        self.owners.insert(id, Pane::Privileges);
+        self.privileges.started = true;
+        self.privileges.running = Some(id);
+        self.privileges.notice = None;
+        self.outbox.push(match req {
+            Request::Diff { left, right } => Command::PrivilegesDiff { id, left, right },
+            Request::Check { principal, node } => Command::PrivilegesCheck {
+                id,
+                principal,
+                node,
+            },
+        });
+    }
+
+    /// Entering a pane for the first time starts its work.
+    fn pane_entered(&mut self) {
+        if self.pane == Pane::Privileges && !self.privileges.started {
+            self.compare_now();
+        }
+    }
+
     fn preview_now(&mut self) {
         match self.rates.params() {
             Ok(params) => {
                 let id = self.id();
+                self.owners.insert(id, Pane::Rates);
                 self.rates.running = Some(id);
                 self.rates.dirty_since = None;
                 self.outbox.push(Command::PreviewRates { id, params });
@@ -139,6 +187,7 @@ impl App {
     pub fn tick(&mut self, now: Instant) -> bool {
         if let Some(params) = self.rates.due(now) {
             let id = self.id();
+            self.owners.insert(id, Pane::Rates);
             self.rates.running = Some(id);
             self.outbox.push(Command::PreviewRates { id, params });
             return true;
@@ -155,9 +204,17 @@ impl App {
             self.confirm_key(key);
             return;
         }
+        if self.pane == Pane::Privileges && self.privileges.confirm.is_some() {
+            self.privileges_confirm_key(key);
+            return;
+        }
         // A focused text input takes the key first.
         if self.pane == Pane::Rates && self.rates.focus != Focus::Table {
             self.rates.edit(key, now);
+            return;
+        }
+        if self.pane == Pane::Privileges && self.privileges.focus != privileges_pane::Focus::Table {
+            self.privileges.edit(key);
             return;
         }
         let Some(action) = self.keymap.action(self.pane.scope(), &key) else {
@@ -205,12 +262,76 @@ impl App {
                     self.outbox.push(Command::Cancel { id });
                 }
             }
+            Action::PrivToggleMode => {
+                self.privileges.toggle_mode();
+                self.compare_now();
+            }
+            Action::PrivNextFrom => {
+                self.privileges.next_from();
+                self.compare_now();
+            }
+            Action::PrivNextNode => {
+                self.privileges.next_node();
+                self.compare_now();
+            }
+            Action::PrivFilter => self.privileges.focus = privileges_pane::Focus::Filter,
+            Action::PrivEdit => self.privileges.focus = privileges_pane::Focus::Script,
+            Action::PrivRefresh => self.compare_now(),
+            Action::PrivApply => self.privileges.begin_apply(),
+            Action::PrivSave => match self.privileges.target() {
+                Some(target) => {
+                    let id = self.id();
+                    self.owners.insert(id, Pane::Privileges);
+                    let text = self.privileges.script_text();
+                    self.outbox.push(Command::SaveScript { id, target, text });
+                }
+                None => self.privileges.error = Some("nothing to save yet".into()),
+            },
+        }
+        self.pane_entered();
+    }
+
+    fn privileges_confirm_key(&mut self, key: KeyEvent) {
+        use crossterm::event::KeyCode;
+        let Some(c) = self.privileges.confirm.as_mut() else {
+            return;
+        };
+        match key.code {
+            KeyCode::Esc => {
+                self.privileges.confirm = None;
+                self.privileges.notice = Some("apply cancelled; nothing changed".into());
+            }
+            KeyCode::Enter => {
+                let typed = c.typed.lines().join("");
+                if c.protected && typed.trim() != c.node {
+                    c.error = Some(format!(
+                        "'{}' is not '{}': type the node's name exactly",
+                        typed.trim(),
+                        c.node
+                    ));
+                    return;
+                }
+                let node = c.node.clone();
+                self.privileges.confirm = None;
+                let id = self.id();
+                self.owners.insert(id, Pane::Privileges);
+                let script = self.privileges.script_text();
+                self.outbox
+                    .push(Command::ApplySecurity { id, node, script });
+            }
+            _ => {
+                if c.protected {
+                    c.typed.input(key);
+                    c.error = None;
+                }
+            }
         }
     }
 
     fn move_by(&mut self, delta: isize) {
         match self.pane {
             Pane::Rates => self.rates.move_by(delta),
+            Pane::Privileges => self.privileges.move_by(delta),
             Pane::Activity => self.activity.move_by(delta),
             _ => {}
         }
@@ -293,6 +414,7 @@ impl App {
                 }
                 x += w;
             }
+            self.pane_entered();
             return;
         }
         if self.pane == Pane::Rates && self.rates.configured {
@@ -373,6 +495,22 @@ impl App {
                 self.preview_now();
             }
             Event::Audit(records) => self.activity.audit = records,
+            Event::Privileges { id, outcome } => {
+                if self.privileges.running == Some(id) {
+                    self.privileges.set_outcome(*outcome);
+                }
+            }
+            Event::SecurityApplied {
+                node, statements, ..
+            } => {
+                self.privileges.notice = Some(format!(
+                    "applied {statements} statements on {node}; comparing again"
+                ));
+                self.compare_now();
+            }
+            Event::ScriptSaved { path, .. } => {
+                self.privileges.notice = Some(format!("script saved to {path}"));
+            }
             Event::TaskFinished { id, end } => {
                 if let Some(t) = self.activity.task_mut(id) {
                     t.end = Some(end.clone());
@@ -384,9 +522,16 @@ impl App {
                     self.rates.running = None;
                     self.rates.progress = None;
                 }
-                if let TaskEnd::Failed(msg) = end {
-                    self.rates.error = Some(msg);
+                if self.privileges.running == Some(id) {
+                    self.privileges.running = None;
                 }
+                if let TaskEnd::Failed(msg) = end {
+                    match self.owners.get(&id) {
+                        Some(Pane::Privileges) => self.privileges.error = Some(msg),
+                        _ => self.rates.error = Some(msg),
+                    }
+                }
+                self.owners.remove(&id);
                 self.outbox.push(Command::LoadAudit);
             }
         }
@@ -421,15 +566,7 @@ impl App {
                 body,
                 true,
             ),
-            Pane::Privileges => placeholder::render(
-                "Privileges",
-                "The privilege diff viewer and remediation scripts are not built yet.",
-                &self.facts.nodes,
-                t,
-                frame,
-                body,
-                true,
-            ),
+            Pane::Privileges => privileges_pane::render(&self.privileges, t, frame, body, true),
             Pane::Probes => placeholder::render(
                 "Probes",
                 "Service-principal permission probes are not built yet.",
@@ -470,11 +607,28 @@ impl App {
                     _ => &[],
                 },
                 Pane::Activity => &[Action::CancelTask],
+                Pane::Privileges => match self.privileges.focus {
+                    privileges_pane::Focus::Table => &[
+                        Action::PrivToggleMode,
+                        Action::PrivNextFrom,
+                        Action::PrivNextNode,
+                        Action::PrivFilter,
+                        Action::PrivEdit,
+                        Action::PrivSave,
+                        Action::PrivApply,
+                    ],
+                    _ => &[],
+                },
                 _ => &[],
             };
             let mut text = k.hints(self.pane.scope(), pane_actions);
             if self.pane == Pane::Rates && self.rates.focus != Focus::Table {
                 text = "typing edits the field · Enter/↓ next field · ↑ previous · Esc back to the table".into();
+            }
+            if self.pane == Pane::Privileges
+                && self.privileges.focus != privileges_pane::Focus::Table
+            {
+                text = "typing edits · Esc back to the table".into();
             }
             Line::from(vec![
                 Span::styled(text, self.theme.muted()),

@@ -10,6 +10,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 pub enum Scope {
     Global,
     Rates,
+    Privileges,
     Activity,
 }
 
@@ -18,6 +19,7 @@ impl Scope {
         match self {
             Scope::Global => "everywhere",
             Scope::Rates => "Rates",
+            Scope::Privileges => "Privileges",
             Scope::Activity => "Activity",
         }
     }
@@ -48,6 +50,14 @@ pub enum Action {
     Apply,
     CancelTask,
     Refresh,
+    PrivToggleMode,
+    PrivNextFrom,
+    PrivNextNode,
+    PrivFilter,
+    PrivEdit,
+    PrivSave,
+    PrivApply,
+    PrivRefresh,
 }
 
 /// Every action: config name, scope, description, default keys.
@@ -199,6 +209,62 @@ const ACTIONS: &[(Action, &str, Scope, &str, &[&str])] = &[
         Scope::Rates,
         "recompute now",
         &["r"],
+    ),
+    (
+        Action::PrivToggleMode,
+        "privileges_mode",
+        Scope::Privileges,
+        "mode: node vs node, or a principal's requirements vs a node",
+        &["t"],
+    ),
+    (
+        Action::PrivNextFrom,
+        "privileges_from",
+        Scope::Privileges,
+        "from: next reference node or principal",
+        &["f"],
+    ),
+    (
+        Action::PrivNextNode,
+        "privileges_node",
+        Scope::Privileges,
+        "to: next target node",
+        &["n"],
+    ),
+    (
+        Action::PrivFilter,
+        "privileges_filter",
+        Scope::Privileges,
+        "filter: filter rows",
+        &["/"],
+    ),
+    (
+        Action::PrivEdit,
+        "privileges_edit",
+        Scope::Privileges,
+        "edit: edit the script (Esc leaves)",
+        &["e"],
+    ),
+    (
+        Action::PrivSave,
+        "privileges_save",
+        Scope::Privileges,
+        "save: save the script to a file",
+        &["w"],
+    ),
+    (
+        Action::PrivApply,
+        "privileges_apply",
+        Scope::Privileges,
+        "apply: apply the script (asks first)",
+        &["a"],
+    ),
+    (
+        Action::PrivRefresh,
+        "privileges_refresh",
+        Scope::Privileges,
+        "refresh: compare again",
+        &["r", "enter"],
     ),
     (
         Action::CancelTask,
@@ -381,7 +447,10 @@ impl Keymap {
                 let d = ACTIONS
                     .iter()
                     .find(|x| x.0 == *a)
-                    .map(|x| x.3.split(" (").next().unwrap_or("").trim())
+                    .map(|x| {
+                        let d = x.3.split(" (").next().unwrap_or("");
+                        d.split(':').next().unwrap_or(d).trim()
+                    })
                     .unwrap_or("");
                 format!("{} {d}", self.keys_for(*a))
             })

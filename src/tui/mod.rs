@@ -68,7 +68,36 @@ pub fn facts(config: &Config) -> Facts {
         nodes,
         stages,
         principals,
+        node_names: migration_order(config),
+        protected: config
+            .nodes
+            .values()
+            .filter(|n| n.protected)
+            .map(|n| n.name.clone())
+            .collect(),
+        principal_names: config.principals.keys().cloned().collect(),
+        source: config.migration.as_ref().map(|m| m.source.clone()),
+        first_target: config
+            .migration
+            .as_ref()
+            .and_then(|m| m.stages.first())
+            .map(|s| s.target.clone()),
     }
+}
+
+/// Node names in the order a DBA walks them: the source, each stage's target, then the rest.
+fn migration_order(config: &Config) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    if let Some(m) = &config.migration {
+        names.push(m.source.clone());
+        names.extend(m.stages.iter().map(|s| s.target.clone()));
+    }
+    for n in config.nodes.keys() {
+        if !names.contains(n) {
+            names.push(n.clone());
+        }
+    }
+    names
 }
 
 /// Restores mouse capture and bracketed paste on every exit path; `ratatui::init` already

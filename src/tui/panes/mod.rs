@@ -2,4 +2,5 @@
 
 pub mod activity;
 pub mod placeholder;
+pub mod privileges;
 pub mod rates;

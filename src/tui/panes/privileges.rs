@@ -1,0 +1,575 @@
+//! The Privileges pane: node vs node, or a principal's requirements vs a node; the diff grouped
+//! by principal and coloured by kind; the selected row's decision path; the remediation script
+//! in an editable text area, saved to a file or applied after confirmation.
+
+use std::cell::Cell;
+
+use crossterm::event::{KeyCode, KeyEvent};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row, Table, Wrap};
+use ratatui_textarea::TextArea;
+
+use crate::domain::privdiff::{DiffKind, DiffRow};
+use crate::flows::privileges::PrivilegeOutcome;
+use crate::tui::theme::Theme;
+use crate::worker::TaskId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    NodeVsNode,
+    Required,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Table,
+    Filter,
+    Script,
+}
+
+/// What the pane compares, by index into the config's nodes and principals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    pub mode: Mode,
+    pub left: usize,
+    pub right: usize,
+    pub principal: usize,
+    pub node: usize,
+}
+
+pub struct ApplyConfirm {
+    pub node: String,
+    pub protected: bool,
+    pub typed: TextArea<'static>,
+    pub error: Option<String>,
+}
+
+pub struct PrivilegesState {
+    pub nodes: Vec<String>,
+    pub protected: Vec<String>,
+    pub principals: Vec<String>,
+    pub selection: Selection,
+    pub focus: Focus,
+    pub filter: TextArea<'static>,
+    pub script: TextArea<'static>,
+    pub outcome: Option<PrivilegeOutcome>,
+    pub view: Vec<usize>,
+    pub selected: usize,
+    pub offset: Cell<usize>,
+    pub page: Cell<usize>,
+    pub running: Option<TaskId>,
+    pub error: Option<String>,
+    pub notice: Option<String>,
+    pub confirm: Option<ApplyConfirm>,
+    /// Set once the pane has asked for its first comparison.
+    pub started: bool,
+}
+
+/// What the pane wants the worker to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Diff { left: String, right: String },
+    Check { principal: String, node: String },
+}
+
+impl PrivilegesState {
+    pub fn new(
+        nodes: Vec<String>,
+        protected: Vec<String>,
+        principals: Vec<String>,
+        left: Option<&str>,
+        right: Option<&str>,
+    ) -> Self {
+        let idx = |n: Option<&str>, default: usize| {
+            n.and_then(|n| nodes.iter().position(|x| x == n))
+                .unwrap_or(default)
+        };
+        let left_i = idx(left, 0);
+        let right_i = idx(right, if nodes.len() > 1 { 1 } else { 0 });
+        PrivilegesState {
+            selection: Selection {
+                mode: Mode::NodeVsNode,
+                left: left_i,
+                right: right_i,
+                principal: 0,
+                node: right_i,
+            },
+            nodes,
+            protected,
+            principals,
+            focus: Focus::Table,
+            filter: TextArea::default(),
+            script: TextArea::default(),
+            outcome: None,
+            view: Vec::new(),
+            selected: 0,
+            offset: Cell::new(0),
+            page: Cell::new(10),
+            running: None,
+            error: None,
+            notice: None,
+            confirm: None,
+            started: false,
+        }
+    }
+
+    /// The comparison the current selection asks for.
+    pub fn request(&self) -> Option<Request> {
+        let s = &self.selection;
+        match s.mode {
+            Mode::NodeVsNode => Some(Request::Diff {
+                left: self.nodes.get(s.left)?.clone(),
+                right: self.nodes.get(s.right)?.clone(),
+            }),
+            Mode::Required => Some(Request::Check {
+                principal: self.principals.get(s.principal)?.clone(),
+                node: self.nodes.get(s.node)?.clone(),
+            }),
+        }
+    }
+
+    pub fn toggle_mode(&mut self) {
+        self.selection.mode = match self.selection.mode {
+            Mode::NodeVsNode if !self.principals.is_empty() => Mode::Required,
+            _ => Mode::NodeVsNode,
+        };
+    }
+
+    /// `f`: the next reference node, or the next principal.
+    pub fn next_from(&mut self) {
+        let s = &mut self.selection;
+        match s.mode {
+            Mode::NodeVsNode => s.left = (s.left + 1) % self.nodes.len().max(1),
+            Mode::Required => s.principal = (s.principal + 1) % self.principals.len().max(1),
+        }
+    }
+
+    /// `n`: the next target node.
+    pub fn next_node(&mut self) {
+        let s = &mut self.selection;
+        let n = self.nodes.len().max(1);
+        match s.mode {
+            Mode::NodeVsNode => s.right = (s.right + 1) % n,
+            Mode::Required => s.node = (s.node + 1) % n,
+        }
+    }
+
+    pub fn set_outcome(&mut self, o: PrivilegeOutcome) {
+        self.script = TextArea::new(o.script_text().lines().map(String::from).collect());
+        self.outcome = Some(o);
+        self.error = None;
+        self.rebuild_view();
+    }
+
+    fn filter_text(&self) -> String {
+        self.filter.lines().join("").trim().to_lowercase()
+    }
+
+    pub fn rebuild_view(&mut self) {
+        let needle = self.filter_text();
+        self.view = match &self.outcome {
+            None => Vec::new(),
+            Some(o) => (0..o.report.rows.len())
+                .filter(|i| {
+                    let r = &o.report.rows[*i];
+                    needle.is_empty()
+                        || format!(
+                            "{} {} {} {} {}",
+                            r.principal,
+                            r.securable,
+                            r.permission,
+                            r.kind.as_str(),
+                            r.why
+                        )
+                        .to_lowercase()
+                        .contains(&needle)
+                })
+                .collect(),
+        };
+        self.selected = self.selected.min(self.view.len().saturating_sub(1));
+        self.keep_visible();
+    }
+
+    pub fn selected_row(&self) -> Option<&DiffRow> {
+        let o = self.outcome.as_ref()?;
+        self.view.get(self.selected).map(|i| &o.report.rows[*i])
+    }
+
+    pub fn move_by(&mut self, delta: isize) {
+        if self.view.is_empty() {
+            return;
+        }
+        let last = self.view.len() as isize - 1;
+        self.selected = (self.selected as isize + delta).clamp(0, last) as usize;
+        self.keep_visible();
+    }
+
+    fn keep_visible(&self) {
+        let page = self.page.get().max(1);
+        let mut off = self.offset.get();
+        if self.selected < off {
+            off = self.selected;
+        } else if self.selected >= off + page {
+            off = self.selected + 1 - page;
+        }
+        self.offset.set(off);
+    }
+
+    /// The target node of the current comparison (where a script would run).
+    pub fn target(&self) -> Option<String> {
+        self.outcome.as_ref().map(|o| o.target.clone())
+    }
+
+    /// The script as edited.
+    pub fn script_text(&self) -> String {
+        let mut t = self.script.lines().join("\n");
+        t.push('\n');
+        t
+    }
+
+    /// Keys for the focused text input. Returns false when the key leaves it.
+    pub fn edit(&mut self, key: KeyEvent) -> bool {
+        match (self.focus, key.code) {
+            (_, KeyCode::Esc) | (Focus::Filter, KeyCode::Enter) => {
+                self.focus = Focus::Table;
+                false
+            }
+            (Focus::Filter, _) => {
+                if self.filter.input(key) {
+                    self.rebuild_view();
+                }
+                true
+            }
+            (Focus::Script, _) => {
+                self.script.input(key);
+                true
+            }
+            (Focus::Table, _) => false,
+        }
+    }
+
+    pub fn begin_apply(&mut self) {
+        let Some(node) = self.target() else {
+            self.error = Some("nothing to apply yet: wait for the comparison".into());
+            return;
+        };
+        if self
+            .script
+            .lines()
+            .iter()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with("--"))
+        {
+            self.notice = Some("the script has no statement: nothing to apply".into());
+            return;
+        }
+        self.confirm = Some(ApplyConfirm {
+            protected: self.protected.contains(&node),
+            node,
+            typed: TextArea::default(),
+            error: None,
+        });
+    }
+}
+
+fn kind_style(theme: &Theme, k: DiffKind) -> Style {
+    match k {
+        DiffKind::Missing | DiffKind::PrincipalMissing => theme.fg("missing"),
+        DiffKind::Extra => theme.fg("extra"),
+        DiffKind::StateDiffers => theme.fg("denied"),
+        DiffKind::MembershipDiffers => theme.fg("warn"),
+    }
+}
+
+pub fn render(
+    state: &PrivilegesState,
+    theme: &Theme,
+    frame: &mut Frame,
+    area: Rect,
+    focused: bool,
+) {
+    let [head, body, foot] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Min(6),
+        Constraint::Length(2),
+    ])
+    .areas(area);
+    let s = &state.selection;
+    let name = |v: &Vec<String>, i: usize| v.get(i).cloned().unwrap_or_else(|| "—".into());
+    let head_line = match s.mode {
+        Mode::NodeVsNode => Line::from(vec![
+            Span::styled("node vs node", theme.header()),
+            Span::styled(
+                format!(
+                    "   from {} (f)   to {} (n)   ",
+                    name(&state.nodes, s.left),
+                    name(&state.nodes, s.right)
+                ),
+                theme.text(),
+            ),
+            Span::styled("t: principal required vs node", theme.muted()),
+        ]),
+        Mode::Required => Line::from(vec![
+            Span::styled("principal: required vs node", theme.header()),
+            Span::styled(
+                format!(
+                    "   principal {} (f)   node {} (n)   ",
+                    name(&state.principals, s.principal),
+                    name(&state.nodes, s.node)
+                ),
+                theme.text(),
+            ),
+            Span::styled("t: node vs node", theme.muted()),
+        ]),
+    };
+    let status = if let Some(e) = &state.error {
+        Line::styled(e.clone(), theme.fg("error"))
+    } else if state.running.is_some() {
+        Line::styled("⟳ reading security catalogs…", theme.muted())
+    } else if let Some(n) = &state.notice {
+        Line::styled(n.clone(), theme.fg("ok"))
+    } else {
+        Line::from("")
+    };
+    frame.render_widget(Paragraph::new(vec![head_line, status]), head);
+
+    let [table_area, side] =
+        Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(body);
+    let [detail, script_area] =
+        Layout::vertical([Constraint::Length(7), Constraint::Min(4)]).areas(side);
+    render_table(state, theme, frame, table_area, focused);
+
+    let detail_lines = match state.selected_row() {
+        None => vec![Line::styled("select a row to see why", theme.muted())],
+        Some(r) => vec![
+            Line::from(vec![
+                Span::styled(format!("{} ", r.kind.as_str()), kind_style(theme, r.kind)),
+                Span::styled(
+                    format!("{} {} on {}", r.principal, r.permission, r.securable),
+                    theme.text(),
+                ),
+            ]),
+            Line::styled(
+                format!("left: {}   right: {}", r.left, r.right),
+                theme.muted(),
+            ),
+            Line::styled(
+                if r.why.is_empty() {
+                    "—".to_string()
+                } else {
+                    r.why.clone()
+                },
+                theme.text(),
+            ),
+        ],
+    };
+    frame.render_widget(
+        Paragraph::new(detail_lines)
+            .wrap(Wrap { trim: true })
+            .block(
+                Block::bordered()
+                    .title(" Why ")
+                    .title_style(theme.title())
+                    .border_style(theme.border(false)),
+            ),
+        detail,
+    );
+    let mut t = state.script.clone();
+    t.set_block(
+        Block::bordered()
+            .title(" Remediation script — e edit · w save · a apply ")
+            .title_style(theme.title())
+            .border_style(theme.border(state.focus == Focus::Script)),
+    );
+    t.set_style(theme.fg("extra"));
+    t.set_cursor_line_style(Style::default());
+    if state.focus != Focus::Script {
+        t.set_cursor_style(Style::default());
+    }
+    frame.render_widget(&t, script_area);
+
+    let findings: Vec<Line> = state
+        .outcome
+        .as_ref()
+        .map(|o| {
+            o.report
+                .findings
+                .iter()
+                .take(2)
+                .map(|f| {
+                    Line::styled(
+                        format!("over-privilege: {}: {}", f.principal, f.what),
+                        theme.fg("warn"),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    frame.render_widget(Paragraph::new(findings), foot);
+
+    if let Some(c) = &state.confirm {
+        let w = area.width.saturating_sub(10).min(90);
+        let rect = Rect::new(
+            area.x + (area.width - w) / 2,
+            area.y + area.height / 3,
+            w,
+            7,
+        );
+        frame.render_widget(Clear, rect);
+        let block = Block::bordered()
+            .title(format!(" Apply the script on {} ", c.node))
+            .title_style(theme.title())
+            .border_style(theme.fg("warn"));
+        let inner = block.inner(rect);
+        frame.render_widget(block, rect);
+        let [msg, input] =
+            Layout::vertical([Constraint::Length(3), Constraint::Length(2)]).areas(inner);
+        let mut lines = vec![Line::styled(
+            "The script in the editor runs in one transaction as the node's admin identity.",
+            theme.text(),
+        )];
+        if let Some(e) = &c.error {
+            lines.push(Line::styled(e.clone(), theme.fg("error")));
+        }
+        lines.push(Line::styled(
+            if c.protected {
+                format!(
+                    "{} is protected: type its name and press Enter; Esc cancels.",
+                    c.node
+                )
+            } else {
+                "Enter applies; Esc cancels.".to_string()
+            },
+            theme.fg("warn"),
+        ));
+        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), msg);
+        if c.protected {
+            let mut t = c.typed.clone();
+            t.set_block(Block::new().borders(Borders::TOP).title("node name"));
+            frame.render_widget(&t, input);
+        }
+    }
+}
+
+fn render_table(
+    state: &PrivilegesState,
+    theme: &Theme,
+    frame: &mut Frame,
+    area: Rect,
+    focused: bool,
+) {
+    let title = match &state.outcome {
+        Some(o) => format!(
+            " {} — {} rows{} ",
+            o.title,
+            state.view.len(),
+            if state.filter_text().is_empty() {
+                String::new()
+            } else {
+                format!(" · filter: {}", state.filter_text())
+            }
+        ),
+        None => " Privileges ".into(),
+    };
+    let block = Block::bordered()
+        .title(title)
+        .title_style(theme.title())
+        .border_style(theme.border(focused && state.focus == Focus::Table));
+    let Some(o) = &state.outcome else {
+        frame.render_widget(
+            Paragraph::new("no comparison yet")
+                .style(theme.muted())
+                .block(block),
+            area,
+        );
+        return;
+    };
+    if o.report.rows.is_empty() {
+        frame.render_widget(
+            Paragraph::new("no differences")
+                .style(theme.fg("ok"))
+                .block(block),
+            area,
+        );
+        return;
+    }
+    let page = area.height.saturating_sub(3) as usize;
+    state.page.set(page.max(1));
+    let offset = state.offset.get().min(state.view.len().saturating_sub(1));
+    let end = (offset + page).min(state.view.len());
+    let mut last_principal: Option<&str> = if offset > 0 {
+        Some(o.report.rows[state.view[offset - 1]].principal.as_str())
+    } else {
+        None
+    };
+    let rows = state.view[offset..end].iter().enumerate().map(|(i, idx)| {
+        let r = &o.report.rows[*idx];
+        // Grouped by principal: its name shows on the first row of each group.
+        let who = if last_principal == Some(r.principal.as_str()) {
+            String::new()
+        } else {
+            r.principal.clone()
+        };
+        last_principal = Some(r.principal.as_str());
+        let row = Row::new(vec![
+            Line::styled(who, theme.header()),
+            Line::from(r.securable.clone()),
+            Line::from(r.permission.clone()),
+            Line::from(r.left.clone()),
+            Line::from(r.right.clone()),
+            Line::styled(r.kind.as_str(), kind_style(theme, r.kind)),
+        ])
+        .style(theme.text());
+        if offset + i == state.selected {
+            row.style(theme.selected())
+        } else {
+            row
+        }
+    });
+    let rows: Vec<Row> = rows.collect();
+    frame.render_widget(
+        Table::new(
+            rows,
+            [
+                Constraint::Length(20),
+                Constraint::Min(14),
+                Constraint::Length(10),
+                Constraint::Length(10),
+                Constraint::Length(12),
+                Constraint::Length(13),
+            ],
+        )
+        .header(
+            Row::new(vec![
+                "principal",
+                "securable",
+                "permission",
+                "left",
+                "right",
+                "kind",
+            ])
+            .style(theme.header()),
+        )
+        .block(block),
+        area,
+    );
+    if state.focus == Focus::Filter {
+        let mut f = state.filter.clone();
+        f.set_block(
+            Block::new()
+                .borders(Borders::TOP)
+                .title("filter (Enter keeps, Esc leaves)"),
+        );
+        let h = 2.min(area.height);
+        let bottom = Rect::new(
+            area.x + 1,
+            area.bottom().saturating_sub(h + 1),
+            area.width.saturating_sub(2),
+            h,
+        );
+        frame.render_widget(Clear, bottom);
+        frame.render_widget(&f, bottom);
+    }
+}
