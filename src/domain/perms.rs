@@ -588,4 +588,165 @@ mod tests {
         };
         assert!(c.evaluate("dbo", "SELECT", &table()).allowed());
     }
+
+    /// (rule, catalog entries as (state, permission, securable, grantee), memberships as
+    /// (role, member), user, permission, securable, expected outcome)
+    #[test]
+    fn rule_table() {
+        use Outcome::*;
+        use PermState::*;
+        type E = (PermState, &'static str, Securable, &'static str);
+        let t = || table();
+        let sch = |n: &str| Securable::Schema(n.into());
+        let cases: Vec<(
+            &str,
+            Vec<E>,
+            Vec<(&str, &str)>,
+            &str,
+            &str,
+            Securable,
+            Outcome,
+        )> = vec![
+            (
+                "WITH GRANT OPTION grants",
+                vec![(GrantWithGrantOption, "SELECT", t(), "u")],
+                vec![],
+                "u",
+                "SELECT",
+                t(),
+                Allowed,
+            ),
+            (
+                "DENY CONTROL on a schema denies SELECT in it",
+                vec![
+                    (Grant, "SELECT", t(), "u"),
+                    (Deny, "CONTROL", sch("dbo"), "u"),
+                ],
+                vec![],
+                "u",
+                "SELECT",
+                t(),
+                Denied,
+            ),
+            (
+                "a DENY to public reaches everyone",
+                vec![
+                    (Grant, "SELECT", t(), "u"),
+                    (Deny, "SELECT", Securable::Database, "public"),
+                ],
+                vec![],
+                "u",
+                "SELECT",
+                t(),
+                Denied,
+            ),
+            (
+                "db_owner members are subject to DENY",
+                vec![(Deny, "DELETE", t(), "u")],
+                vec![("db_owner", "u")],
+                "u",
+                "DELETE",
+                t(),
+                Denied,
+            ),
+            (
+                "db_owner allows what is not denied",
+                vec![],
+                vec![("db_owner", "u")],
+                "u",
+                "ALTER",
+                sch("gp"),
+                Allowed,
+            ),
+            (
+                "a grant on another schema does not reach",
+                vec![(Grant, "SELECT", sch("gp"), "u")],
+                vec![],
+                "u",
+                "SELECT",
+                t(),
+                NotGranted,
+            ),
+            (
+                "a DENY on another object does not reach",
+                vec![
+                    (Grant, "SELECT", sch("dbo"), "u"),
+                    (Deny, "SELECT", Securable::object("dbo", "Other"), "u"),
+                ],
+                vec![],
+                "u",
+                "SELECT",
+                t(),
+                Allowed,
+            ),
+            (
+                "db_denydatareader beats a direct GRANT",
+                vec![(Grant, "SELECT", t(), "u")],
+                vec![("db_denydatareader", "u")],
+                "u",
+                "SELECT",
+                t(),
+                Denied,
+            ),
+            (
+                "a DENY through a nested role",
+                vec![
+                    (Grant, "INSERT", t(), "u"),
+                    (Deny, "INSERT", Securable::Database, "outer"),
+                ],
+                vec![("inner", "u"), ("outer", "inner")],
+                "u",
+                "INSERT",
+                t(),
+                Denied,
+            ),
+            (
+                "db_datawriter gives DELETE",
+                vec![],
+                vec![("db_datawriter", "u")],
+                "u",
+                "DELETE",
+                t(),
+                Allowed,
+            ),
+            (
+                "db_datawriter does not give SELECT",
+                vec![],
+                vec![("db_datawriter", "u")],
+                "u",
+                "SELECT",
+                t(),
+                NotGranted,
+            ),
+            (
+                "EXECUTE on the database reaches every procedure",
+                vec![(Grant, "EXECUTE", Securable::Database, "u")],
+                vec![],
+                "u",
+                "EXECUTE",
+                proc_(),
+                Allowed,
+            ),
+        ];
+        for (rule, entries, members, u, p, on, want) in cases {
+            let c = Catalog {
+                principals: vec![user(u), role("inner"), role("outer")],
+                memberships: members
+                    .iter()
+                    .map(|(r, m)| (r.to_string(), m.to_string()))
+                    .collect(),
+                permissions: entries
+                    .into_iter()
+                    .map(|(st, pm, s, g)| entry(st, pm, s, g))
+                    .collect(),
+            };
+            let d = c.evaluate(u, p, &on);
+            assert_eq!(d.outcome, want, "{rule}: {}", d.explain());
+            assert_eq!(
+                d.path.is_empty(),
+                want == NotGranted,
+                "{rule}: a decision names its entries"
+            );
+        }
+    }
 }

@@ -338,7 +338,7 @@ pub fn render(
     let [table_area, side] =
         Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(body);
     let [detail, script_area] =
-        Layout::vertical([Constraint::Length(7), Constraint::Min(4)]).areas(side);
+        Layout::vertical([Constraint::Length(10), Constraint::Min(4)]).areas(side);
     render_table(state, theme, frame, table_area, focused);
 
     let detail_lines = match state.selected_row() {
@@ -462,9 +462,10 @@ fn render_table(
 ) {
     let title = match &state.outcome {
         Some(o) => format!(
-            " {} — {} rows{} ",
+            " {} — {} row{}{} ",
             o.title,
             state.view.len(),
+            if state.view.len() == 1 { "" } else { "s" },
             if state.filter_text().is_empty() {
                 String::new()
             } else {
