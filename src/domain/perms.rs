@@ -598,15 +598,16 @@ mod tests {
         type E = (PermState, &'static str, Securable, &'static str);
         let t = || table();
         let sch = |n: &str| Securable::Schema(n.into());
-        let cases: Vec<(
-            &str,
+        type Case = (
+            &'static str,
             Vec<E>,
-            Vec<(&str, &str)>,
-            &str,
-            &str,
+            Vec<(&'static str, &'static str)>,
+            &'static str,
+            &'static str,
             Securable,
             Outcome,
-        )> = vec![
+        );
+        let cases: Vec<Case> = vec![
             (
                 "WITH GRANT OPTION grants",
                 vec![(GrantWithGrantOption, "SELECT", t(), "u")],
