@@ -230,3 +230,108 @@ journal = "journal.db"
         "DROP PROCEDURE dbo.{p}Upsert; DROP TABLE dbo.{p}LaborHours, dbo.{p}Site, dbo.{p}JobCode, dbo.{p}Rate, dbo.{p}UnitAccount;"
     )).await;
 }
+
+#[tokio::test]
+#[ignore = "needs a SQL Server: set TPDB_TEST_MSSQL and run with --ignored"]
+async fn privileges_check_apply_and_recheck_against_a_real_server() {
+    let keys = ado_keys(&connection_string());
+    let server = keys
+        .get("server")
+        .or(keys.get("data source"))
+        .expect("server= in TPDB_TEST_MSSQL");
+    let server = server.trim_start_matches("tcp:");
+    let (host, port) = match server.split_once(',') {
+        Some((h, p)) => (h.to_string(), p.parse::<u16>().unwrap()),
+        None => (server.to_string(), 1433),
+    };
+    let database = keys
+        .get("database")
+        .or(keys.get("initial catalog"))
+        .expect("database=");
+    let user = keys
+        .get("user id")
+        .or(keys.get("uid"))
+        .or(keys.get("user"))
+        .expect("user id=");
+    let password = keys.get("password").or(keys.get("pwd")).expect("password=");
+    let trust = keys
+        .get("trustservercertificate")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "yes");
+    let who = format!("tpdb_t{}_svc", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("tpdb.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[nodes.live]
+driver = "mssql"
+host = "{host}"
+port = {port}
+database = "{database}"
+trust_server_certificate = {trust}
+auth = {{ method = "sql", user = "{user}", password_env = "TPDB_TEST_MSSQL_PASSWORD" }}
+
+[principals.{who}]
+kind = "without_login"
+required = ["CONNECT", "SELECT ON SCHEMA::dbo", "MEMBER OF db_datareader"]
+
+[paths]
+audit = "audit.jsonl"
+log_dir = "logs"
+journal = "journal.db"
+"#
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tpdb"))
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .env("TPDB_TEST_MSSQL_PASSWORD", password)
+            .output()
+            .unwrap()
+    };
+    let script = dir.path().join("fix.sql");
+    let out = run(&[
+        "privileges",
+        "check",
+        "--principal",
+        &who,
+        "--node",
+        "live",
+        "--script",
+        script.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&script).unwrap();
+    assert!(
+        text.contains(&format!("CREATE USER [{who}] WITHOUT LOGIN;")),
+        "{text}"
+    );
+    let out = run(&[
+        "privileges",
+        "apply",
+        "--node",
+        "live",
+        "--script",
+        script.to_str().unwrap(),
+        "--yes",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["privileges", "check", "--principal", &who, "--node", "live"]);
+    let clean = out.status.code() == Some(0);
+    let mut c = admin().await;
+    exec(&mut c, &format!("DROP USER [{who}];")).await;
+    assert!(clean, "{}", String::from_utf8_lossy(&out.stdout));
+}
