@@ -27,6 +27,47 @@ fn ado_keys(s: &str) -> HashMap<String, String> {
         .collect()
 }
 
+/// The server the live tests use, from TPDB_TEST_MSSQL.
+struct Live {
+    host: String,
+    port: u16,
+    database: String,
+    user: String,
+    password: String,
+    trust: bool,
+}
+
+fn live() -> Live {
+    let keys = ado_keys(&connection_string());
+    let get = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| keys.get(*n).cloned())
+            .unwrap_or_else(|| panic!("TPDB_TEST_MSSQL needs {}=", names[0]))
+    };
+    let server = get(&["server", "data source"]);
+    let server = server.trim_start_matches("tcp:");
+    let (host, port) = match server.split_once(',') {
+        Some((h, p)) => (
+            h.to_string(),
+            p.trim()
+                .parse::<u16>()
+                .expect("a port number after the comma"),
+        ),
+        None => (server.to_string(), 1433),
+    };
+    Live {
+        host,
+        port,
+        database: get(&["database", "initial catalog"]),
+        user: get(&["user id", "uid", "user"]),
+        password: get(&["password", "pwd"]),
+        trust: keys
+            .get("trustservercertificate")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("yes")),
+    }
+}
+
 async fn admin() -> Client<tokio_util::compat::Compat<TcpStream>> {
     let config = tiberius::Config::from_ado_string(&connection_string()).unwrap();
     let tcp = TcpStream::connect(config.get_addr()).await.unwrap();
@@ -58,32 +99,14 @@ async fn scalar(c: &mut Client<tokio_util::compat::Compat<TcpStream>>, sql: &str
 #[tokio::test]
 #[ignore = "needs a SQL Server: set TPDB_TEST_MSSQL and run with --ignored"]
 async fn preview_and_apply_against_a_real_server() {
-    let keys = ado_keys(&connection_string());
-    let server = keys
-        .get("server")
-        .or(keys.get("data source"))
-        .expect("server= in TPDB_TEST_MSSQL");
-    let server = server.trim_start_matches("tcp:");
-    let (host, port) = match server.split_once(',') {
-        Some((h, p)) => (h.to_string(), p.parse::<u16>().unwrap()),
-        None => (server.to_string(), 1433),
-    };
-    let database = keys
-        .get("database")
-        .or(keys.get("initial catalog"))
-        .expect("database= in TPDB_TEST_MSSQL");
-    let user = keys
-        .get("user id")
-        .or(keys.get("uid"))
-        .or(keys.get("user"))
-        .expect("user id= in TPDB_TEST_MSSQL");
-    let password = keys
-        .get("password")
-        .or(keys.get("pwd"))
-        .expect("password= in TPDB_TEST_MSSQL");
-    let trust = keys
-        .get("trustservercertificate")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "yes");
+    let Live {
+        host,
+        port,
+        database,
+        user,
+        password,
+        trust,
+    } = live();
 
     let p = format!("tpdb_t{}_", std::process::id());
     let mut c = admin().await;
@@ -155,7 +178,7 @@ journal = "journal.db"
             .arg("--config")
             .arg(&cfg)
             .args(args)
-            .env("TPDB_TEST_MSSQL_PASSWORD", password)
+            .env("TPDB_TEST_MSSQL_PASSWORD", &password)
             .output()
             .unwrap()
     };
@@ -181,7 +204,7 @@ journal = "journal.db"
         stderr.contains("sites without GP unit account: 2"),
         "{stderr}"
     );
-    assert!(!stderr.contains(password.as_str()));
+    assert!(!stderr.contains(&password));
 
     for _ in 0..2 {
         let out = run(&["rates", "apply", "--effective-date", "2026-11-01", "--yes"]);
@@ -234,29 +257,14 @@ journal = "journal.db"
 #[tokio::test]
 #[ignore = "needs a SQL Server: set TPDB_TEST_MSSQL and run with --ignored"]
 async fn privileges_check_apply_and_recheck_against_a_real_server() {
-    let keys = ado_keys(&connection_string());
-    let server = keys
-        .get("server")
-        .or(keys.get("data source"))
-        .expect("server= in TPDB_TEST_MSSQL");
-    let server = server.trim_start_matches("tcp:");
-    let (host, port) = match server.split_once(',') {
-        Some((h, p)) => (h.to_string(), p.parse::<u16>().unwrap()),
-        None => (server.to_string(), 1433),
-    };
-    let database = keys
-        .get("database")
-        .or(keys.get("initial catalog"))
-        .expect("database=");
-    let user = keys
-        .get("user id")
-        .or(keys.get("uid"))
-        .or(keys.get("user"))
-        .expect("user id=");
-    let password = keys.get("password").or(keys.get("pwd")).expect("password=");
-    let trust = keys
-        .get("trustservercertificate")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "yes");
+    let Live {
+        host,
+        port,
+        database,
+        user,
+        password,
+        trust,
+    } = live();
     let who = format!("tpdb_t{}_svc", std::process::id());
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("tpdb.toml");
@@ -288,7 +296,7 @@ journal = "journal.db"
             .arg("--config")
             .arg(&cfg)
             .args(args)
-            .env("TPDB_TEST_MSSQL_PASSWORD", password)
+            .env("TPDB_TEST_MSSQL_PASSWORD", &password)
             .output()
             .unwrap()
     };

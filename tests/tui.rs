@@ -273,7 +273,7 @@ async fn only_visible_rows_are_rendered_and_end_reaches_the_last() {
     let s = screen(&render(&app, 140, 40));
     assert!(s.contains("   0 ") && !s.contains("99999"));
     // Rows visible = table height − borders − header.
-    assert_eq!(app.rates.page.get(), 40 - 1 - 1 - 3 - 3 - 3);
+    assert_eq!(app.rates.cursor.page.get(), 40 - 1 - 1 - 3 - 3 - 3);
     app.on_key(code(KeyCode::End), Instant::now());
     let s = screen(&render(&app, 140, 40));
     assert!(s.contains("99999"), "{s}");

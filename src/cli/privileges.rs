@@ -128,6 +128,17 @@ fn save(o: &PrivilegeOutcome, path: Option<&PathBuf>) -> Result<(), Error> {
     Ok(())
 }
 
+/// Print, save the script if asked, and exit 1 when anything differs.
+fn report(o: &PrivilegeOutcome, format: Format, script: Option<&PathBuf>) -> Result<i32, Error> {
+    print(o, format);
+    save(o, script)?;
+    Ok(if o.report.is_clean() {
+        EXIT_OK
+    } else {
+        EXIT_FINDINGS
+    })
+}
+
 pub async fn run(config: &Config, cmd: PrivilegesCommand) -> Result<i32, Error> {
     match cmd {
         PrivilegesCommand::Diff {
@@ -138,13 +149,7 @@ pub async fn run(config: &Config, cmd: PrivilegesCommand) -> Result<i32, Error> 
             script,
         } => {
             let o = privileges::diff_nodes(config, &from, &to, principal.as_deref()).await?;
-            print(&o, format);
-            save(&o, script.as_ref())?;
-            Ok(if o.report.is_clean() {
-                EXIT_OK
-            } else {
-                EXIT_FINDINGS
-            })
+            report(&o, format, script.as_ref())
         }
         PrivilegesCommand::Check {
             principal,
@@ -153,13 +158,7 @@ pub async fn run(config: &Config, cmd: PrivilegesCommand) -> Result<i32, Error> 
             script,
         } => {
             let o = privileges::check(config, &principal, &node).await?;
-            print(&o, format);
-            save(&o, script.as_ref())?;
-            Ok(if o.report.is_clean() {
-                EXIT_OK
-            } else {
-                EXIT_FINDINGS
-            })
+            report(&o, format, script.as_ref())
         }
         PrivilegesCommand::Apply {
             node,

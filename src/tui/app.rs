@@ -242,8 +242,8 @@ impl App {
             Action::Help => self.help = true,
             Action::Up => self.move_by(-1),
             Action::Down => self.move_by(1),
-            Action::PageUp => self.move_by(-(self.rates.page.get() as isize)),
-            Action::PageDown => self.move_by(self.rates.page.get() as isize),
+            Action::PageUp => self.move_by(-(self.page() as isize)),
+            Action::PageDown => self.move_by(self.page() as isize),
             Action::Top => self.move_by(isize::MIN / 2),
             Action::Bottom => self.move_by(isize::MAX / 2),
             Action::Filter => self.rates.focus = Focus::Filter,
@@ -325,6 +325,14 @@ impl App {
                     c.error = None;
                 }
             }
+        }
+    }
+
+    /// Rows a page holds in the current pane.
+    fn page(&self) -> usize {
+        match self.pane {
+            Pane::Privileges => self.privileges.cursor.page.get(),
+            _ => self.rates.cursor.page.get(),
         }
     }
 
@@ -429,7 +437,7 @@ impl App {
                     self.rates.focus = Focus::Field(i);
                 }
             } else if m.row > table.y + 1 && m.row < table.bottom().saturating_sub(1) {
-                let row = (m.row - table.y - 2) as usize + self.rates.offset.get();
+                let row = (m.row - table.y - 2) as usize + self.rates.cursor.offset.get();
                 self.rates.focus = Focus::Table;
                 self.rates.select(row);
             }

@@ -6,6 +6,7 @@ pub mod app;
 pub mod keymap;
 pub mod panes;
 pub mod theme;
+pub mod widgets;
 
 use std::io;
 use std::sync::Arc;

@@ -2,8 +2,6 @@
 //! by principal and coloured by kind; the selected row's decision path; the remediation script
 //! in an editable text area, saved to a file or applied after confirmation.
 
-use std::cell::Cell;
-
 use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -15,6 +13,7 @@ use ratatui_textarea::TextArea;
 use crate::domain::privdiff::{DiffKind, DiffRow};
 use crate::flows::privileges::PrivilegeOutcome;
 use crate::tui::theme::Theme;
+use crate::tui::widgets::{Cursor, filter_overlay};
 use crate::worker::TaskId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,9 +56,7 @@ pub struct PrivilegesState {
     pub script: TextArea<'static>,
     pub outcome: Option<PrivilegeOutcome>,
     pub view: Vec<usize>,
-    pub selected: usize,
-    pub offset: Cell<usize>,
-    pub page: Cell<usize>,
+    pub cursor: Cursor,
     pub running: Option<TaskId>,
     pub error: Option<String>,
     pub notice: Option<String>,
@@ -105,9 +102,7 @@ impl PrivilegesState {
             script: TextArea::default(),
             outcome: None,
             view: Vec::new(),
-            selected: 0,
-            offset: Cell::new(0),
-            page: Cell::new(10),
+            cursor: Cursor::default(),
             running: None,
             error: None,
             notice: None,
@@ -189,33 +184,18 @@ impl PrivilegesState {
                 })
                 .collect(),
         };
-        self.selected = self.selected.min(self.view.len().saturating_sub(1));
-        self.keep_visible();
+        self.cursor.clamp(self.view.len());
     }
 
     pub fn selected_row(&self) -> Option<&DiffRow> {
         let o = self.outcome.as_ref()?;
-        self.view.get(self.selected).map(|i| &o.report.rows[*i])
+        self.view
+            .get(self.cursor.selected)
+            .map(|i| &o.report.rows[*i])
     }
 
     pub fn move_by(&mut self, delta: isize) {
-        if self.view.is_empty() {
-            return;
-        }
-        let last = self.view.len() as isize - 1;
-        self.selected = (self.selected as isize + delta).clamp(0, last) as usize;
-        self.keep_visible();
-    }
-
-    fn keep_visible(&self) {
-        let page = self.page.get().max(1);
-        let mut off = self.offset.get();
-        if self.selected < off {
-            off = self.selected;
-        } else if self.selected >= off + page {
-            off = self.selected + 1 - page;
-        }
-        self.offset.set(off);
+        self.cursor.move_by(delta, self.view.len());
     }
 
     /// The target node of the current comparison (where a script would run).
@@ -497,9 +477,7 @@ fn render_table(
         return;
     }
     let page = area.height.saturating_sub(3) as usize;
-    state.page.set(page.max(1));
-    let offset = state.offset.get().min(state.view.len().saturating_sub(1));
-    let end = (offset + page).min(state.view.len());
+    let (offset, end) = state.cursor.window(state.view.len(), page);
     let mut last_principal: Option<&str> = if offset > 0 {
         Some(o.report.rows[state.view[offset - 1]].principal.as_str())
     } else {
@@ -523,7 +501,7 @@ fn render_table(
             Line::styled(r.kind.as_str(), kind_style(theme, r.kind)),
         ])
         .style(theme.text());
-        if offset + i == state.selected {
+        if offset + i == state.cursor.selected {
             row.style(theme.selected())
         } else {
             row
@@ -557,20 +535,6 @@ fn render_table(
         area,
     );
     if state.focus == Focus::Filter {
-        let mut f = state.filter.clone();
-        f.set_block(
-            Block::new()
-                .borders(Borders::TOP)
-                .title("filter (Enter keeps, Esc leaves)"),
-        );
-        let h = 2.min(area.height);
-        let bottom = Rect::new(
-            area.x + 1,
-            area.bottom().saturating_sub(h + 1),
-            area.width.saturating_sub(2),
-            h,
-        );
-        frame.render_widget(Clear, bottom);
-        frame.render_widget(&f, bottom);
+        filter_overlay(frame, area, &state.filter);
     }
 }

@@ -1,7 +1,6 @@
 //! The Rates pane: a parameter form, a sortable and filterable preview table that renders only
 //! its visible rows, a bar chart of the selected site's rates, and the apply confirmation.
 
-use std::cell::Cell;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
@@ -20,6 +19,7 @@ use rust_decimal::Decimal;
 use crate::domain::rates::{Flag, Method, PreviewRow, RateParams};
 use crate::flows::rates::{ApplyPreparation, PreviewOutcome};
 use crate::tui::theme::Theme;
+use crate::tui::widgets::{Cursor, filter_overlay};
 use crate::worker::TaskId;
 
 /// Edits settle this long before a preview is recomputed.
@@ -87,10 +87,7 @@ pub struct RatesState {
     pub outcome: Option<PreviewOutcome>,
     /// Indices into the preview's rows, filtered and sorted.
     pub view: Vec<usize>,
-    pub selected: usize,
-    pub offset: Cell<usize>,
-    /// Rows the table showed at the last render (page size).
-    pub page: Cell<usize>,
+    pub cursor: Cursor,
     pub sort: SortColumn,
     pub descending: bool,
     pub dirty_since: Option<Instant>,
@@ -151,9 +148,7 @@ impl RatesState {
             filter: single_line(""),
             outcome: None,
             view: Vec::new(),
-            selected: 0,
-            offset: Cell::new(0),
-            page: Cell::new(20),
+            cursor: Cursor::default(),
             sort: SortColumn::Site,
             descending: false,
             dirty_since: None,
@@ -301,8 +296,7 @@ impl RatesState {
             if self.descending { ord.reverse() } else { ord }
         });
         self.view = view;
-        self.selected = self.selected.min(self.view.len().saturating_sub(1));
-        self.keep_visible();
+        self.cursor.clamp(self.view.len());
     }
 
     pub fn set_outcome(&mut self, outcome: PreviewOutcome) {
@@ -322,35 +316,18 @@ impl RatesState {
     }
 
     pub fn move_by(&mut self, delta: isize) {
-        if self.view.is_empty() {
-            return;
-        }
-        let last = self.view.len() as isize - 1;
-        self.selected = (self.selected as isize + delta).clamp(0, last) as usize;
-        self.keep_visible();
+        self.cursor.move_by(delta, self.view.len());
     }
 
     pub fn select(&mut self, index: usize) {
-        if !self.view.is_empty() {
-            self.selected = index.min(self.view.len() - 1);
-            self.keep_visible();
-        }
-    }
-
-    fn keep_visible(&self) {
-        let page = self.page.get().max(1);
-        let mut off = self.offset.get();
-        if self.selected < off {
-            off = self.selected;
-        } else if self.selected >= off + page {
-            off = self.selected + 1 - page;
-        }
-        self.offset.set(off.min(self.view.len().saturating_sub(1)));
+        self.cursor.select(index, self.view.len());
     }
 
     pub fn selected_row(&self) -> Option<&PreviewRow> {
         let o = self.outcome.as_ref()?;
-        self.view.get(self.selected).map(|i| &o.preview.rows[*i])
+        self.view
+            .get(self.cursor.selected)
+            .map(|i| &o.preview.rows[*i])
     }
 }
 
@@ -521,9 +498,7 @@ fn render_table(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect
     };
     // Only the rows that fit are built: header and borders take three lines.
     let page = area.height.saturating_sub(3) as usize;
-    state.page.set(page.max(1));
-    let offset = state.offset.get().min(state.view.len().saturating_sub(1));
-    let end = (offset + page).min(state.view.len());
+    let (offset, end) = state.cursor.window(state.view.len(), page);
     let rows = state.view[offset..end].iter().enumerate().map(|(i, idx)| {
         let r = &o.preview.rows[*idx];
         let flags: Vec<Span> = r
@@ -548,7 +523,7 @@ fn render_table(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect
             Line::from(flags),
         ])
         .style(theme.text());
-        if offset + i == state.selected {
+        if offset + i == state.cursor.selected {
             row.style(theme.selected())
         } else {
             row
@@ -576,21 +551,7 @@ fn render_table(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect
     .block(block);
     frame.render_widget(table, area);
     if state.focus == Focus::Filter {
-        let mut f = state.filter.clone();
-        f.set_block(
-            Block::new()
-                .borders(Borders::TOP)
-                .title("filter (Enter keeps, Esc leaves)"),
-        );
-        let h = 2.min(area.height);
-        let bottom = Rect::new(
-            area.x + 1,
-            area.bottom().saturating_sub(h + 1),
-            area.width.saturating_sub(2),
-            h,
-        );
-        frame.render_widget(Clear, bottom);
-        frame.render_widget(&f, bottom);
+        filter_overlay(frame, area, &state.filter);
     }
 }
 
