@@ -1,6 +1,7 @@
 //! The SQL Server / Azure SQL driver: tiberius over tokio, TLS on by default, one cached
 //! connection per node handle, every statement from `queries`.
 
+pub mod auth;
 pub mod queries;
 
 use std::time::Duration;
@@ -29,6 +30,7 @@ pub struct MssqlNode {
     database: String,
     config: MssqlConfig,
     auth: AuthConfig,
+    transport: auth::TransportOverride,
     conn: Mutex<Option<Conn>>,
 }
 
@@ -39,29 +41,20 @@ impl MssqlNode {
             database,
             config,
             auth,
+            transport: None,
             conn: Mutex::new(None),
         }
     }
 
-    /// Resolve credentials. Only SQL logins are handled here; Entra ID tokens are acquired by
-    /// the probes' auth module.
-    fn auth_method(&self) -> Result<AuthMethod, DbError> {
-        match &self.auth {
-            AuthConfig::SqlLogin { user, password_env } => {
-                let password = std::env::var(password_env).map_err(|_| {
-                    DbError::Credential(format!(
-                        "environment variable {password_env} is not set; it must hold the password of SQL login '{user}' for node '{}'",
-                        self.name
-                    ))
-                })?;
-                Ok(AuthMethod::sql_server(user, password))
-            }
-            other => Err(DbError::Credential(format!(
-                "auth method '{}' of node '{}' is not available in this build yet; use method = \"sql\"",
-                other.method(),
-                self.name
-            ))),
-        }
+    /// Use `transport` for Entra token requests (tests stand in for the authority with it).
+    pub fn with_token_transport(mut self, transport: azure_core::http::Transport) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// The authentication the next connection will use (a SQL login or an Entra token).
+    pub async fn auth_method(&self) -> Result<AuthMethod, DbError> {
+        auth::auth_method(&self.name, &self.auth, &self.transport).await
     }
 
     /// The tiberius configuration for this node (no secret is logged or displayed).
@@ -85,7 +78,7 @@ impl MssqlNode {
     }
 
     async fn connect(&self) -> Result<Conn, DbError> {
-        let config = self.tiberius_config(self.auth_method()?);
+        let config = self.tiberius_config(self.auth_method().await?);
         let (host, port) = (self.config.host.clone(), self.config.port);
         match self.connect_to(config.clone(), &host, port).await {
             Err(Redirect(h, p)) => {
