@@ -4,6 +4,7 @@ pub mod check_config;
 pub mod demo;
 pub mod output;
 pub mod privileges;
+pub mod probe;
 pub mod rates;
 
 use std::path::PathBuf;
@@ -42,6 +43,8 @@ pub enum Command {
     /// Privilege diffs between nodes, requirement checks, and remediation scripts.
     #[command(subcommand)]
     Privileges(privileges::PrivilegesCommand),
+    /// Probe a principal's access on nodes: each check's error, cause and fix.
+    Probe(probe::ProbeArgs),
 }
 
 /// Find and load the config.
@@ -70,6 +73,11 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
             let config = load_config(cli.config.as_ref())?;
             let _guard = crate::logging::init(&config.paths.log_dir, None);
             rates::run(&config, cmd).await
+        }
+        Some(Command::Probe(args)) => {
+            let config = load_config(cli.config.as_ref())?;
+            let _guard = crate::logging::init(&config.paths.log_dir, None);
+            probe::run(&config, args).await
         }
         Some(Command::Privileges(cmd)) => {
             let config = load_config(cli.config.as_ref())?;

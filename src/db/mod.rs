@@ -12,6 +12,7 @@ use crate::domain::perms::{Catalog, PrincipalKind};
 use crate::domain::rates::{
     Bounds, CurrentRate, JobCode, RateAggregate, Site, SiteRateWrite, UnitAccount,
 };
+use crate::domain::requirement::Requirement;
 use crate::domain::tsql::ObjectName;
 
 /// An error from a node, shaped like SQL Server's where the server gave one.
@@ -99,6 +100,40 @@ pub struct ServerInfo {
     pub user: String,
 }
 
+/// How one probe step ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepOutcome {
+    Pass,
+    Fail(DbError),
+    Skipped(String),
+}
+
+/// One timed step of a probe: token, connect, login, open database, or a required permission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeStep {
+    pub check: String,
+    pub millis: u64,
+    pub outcome: StepOutcome,
+}
+
+impl ProbeStep {
+    pub fn timed(
+        check: impl Into<String>,
+        since: std::time::Instant,
+        outcome: StepOutcome,
+    ) -> Self {
+        ProbeStep {
+            check: check.into(),
+            millis: since.elapsed().as_millis() as u64,
+            outcome,
+        }
+    }
+
+    pub fn failed(&self) -> bool {
+        matches!(self.outcome, StepOutcome::Fail(_))
+    }
+}
+
 /// What the EDW aggregate is asked for; the database does the GROUP BY.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AggregateQuery {
@@ -176,6 +211,15 @@ pub trait Node: Send + Sync {
         &self,
         script: &str,
     ) -> impl Future<Output = Result<usize, DbError>> + Send;
+
+    /// Probe this handle's identity: token (Entra), connect, login, open database, then one
+    /// check per requirement, each timed; connection steps stop at the first failure. Without
+    /// `active` nothing is changed; with it each operation runs in a transaction rolled back.
+    fn probe(
+        &self,
+        requirements: &[Requirement],
+        active: bool,
+    ) -> impl Future<Output = Vec<ProbeStep>> + Send;
 
     /// Write effective-dated rows in one transaction; all or nothing. Returns rows written.
     fn write_site_rates(
@@ -309,6 +353,10 @@ impl Node for AnyNode {
 
     async fn security_catalog(&self) -> Result<Catalog, DbError> {
         delegate!(self, n => n.security_catalog().await)
+    }
+
+    async fn probe(&self, requirements: &[Requirement], active: bool) -> Vec<ProbeStep> {
+        delegate!(self, n => n.probe(requirements, active).await)
     }
 
     async fn apply_security_script(&self, script: &str) -> Result<usize, DbError> {

@@ -1,6 +1,7 @@
 //! Async orchestration over nodes: what the CLI calls directly and the worker runs for the TUI.
 
 pub mod privileges;
+pub mod probes;
 pub mod rates;
 
 /// A progress report: what is happening and, when known, how far along (0..=1).

@@ -14,13 +14,15 @@ use tokio::sync::Mutex;
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
 use self::queries::{Param, Statement};
-use super::{AggregateQuery, DbError, Node, RateWriteTarget, ServerInfo};
+use super::{AggregateQuery, DbError, Node, ProbeStep, RateWriteTarget, ServerInfo, StepOutcome};
 use crate::config::{AuthConfig, Encryption, GpMapping, MssqlConfig};
 use crate::domain::perms::{Catalog, PermEntry, PermState, Principal, PrincipalKind, Securable};
 use crate::domain::rates::{
     CurrentRate, JobCode, RateAggregate, Site, SiteRateWrite, UnitAccount, as_money,
 };
+use crate::domain::requirement::Requirement;
 use crate::domain::tsql::ObjectName;
+use std::time::Instant;
 
 type Conn = Client<Compat<TcpStream>>;
 
@@ -370,6 +372,177 @@ impl Node for MssqlNode {
                 })
             },
         )
+    }
+
+    async fn probe(&self, requirements: &[Requirement], active: bool) -> Vec<ProbeStep> {
+        let mut steps = Vec::new();
+        let (host, port, secs) = (
+            self.config.host.clone(),
+            self.config.port,
+            self.config.connect_timeout_secs,
+        );
+        let t = Instant::now();
+        let auth = match self.auth_method().await {
+            Ok(a) => {
+                if auth::uses_token(&self.auth) {
+                    steps.push(ProbeStep::timed("token", t, StepOutcome::Pass));
+                }
+                a
+            }
+            Err(e) => {
+                let check = if auth::uses_token(&self.auth) {
+                    "token"
+                } else {
+                    "login"
+                };
+                steps.push(ProbeStep::timed(check, t, StepOutcome::Fail(e)));
+                return steps;
+            }
+        };
+        let t = Instant::now();
+        let tcp = match tokio::time::timeout(
+            Duration::from_secs(secs),
+            TcpStream::connect((host.as_str(), port)),
+        )
+        .await
+        {
+            Err(_) => Err(DbError::Timeout {
+                host: host.clone(),
+                port,
+                secs,
+            }),
+            Ok(Err(e)) => Err(DbError::Connect {
+                host: host.clone(),
+                port,
+                reason: e.to_string(),
+            }),
+            Ok(Ok(s)) => Ok(s),
+        };
+        let tcp = match tcp {
+            Ok(s) => {
+                steps.push(ProbeStep::timed("connect", t, StepOutcome::Pass));
+                s
+            }
+            Err(e) => {
+                steps.push(ProbeStep::timed("connect", t, StepOutcome::Fail(e)));
+                return steps;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let t = Instant::now();
+        let config = self.tiberius_config(auth);
+        let login = match tokio::time::timeout(
+            Duration::from_secs(secs),
+            Client::connect(config.clone(), tcp.compat_write()),
+        )
+        .await
+        {
+            Err(_) => Err(DbError::Timeout {
+                host: host.clone(),
+                port,
+                secs,
+            }),
+            Ok(Ok(c)) => Ok(c),
+            Ok(Err(tiberius::error::Error::Routing { host: h, port: p })) => self
+                .connect_to(config, &h, p)
+                .await
+                .map_err(|e| e.into_error(&h, p)),
+            Ok(Err(tiberius::error::Error::Io {
+                kind: std::io::ErrorKind::TimedOut,
+                ..
+            })) => Err(DbError::Timeout {
+                host: host.clone(),
+                port,
+                secs,
+            }),
+            Ok(Err(e)) => Err(map_error(e, &host, port)),
+        };
+        let mut client = match login {
+            Ok(c) => {
+                steps.push(ProbeStep::timed("login", t, StepOutcome::Pass));
+                c
+            }
+            Err(e) => {
+                steps.push(ProbeStep::timed("login", t, StepOutcome::Fail(e)));
+                return steps;
+            }
+        };
+        let t = Instant::now();
+        let db = async {
+            client
+                .simple_query("SELECT DB_NAME() AS database_name;")
+                .await?
+                .into_row()
+                .await
+        }
+        .await;
+        let outcome = match db {
+            Ok(Some(row))
+                if get_str(&row, "database_name")
+                    .is_ok_and(|d| d.eq_ignore_ascii_case(&self.database)) =>
+            {
+                StepOutcome::Pass
+            }
+            Ok(_) => StepOutcome::Fail(DbError::Other(format!(
+                "the session did not open database '{}'",
+                self.database
+            ))),
+            Err(e) => StepOutcome::Fail(map_error(e, &host, port)),
+        };
+        let opened = outcome == StepOutcome::Pass;
+        steps.push(ProbeStep::timed("open database", t, outcome));
+        if !opened {
+            return steps;
+        }
+        for req in requirements {
+            let t = Instant::now();
+            let outcome = match (active, queries::probe_operation(req)) {
+                (true, Some(op)) => {
+                    let batch = queries::active_probe(&op);
+                    let r = async {
+                        client
+                            .simple_query(batch.as_str())
+                            .await?
+                            .into_results()
+                            .await
+                    }
+                    .await;
+                    let _ = client
+                        .simple_query("IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION;")
+                        .await;
+                    match r {
+                        Ok(_) => StepOutcome::Pass,
+                        Err(e) if e.code() == Some(201) => StepOutcome::Pass,
+                        Err(e) => StepOutcome::Fail(map_error(e, &host, port)),
+                    }
+                }
+                _ => {
+                    let s = queries::probe_check(req);
+                    let r =
+                        async { build_query(&s).query(&mut client).await?.into_row().await }.await;
+                    match r {
+                        Ok(Some(row)) => match row.try_get::<i32, _>("granted") {
+                            Ok(Some(1)) => StepOutcome::Pass,
+                            Ok(Some(_)) => StepOutcome::Fail(DbError::Other(format!(
+                                "{} returned 0: {req} is not held",
+                                s.render().trim_end_matches(';')
+                            ))),
+                            Ok(None) => StepOutcome::Fail(DbError::Other(format!(
+                                "{} returned NULL: the securable does not exist or cannot be seen",
+                                s.render().trim_end_matches(';')
+                            ))),
+                            Err(e) => StepOutcome::Fail(DbError::Other(e.to_string())),
+                        },
+                        Ok(None) => StepOutcome::Fail(DbError::Other(
+                            "no answer to the permission check".into(),
+                        )),
+                        Err(e) => StepOutcome::Fail(map_error(e, &host, port)),
+                    }
+                }
+            };
+            steps.push(ProbeStep::timed(req.to_string(), t, outcome));
+        }
+        steps
     }
 
     async fn security_catalog(&self) -> Result<Catalog, DbError> {

@@ -6,7 +6,9 @@ use rust_decimal::Decimal;
 
 use crate::config::{GpMapping, WritePath};
 use crate::db::{AggregateQuery, RateWriteTarget};
+use crate::domain::perms::Securable;
 use crate::domain::rates::SiteRateWrite;
+use crate::domain::requirement::Requirement;
 use crate::domain::tsql::{ObjectName, nstring, quote_ident};
 
 /// A bound parameter value.
@@ -228,6 +230,67 @@ pub fn permissions() -> Statement {
     )
 }
 
+/// The passive check of one requirement: HAS_PERMS_BY_NAME (1 granted, 0 not, NULL no such
+/// securable) or IS_ROLEMEMBER. Changes nothing.
+pub fn probe_check(req: &Requirement) -> Statement {
+    let mut s = Statement::new(String::new());
+    s.sql = match req {
+        Requirement::Member { role } => {
+            let r = s.bind(Param::Str(role.clone()));
+            format!("SELECT IS_ROLEMEMBER({r}) AS granted;")
+        }
+        Requirement::Permission {
+            permission,
+            securable,
+        } => {
+            let (name, class) = match securable {
+                Securable::Database => ("DB_NAME()".to_string(), "DATABASE"),
+                Securable::Schema(n) => (s.bind(Param::Str(n.clone())), "SCHEMA"),
+                Securable::Object { schema, name } => (
+                    s.bind(Param::Str(format!(
+                        "{}.{}",
+                        quote_ident(schema),
+                        quote_ident(name)
+                    ))),
+                    "OBJECT",
+                ),
+            };
+            let c = s.bind(Param::Str(class.into()));
+            let p = s.bind(Param::Str(permission.clone()));
+            format!("SELECT HAS_PERMS_BY_NAME({name}, {c}, {p}) AS granted;")
+        }
+    };
+    s
+}
+
+/// The operation an active probe performs for a requirement, or None when only the passive
+/// check applies. It always runs inside a transaction that is rolled back.
+pub fn probe_operation(req: &Requirement) -> Option<String> {
+    let Requirement::Permission {
+        permission,
+        securable: Securable::Object { schema, name },
+    } = req
+    else {
+        return None;
+    };
+    let o = format!("{}.{}", quote_ident(schema), quote_ident(name));
+    match permission.as_str() {
+        "SELECT" => Some(format!("SELECT TOP (0) * FROM {o};")),
+        "DELETE" => Some(format!("DELETE TOP (0) FROM {o};")),
+        // Without its parameters the procedure is refused with 201 after the permission check
+        // passed, or with 229 when it did not.
+        "EXECUTE" => Some(format!("EXEC {o};")),
+        _ => None,
+    }
+}
+
+/// An active probe batch: the operation inside a transaction that is always rolled back.
+pub fn active_probe(operation: &str) -> String {
+    format!(
+        "SET XACT_ABORT OFF; BEGIN TRANSACTION; {operation} IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION;"
+    )
+}
+
 /// A security script wrapped in one transaction that any error rolls back. `GO` lines are
 /// client-side batch separators and are removed.
 pub fn security_script(script: &str) -> String {
@@ -381,6 +444,51 @@ VALUES (4, 12, 18.25, '2026-11-01', N'weighted');"
             "LEFT JOIN sys.schemas AS sc ON dp.class = 3 AND sc.schema_id = dp.major_id"
         ));
         assert!(d.contains("dp.state IN ('G', 'W', 'D')"));
+    }
+
+    #[test]
+    fn probe_checks_are_passive_and_quote_names() {
+        let r = Requirement::parse("EXECUTE ON OBJECT::dbo.usp_UpsertSiteJobCodeRate").unwrap();
+        let s = probe_check(&r);
+        assert_eq!(s.sql, "SELECT HAS_PERMS_BY_NAME(@P1, @P2, @P3) AS granted;");
+        assert_eq!(
+            s.render(),
+            "SELECT HAS_PERMS_BY_NAME(N'[dbo].[usp_UpsertSiteJobCodeRate]', N'OBJECT', N'EXECUTE') AS granted;"
+        );
+        let s = probe_check(&Requirement::parse("CONNECT ON DATABASE").unwrap());
+        assert_eq!(
+            s.render(),
+            "SELECT HAS_PERMS_BY_NAME(DB_NAME(), N'DATABASE', N'CONNECT') AS granted;"
+        );
+        let s = probe_check(&Requirement::parse("SELECT ON SCHEMA::gp").unwrap());
+        assert_eq!(
+            s.render(),
+            "SELECT HAS_PERMS_BY_NAME(N'gp', N'SCHEMA', N'SELECT') AS granted;"
+        );
+        let s = probe_check(&Requirement::parse("MEMBER OF db_datareader").unwrap());
+        assert_eq!(
+            s.render(),
+            "SELECT IS_ROLEMEMBER(N'db_datareader') AS granted;"
+        );
+    }
+
+    #[test]
+    fn active_probes_roll_back() {
+        let r = Requirement::parse("EXECUTE ON OBJECT::dbo.usp_UpsertSiteJobCodeRate").unwrap();
+        let op = probe_operation(&r).unwrap();
+        assert_eq!(op, "EXEC [dbo].[usp_UpsertSiteJobCodeRate];");
+        let b = active_probe(&op);
+        assert!(b.starts_with("SET XACT_ABORT OFF; BEGIN TRANSACTION; EXEC"));
+        assert!(b.ends_with("IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION;"));
+        assert_eq!(
+            probe_operation(&Requirement::parse("SELECT ON OBJECT::gp.UnitAccount").unwrap())
+                .unwrap(),
+            "SELECT TOP (0) * FROM [gp].[UnitAccount];"
+        );
+        assert_eq!(
+            probe_operation(&Requirement::parse("SELECT ON SCHEMA::gp").unwrap()),
+            None
+        );
     }
 
     #[test]

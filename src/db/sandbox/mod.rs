@@ -16,14 +16,19 @@ use rusqlite::{Connection, InterruptHandle, OpenFlags, params_from_iter, types::
 use rust_decimal::Decimal;
 
 use self::security::{Session, load_catalog, permission_for, sqlite_error, store_catalog};
-use super::{AggregateQuery, DbError, Identity, Node, RateWriteTarget, ServerInfo};
+use super::{
+    AggregateQuery, DbError, Identity, Node, ProbeStep, RateWriteTarget, ServerInfo, StepOutcome,
+};
 use crate::config::{GpMapping, WritePath};
 use crate::domain::perms::Catalog;
+use crate::domain::perms::{PrincipalKind, Securable};
 use crate::domain::rates::{
     CurrentRate, JobCode, RateAggregate, Site, SiteRateWrite, UnitAccount, as_money,
 };
+use crate::domain::requirement::Requirement;
 use crate::domain::secscript::parse_script;
 use crate::domain::tsql::ObjectName;
+use std::time::Instant;
 
 /// The sandbox's own procedures, guarded by EXECUTE like any other object.
 pub const UPSERT_PROCEDURE: &str = "dbo.usp_UpsertSiteJobCodeRate";
@@ -401,6 +406,89 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
             Ok(out)
         })
         .await
+    }
+
+    async fn probe(&self, requirements: &[Requirement], _active: bool) -> Vec<ProbeStep> {
+        // The sandbox's enforcement is the evaluator: an active check would ask the same
+        // question a passive one does, so both run the same evaluation.
+        let (path, identity, database) = (
+            self.path.clone(),
+            self.identity.clone(),
+            self.database.clone(),
+        );
+        let requirements = requirements.to_vec();
+        let started = Instant::now();
+        run_interruptible(move |slot| {
+            let mut steps = Vec::new();
+            if matches!(identity.kind, PrincipalKind::ExternalUser | PrincipalKind::ExternalGroup) {
+                steps.push(ProbeStep::timed("token", Instant::now(), StepOutcome::Skipped("the sandbox issues no Entra tokens".into())));
+            }
+            let t = Instant::now();
+            let conn = match open_file(&path) {
+                Ok(c) => {
+                    steps.push(ProbeStep::timed("connect", t, StepOutcome::Pass));
+                    c
+                }
+                Err(e) => {
+                    steps.push(ProbeStep::timed("connect", t, StepOutcome::Fail(e)));
+                    return Ok(steps);
+                }
+            };
+            slot.arm(&conn);
+            let t = Instant::now();
+            let session = match Session::open(&conn, &identity, &database) {
+                Ok(s) => {
+                    steps.push(ProbeStep::timed("login", t, StepOutcome::Pass));
+                    steps.push(ProbeStep::timed("open database", t, StepOutcome::Pass));
+                    s
+                }
+                Err(e) if e.number() == Some(916) => {
+                    steps.push(ProbeStep::timed("login", t, StepOutcome::Pass));
+                    steps.push(ProbeStep::timed("open database", t, StepOutcome::Fail(e)));
+                    return Ok(steps);
+                }
+                Err(e) => {
+                    steps.push(ProbeStep::timed("login", t, StepOutcome::Fail(e)));
+                    return Ok(steps);
+                }
+            };
+            for req in &requirements {
+                let t = Instant::now();
+                let outcome = match req {
+                    Requirement::Permission { permission, securable: Securable::Object { schema, name } } => {
+                        match session.require(&conn, permission, &ObjectName::new(schema.clone(), name.clone())) {
+                            Ok(()) => StepOutcome::Pass,
+                            Err(e) => StepOutcome::Fail(e),
+                        }
+                    }
+                    Requirement::Permission { permission, securable } => {
+                        let d = session.catalog.evaluate(&session.user, permission, securable);
+                        if d.allowed() {
+                            StepOutcome::Pass
+                        } else {
+                            StepOutcome::Fail(DbError::Other(format!(
+                                "HAS_PERMS_BY_NAME would return 0: {permission} ON {securable} — {}",
+                                d.explain()
+                            )))
+                        }
+                    }
+                    Requirement::Member { role } => {
+                        if session.catalog.roles_of(&session.user).iter().any(|(r, _)| r == role) {
+                            StepOutcome::Pass
+                        } else {
+                            StepOutcome::Fail(DbError::Other(format!(
+                                "IS_ROLEMEMBER would return 0: {} is not a member of {role}",
+                                session.user
+                            )))
+                        }
+                    }
+                };
+                steps.push(ProbeStep::timed(req.to_string(), t, outcome));
+            }
+            Ok(steps)
+        })
+        .await
+        .unwrap_or_else(|e| vec![ProbeStep::timed("connect", started, StepOutcome::Fail(e))])
     }
 
     async fn security_catalog(&self) -> Result<Catalog, DbError> {

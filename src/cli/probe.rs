@@ -1,0 +1,136 @@
+//! `tpdb probe`: run a principal's probes on nodes, show each failure's error, cause and fix,
+//! and optionally apply the fixes and probe again.
+
+use clap::Args;
+
+use super::output::{Format, table};
+use crate::config::Config;
+use crate::error::{EXIT_CONNECTION, EXIT_FINDINGS, EXIT_OK, Error};
+use crate::flows::privileges::check_confirmation;
+use crate::flows::probes::{self, CheckResult, Status};
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The principal (from [principals]) to probe as.
+    #[arg(long, value_name = "P")]
+    pub principal: String,
+    /// Nodes to probe (repeat the flag; default: every node).
+    #[arg(long = "node", value_name = "N")]
+    pub nodes: Vec<String>,
+    /// Also perform each operation, inside a transaction that is always rolled back.
+    #[arg(long)]
+    pub active: bool,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Show the fixes for failing nodes; with --yes apply them as each node's admin and probe again.
+    #[arg(long)]
+    pub fix: bool,
+    #[arg(long, requires = "fix")]
+    pub yes: bool,
+    /// A protected node's name, needed to fix it (repeat for several).
+    #[arg(long, value_name = "NODE")]
+    pub confirm: Vec<String>,
+}
+
+fn print(results: &[CheckResult], format: Format) {
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(results).unwrap_or_default()
+        ),
+        _ => {
+            let rows: Vec<Vec<String>> = results
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.node.clone(),
+                        r.check.clone(),
+                        match r.status {
+                            Status::Pass => "✓".into(),
+                            Status::Fail => "✗".into(),
+                            Status::Skipped => "–".into(),
+                        },
+                        format!("{} ms", r.millis),
+                        r.error
+                            .as_ref()
+                            .map(|e| match e.number {
+                                Some(n) => format!("{n}/{}: {}", e.state.unwrap_or(0), e.message),
+                                None => e.message.clone(),
+                            })
+                            .unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            print!("{}", table(&["node", "check", "", "time", "error"], &rows));
+            for r in results.iter().filter(|r| r.status == Status::Fail) {
+                println!("\n{} · {}", r.node, r.check);
+                if let Some(c) = &r.cause {
+                    println!("  why: {c}");
+                }
+                if let Some(f) = &r.fix {
+                    for line in f.lines() {
+                        println!("  fix: {line}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn exit_code(results: &[CheckResult], nodes: &[String]) -> i32 {
+    if probes::none_reached(results, nodes) {
+        EXIT_CONNECTION
+    } else if results.iter().any(|r| r.status == Status::Fail) {
+        EXIT_FINDINGS
+    } else {
+        EXIT_OK
+    }
+}
+
+pub async fn run(config: &Config, args: ProbeArgs) -> Result<i32, Error> {
+    let nodes = if args.nodes.is_empty() {
+        config.nodes.keys().cloned().collect()
+    } else {
+        args.nodes.clone()
+    };
+    let results = probes::probe(config, &args.principal, &nodes, args.active).await?;
+    print(&results, args.format);
+    if !args.fix {
+        return Ok(exit_code(&results, &nodes));
+    }
+    let mut failing: Vec<String> = results
+        .iter()
+        .filter(|r| r.status == Status::Fail && r.fix.is_some())
+        .map(|r| r.node.clone())
+        .collect();
+    failing.dedup();
+    if failing.is_empty() {
+        eprintln!("nothing to fix");
+        return Ok(exit_code(&results, &nodes));
+    }
+    for node in &failing {
+        let script = probes::fix_script(config, &args.principal, node).await?;
+        println!(
+            "\n-- fix for {} on {node}, as the node's admin identity:\n{script}",
+            args.principal
+        );
+    }
+    if !args.yes {
+        eprintln!("nothing changed: these are the fixes; add --yes to apply them");
+        return Ok(exit_code(&results, &nodes));
+    }
+    for node in &failing {
+        check_confirmation(
+            config,
+            node,
+            args.confirm.iter().find(|c| *c == node).map(String::as_str),
+        )?;
+    }
+    for node in &failing {
+        let n = probes::apply_fix(config, &args.principal, node).await?;
+        eprintln!("applied {n} statements on {node}; probing again");
+    }
+    let again = probes::probe(config, &args.principal, &nodes, args.active).await?;
+    print(&again, args.format);
+    Ok(exit_code(&again, &nodes))
+}

@@ -1,0 +1,303 @@
+//! Probes of a principal on one or more nodes, run concurrently with a timeout each: every
+//! check with its time, the server's own error, the cause in one sentence, and the statement
+//! that fixes it (from the privileges remediation); fixes applied as the node's admin identity.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::config::{Config, Driver};
+use crate::db::{self, DbError, Node, StepOutcome};
+use crate::domain::diagnosis::{Failure, aadsts_code, diagnose};
+use crate::domain::privdiff::check_required;
+use crate::domain::requirement::Requirement;
+use crate::error::Error;
+use crate::flows::privileges::apply_script;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail,
+    Skipped,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorInfo {
+    pub number: Option<i32>,
+    pub state: Option<u8>,
+    pub message: String,
+}
+
+/// One check of one principal on one node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckResult {
+    pub node: String,
+    pub principal: String,
+    pub check: String,
+    pub status: Status,
+    pub millis: u64,
+    pub error: Option<ErrorInfo>,
+    pub cause: Option<String>,
+    pub fix: Option<String>,
+    /// The node was not reached at all (no answer, refused, TLS, no token).
+    #[serde(skip)]
+    pub unreachable: bool,
+}
+
+fn failure(e: &DbError) -> Failure {
+    match e {
+        DbError::Server {
+            number,
+            state,
+            message,
+            ..
+        } => Failure::Server {
+            number: *number,
+            state: *state,
+            message: message.clone(),
+        },
+        DbError::Tls { reason, .. } => Failure::Tls(reason.clone()),
+        DbError::Timeout { .. } => Failure::Timeout,
+        DbError::Connect { reason, .. } => Failure::Unreachable(reason.clone()),
+        DbError::Credential(m) => match aadsts_code(m) {
+            Some(code) => Failure::Entra {
+                code,
+                message: m.clone(),
+            },
+            None => Failure::Other(m.clone()),
+        },
+        other => Failure::Other(other.to_string()),
+    }
+}
+
+fn error_info(e: &DbError) -> ErrorInfo {
+    match e {
+        DbError::Server {
+            number,
+            state,
+            message,
+            ..
+        } => ErrorInfo {
+            number: Some(*number),
+            state: Some(*state),
+            message: message.clone(),
+        },
+        other => ErrorInfo {
+            number: None,
+            state: None,
+            message: other.to_string(),
+        },
+    }
+}
+
+/// Per-probe time limit for a node: its connect timeout plus a margin for the checks.
+fn limit(config: &Config, node: &str) -> Duration {
+    let secs = match config.nodes.get(node).map(|n| &n.driver) {
+        Some(Driver::Mssql(m)) => m.connect_timeout_secs + m.command_timeout_secs,
+        _ => 30,
+    };
+    Duration::from_secs(secs.max(1))
+}
+
+async fn probe_node(
+    config: &Config,
+    principal: &str,
+    node: &str,
+    active: bool,
+) -> Result<Vec<CheckResult>, Error> {
+    let p = config.principal(principal).map_err(Error::Usage)?;
+    let handle = db::open(config, node, Some(principal)).map_err(Error::Usage)?;
+    let started = Instant::now();
+    let steps =
+        match tokio::time::timeout(limit(config, node), handle.probe(&p.required, active)).await {
+            Ok(steps) => steps,
+            Err(_) => {
+                let (host, port) = match config.nodes.get(node).map(|n| &n.driver) {
+                    Some(Driver::Mssql(m)) => (m.host.clone(), m.port),
+                    _ => (node.to_string(), 0),
+                };
+                vec![db::ProbeStep {
+                    check: "connect".into(),
+                    millis: started.elapsed().as_millis() as u64,
+                    outcome: StepOutcome::Fail(DbError::Timeout {
+                        host,
+                        port,
+                        secs: limit(config, node).as_secs(),
+                    }),
+                }]
+            }
+        };
+    let mut results: Vec<CheckResult> = steps
+        .iter()
+        .map(|s| {
+            let unreachable = matches!(
+                &s.outcome,
+                StepOutcome::Fail(
+                    DbError::Timeout { .. }
+                        | DbError::Connect { .. }
+                        | DbError::Tls { .. }
+                        | DbError::Unavailable(_)
+                        | DbError::Credential(_)
+                )
+            );
+            let (status, error, cause) = match &s.outcome {
+                StepOutcome::Pass => (Status::Pass, None, None),
+                StepOutcome::Skipped(why) => (Status::Skipped, None, Some(why.clone())),
+                StepOutcome::Fail(e) => (
+                    Status::Fail,
+                    Some(error_info(e)),
+                    Some(
+                        diagnose(&failure(e))
+                            .map(|d| format!("{} — {}", d.cause, d.fix))
+                            .unwrap_or_else(|| "no diagnosis yet".into()),
+                    ),
+                ),
+            };
+            CheckResult {
+                node: node.into(),
+                principal: principal.into(),
+                check: s.check.clone(),
+                status,
+                millis: s.millis,
+                error,
+                cause,
+                fix: None,
+                unreachable,
+            }
+        })
+        .collect();
+    // Fixes come from the remediation code, computed on the node's catalog as its admin sees it.
+    let needs_fix = results
+        .iter()
+        .any(|r| r.status == Status::Fail && !r.unreachable);
+    if needs_fix
+        && let Ok(admin) = db::open(config, node, None)
+        && let Ok(Ok(catalog)) =
+            tokio::time::timeout(limit(config, node), admin.security_catalog()).await
+    {
+        let whole = check_required(&p.user, p.kind, &p.required, &catalog).script;
+        for r in results.iter_mut().filter(|r| r.status == Status::Fail) {
+            let statements = match p.required.iter().find(|q| q.to_string() == r.check) {
+                Some(req) => {
+                    if let Requirement::Permission {
+                        permission,
+                        securable,
+                    } = req
+                    {
+                        let why = catalog.evaluate(&p.user, permission, securable).explain();
+                        let chain = if permission == "EXECUTE"
+                            && matches!(securable, crate::domain::perms::Securable::Object { .. })
+                        {
+                            " EXECUTE alone is enough: the procedure's ownership chain covers the tables it uses, so no table grants are needed."
+                        } else {
+                            ""
+                        };
+                        r.cause = Some(format!(
+                            "{} ({why}).{chain}",
+                            r.cause.clone().unwrap_or_default()
+                        ));
+                    }
+                    check_required(&p.user, p.kind, std::slice::from_ref(req), &catalog).script
+                }
+                None if r.check == "login" || r.check == "open database" => whole.clone(),
+                None => Vec::new(),
+            };
+            if !statements.is_empty() {
+                r.fix = Some(
+                    statements
+                        .iter()
+                        .map(|s| s.tsql())
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                );
+            }
+        }
+    }
+    Ok(results)
+}
+
+/// Probe `principal` on `nodes` concurrently; one slow or hanging node does not hold the others.
+pub async fn probe(
+    config: &Config,
+    principal: &str,
+    nodes: &[String],
+    active: bool,
+) -> Result<Vec<CheckResult>, Error> {
+    config.principal(principal).map_err(Error::Usage)?;
+    for n in nodes {
+        config.node(n).map_err(Error::Usage)?;
+    }
+    let runs = nodes
+        .iter()
+        .map(|n| probe_node(config, principal, n, active));
+    let mut out = Vec::new();
+    for r in futures_util::future::join_all(runs).await {
+        out.extend(r?);
+    }
+    let audit = crate::audit::Audit::new(&config.paths.audit);
+    for n in nodes {
+        let failed = out
+            .iter()
+            .filter(|r| &r.node == n && r.status == Status::Fail)
+            .count();
+        let record = crate::audit::AuditRecord::new(
+            n,
+            principal,
+            if active { "probe.active" } else { "probe" },
+            &[],
+        );
+        let _ = audit.append(&record.outcome(
+            if failed == 0 { "ok" } else { "findings" },
+            format!("{failed} checks failed"),
+        ));
+    }
+    Ok(out)
+}
+
+/// True when no node could be reached at all.
+pub fn none_reached(results: &[CheckResult], nodes: &[String]) -> bool {
+    !nodes.is_empty()
+        && nodes
+            .iter()
+            .all(|n| results.iter().any(|r| &r.node == n && r.unreachable))
+}
+
+/// The remediation of `principal` on `node` as one script (what `--fix` and `f` apply).
+pub async fn fix_script(config: &Config, principal: &str, node: &str) -> Result<String, Error> {
+    let p = config.principal(principal).map_err(Error::Usage)?;
+    let admin = db::open(config, node, None).map_err(Error::Usage)?;
+    let catalog = admin
+        .security_catalog()
+        .await
+        .map_err(|e| Error::db(node, "reading the security catalog", e))?;
+    let report = check_required(&p.user, p.kind, &p.required, &catalog);
+    Ok(report
+        .script
+        .iter()
+        .map(|s| format!("{}\n", s.tsql()))
+        .collect())
+}
+
+/// Apply the fix as the node's admin identity (audited). Returns the statements run.
+pub async fn apply_fix(config: &Config, principal: &str, node: &str) -> Result<usize, Error> {
+    let script = fix_script(config, principal, node).await?;
+    if script.is_empty() {
+        return Ok(0);
+    }
+    apply_script(config, node, &script).await
+}
+
+/// The requirement a check stands for, if it is one.
+pub fn requirement_of<'a>(
+    config: &'a Config,
+    principal: &str,
+    check: &str,
+) -> Option<&'a Requirement> {
+    config
+        .principals
+        .get(principal)?
+        .required
+        .iter()
+        .find(|r| r.to_string() == check)
+}
