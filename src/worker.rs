@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::domain::rates::RateParams;
 use crate::flows::Progress;
 use crate::flows::privileges::{self, PrivilegeOutcome};
+use crate::flows::probes::{self, CheckResult};
 use crate::flows::rates::{self, ApplyPreparation, PreviewOutcome};
 
 pub type TaskId = u64;
@@ -53,6 +54,18 @@ pub enum Command {
         id: TaskId,
         target: String,
         text: String,
+    },
+    Probe {
+        id: TaskId,
+        principal: String,
+        nodes: Vec<String>,
+        active: bool,
+    },
+    /// Apply the remediation of a principal on a node as the node's admin identity.
+    ApplyFix {
+        id: TaskId,
+        principal: String,
+        node: String,
     },
     /// Read the audit trail's tail.
     LoadAudit,
@@ -108,6 +121,15 @@ pub enum Event {
     ScriptSaved {
         id: TaskId,
         path: String,
+    },
+    ProbeResults {
+        id: TaskId,
+        results: Vec<CheckResult>,
+    },
+    FixApplied {
+        id: TaskId,
+        node: String,
+        statements: usize,
     },
     Audit(Vec<AuditRecord>),
 }
@@ -211,6 +233,22 @@ async fn run(
                             tokio::fs::write(&path, text).await
                                 .map_err(|e| crate::error::Error::Io(format!("cannot save {}: {e}", path.display())))?;
                             Ok(Event::ScriptSaved { id, path: path.display().to_string() })
+                        });
+                    }
+                    Command::Probe { id, principal, nodes, active } => {
+                        let token = start(&mut running, id, Kind::Other);
+                        let cfg = config.clone();
+                        spawn_task(id, format!("probe {principal} on {} nodes", nodes.len()), token, events.clone(), done_tx.clone(), async move {
+                            probes::probe(&cfg, &principal, &nodes, active).await
+                                .map(|results| Event::ProbeResults { id, results })
+                        });
+                    }
+                    Command::ApplyFix { id, principal, node } => {
+                        let token = start(&mut running, id, Kind::Other);
+                        let cfg = config.clone();
+                        spawn_task(id, format!("fix {principal} on {node}"), token, events.clone(), done_tx.clone(), async move {
+                            probes::apply_fix(&cfg, &principal, &node).await
+                                .map(|statements| Event::FixApplied { id, node, statements })
                         });
                     }
                     Command::ApplyRates { id, prep } => {

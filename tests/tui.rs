@@ -469,3 +469,83 @@ async fn the_script_is_editable_before_it_is_applied() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn probes_pane_shows_the_matrix_the_failure_and_fixes_after_the_typed_name() {
+    let demo = common::demo();
+    let mut app = App::new(
+        Keymap::default(),
+        Theme::load("dark", None, true).unwrap(),
+        Some(defaults()),
+        facts_for(&demo),
+    );
+    let now = Instant::now();
+    app.on_key(key('4'), now);
+    assert_eq!(app.pane, Pane::Probes);
+    let (id, nodes) = match &app.take_commands()[..] {
+        [
+            Command::Probe {
+                id,
+                principal,
+                nodes,
+                active,
+            },
+        ] => {
+            assert_eq!(principal, "sp-billing-dataflow");
+            assert!(!active);
+            (*id, nodes.clone())
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(nodes[0], "node1");
+    let mut results =
+        tpdb::flows::probes::probe(&demo.config, "sp-billing-dataflow", &nodes, false)
+            .await
+            .unwrap();
+    // Timings vary from run to run; the snapshot shows them as 0.
+    results.iter_mut().for_each(|r| r.millis = 0);
+    app.on_event(Event::ProbeResults { id, results });
+    app.on_event(Event::TaskFinished {
+        id,
+        end: TaskEnd::Done,
+    });
+    app.on_key(code(KeyCode::End), now);
+    let s = screen(&render(&app, 160, 40));
+    assert!(s.contains("✗"), "{s}");
+    assert!(s.contains("error 229, state 5: The EXECUTE permission was denied on the object 'usp_UpsertSiteJobCodeRate', database 'node1'"), "{s}");
+    assert!(s.contains("fix: GRANT EXECUTE ON OBJECT::[dbo].[usp_UpsertSiteJobCodeRate] TO [sp-billing-dataflow];"), "{s}");
+    insta::assert_snapshot!("probes_pane", s);
+
+    let _ = app.take_commands();
+    app.on_key(key('f'), now);
+    assert!(
+        app.probes
+            .confirm
+            .as_ref()
+            .is_some_and(|c| c.protected && c.node == "node1")
+    );
+    app.on_key(code(KeyCode::Enter), now);
+    assert!(
+        app.take_commands().is_empty(),
+        "node1 is protected: its name must be typed"
+    );
+    for c in "node1".chars() {
+        app.on_key(key(c), now);
+    }
+    app.on_key(code(KeyCode::Enter), now);
+    let cmds: Vec<Command> = app
+        .take_commands()
+        .into_iter()
+        .filter(|c| !matches!(c, Command::LoadAudit))
+        .collect();
+    assert!(
+        matches!(&cmds[..], [Command::ApplyFix { node, principal, .. }] if node == "node1" && principal == "sp-billing-dataflow"),
+        "{cmds:?}"
+    );
+    app.on_event(Event::FixApplied {
+        id: 50,
+        node: "node1".into(),
+        statements: 1,
+    });
+    assert!(matches!(app.take_commands()[..], [Command::Probe { .. }]));
+}

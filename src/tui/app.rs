@@ -14,6 +14,7 @@ use super::keymap::{Action, Keymap, Scope};
 use super::panes::activity::{self, ActivityState};
 use super::panes::placeholder;
 use super::panes::privileges::{self as privileges_pane, PrivilegesState, Request};
+use super::panes::probes::{self as probes_pane, FixConfirm, ProbesState};
 use super::panes::rates::{self, Confirm, Focus, RatesState};
 use super::theme::Theme;
 use crate::domain::rates::RateParams;
@@ -55,6 +56,7 @@ impl Pane {
         match self {
             Pane::Rates => Scope::Rates,
             Pane::Privileges => Scope::Privileges,
+            Pane::Probes => Scope::Probes,
             Pane::Activity => Scope::Activity,
             _ => Scope::Global,
         }
@@ -73,6 +75,8 @@ pub struct Facts {
     /// The migration source and its first target: the first comparison the Privileges pane makes.
     pub source: Option<String>,
     pub first_target: Option<String>,
+    /// The principal the Probes pane starts with (the one that writes rates, if any).
+    pub probe_principal: Option<String>,
 }
 
 pub struct App {
@@ -81,6 +85,7 @@ pub struct App {
     pub theme: Theme,
     pub rates: RatesState,
     pub privileges: PrivilegesState,
+    pub probes: ProbesState,
     pub activity: ActivityState,
     /// Which pane asked for each task, so its failure shows there.
     owners: std::collections::HashMap<TaskId, Pane>,
@@ -107,6 +112,12 @@ impl App {
                 facts.principal_names.clone(),
                 facts.source.as_deref(),
                 facts.first_target.as_deref(),
+            ),
+            probes: ProbesState::new(
+                facts.principal_names.clone(),
+                facts.node_names.clone(),
+                facts.protected.clone(),
+                facts.probe_principal.as_deref(),
             ),
             activity: ActivityState::default(),
             owners: std::collections::HashMap::new(),
@@ -155,10 +166,34 @@ impl App {
         });
     }
 
+    /// Ask the worker to probe the Probes pane's principal on every node.
+    fn probe_now(&mut self) {
+        let Some(principal) = self.probes.principal_name() else {
+            self.probes.error = Some(
+                "no principals configured: add [principals.NAME] with required permissions".into(),
+            );
+            return;
+        };
+        let id = self.id();
+        self.owners.insert(id, Pane::Probes);
+        self.probes.started = true;
+        self.probes.running = Some(id);
+        self.probes.notice = None;
+        self.outbox.push(Command::Probe {
+            id,
+            principal,
+            nodes: self.probes.nodes.clone(),
+            active: self.probes.active,
+        });
+    }
+
     /// Entering a pane for the first time starts its work.
     fn pane_entered(&mut self) {
         if self.pane == Pane::Privileges && !self.privileges.started {
             self.compare_now();
+        }
+        if self.pane == Pane::Probes && !self.probes.started {
+            self.probe_now();
         }
     }
 
@@ -206,6 +241,10 @@ impl App {
         }
         if self.pane == Pane::Privileges && self.privileges.confirm.is_some() {
             self.privileges_confirm_key(key);
+            return;
+        }
+        if self.pane == Pane::Probes && self.probes.confirm.is_some() {
+            self.probes_confirm_key(key);
             return;
         }
         // A focused text input takes the key first.
@@ -262,6 +301,18 @@ impl App {
                     self.outbox.push(Command::Cancel { id });
                 }
             }
+            Action::ProbeLeft => self.probes.move_col(-1),
+            Action::ProbeRight => self.probes.move_col(1),
+            Action::ProbePrincipal => {
+                self.probes.next_principal();
+                self.probe_now();
+            }
+            Action::ProbeActive => {
+                self.probes.active = !self.probes.active;
+                self.probe_now();
+            }
+            Action::ProbeRerun => self.probe_now(),
+            Action::ProbeFix => self.probes.begin_fix(),
             Action::PrivToggleMode => {
                 self.privileges.toggle_mode();
                 self.compare_now();
@@ -289,6 +340,42 @@ impl App {
             },
         }
         self.pane_entered();
+    }
+
+    fn probes_confirm_key(&mut self, key: KeyEvent) {
+        use crossterm::event::KeyCode;
+        let Some(c) = self.probes.confirm.as_mut() else {
+            return;
+        };
+        match key.code {
+            KeyCode::Esc => {
+                self.probes.confirm = None;
+                self.probes.notice = Some("fix cancelled; nothing changed".into());
+            }
+            KeyCode::Enter => {
+                if let Err(e) = typed_confirmation(c) {
+                    c.error = Some(e);
+                    return;
+                }
+                let node = c.node.clone();
+                self.probes.confirm = None;
+                if let Some(principal) = self.probes.principal_name() {
+                    let id = self.id();
+                    self.owners.insert(id, Pane::Probes);
+                    self.outbox.push(Command::ApplyFix {
+                        id,
+                        principal,
+                        node,
+                    });
+                }
+            }
+            _ => {
+                if c.protected {
+                    c.typed.input(key);
+                    c.error = None;
+                }
+            }
+        }
     }
 
     fn privileges_confirm_key(&mut self, key: KeyEvent) {
@@ -340,6 +427,7 @@ impl App {
         match self.pane {
             Pane::Rates => self.rates.move_by(delta),
             Pane::Privileges => self.privileges.move_by(delta),
+            Pane::Probes => self.probes.move_row(delta),
             Pane::Activity => self.activity.move_by(delta),
             _ => {}
         }
@@ -516,6 +604,19 @@ impl App {
                 ));
                 self.compare_now();
             }
+            Event::ProbeResults { id, results } => {
+                if self.probes.running == Some(id) {
+                    self.probes.set_results(results);
+                }
+            }
+            Event::FixApplied {
+                node, statements, ..
+            } => {
+                self.probes.notice = Some(format!(
+                    "applied {statements} statements on {node}; probing again"
+                ));
+                self.probe_now();
+            }
             Event::ScriptSaved { path, .. } => {
                 self.privileges.notice = Some(format!("script saved to {path}"));
             }
@@ -533,9 +634,13 @@ impl App {
                 if self.privileges.running == Some(id) {
                     self.privileges.running = None;
                 }
+                if self.probes.running == Some(id) {
+                    self.probes.running = None;
+                }
                 if let TaskEnd::Failed(msg) = end {
                     match self.owners.get(&id) {
                         Some(Pane::Privileges) => self.privileges.error = Some(msg),
+                        Some(Pane::Probes) => self.probes.error = Some(msg),
                         _ => self.rates.error = Some(msg),
                     }
                 }
@@ -575,15 +680,7 @@ impl App {
                 true,
             ),
             Pane::Privileges => privileges_pane::render(&self.privileges, t, frame, body, true),
-            Pane::Probes => placeholder::render(
-                "Probes",
-                "Service-principal permission probes are not built yet.",
-                &self.facts.principals,
-                t,
-                frame,
-                body,
-                true,
-            ),
+            Pane::Probes => probes_pane::render(&self.probes, t, frame, body, true),
         }
         self.render_footer(frame, footer);
         if self.help {
@@ -615,6 +712,12 @@ impl App {
                     _ => &[],
                 },
                 Pane::Activity => &[Action::CancelTask],
+                Pane::Probes => &[
+                    Action::ProbePrincipal,
+                    Action::ProbeActive,
+                    Action::ProbeRerun,
+                    Action::ProbeFix,
+                ],
                 Pane::Privileges => match self.privileges.focus {
                     privileges_pane::Focus::Table => &[
                         Action::PrivToggleMode,
@@ -688,6 +791,19 @@ impl App {
             rect,
         );
     }
+}
+
+/// A protected node needs its name typed exactly.
+fn typed_confirmation(c: &FixConfirm) -> Result<(), String> {
+    let typed = c.typed.lines().join("");
+    if c.protected && typed.trim() != c.node {
+        return Err(format!(
+            "'{}' is not '{}': type the node's name exactly",
+            typed.trim(),
+            c.node
+        ));
+    }
+    Ok(())
 }
 
 /// Tabs, body, footer.

@@ -11,6 +11,7 @@ pub enum Scope {
     Global,
     Rates,
     Privileges,
+    Probes,
     Activity,
 }
 
@@ -20,6 +21,7 @@ impl Scope {
             Scope::Global => "everywhere",
             Scope::Rates => "Rates",
             Scope::Privileges => "Privileges",
+            Scope::Probes => "Probes",
             Scope::Activity => "Activity",
         }
     }
@@ -58,6 +60,12 @@ pub enum Action {
     PrivSave,
     PrivApply,
     PrivRefresh,
+    ProbeLeft,
+    ProbeRight,
+    ProbePrincipal,
+    ProbeActive,
+    ProbeRerun,
+    ProbeFix,
 }
 
 /// Every action: config name, scope, description, default keys.
@@ -265,6 +273,48 @@ const ACTIONS: &[(Action, &str, Scope, &str, &[&str])] = &[
         Scope::Privileges,
         "refresh: compare again",
         &["r", "enter"],
+    ),
+    (
+        Action::ProbeLeft,
+        "probes_left",
+        Scope::Probes,
+        "previous node",
+        &["left", "h"],
+    ),
+    (
+        Action::ProbeRight,
+        "probes_right",
+        Scope::Probes,
+        "next node",
+        &["right", "l"],
+    ),
+    (
+        Action::ProbePrincipal,
+        "probes_principal",
+        Scope::Probes,
+        "principal: next principal",
+        &["p"],
+    ),
+    (
+        Action::ProbeActive,
+        "probes_active",
+        Scope::Probes,
+        "active: passive ↔ active probes",
+        &["a"],
+    ),
+    (
+        Action::ProbeRerun,
+        "probes_rerun",
+        Scope::Probes,
+        "re-run: probe again",
+        &["r", "enter"],
+    ),
+    (
+        Action::ProbeFix,
+        "probes_fix",
+        Scope::Probes,
+        "fix: apply the selected node's fix (asks first)",
+        &["f"],
     ),
     (
         Action::CancelTask,

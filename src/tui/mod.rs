@@ -78,6 +78,7 @@ pub fn facts(config: &Config) -> Facts {
             .collect(),
         principal_names: config.principals.keys().cloned().collect(),
         source: config.migration.as_ref().map(|m| m.source.clone()),
+        probe_principal: config.rates.as_ref().and_then(|r| r.write_as.clone()),
         first_target: config
             .migration
             .as_ref()

@@ -125,7 +125,6 @@ fn credential(
             ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
                 user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
                 client_options: client_options(None, transport),
-                ..Default::default()
             }))
             .map_err(bad)?
         }

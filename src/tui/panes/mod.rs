@@ -3,4 +3,5 @@
 pub mod activity;
 pub mod placeholder;
 pub mod privileges;
+pub mod probes;
 pub mod rates;
