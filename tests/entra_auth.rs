@@ -102,7 +102,9 @@ async fn child_assertions() {
         seen: Mutex::new(Vec::new()),
     });
     let n = node("TPDB_TEST_ENTRA_SECRET").with_token_transport(Transport::new(refused));
-    let e = n.auth_method().await.err().expect("refused");
+    let Err(e) = n.auth_method().await else {
+        panic!("the refused secret must fail")
+    };
     let text = e.to_string();
     println!("refusal as shown: {text}");
     let code = aadsts_code(&text).expect("the AADSTS code is kept");
