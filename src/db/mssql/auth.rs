@@ -107,9 +107,29 @@ fn credential(
                     )
                     .map_err(bad)?
                 }
+                #[cfg(feature = "entra-certificate")]
+                (None, Some(path)) => {
+                    let bytes = std::fs::read(path).map_err(|e| {
+                        DbError::Credential(format!(
+                            "cannot read the certificate {} of application {client_id}: {e}",
+                            path.display()
+                        ))
+                    })?;
+                    azure_identity::ClientCertificateCredential::new(
+                        tenant_id.clone(),
+                        client_id.clone(),
+                        bytes.into(),
+                        Some(azure_identity::ClientCertificateCredentialOptions {
+                            client_options: client_options(authority_host.as_deref(), transport),
+                            password: None,
+                        }),
+                    )
+                    .map_err(bad)?
+                }
+                #[cfg(not(feature = "entra-certificate"))]
                 (None, Some(path)) => {
                     return Err(DbError::Credential(format!(
-                        "certificate credentials ({}) are not available in this build; use secret_env for application {client_id}",
+                        "certificate credentials ({}) need tpdb built with `--features entra-certificate` (OpenSSL); or use secret_env for application {client_id}",
                         path.display()
                     )));
                 }
