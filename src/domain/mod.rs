@@ -1,7 +1,9 @@
 //! Pure logic of tpdb: permissions, rates and T-SQL text. No I/O, no async, no drivers.
 
+pub mod checksum;
 pub mod diagnosis;
 pub mod perms;
+pub mod plan;
 pub mod privdiff;
 pub mod rates;
 pub mod requirement;
