@@ -8,6 +8,7 @@ use std::future::Future;
 use chrono::NaiveDate;
 
 use crate::config::{Config, Driver, EdwMapping, GpMapping, WritePath};
+use crate::domain::checksum::Value;
 use crate::domain::perms::{Catalog, PrincipalKind};
 use crate::domain::rates::{
     Bounds, CurrentRate, JobCode, RateAggregate, Site, SiteRateWrite, UnitAccount,
@@ -134,6 +135,24 @@ impl ProbeStep {
     }
 }
 
+/// A column of a table, with its SQL Server type name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Column {
+    pub name: String,
+    pub sql_type: String,
+    pub nullable: bool,
+}
+
+/// A table as the inventory sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TableInfo {
+    pub name: ObjectName,
+    pub columns: Vec<Column>,
+    /// Primary key columns in key order (empty: no primary key).
+    pub primary_key: Vec<String>,
+    pub rows: i64,
+}
+
 /// What the EDW aggregate is asked for; the database does the GROUP BY.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AggregateQuery {
@@ -220,6 +239,35 @@ pub trait Node: Send + Sync {
         requirements: &[Requirement],
         active: bool,
     ) -> impl Future<Output = Vec<ProbeStep>> + Send;
+
+    /// Every user table with its columns, primary key and exact row count.
+    fn inventory(&self) -> impl Future<Output = Result<Vec<TableInfo>, DbError>> + Send;
+
+    /// Up to `limit` rows of `columns` in primary-key order, after the key `after` (exclusive).
+    fn read_rows(
+        &self,
+        table: &TableInfo,
+        after: Option<Vec<Value>>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Vec<Value>>, DbError>> + Send;
+
+    /// In one transaction: delete the rows whose key is in (`after`, last row's key], then insert
+    /// `rows`. Replaying a batch therefore never duplicates a row.
+    fn write_rows(
+        &self,
+        table: &TableInfo,
+        after: Option<Vec<Value>>,
+        rows: Vec<Vec<Value>>,
+    ) -> impl Future<Output = Result<usize, DbError>> + Send;
+
+    /// Create a table (and its schema) from a source definition.
+    fn create_table(&self, table: &TableInfo) -> impl Future<Output = Result<(), DbError>> + Send;
+
+    /// Delete every row of a table.
+    fn empty_table(&self, table: &ObjectName) -> impl Future<Output = Result<(), DbError>> + Send;
+
+    /// Drop a table.
+    fn drop_table(&self, table: &ObjectName) -> impl Future<Output = Result<(), DbError>> + Send;
 
     /// Write effective-dated rows in one transaction; all or nothing. Returns rows written.
     fn write_site_rates(
@@ -357,6 +405,40 @@ impl Node for AnyNode {
 
     async fn probe(&self, requirements: &[Requirement], active: bool) -> Vec<ProbeStep> {
         delegate!(self, n => n.probe(requirements, active).await)
+    }
+
+    async fn inventory(&self) -> Result<Vec<TableInfo>, DbError> {
+        delegate!(self, n => n.inventory().await)
+    }
+
+    async fn read_rows(
+        &self,
+        table: &TableInfo,
+        after: Option<Vec<Value>>,
+        limit: usize,
+    ) -> Result<Vec<Vec<Value>>, DbError> {
+        delegate!(self, n => n.read_rows(table, after, limit).await)
+    }
+
+    async fn write_rows(
+        &self,
+        table: &TableInfo,
+        after: Option<Vec<Value>>,
+        rows: Vec<Vec<Value>>,
+    ) -> Result<usize, DbError> {
+        delegate!(self, n => n.write_rows(table, after, rows).await)
+    }
+
+    async fn create_table(&self, table: &TableInfo) -> Result<(), DbError> {
+        delegate!(self, n => n.create_table(table).await)
+    }
+
+    async fn empty_table(&self, table: &ObjectName) -> Result<(), DbError> {
+        delegate!(self, n => n.empty_table(table).await)
+    }
+
+    async fn drop_table(&self, table: &ObjectName) -> Result<(), DbError> {
+        delegate!(self, n => n.drop_table(table).await)
     }
 
     async fn apply_security_script(&self, script: &str) -> Result<usize, DbError> {

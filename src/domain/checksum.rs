@@ -61,7 +61,8 @@ impl TableChecksum {
 
     pub fn add_row(&mut self, row: &[Value]) {
         self.buf.clear();
-        self.buf.extend_from_slice(&(row.len() as u32).to_le_bytes());
+        self.buf
+            .extend_from_slice(&(row.len() as u32).to_le_bytes());
         for v in row {
             v.encode(&mut self.buf);
         }
@@ -76,7 +77,11 @@ impl TableChecksum {
 
     /// Hex digest.
     pub fn finish(self) -> String {
-        self.hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        self.hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }
 
@@ -102,8 +107,14 @@ mod tests {
             row_checksum(&[Value::Int(8)]),
             row_checksum(&[Value::Dec(Decimal::from_str("8.00").unwrap())])
         );
-        assert_ne!(row_checksum(&[Value::Int(8)]), row_checksum(&[Value::Text("8".into())]));
-        assert_ne!(row_checksum(&[Value::Null]), row_checksum(&[Value::Text(String::new())]));
+        assert_ne!(
+            row_checksum(&[Value::Int(8)]),
+            row_checksum(&[Value::Text("8".into())])
+        );
+        assert_ne!(
+            row_checksum(&[Value::Null]),
+            row_checksum(&[Value::Text(String::new())])
+        );
     }
 
     proptest! {

@@ -19,7 +19,12 @@ pub enum Step {
 
 impl Step {
     /// The forward steps, in order (rollback is on demand).
-    pub const FORWARD: [Step; 4] = [Step::Assessment, Step::Privileges, Step::Copy, Step::Validate];
+    pub const FORWARD: [Step; 4] = [
+        Step::Assessment,
+        Step::Privileges,
+        Step::Copy,
+        Step::Validate,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -146,7 +151,10 @@ impl StageState {
 
     /// The forward steps not yet done, in order.
     pub fn remaining(&self) -> Vec<Step> {
-        Step::FORWARD.into_iter().filter(|s| !self.get(*s).done()).collect()
+        Step::FORWARD
+            .into_iter()
+            .filter(|s| !self.get(*s).done())
+            .collect()
     }
 
     pub fn validated(&self) -> bool {
@@ -169,14 +177,15 @@ pub fn may_run(stages: &[StageState], index: usize, step: Step) -> Result<(), St
             "stage '{}' has written nothing to roll back",
             stage.name
         )),
-        Step::Validate if !stage.copy.done() && stage.copy != StepState::RolledBack => Err(format!(
-            "stage '{}' has not copied yet: run copy before validate",
-            stage.name
-        )),
-        Step::Copy if !stage.assessment.done() => Err(format!(
-            "stage '{}' needs its assessment first",
-            stage.name
-        )),
+        Step::Validate if !stage.copy.done() && stage.copy != StepState::RolledBack => {
+            Err(format!(
+                "stage '{}' has not copied yet: run copy before validate",
+                stage.name
+            ))
+        }
+        Step::Copy if !stage.assessment.done() => {
+            Err(format!("stage '{}' needs its assessment first", stage.name))
+        }
         _ => Ok(()),
     }
 }
@@ -186,7 +195,10 @@ mod tests {
     use super::*;
 
     fn stages() -> Vec<StageState> {
-        vec![StageState::new("training", "training"), StageState::new("devnode", "devnode")]
+        vec![
+            StageState::new("training", "training"),
+            StageState::new("devnode", "devnode"),
+        ]
     }
 
     #[test]
@@ -204,9 +216,21 @@ mod tests {
     #[test]
     fn steps_go_in_order_and_rollback_needs_a_write() {
         let mut s = stages();
-        assert!(may_run(&s, 0, Step::Copy).unwrap_err().contains("assessment first"));
-        assert!(may_run(&s, 0, Step::Validate).unwrap_err().contains("run copy before validate"));
-        assert!(may_run(&s, 0, Step::Rollback).unwrap_err().contains("nothing to roll back"));
+        assert!(
+            may_run(&s, 0, Step::Copy)
+                .unwrap_err()
+                .contains("assessment first")
+        );
+        assert!(
+            may_run(&s, 0, Step::Validate)
+                .unwrap_err()
+                .contains("run copy before validate")
+        );
+        assert!(
+            may_run(&s, 0, Step::Rollback)
+                .unwrap_err()
+                .contains("nothing to roll back")
+        );
         s[0].assessment = StepState::Passed;
         s[0].privileges = StepState::Skipped("no principals configured".into());
         assert_eq!(s[0].remaining(), vec![Step::Copy, Step::Validate]);
@@ -218,6 +242,11 @@ mod tests {
     #[test]
     fn steps_parse_and_explain_the_choices() {
         assert_eq!("Copy".parse::<Step>().unwrap(), Step::Copy);
-        assert!("cpy".parse::<Step>().unwrap_err().contains("steps are assessment, privileges"));
+        assert!(
+            "cpy"
+                .parse::<Step>()
+                .unwrap_err()
+                .contains("steps are assessment, privileges")
+        );
     }
 }

@@ -23,7 +23,7 @@ pub fn nstring(value: &str) -> String {
 }
 
 /// A schema-qualified object name such as `dbo.LaborHours`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct ObjectName {
     pub schema: String,
     pub name: String,

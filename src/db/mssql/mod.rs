@@ -14,8 +14,12 @@ use tokio::sync::Mutex;
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
 use self::queries::{Param, Statement};
-use super::{AggregateQuery, DbError, Node, ProbeStep, RateWriteTarget, ServerInfo, StepOutcome};
+use super::{
+    AggregateQuery, Column, DbError, Node, ProbeStep, RateWriteTarget, ServerInfo, StepOutcome,
+    TableInfo,
+};
 use crate::config::{AuthConfig, Encryption, GpMapping, MssqlConfig};
+use crate::domain::checksum::Value as CValue;
 use crate::domain::perms::{Catalog, PermEntry, PermState, Principal, PrincipalKind, Securable};
 use crate::domain::rates::{
     CurrentRate, JobCode, RateAggregate, Site, SiteRateWrite, UnitAccount, as_money,
@@ -166,6 +170,14 @@ impl MssqlNode {
         })
     }
 
+    /// Run a batch of statements without parameters.
+    async fn batch(&self, sql: &str) -> Result<(), DbError> {
+        let mut guard = self.conn().await?;
+        let c = guard.as_mut().expect("connected");
+        let result = async { c.simple_query(sql).await?.into_results().await.map(|_| ()) }.await;
+        self.settle(&mut guard, result)
+    }
+
     async fn rows(&self, s: Statement) -> Result<Vec<Row>, DbError> {
         let mut guard = self.conn().await?;
         let c = guard.as_mut().expect("connected");
@@ -202,6 +214,9 @@ fn build_query(s: &Statement) -> Query<'_> {
             Param::Dec(d) => q.bind(*d),
             Param::Date(d) => q.bind(*d),
             Param::Str(v) => q.bind(v.as_str()),
+            Param::Big(i) => q.bind(*i),
+            Param::Bytes(b) => q.bind(b.as_slice()),
+            Param::Null => q.bind(Option::<&str>::None),
         }
     }
     q
@@ -262,6 +277,74 @@ fn rows_into<T>(
     rows.iter()
         .map(|r| f(r).map_err(|e| DbError::Other(e.to_string())))
         .collect()
+}
+
+/// A SQL Server value as tpdb moves and compares it (dates as ISO text, decimals exact).
+pub fn from_column(data: &tiberius::ColumnData<'static>) -> CValue {
+    use tiberius::ColumnData as D;
+    use tiberius::FromSql;
+    let text = |s: Option<String>| s.map(CValue::Text).unwrap_or(CValue::Null);
+    match data {
+        D::U8(v) => v.map(|x| CValue::Int(x.into())).unwrap_or(CValue::Null),
+        D::I16(v) => v.map(|x| CValue::Int(x.into())).unwrap_or(CValue::Null),
+        D::I32(v) => v.map(|x| CValue::Int(x.into())).unwrap_or(CValue::Null),
+        D::I64(v) => v.map(CValue::Int).unwrap_or(CValue::Null),
+        D::F32(v) => v
+            .and_then(|x| Decimal::from_str_exact(&x.to_string()).ok())
+            .map(CValue::Dec)
+            .unwrap_or(CValue::Null),
+        D::F64(v) => v
+            .and_then(|x| Decimal::from_str_exact(&x.to_string()).ok())
+            .map(CValue::Dec)
+            .unwrap_or(CValue::Null),
+        D::Bit(v) => v.map(|b| CValue::Int(b as i64)).unwrap_or(CValue::Null),
+        D::String(v) => text(v.as_ref().map(|s| s.to_string())),
+        D::Guid(v) => text(v.map(|g| g.to_string())),
+        D::Binary(v) => v
+            .as_ref()
+            .map(|b| CValue::Bytes(b.to_vec()))
+            .unwrap_or(CValue::Null),
+        D::Numeric(_) => Decimal::from_sql(data)
+            .ok()
+            .flatten()
+            .map(CValue::Dec)
+            .unwrap_or(CValue::Null),
+        D::Xml(v) => text(v.as_ref().map(|x| x.to_string())),
+        D::Date(_) => text(
+            NaiveDate::from_sql(data)
+                .ok()
+                .flatten()
+                .map(|d| d.format("%Y-%m-%d").to_string()),
+        ),
+        D::Time(_) => text(
+            chrono::NaiveTime::from_sql(data)
+                .ok()
+                .flatten()
+                .map(|t| t.to_string()),
+        ),
+        D::DateTime(_) | D::SmallDateTime(_) | D::DateTime2(_) => text(
+            chrono::NaiveDateTime::from_sql(data)
+                .ok()
+                .flatten()
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S%.f").to_string()),
+        ),
+        D::DateTimeOffset(_) => text(
+            chrono::DateTime::<chrono::FixedOffset>::from_sql(data)
+                .ok()
+                .flatten()
+                .map(|t| t.to_rfc3339()),
+        ),
+    }
+}
+
+fn to_param(v: &CValue) -> Param {
+    match v {
+        CValue::Null => Param::Null,
+        CValue::Int(i) => Param::Big(*i),
+        CValue::Dec(d) => Param::Dec(*d),
+        CValue::Text(s) => Param::Str(s.clone()),
+        CValue::Bytes(b) => Param::Bytes(b.clone()),
+    }
 }
 
 fn principal_kind(type_code: &str, authentication_type: i32) -> PrincipalKind {
@@ -543,6 +626,155 @@ impl Node for MssqlNode {
             steps.push(ProbeStep::timed(req.to_string(), t, outcome));
         }
         steps
+    }
+
+    async fn inventory(&self) -> Result<Vec<TableInfo>, DbError> {
+        let rows = self.rows(queries::inventory()).await?;
+        let mut tables: Vec<TableInfo> = Vec::new();
+        let mut keys: Vec<Vec<(i32, String)>> = Vec::new();
+        for r in &rows {
+            let f = || -> Result<_, tiberius::error::Error> {
+                Ok((
+                    ObjectName::new(get_str(r, "schema_name")?, get_str(r, "table_name")?),
+                    get_str(r, "column_name")?,
+                    queries::type_ddl(
+                        &get_str(r, "type_name")?,
+                        get_i32(r, "max_length")?,
+                        get_i32(r, "precision")?,
+                        get_i32(r, "scale")?,
+                    ),
+                    get_i32(r, "is_nullable")? == 1,
+                    r.try_get::<i32, _>("key_ordinal")?,
+                ))
+            };
+            let (name, column, sql_type, nullable, key) =
+                f().map_err(|e| DbError::Other(e.to_string()))?;
+            if tables.last().is_none_or(|t| t.name != name) {
+                tables.push(TableInfo {
+                    name,
+                    columns: Vec::new(),
+                    primary_key: Vec::new(),
+                    rows: 0,
+                });
+                keys.push(Vec::new());
+            }
+            if let Some(k) = key {
+                keys.last_mut().expect("pushed").push((k, column.clone()));
+            }
+            tables.last_mut().expect("pushed").columns.push(Column {
+                name: column,
+                sql_type,
+                nullable,
+            });
+        }
+        for (t, mut k) in tables.iter_mut().zip(keys) {
+            k.sort();
+            t.primary_key = k.into_iter().map(|(_, c)| c).collect();
+            let count = self.rows(queries::count_rows(&t.name)).await?;
+            t.rows = count
+                .first()
+                .and_then(|r| r.try_get::<i64, _>("row_count").ok().flatten())
+                .unwrap_or(0);
+        }
+        Ok(tables)
+    }
+
+    async fn read_rows(
+        &self,
+        table: &TableInfo,
+        after: Option<Vec<CValue>>,
+        limit: usize,
+    ) -> Result<Vec<Vec<CValue>>, DbError> {
+        let cols: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
+        let after: Option<Vec<Param>> = after.map(|a| a.iter().map(to_param).collect());
+        let s = queries::read_rows(
+            &table.name,
+            &cols,
+            &table.primary_key,
+            after.as_deref(),
+            limit,
+        );
+        let rows = self.rows(s).await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.cells().map(|(_, d)| from_column(d)).collect())
+            .collect())
+    }
+
+    async fn write_rows(
+        &self,
+        table: &TableInfo,
+        after: Option<Vec<CValue>>,
+        rows: Vec<Vec<CValue>>,
+    ) -> Result<usize, DbError> {
+        let Some(last) = rows.last() else {
+            return Ok(0);
+        };
+        let cols: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
+        let key_pos: Vec<usize> = table
+            .primary_key
+            .iter()
+            .filter_map(|k| cols.iter().position(|c| c == k))
+            .collect();
+        let upto: Vec<Param> = key_pos.iter().map(|i| to_param(&last[*i])).collect();
+        let after: Option<Vec<Param>> = after.map(|a| a.iter().map(to_param).collect());
+        let mut statements = vec![queries::delete_range(
+            &table.name,
+            &table.primary_key,
+            after.as_deref(),
+            &upto,
+        )];
+        // Stay under SQL Server's 2,100 parameters and 1,000 rows per INSERT … VALUES.
+        let per = (2000 / cols.len().max(1)).clamp(1, 1000);
+        for chunk in rows.chunks(per) {
+            let params: Vec<Vec<Param>> = chunk
+                .iter()
+                .map(|r| r.iter().map(to_param).collect())
+                .collect();
+            statements.push(queries::insert_rows(&table.name, &cols, &params));
+        }
+        let mut guard = self.conn().await?;
+        let c = guard.as_mut().expect("connected");
+        let result = async {
+            c.simple_query("SET XACT_ABORT ON; BEGIN TRANSACTION;")
+                .await?
+                .into_results()
+                .await?;
+            for s in &statements {
+                if let Err(e) = build_query(s).execute(&mut *c).await {
+                    let _ = c
+                        .simple_query("IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION;")
+                        .await;
+                    return Err(e);
+                }
+            }
+            c.simple_query("COMMIT TRANSACTION;")
+                .await?
+                .into_results()
+                .await?;
+            Ok(rows.len())
+        }
+        .await;
+        self.settle(&mut guard, result)
+    }
+
+    async fn create_table(&self, table: &TableInfo) -> Result<(), DbError> {
+        let cols: Vec<(String, String, bool)> = table
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), c.sql_type.clone(), c.nullable))
+            .collect();
+        let sql = queries::create_table(&table.name, &cols, &table.primary_key);
+        self.batch(&sql).await
+    }
+
+    async fn empty_table(&self, table: &ObjectName) -> Result<(), DbError> {
+        self.batch(&format!("DELETE FROM {};", table.quoted()))
+            .await
+    }
+
+    async fn drop_table(&self, table: &ObjectName) -> Result<(), DbError> {
+        self.batch(&format!("DROP TABLE {};", table.quoted())).await
     }
 
     async fn security_catalog(&self) -> Result<Catalog, DbError> {

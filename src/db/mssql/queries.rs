@@ -15,9 +15,12 @@ use crate::domain::tsql::{ObjectName, nstring, quote_ident};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Param {
     Int(i32),
+    Big(i64),
     Dec(Decimal),
     Date(NaiveDate),
     Str(String),
+    Bytes(Vec<u8>),
+    Null,
 }
 
 impl Param {
@@ -28,6 +31,12 @@ impl Param {
             Param::Dec(d) => d.to_string(),
             Param::Date(d) => format!("'{}'", d.format("%Y-%m-%d")),
             Param::Str(s) => nstring(s),
+            Param::Big(i) => i.to_string(),
+            Param::Bytes(b) => format!(
+                "0x{}",
+                b.iter().map(|x| format!("{x:02X}")).collect::<String>()
+            ),
+            Param::Null => "NULL".into(),
         }
     }
 }
@@ -291,6 +300,169 @@ pub fn active_probe(operation: &str) -> String {
     )
 }
 
+/// Every user table's columns (with type details) and primary-key ordinals.
+pub fn inventory() -> Statement {
+    Statement::new(
+        "SELECT s.name AS schema_name, t.name AS table_name, c.name AS column_name, \
+         TYPE_NAME(c.user_type_id) AS type_name, CAST(c.max_length AS int) AS max_length, \
+         CAST(c.precision AS int) AS precision, CAST(c.scale AS int) AS scale, \
+         CAST(c.is_nullable AS int) AS is_nullable, CAST(ic.key_ordinal AS int) AS key_ordinal \
+         FROM sys.tables AS t \
+         JOIN sys.schemas AS s ON s.schema_id = t.schema_id \
+         JOIN sys.columns AS c ON c.object_id = t.object_id \
+         LEFT JOIN sys.indexes AS i ON i.object_id = t.object_id AND i.is_primary_key = 1 \
+         LEFT JOIN sys.index_columns AS ic ON ic.object_id = t.object_id AND ic.index_id = i.index_id \
+         AND ic.column_id = c.column_id \
+         WHERE t.is_ms_shipped = 0 ORDER BY s.name, t.name, c.column_id;"
+            .into(),
+    )
+}
+
+/// A column's type as DDL: `decimal(9,2)`, `nvarchar(200)`, `varbinary(max)`, `int`.
+pub fn type_ddl(type_name: &str, max_length: i32, precision: i32, scale: i32) -> String {
+    let t = type_name.to_ascii_lowercase();
+    let len = |chars: i32| {
+        if max_length == -1 {
+            "max".to_string()
+        } else {
+            chars.to_string()
+        }
+    };
+    match t.as_str() {
+        "decimal" | "numeric" => format!("{t}({precision},{scale})"),
+        "nvarchar" | "nchar" => format!("{t}({})", len(max_length / 2)),
+        "varchar" | "char" | "varbinary" | "binary" => format!("{t}({})", len(max_length)),
+        "datetime2" | "time" | "datetimeoffset" => format!("{t}({scale})"),
+        _ => t,
+    }
+}
+
+/// The exact row count (catalog counts are estimates on some servers).
+pub fn count_rows(table: &ObjectName) -> Statement {
+    Statement::new(format!(
+        "SELECT COUNT_BIG(*) AS row_count FROM {};",
+        table.quoted()
+    ))
+}
+
+/// Keys strictly after `after` (or at most it, with `<=`), without row-value comparisons:
+/// (k1 > @a) OR (k1 = @a AND k2 > @b) …
+fn key_predicate(s: &mut Statement, keys: &[String], after: &[Param], inclusive: bool) -> String {
+    let names: Vec<String> = keys.iter().map(|k| quote_ident(k)).collect();
+    let marks: Vec<String> = after.iter().map(|p| s.bind(p.clone())).collect();
+    let mut terms = Vec::new();
+    for i in 0..names.len() {
+        let mut parts: Vec<String> = (0..i)
+            .map(|j| format!("{} = {}", names[j], marks[j]))
+            .collect();
+        let last = i + 1 == names.len();
+        let op = if last && inclusive {
+            "<="
+        } else if inclusive {
+            "<"
+        } else {
+            ">"
+        };
+        parts.push(format!("{} {op} {}", names[i], marks[i]));
+        terms.push(format!("({})", parts.join(" AND ")));
+    }
+    format!("({})", terms.join(" OR "))
+}
+
+/// Up to `limit` rows in key order after `after`.
+pub fn read_rows(
+    table: &ObjectName,
+    columns: &[String],
+    keys: &[String],
+    after: Option<&[Param]>,
+    limit: usize,
+) -> Statement {
+    let mut s = Statement::new(String::new());
+    let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    let order: Vec<String> = keys.iter().map(|k| quote_ident(k)).collect();
+    let filter = match after {
+        Some(a) => format!(" WHERE {}", key_predicate(&mut s, keys, a, false)),
+        None => String::new(),
+    };
+    s.sql = format!(
+        "SELECT TOP ({limit}) {} FROM {}{filter} ORDER BY {};",
+        cols.join(", "),
+        table.quoted(),
+        order.join(", ")
+    );
+    s
+}
+
+/// Delete the key range (`after`, `upto`] before a batch is (re)inserted.
+pub fn delete_range(
+    table: &ObjectName,
+    keys: &[String],
+    after: Option<&[Param]>,
+    upto: &[Param],
+) -> Statement {
+    let mut s = Statement::new(String::new());
+    let mut preds = Vec::new();
+    if let Some(a) = after {
+        preds.push(key_predicate(&mut s, keys, a, false));
+    }
+    preds.push(key_predicate(&mut s, keys, upto, true));
+    s.sql = format!(
+        "DELETE FROM {} WHERE {};",
+        table.quoted(),
+        preds.join(" AND ")
+    );
+    s
+}
+
+/// One multi-row INSERT of `rows` rows (the caller keeps rows × columns under 2,100 parameters).
+pub fn insert_rows(table: &ObjectName, columns: &[String], rows: &[Vec<Param>]) -> Statement {
+    let mut s = Statement::new(String::new());
+    let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    let values: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let marks: Vec<String> = r.iter().map(|p| s.bind(p.clone())).collect();
+            format!("({})", marks.join(", "))
+        })
+        .collect();
+    s.sql = format!(
+        "INSERT INTO {} ({}) VALUES {};",
+        table.quoted(),
+        cols.join(", "),
+        values.join(", ")
+    );
+    s
+}
+
+/// CREATE SCHEMA when missing, then CREATE TABLE from a source definition.
+pub fn create_table(
+    table: &ObjectName,
+    columns: &[(String, String, bool)],
+    keys: &[String],
+) -> String {
+    let mut defs: Vec<String> = columns
+        .iter()
+        .map(|(name, ty, nullable)| {
+            format!(
+                "{} {ty} {}",
+                quote_ident(name),
+                if *nullable { "NULL" } else { "NOT NULL" }
+            )
+        })
+        .collect();
+    if !keys.is_empty() {
+        let k: Vec<String> = keys.iter().map(|k| quote_ident(k)).collect();
+        defs.push(format!("PRIMARY KEY ({})", k.join(", ")));
+    }
+    format!(
+        "IF SCHEMA_ID({}) IS NULL EXEC(N'CREATE SCHEMA {}'); CREATE TABLE {} ({});",
+        nstring(&table.schema),
+        quote_ident(&table.schema).replace('\'', "''"),
+        table.quoted(),
+        defs.join(", ")
+    )
+}
+
 /// A security script wrapped in one transaction that any error rolls back. `GO` lines are
 /// client-side batch separators and are removed.
 pub fn security_script(script: &str) -> String {
@@ -488,6 +660,70 @@ VALUES (4, 12, 18.25, '2026-11-01', N'weighted');"
         assert_eq!(
             probe_operation(&Requirement::parse("SELECT ON SCHEMA::gp").unwrap()),
             None
+        );
+    }
+
+    #[test]
+    fn keyset_reads_and_range_deletes_expand_composite_keys() {
+        let t = ObjectName::new("dbo", "SiteJobCodeRate");
+        let keys = vec!["job_code_id".to_string(), "site_id".to_string()];
+        let after = [Param::Int(3), Param::Int(12)];
+        let s = read_rows(
+            &t,
+            &["job_code_id".into(), "site_id".into(), "hourly_rate".into()],
+            &keys,
+            Some(&after),
+            5000,
+        );
+        assert_eq!(
+            s.sql,
+            "SELECT TOP (5000) [job_code_id], [site_id], [hourly_rate] FROM [dbo].[SiteJobCodeRate] \
+WHERE (([job_code_id] > @P1) OR ([job_code_id] = @P1 AND [site_id] > @P2)) ORDER BY [job_code_id], [site_id];"
+        );
+        let d = delete_range(&t, &keys, Some(&after), &[Param::Int(4), Param::Int(1)]);
+        assert_eq!(
+            d.sql,
+            "DELETE FROM [dbo].[SiteJobCodeRate] WHERE (([job_code_id] > @P1) OR ([job_code_id] = @P1 AND [site_id] > @P2)) \
+AND (([job_code_id] < @P3) OR ([job_code_id] = @P3 AND [site_id] <= @P4));"
+        );
+        assert_eq!(d.params.len(), 4);
+        let i = insert_rows(
+            &t,
+            &["a".into(), "b".into()],
+            &[
+                vec![Param::Int(1), Param::Int(2)],
+                vec![Param::Int(3), Param::Int(4)],
+            ],
+        );
+        assert_eq!(
+            i.sql,
+            "INSERT INTO [dbo].[SiteJobCodeRate] ([a], [b]) VALUES (@P1, @P2), (@P3, @P4);"
+        );
+    }
+
+    #[test]
+    fn tables_are_created_from_source_definitions() {
+        assert_eq!(type_ddl("decimal", 9, 9, 2), "decimal(9,2)");
+        assert_eq!(type_ddl("nvarchar", 400, 0, 0), "nvarchar(200)");
+        assert_eq!(type_ddl("nvarchar", -1, 0, 0), "nvarchar(max)");
+        assert_eq!(type_ddl("int", 4, 10, 0), "int");
+        let sql = create_table(
+            &ObjectName::new("gp", "UnitAccount"),
+            &[
+                ("site_id".into(), "int".into(), false),
+                ("unit_account".into(), "nvarchar(50)".into(), true),
+            ],
+            &["site_id".into()],
+        );
+        assert_eq!(
+            sql,
+            "IF SCHEMA_ID(N'gp') IS NULL EXEC(N'CREATE SCHEMA [gp]'); CREATE TABLE [gp].[UnitAccount] \
+([site_id] int NOT NULL, [unit_account] nvarchar(50) NULL, PRIMARY KEY ([site_id]));"
+        );
+        assert!(inventory().sql.contains("i.is_primary_key = 1"));
+        assert_eq!(
+            count_rows(&ObjectName::new("dbo", "Site")).sql,
+            "SELECT COUNT_BIG(*) AS row_count FROM [dbo].[Site];"
         );
     }
 

@@ -17,9 +17,11 @@ use rust_decimal::Decimal;
 
 use self::security::{Session, load_catalog, permission_for, sqlite_error, store_catalog};
 use super::{
-    AggregateQuery, DbError, Identity, Node, ProbeStep, RateWriteTarget, ServerInfo, StepOutcome,
+    AggregateQuery, Column, DbError, Identity, Node, ProbeStep, RateWriteTarget, ServerInfo,
+    StepOutcome, TableInfo,
 };
 use crate::config::{GpMapping, WritePath};
+use crate::domain::checksum::Value as CValue;
 use crate::domain::perms::Catalog;
 use crate::domain::perms::{PrincipalKind, Securable};
 use crate::domain::rates::{
@@ -169,6 +171,39 @@ pub fn inline_params(sql: &str, params: &[Value]) -> String {
         out = out.replace(&format!("?{}", i + 1), &lit);
     }
     out
+}
+
+/// A SQLite value as tpdb moves and compares it.
+pub fn from_sqlite(v: rusqlite::types::ValueRef<'_>) -> CValue {
+    use rusqlite::types::ValueRef;
+    match v {
+        ValueRef::Null => CValue::Null,
+        ValueRef::Integer(i) => CValue::Int(i),
+        ValueRef::Real(f) => Decimal::from_str_exact(&format!("{f}"))
+            .map(CValue::Dec)
+            .unwrap_or_else(|_| CValue::Text(f.to_string())),
+        ValueRef::Text(t) => CValue::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => CValue::Bytes(b.to_vec()),
+    }
+}
+
+fn to_sqlite(v: &CValue) -> Value {
+    match v {
+        CValue::Null => Value::Null,
+        CValue::Int(i) => Value::Integer(*i),
+        CValue::Dec(d) => Value::Text(d.to_string()),
+        CValue::Text(s) => Value::Text(s.clone()),
+        CValue::Bytes(b) => Value::Blob(b.clone()),
+    }
+}
+
+/// `(k1, k2) > (?, ?)`-style key comparison on SQLite row values.
+fn key_cmp(keys: &[String], op: &str, first_param: usize) -> String {
+    let cols: Vec<String> = keys.iter().map(|k| sqlite_ident(k)).collect();
+    let marks: Vec<String> = (0..keys.len())
+        .map(|i| format!("?{}", first_param + i))
+        .collect();
+    format!("({}) {op} ({})", cols.join(", "), marks.join(", "))
 }
 
 /// Where a blocking task leaves its connection's interrupt handle.
@@ -489,6 +524,234 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
         })
         .await
         .unwrap_or_else(|e| vec![ProbeStep::timed("connect", started, StepOutcome::Fail(e))])
+    }
+
+    async fn inventory(&self) -> Result<Vec<TableInfo>, DbError> {
+        self.run(|c, s| {
+            let names: Vec<(String, String)> = {
+                let mut st = c
+                    .prepare(r#"SELECT schema_name, name FROM "sys.objects" WHERE type = 'U' ORDER BY schema_name, name"#)
+                    .map_err(sqlite_error)?;
+                let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(sqlite_error)?;
+                rows.collect::<Result<_, _>>().map_err(sqlite_error)?
+            };
+            let mut out = Vec::new();
+            for (schema, name) in names {
+                let object = ObjectName::new(schema, name);
+                s.require(c, "SELECT", &object)?;
+                let t = table_ident(&object);
+                let mut st = c.prepare(&format!("PRAGMA table_info({t})")).map_err(sqlite_error)?;
+                let cols: Vec<(String, String, bool, i64)> = st
+                    .query_map([], |r| Ok((r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? == 0, r.get(5)?)))
+                    .map_err(sqlite_error)?
+                    .collect::<Result<_, _>>()
+                    .map_err(sqlite_error)?;
+                let mut pk: Vec<(i64, String)> = cols.iter().filter(|c| c.3 > 0).map(|c| (c.3, c.0.clone())).collect();
+                pk.sort();
+                let rows: i64 = c.query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get(0)).map_err(sqlite_error)?;
+                out.push(TableInfo {
+                    name: object,
+                    columns: cols
+                        .into_iter()
+                        .map(|(name, sql_type, nullable, _)| Column { name, sql_type, nullable })
+                        .collect(),
+                    primary_key: pk.into_iter().map(|(_, n)| n).collect(),
+                    rows,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn read_rows(
+        &self,
+        table: &TableInfo,
+        after: Option<Vec<CValue>>,
+        limit: usize,
+    ) -> Result<Vec<Vec<CValue>>, DbError> {
+        let table = table.clone();
+        self.run(move |c, s| {
+            s.require(c, "SELECT", &table.name)?;
+            let cols: Vec<String> = table
+                .columns
+                .iter()
+                .map(|c| sqlite_ident(&c.name))
+                .collect();
+            let keys: Vec<String> = table.primary_key.iter().map(|k| sqlite_ident(k)).collect();
+            let filter = match &after {
+                Some(_) => format!(" WHERE {}", key_cmp(&table.primary_key, ">", 1)),
+                None => String::new(),
+            };
+            let sql = format!(
+                "SELECT {} FROM {}{filter} ORDER BY {} LIMIT {limit}",
+                cols.join(", "),
+                table_ident(&table.name),
+                keys.join(", ")
+            );
+            let params: Vec<Value> = after.iter().flatten().map(to_sqlite).collect();
+            let mut st = c.prepare(&sql).map_err(sqlite_error)?;
+            let n = cols.len();
+            let rows = st
+                .query_map(params_from_iter(params.iter()), |r| {
+                    (0..n)
+                        .map(|i| r.get_ref(i).map(from_sqlite))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .map_err(sqlite_error)?;
+            rows.collect::<Result<_, _>>().map_err(sqlite_error)
+        })
+        .await
+    }
+
+    async fn write_rows(
+        &self,
+        table: &TableInfo,
+        after: Option<Vec<CValue>>,
+        rows: Vec<Vec<CValue>>,
+    ) -> Result<usize, DbError> {
+        let table = table.clone();
+        self.run(move |c, s| {
+            for p in ["INSERT", "DELETE"] {
+                s.require(c, p, &table.name)?;
+            }
+            let Some(last) = rows.last() else {
+                return Ok(0);
+            };
+            let key_pos: Vec<usize> = table
+                .primary_key
+                .iter()
+                .filter_map(|k| table.columns.iter().position(|c| &c.name == k))
+                .collect();
+            let last_key: Vec<Value> = key_pos.iter().map(|i| to_sqlite(&last[*i])).collect();
+            let t = table_ident(&table.name);
+            let tx = c.transaction().map_err(sqlite_error)?;
+            {
+                let k = table.primary_key.len();
+                let (sql, params): (String, Vec<Value>) = match &after {
+                    Some(a) => (
+                        format!(
+                            "DELETE FROM {t} WHERE {} AND {}",
+                            key_cmp(&table.primary_key, ">", 1),
+                            key_cmp(&table.primary_key, "<=", k + 1)
+                        ),
+                        a.iter().map(to_sqlite).chain(last_key.clone()).collect(),
+                    ),
+                    None => (
+                        format!(
+                            "DELETE FROM {t} WHERE {}",
+                            key_cmp(&table.primary_key, "<=", 1)
+                        ),
+                        last_key.clone(),
+                    ),
+                };
+                tx.execute(&sql, params_from_iter(params.iter()))
+                    .map_err(sqlite_error)?;
+                let cols: Vec<String> = table
+                    .columns
+                    .iter()
+                    .map(|c| sqlite_ident(&c.name))
+                    .collect();
+                let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+                let mut st = tx
+                    .prepare(&format!(
+                        "INSERT INTO {t} ({}) VALUES ({})",
+                        cols.join(", "),
+                        marks.join(", ")
+                    ))
+                    .map_err(sqlite_error)?;
+                for r in &rows {
+                    let vals: Vec<Value> = r.iter().map(to_sqlite).collect();
+                    st.execute(params_from_iter(vals.iter()))
+                        .map_err(sqlite_error)?;
+                }
+            }
+            tx.commit().map_err(sqlite_error)?;
+            Ok(rows.len())
+        })
+        .await
+    }
+
+    async fn create_table(&self, table: &TableInfo) -> Result<(), DbError> {
+        let table = table.clone();
+        self.run(move |c, s| {
+            if !s
+                .catalog
+                .evaluate(&s.user, "CREATE TABLE", &Securable::Database)
+                .allowed()
+            {
+                return Err(DbError::server(
+                    262,
+                    1,
+                    14,
+                    format!(
+                        "CREATE TABLE permission denied in database '{}'.",
+                        s.database
+                    ),
+                ));
+            }
+            let mut cols: Vec<String> = table
+                .columns
+                .iter()
+                .map(|col| {
+                    format!(
+                        "{} {}{}",
+                        sqlite_ident(&col.name),
+                        col.sql_type,
+                        if col.nullable { "" } else { " NOT NULL" }
+                    )
+                })
+                .collect();
+            if !table.primary_key.is_empty() {
+                let keys: Vec<String> = table.primary_key.iter().map(|k| sqlite_ident(k)).collect();
+                cols.push(format!("PRIMARY KEY ({})", keys.join(", ")));
+            }
+            let tx = c.transaction().map_err(sqlite_error)?;
+            tx.execute(
+                &format!(
+                    "CREATE TABLE {} ({})",
+                    table_ident(&table.name),
+                    cols.join(", ")
+                ),
+                [],
+            )
+            .map_err(sqlite_error)?;
+            security::register_object(&tx, &table.name, "U").map_err(sqlite_error)?;
+            tx.commit().map_err(sqlite_error)
+        })
+        .await
+    }
+
+    async fn empty_table(&self, table: &ObjectName) -> Result<(), DbError> {
+        let table = table.clone();
+        self.run(move |c, s| {
+            s.require(c, "DELETE", &table)?;
+            c.execute(&format!("DELETE FROM {}", table_ident(&table)), [])
+                .map_err(sqlite_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn drop_table(&self, table: &ObjectName) -> Result<(), DbError> {
+        let table = table.clone();
+        self.run(move |c, s| {
+            s.require(c, "CONTROL", &table)?;
+            let tx = c.transaction().map_err(sqlite_error)?;
+            tx.execute(&format!("DROP TABLE {}", table_ident(&table)), []).map_err(sqlite_error)?;
+            tx.execute(
+                r#"DELETE FROM "sys.objects" WHERE schema_name = ?1 AND name = ?2"#,
+                rusqlite::params![table.schema, table.name],
+            )
+            .map_err(sqlite_error)?;
+            tx.execute(
+                r#"DELETE FROM "sys.database_permissions" WHERE class = 1 AND major_schema = ?1 AND major_name = ?2"#,
+                rusqlite::params![table.schema, table.name],
+            )
+            .map_err(sqlite_error)?;
+            tx.commit().map_err(sqlite_error)
+        })
+        .await
     }
 
     async fn security_catalog(&self) -> Result<Catalog, DbError> {
