@@ -161,6 +161,8 @@ pub struct StageConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationConfig {
     pub source: String,
+    /// The principal the copy runs as on targets, whose requirements assessment checks.
+    pub identity: Option<String>,
     pub stages: Vec<StageConfig>,
     pub include: Vec<String>,
     pub exclude: Vec<String>,
@@ -650,8 +652,23 @@ impl Cx<'_> {
                         on_nonempty,
                     });
                 }
+                let identity = match &m.identity {
+                    None => None,
+                    Some(i) if principals.contains_key(i.get_ref()) => Some(i.get_ref().clone()),
+                    Some(i) => {
+                        return self.err(
+                            i.span(),
+                            format!(
+                                "migration.identity names principal '{}', which is not defined",
+                                i.get_ref()
+                            ),
+                            format!("define [principals.{}] or remove the key", i.get_ref()),
+                        );
+                    }
+                };
                 Some(MigrationConfig {
                     source,
+                    identity,
                     stages,
                     include: m.include.unwrap_or_else(|| vec!["*".into()]),
                     exclude: m.exclude.unwrap_or_default(),
@@ -939,6 +956,7 @@ mod raw {
     #[serde(deny_unknown_fields)]
     pub struct Migration {
         pub source: Spanned<String>,
+        pub identity: Option<Spanned<String>>,
         #[serde(default)]
         pub stages: Vec<Stage>,
         pub include: Option<Vec<String>>,

@@ -89,6 +89,7 @@ required = [
 
 [migration]
 source = "node1"
+identity = "{mig}"
 include = ["dbo.*", "gp.*"]
 exclude = []
 batch_size = 5000

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod flows;
+pub mod journal;
 pub mod logging;
 pub mod tui;
 pub mod worker;

@@ -2,6 +2,7 @@
 
 pub mod check_config;
 pub mod demo;
+pub mod migrate;
 pub mod output;
 pub mod privileges;
 pub mod probe;
@@ -45,6 +46,9 @@ pub enum Command {
     Privileges(privileges::PrivilegesCommand),
     /// Probe a principal's access on nodes: each check's error, cause and fix.
     Probe(probe::ProbeArgs),
+    /// The staged migration: status, run a stage or a step, roll back.
+    #[command(subcommand)]
+    Migrate(migrate::MigrateCommand),
 }
 
 /// Find and load the config.
@@ -73,6 +77,11 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
             let config = load_config(cli.config.as_ref())?;
             let _guard = crate::logging::init(&config.paths.log_dir, None);
             rates::run(&config, cmd).await
+        }
+        Some(Command::Migrate(cmd)) => {
+            let config = load_config(cli.config.as_ref())?;
+            let _guard = crate::logging::init(&config.paths.log_dir, None);
+            migrate::run(&config, cmd).await
         }
         Some(Command::Probe(args)) => {
             let config = load_config(cli.config.as_ref())?;

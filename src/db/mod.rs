@@ -136,7 +136,7 @@ impl ProbeStep {
 }
 
 /// A column of a table, with its SQL Server type name.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Column {
     pub name: String,
     pub sql_type: String,
@@ -144,7 +144,7 @@ pub struct Column {
 }
 
 /// A table as the inventory sees it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TableInfo {
     pub name: ObjectName,
     pub columns: Vec<Column>,

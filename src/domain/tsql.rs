@@ -23,7 +23,9 @@ pub fn nstring(value: &str) -> String {
 }
 
 /// A schema-qualified object name such as `dbo.LaborHours`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct ObjectName {
     pub schema: String,
     pub name: String,

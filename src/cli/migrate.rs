@@ -1,0 +1,188 @@
+//! `tpdb migrate status|run|rollback`: the staged migration without the TUI.
+
+use clap::Subcommand;
+
+use super::output::{Format, table};
+use crate::config::Config;
+use crate::domain::plan::{Step, StepState};
+use crate::error::{EXIT_FINDINGS, EXIT_OK, Error};
+use crate::flows::Progress;
+use crate::flows::migration::{self, StepReport};
+use crate::flows::privileges::check_confirmation;
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Every stage's steps and their states.
+    Status {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Run a stage's next steps in order (stopping at the first failure), or one step.
+    Run {
+        stage: String,
+        #[arg(long, value_parser = parse_step)]
+        step: Option<Step>,
+        /// Let copy write to the target (without it, copy only says what it would do).
+        #[arg(long)]
+        yes: bool,
+        /// The target's name, when it is protected.
+        #[arg(long, value_name = "NODE")]
+        confirm: Option<String>,
+        /// Unlock the stage although the previous one has not validated; journaled.
+        #[arg(long = "override", value_name = "REASON")]
+        override_reason: Option<String>,
+    },
+    /// Restore the stage's target to its pre-stage state and prove it by checksum.
+    Rollback {
+        stage: String,
+        #[arg(long)]
+        yes: bool,
+        #[arg(long, value_name = "NODE")]
+        confirm: Option<String>,
+    },
+}
+
+fn parse_step(s: &str) -> Result<Step, String> {
+    s.parse()
+}
+
+fn print_report(r: &StepReport) {
+    let reason = match &r.state {
+        StepState::Failed(w) | StepState::Skipped(w) => format!(": {w}"),
+        _ => String::new(),
+    };
+    println!(
+        "{} {} · {} {}{} ({} ms)",
+        r.state.icon(),
+        r.stage,
+        r.step,
+        r.state.label(),
+        reason,
+        r.millis
+    );
+    for f in &r.findings {
+        println!("    {f}");
+    }
+    if !r.tables.is_empty() {
+        let rows: Vec<Vec<String>> = r
+            .tables
+            .iter()
+            .map(|(n, c, note)| vec![format!("    {n}"), c.to_string(), note.clone()])
+            .collect();
+        print!("{}", table(&["    table", "rows", ""], &rows));
+    }
+}
+
+fn progress(p: Progress) {
+    eprintln!("  {}", p.message);
+}
+
+pub async fn run(config: &Config, cmd: MigrateCommand) -> Result<i32, Error> {
+    match cmd {
+        MigrateCommand::Status { format } => {
+            let stages = migration::status(config)?;
+            match format {
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&stages).unwrap_or_default()
+                ),
+                _ => {
+                    let rows: Vec<Vec<String>> = stages
+                        .iter()
+                        .map(|s| {
+                            let mut r = vec![s.name.clone(), s.target.clone()];
+                            for step in [
+                                Step::Assessment,
+                                Step::Privileges,
+                                Step::Copy,
+                                Step::Validate,
+                                Step::Rollback,
+                            ] {
+                                let st = s.get(step);
+                                r.push(format!("{} {}", st.icon(), st.label()));
+                            }
+                            r
+                        })
+                        .collect();
+                    print!(
+                        "{}",
+                        table(
+                            &[
+                                "stage",
+                                "target",
+                                "assessment",
+                                "privileges",
+                                "copy",
+                                "validate",
+                                "rollback"
+                            ],
+                            &rows
+                        )
+                    );
+                }
+            }
+            Ok(EXIT_OK)
+        }
+        MigrateCommand::Run {
+            stage,
+            step,
+            yes,
+            confirm,
+            override_reason,
+        } => {
+            let m = migration::migration(config)?;
+            let i = migration::stage_index(m, &stage)?;
+            let target = m.stages[i].target.clone();
+            if let Some(reason) = &override_reason {
+                migration::override_stage(config, &stage, reason)?;
+            }
+            let steps = match step {
+                Some(s) => vec![s],
+                None => migration::status(config)?[i].remaining(),
+            };
+            if steps.contains(&Step::Copy) {
+                if !yes {
+                    eprintln!(
+                        "copy writes to {target}: the assessment shows what it will create, empty and copy; add --yes to run it"
+                    );
+                }
+                check_confirmation(config, &target, confirm.as_deref())
+                    .or_else(|e| if yes { Err(e) } else { Ok(()) })?;
+            }
+            let mut failed = false;
+            for s in steps {
+                if s == Step::Copy && !yes {
+                    break;
+                }
+                let r = migration::run_step(config, &stage, s, &progress).await?;
+                print_report(&r);
+                if matches!(r.state, StepState::Failed(_)) {
+                    failed = true;
+                    break;
+                }
+            }
+            Ok(if failed { EXIT_FINDINGS } else { EXIT_OK })
+        }
+        MigrateCommand::Rollback {
+            stage,
+            yes,
+            confirm,
+        } => {
+            let m = migration::migration(config)?;
+            let i = migration::stage_index(m, &stage)?;
+            let target = m.stages[i].target.clone();
+            if !yes {
+                eprintln!("rollback restores {target} to its pre-stage state; add --yes to run it");
+                return Ok(EXIT_OK);
+            }
+            check_confirmation(config, &target, confirm.as_deref())?;
+            let r = migration::run_step(config, &stage, Step::Rollback, &progress).await?;
+            print_report(&r);
+            Ok(if matches!(r.state, StepState::Failed(_)) {
+                EXIT_FINDINGS
+            } else {
+                EXIT_OK
+            })
+        }
+    }
+}

@@ -1,0 +1,831 @@
+//! The staged migration: assessment, privilege mapping, resumable keyset copy with a checkpoint
+//! per batch, validation by row count and canonical checksum, and rollback to the pre-stage
+//! state proven by checksum. The source node is only ever read.
+
+use std::time::{Duration, Instant};
+
+use crate::audit::{Audit, AuditRecord};
+use crate::config::{Config, MigrationConfig, OnNonEmpty};
+use crate::db::{self, AnyNode, DbError, Node, TableInfo};
+use crate::domain::checksum::{TableChecksum, Value};
+use crate::domain::plan::{StageState, Step, StepState, may_run};
+use crate::domain::privdiff::check_required;
+use crate::error::Error;
+use crate::flows::{Progress, ProgressFn};
+use crate::journal::{Journal, PreStage, Validation};
+
+/// What a step found and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepReport {
+    pub stage: String,
+    pub step: Step,
+    pub state: StepState,
+    pub findings: Vec<String>,
+    /// Per table: (name, rows, note).
+    pub tables: Vec<(String, i64, String)>,
+    pub millis: u64,
+}
+
+pub fn migration(config: &Config) -> Result<&MigrationConfig, Error> {
+    config.migration.as_ref().ok_or_else(|| {
+        Error::Usage(format!(
+            "{} has no [migration] section; see config.example.toml",
+            config.file.display()
+        ))
+    })
+}
+
+fn plan_of(m: &MigrationConfig) -> Vec<(String, String)> {
+    m.stages
+        .iter()
+        .map(|s| (s.name.clone(), s.target.clone()))
+        .collect()
+}
+
+pub fn journal(config: &Config) -> Result<Journal, Error> {
+    Journal::open(&config.paths.journal).map_err(Error::Io)
+}
+
+/// Every stage's state, as journaled.
+pub fn status(config: &Config) -> Result<Vec<StageState>, Error> {
+    let m = migration(config)?;
+    journal(config)?.stages(&plan_of(m)).map_err(Error::Io)
+}
+
+pub fn stage_index(m: &MigrationConfig, name: &str) -> Result<usize, Error> {
+    m.stages.iter().position(|s| s.name == name).ok_or_else(|| {
+        Error::Usage(format!(
+            "unknown stage '{name}'; stages are {}",
+            m.stages
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })
+}
+
+/// Unlock a stage without its predecessor validating; the reason is journaled.
+pub fn override_stage(config: &Config, stage: &str, reason: &str) -> Result<(), Error> {
+    if reason.trim().is_empty() {
+        return Err(Error::Usage("an override needs a reason".into()));
+    }
+    let m = migration(config)?;
+    let i = stage_index(m, stage)?;
+    let j = journal(config)?;
+    let mut stages = j.stages(&plan_of(m)).map_err(Error::Io)?;
+    stages[i].override_reason = Some(reason.to_string());
+    j.record(&stages[i], Step::Assessment, &format!("override: {reason}"))
+        .map_err(Error::Io)
+}
+
+/// `*` matches any run of characters; names compare as `schema.name`, case-insensitively.
+pub fn pattern_matches(pattern: &str, name: &str) -> bool {
+    let (p, n) = (pattern.to_ascii_lowercase(), name.to_ascii_lowercase());
+    let parts: Vec<&str> = p.split('*').collect();
+    if parts.len() == 1 {
+        return p == n;
+    }
+    let mut rest = n.as_str();
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            let Some(r) = rest.strip_prefix(part) else {
+                return false;
+            };
+            rest = r;
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+fn selected(m: &MigrationConfig, tables: Vec<TableInfo>) -> Vec<TableInfo> {
+    tables
+        .into_iter()
+        .filter(|t| {
+            let n = t.name.to_string();
+            m.include.iter().any(|p| pattern_matches(p, &n))
+                && !m.exclude.iter().any(|p| pattern_matches(p, &n))
+        })
+        .collect()
+}
+
+fn open(config: &Config, node: &str) -> Result<AnyNode, Error> {
+    db::open(config, node, None).map_err(Error::Usage)
+}
+
+fn db_err(node: &str, what: &str) -> impl Fn(DbError) -> Error {
+    let (node, what) = (node.to_string(), what.to_string());
+    move |e| Error::db(&node, what.clone(), e)
+}
+
+/// Rows per read when scanning for checksums and snapshots.
+const SCAN: usize = 5000;
+
+/// Row count and canonical checksum of a whole table, read in key order.
+pub async fn table_checksum(node: &AnyNode, table: &TableInfo) -> Result<(i64, String), DbError> {
+    let mut sum = TableChecksum::new();
+    let mut after: Option<Vec<Value>> = None;
+    let keys = key_positions(table);
+    loop {
+        let rows = node.read_rows(table, after.clone(), SCAN).await?;
+        for r in &rows {
+            sum.add_row(r);
+        }
+        match rows.last() {
+            Some(last) if rows.len() == SCAN => {
+                after = Some(keys.iter().map(|i| last[*i].clone()).collect())
+            }
+            _ => break,
+        }
+    }
+    Ok((sum.rows() as i64, sum.finish()))
+}
+
+fn key_positions(t: &TableInfo) -> Vec<usize> {
+    t.primary_key
+        .iter()
+        .filter_map(|k| t.columns.iter().position(|c| &c.name == k))
+        .collect()
+}
+
+async fn all_rows(node: &AnyNode, table: &TableInfo) -> Result<Vec<Vec<Value>>, DbError> {
+    let mut out = Vec::new();
+    let mut after: Option<Vec<Value>> = None;
+    let keys = key_positions(table);
+    loop {
+        let rows = node.read_rows(table, after.clone(), SCAN).await?;
+        let full = rows.len() == SCAN;
+        if let Some(last) = rows.last() {
+            after = Some(keys.iter().map(|i| last[*i].clone()).collect());
+        }
+        out.extend(rows);
+        if !full {
+            return Ok(out);
+        }
+    }
+}
+
+fn same_columns(a: &TableInfo, b: &TableInfo) -> bool {
+    let norm = |t: &TableInfo| -> Vec<(String, String, bool)> {
+        t.columns
+            .iter()
+            .map(|c| {
+                (
+                    c.name.to_ascii_lowercase(),
+                    c.sql_type.to_ascii_lowercase(),
+                    c.nullable,
+                )
+            })
+            .collect()
+    };
+    norm(a) == norm(b)
+}
+
+/// Run one step of a stage. `confirm` is the typed name for a protected target.
+pub async fn run_step(
+    config: &Config,
+    stage: &str,
+    step: Step,
+    progress: ProgressFn<'_>,
+) -> Result<StepReport, Error> {
+    let m = migration(config)?;
+    let i = stage_index(m, stage)?;
+    let sc = &m.stages[i];
+    let j = journal(config)?;
+    let mut stages = j.stages(&plan_of(m)).map_err(Error::Io)?;
+    may_run(&stages, i, step).map_err(Error::Usage)?;
+    stages[i].set(step, StepState::Running);
+    j.record(&stages[i], step, "").map_err(Error::Io)?;
+    let started = Instant::now();
+    let result = match step {
+        Step::Assessment => assess(config, m, sc.on_nonempty, &sc.target).await,
+        Step::Privileges => privileges(config, m, &sc.target).await,
+        Step::Copy => copy(config, m, &j, stage, &sc.target, sc.on_nonempty, progress).await,
+        Step::Validate => validate(config, m, &j, stage, &sc.target, progress).await,
+        Step::Rollback => rollback(config, &j, stage, &sc.target, progress).await,
+    };
+    let (state, findings, tables) = match result {
+        Ok(r) => r,
+        Err(e) => (
+            StepState::Failed(e.to_string()),
+            vec![e.to_string()],
+            Vec::new(),
+        ),
+    };
+    let mut st = stages[i].clone();
+    st.set(step, state.clone());
+    match (step, &state) {
+        (Step::Copy, _) => st.written = st.written || !tables.is_empty(),
+        (Step::Rollback, StepState::Passed) => {
+            st.written = false;
+            st.copy = StepState::RolledBack;
+            st.validate = StepState::Pending;
+        }
+        _ => {}
+    }
+    let reason = match &state {
+        StepState::Failed(r) | StepState::Skipped(r) => r.clone(),
+        _ => String::new(),
+    };
+    j.record(&st, step, &reason).map_err(Error::Io)?;
+    let _ = Audit::new(&config.paths.audit).append(
+        &AuditRecord::new(&sc.target, "node identity", &format!("migrate.{step}"), &[]).outcome(
+            state.label(),
+            format!("stage {stage}: {} findings", findings.len()),
+        ),
+    );
+    Ok(StepReport {
+        stage: stage.into(),
+        step,
+        state,
+        findings,
+        tables,
+        millis: started.elapsed().as_millis() as u64,
+    })
+}
+
+type StepResult = Result<(StepState, Vec<String>, Vec<(String, i64, String)>), Error>;
+
+async fn assess(
+    config: &Config,
+    m: &MigrationConfig,
+    policy: OnNonEmpty,
+    target: &str,
+) -> StepResult {
+    let (src, tgt) = (open(config, &m.source)?, open(config, target)?);
+    let (si, ti) = tokio::join!(src.server_info(), tgt.server_info());
+    let si = si.map_err(db_err(&m.source, "reading server facts"))?;
+    let ti = ti.map_err(db_err(target, "reading server facts"))?;
+    let mut findings = vec![
+        format!(
+            "source {}: {} {} database {} as {}",
+            m.source, si.product, si.version, si.database, si.user
+        ),
+        format!(
+            "target {target}: {} {} database {} as {}",
+            ti.product, ti.version, ti.database, ti.user
+        ),
+    ];
+    let source_tables = selected(
+        m,
+        src.inventory()
+            .await
+            .map_err(db_err(&m.source, "reading the inventory"))?,
+    );
+    let target_tables = tgt
+        .inventory()
+        .await
+        .map_err(db_err(target, "reading the inventory"))?;
+    let mut blocking = 0;
+    let mut tables = Vec::new();
+    for t in &source_tables {
+        let name = t.name.to_string();
+        let note = if t.primary_key.is_empty() {
+            findings.push(format!(
+                "{name} has no primary key: it is reported, not copied (add a key to copy it)"
+            ));
+            "no primary key: not copied".to_string()
+        } else {
+            match target_tables.iter().find(|x| x.name == t.name) {
+                None => {
+                    if !target_tables.iter().any(|x| x.name.schema == t.name.schema) {
+                        findings.push(format!(
+                            "schema {} is missing on {target}: copy creates it",
+                            t.name.schema
+                        ));
+                    }
+                    findings.push(format!(
+                        "{name} exists only on the source: copy creates it on {target}"
+                    ));
+                    "missing on target: created by copy".into()
+                }
+                Some(x) if !same_columns(t, x) => {
+                    blocking += 1;
+                    findings.push(format!("{name}: columns differ between source and target; align the target's definition first"));
+                    "columns differ".into()
+                }
+                Some(x) if x.rows > 0 => {
+                    let what = match policy {
+                        OnNonEmpty::Fail => {
+                            blocking += 1;
+                            "copy will refuse it (on_nonempty = fail)"
+                        }
+                        OnNonEmpty::Replace => {
+                            "copy empties it first; rollback restores these rows"
+                        }
+                        OnNonEmpty::Merge => "copy merges by primary key",
+                    };
+                    findings.push(format!(
+                        "{name} on {target} is not empty ({} rows): {what}",
+                        x.rows
+                    ));
+                    format!("target has {} rows", x.rows)
+                }
+                Some(_) => "ready".into(),
+            }
+        };
+        tables.push((name, t.rows, note));
+    }
+    for t in &target_tables {
+        if !source_tables.iter().any(|s| s.name == t.name)
+            && selected(m, vec![t.clone()]).len() == 1
+        {
+            findings.push(format!("{} exists only on {target}", t.name));
+        }
+    }
+    if let Some(identity) = &m.identity {
+        let p = config.principal(identity).map_err(Error::Usage)?;
+        let cat = tgt
+            .security_catalog()
+            .await
+            .map_err(db_err(target, "reading the security catalog"))?;
+        let r = check_required(&p.user, p.kind, &p.required, &cat);
+        for row in &r.rows {
+            findings.push(format!(
+                "the migration identity {identity} lacks {} {} on {target}: {}",
+                row.permission, row.securable, row.why
+            ));
+        }
+    }
+    let state = if blocking == 0 {
+        StepState::Passed
+    } else {
+        StepState::Failed(format!("{blocking} blocking findings"))
+    };
+    Ok((state, findings, tables))
+}
+
+async fn privileges(config: &Config, m: &MigrationConfig, target: &str) -> StepResult {
+    if config.principals.is_empty() {
+        return Ok((
+            StepState::Skipped("no principals configured".into()),
+            Vec::new(),
+            Vec::new(),
+        ));
+    }
+    let _ = m;
+    let cat = open(config, target)?
+        .security_catalog()
+        .await
+        .map_err(db_err(target, "reading the security catalog"))?;
+    let mut findings = Vec::new();
+    let mut script = Vec::new();
+    for p in config.principals.values() {
+        let r = check_required(&p.user, p.kind, &p.required, &cat);
+        for row in &r.rows {
+            findings.push(format!(
+                "{} lacks {} {} on {target}: {}",
+                p.name, row.permission, row.securable, row.why
+            ));
+        }
+        script.extend(r.script.iter().map(|s| s.tsql()));
+    }
+    if findings.is_empty() {
+        Ok((
+            StepState::Passed,
+            vec![format!(
+                "every principal's requirements are met on {target}"
+            )],
+            Vec::new(),
+        ))
+    } else {
+        findings.push(format!(
+            "remediation (`tpdb privileges apply --node {target} --script FILE`):"
+        ));
+        findings.extend(script);
+        Ok((
+            StepState::Failed("required permissions are missing".into()),
+            findings,
+            Vec::new(),
+        ))
+    }
+}
+
+/// Transient errors worth retrying: a database in reconfiguration, or a dropped connection.
+fn transient(e: &DbError) -> bool {
+    matches!(e.number(), Some(40613) | Some(40501) | Some(49918))
+        || matches!(e, DbError::Connect { .. })
+}
+
+async fn retrying<T, F, Fut>(what: &str, mut f: F) -> Result<T, DbError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, DbError>>,
+{
+    let mut wait = Duration::from_millis(200);
+    for attempt in 1.. {
+        match f().await {
+            Err(e) if transient(&e) && attempt < 6 => {
+                tracing::warn!(%e, attempt, "{what}: transient error, retrying in {:?}", wait);
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(60));
+            }
+            other => return other,
+        }
+    }
+    unreachable!("the loop returns")
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn copy(
+    config: &Config,
+    m: &MigrationConfig,
+    j: &Journal,
+    stage: &str,
+    target: &str,
+    policy: OnNonEmpty,
+    progress: ProgressFn<'_>,
+) -> StepResult {
+    let (src, tgt) = (open(config, &m.source)?, open(config, target)?);
+    let source_tables = selected(
+        m,
+        src.inventory()
+            .await
+            .map_err(db_err(&m.source, "reading the inventory"))?,
+    );
+    let target_tables = tgt
+        .inventory()
+        .await
+        .map_err(db_err(target, "reading the inventory"))?;
+    let total: i64 = source_tables
+        .iter()
+        .filter(|t| !t.primary_key.is_empty())
+        .map(|t| t.rows)
+        .sum();
+    let mut done_rows: i64 = 0;
+    let started = Instant::now();
+    let mut findings = Vec::new();
+    let mut tables = Vec::new();
+    for t in &source_tables {
+        let name = t.name.to_string();
+        if t.primary_key.is_empty() {
+            findings.push(format!("{name}: no primary key, not copied"));
+            continue;
+        }
+        let checkpoint = j.checkpoint(stage, &name).map_err(Error::Io)?;
+        if let Some((_, rows, true)) = &checkpoint {
+            done_rows += rows;
+            tables.push((name.clone(), *rows, "already copied".into()));
+            continue;
+        }
+        // Before the first write: record what the target had, so rollback can restore it.
+        if j.prestage(stage, &name).map_err(Error::Io)?.is_none() {
+            let existing = target_tables.iter().find(|x| x.name == t.name);
+            let (existed, rows, checksum, snapshot) = match existing {
+                None => (false, 0, String::new(), Vec::new()),
+                Some(x) => {
+                    let (n, c) = table_checksum(&tgt, x)
+                        .await
+                        .map_err(db_err(target, "checksumming the target"))?;
+                    if n > 0 && policy == OnNonEmpty::Fail {
+                        return Err(Error::Usage(format!(
+                            "{name} on {target} has {n} rows and the stage's on_nonempty is fail: empty it, or set on_nonempty = \"replace\""
+                        )));
+                    }
+                    let snap = if n > 0 {
+                        all_rows(&tgt, x)
+                            .await
+                            .map_err(db_err(target, "snapshotting the target"))?
+                    } else {
+                        Vec::new()
+                    };
+                    (true, n, c, snap)
+                }
+            };
+            let definition = serde_json::to_string(t).unwrap_or_default();
+            j.save_prestage(
+                stage,
+                &PreStage {
+                    table: t.name.clone(),
+                    existed,
+                    rows,
+                    checksum,
+                    definition,
+                },
+                &snapshot,
+            )
+            .map_err(Error::Io)?;
+            if !existed {
+                tgt.create_table(t)
+                    .await
+                    .map_err(db_err(target, &format!("creating {name}")))?;
+                findings.push(format!("created {name} on {target}"));
+            } else if rows > 0 {
+                if policy == OnNonEmpty::Merge {
+                    return Err(Error::Usage(format!(
+                        "{name}: on_nonempty = \"merge\" is not supported yet; use replace"
+                    )));
+                }
+                tgt.empty_table(&t.name)
+                    .await
+                    .map_err(db_err(target, &format!("emptying {name}")))?;
+                findings.push(format!(
+                    "emptied {name} on {target} ({rows} rows kept for rollback)"
+                ));
+            }
+        }
+        let keys = key_positions(t);
+        let (mut after, mut copied) = match checkpoint {
+            Some((k, n, false)) if !k.is_empty() => (Some(k), n),
+            _ => (None, 0),
+        };
+        if copied > 0 {
+            findings.push(format!("{name}: resuming after {copied} rows"));
+        }
+        done_rows += copied;
+        loop {
+            let batch = retrying("read", || src.read_rows(t, after.clone(), m.batch_size))
+                .await
+                .map_err(db_err(&m.source, &format!("reading {name}")))?;
+            let Some(last) = batch.last() else { break };
+            let next: Vec<Value> = keys.iter().map(|i| last[*i].clone()).collect();
+            let n = batch.len();
+            retrying("write", || tgt.write_rows(t, after.clone(), batch.clone()))
+                .await
+                .map_err(db_err(target, &format!("writing {name}")))?;
+            copied += n as i64;
+            done_rows += n as i64;
+            j.set_checkpoint(stage, &name, &next, copied, false)
+                .map_err(Error::Io)?;
+            after = Some(next);
+            let secs = started.elapsed().as_secs_f64().max(0.001);
+            let rate = done_rows as f64 / secs;
+            let eta = if rate > 0.0 {
+                (total - done_rows).max(0) as f64 / rate
+            } else {
+                0.0
+            };
+            progress(Progress {
+                message: format!("{name}: {copied} rows · {rate:.0} rows/s · ETA {eta:.0} s"),
+                fraction: Some(if total > 0 {
+                    done_rows as f64 / total as f64
+                } else {
+                    1.0
+                }),
+            });
+            if n < m.batch_size {
+                break;
+            }
+        }
+        j.set_checkpoint(stage, &name, after.as_deref().unwrap_or(&[]), copied, true)
+            .map_err(Error::Io)?;
+        tables.push((name, copied, "copied".into()));
+    }
+    findings.push(format!(
+        "{done_rows} rows in {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
+    Ok((StepState::Passed, findings, tables))
+}
+
+async fn validate(
+    config: &Config,
+    m: &MigrationConfig,
+    j: &Journal,
+    stage: &str,
+    target: &str,
+    progress: ProgressFn<'_>,
+) -> StepResult {
+    let (src, tgt) = (open(config, &m.source)?, open(config, target)?);
+    let source_tables = selected(
+        m,
+        src.inventory()
+            .await
+            .map_err(db_err(&m.source, "reading the inventory"))?,
+    );
+    let target_tables = tgt
+        .inventory()
+        .await
+        .map_err(db_err(target, "reading the inventory"))?;
+    let mut findings = Vec::new();
+    let mut tables = Vec::new();
+    let mut bad = 0;
+    for t in source_tables.iter().filter(|t| !t.primary_key.is_empty()) {
+        let name = t.name.to_string();
+        progress(Progress {
+            message: format!("validating {name}"),
+            fraction: None,
+        });
+        let Some(tt) = target_tables.iter().find(|x| x.name == t.name) else {
+            bad += 1;
+            findings.push(format!("{name} is missing on {target}"));
+            continue;
+        };
+        let (s, r) = tokio::join!(table_checksum(&src, t), table_checksum(&tgt, tt));
+        let (sn, sc) = s.map_err(db_err(&m.source, &format!("checksumming {name}")))?;
+        let (tn, tc) = r.map_err(db_err(target, &format!("checksumming {name}")))?;
+        let ok = sn == tn && sc == tc;
+        let first_difference = if ok {
+            String::new()
+        } else {
+            first_difference(&src, t, &tgt, tt)
+                .await
+                .unwrap_or_default()
+        };
+        if !ok {
+            bad += 1;
+            findings.push(format!(
+                "{name}: source {sn} rows, target {tn} rows; checksums differ; {first_difference}"
+            ));
+        }
+        j.save_validation(
+            stage,
+            &Validation {
+                table: name.clone(),
+                source_rows: sn,
+                target_rows: tn,
+                source_checksum: sc.clone(),
+                target_checksum: tc,
+                ok,
+                first_difference,
+            },
+        )
+        .map_err(Error::Io)?;
+        tables.push((
+            name,
+            sn,
+            if ok {
+                format!("equal ({})", &sc[..12])
+            } else {
+                "DIFFERS".into()
+            },
+        ));
+    }
+    let state = if bad == 0 {
+        StepState::Passed
+    } else {
+        StepState::Failed(format!("{bad} tables differ"))
+    };
+    Ok((state, findings, tables))
+}
+
+/// Walk both tables in key order and name the first key where they differ.
+async fn first_difference(
+    src: &AnyNode,
+    st: &TableInfo,
+    tgt: &AnyNode,
+    tt: &TableInfo,
+) -> Result<String, DbError> {
+    let keys = key_positions(st);
+    let key_text =
+        |r: &Vec<Value>| format!("{:?}", keys.iter().map(|i| &r[*i]).collect::<Vec<_>>());
+    let (mut a_after, mut b_after): (Option<Vec<Value>>, Option<Vec<Value>>) = (None, None);
+    loop {
+        let (a, b) = (
+            src.read_rows(st, a_after.clone(), SCAN).await?,
+            tgt.read_rows(tt, b_after.clone(), SCAN).await?,
+        );
+        for (x, y) in a.iter().zip(b.iter()) {
+            if x != y {
+                return Ok(format!(
+                    "first difference at key {} (source) / {} (target)",
+                    key_text(x),
+                    key_text(y)
+                ));
+            }
+        }
+        if a.len() != b.len() {
+            let at = a
+                .get(b.len())
+                .or(b.get(a.len()))
+                .map(key_text)
+                .unwrap_or_default();
+            return Ok(format!(
+                "first difference at key {at}: present on one side only"
+            ));
+        }
+        if a.len() < SCAN {
+            return Ok("no differing row found in key order".into());
+        }
+        a_after = a
+            .last()
+            .map(|r| keys.iter().map(|i| r[*i].clone()).collect());
+        b_after = b
+            .last()
+            .map(|r| keys.iter().map(|i| r[*i].clone()).collect());
+    }
+}
+
+async fn rollback(
+    config: &Config,
+    j: &Journal,
+    stage: &str,
+    target: &str,
+    progress: ProgressFn<'_>,
+) -> StepResult {
+    let tgt = open(config, target)?;
+    let mut findings = Vec::new();
+    let mut tables = Vec::new();
+    let mut bad = 0;
+    for p in j.all_prestage(stage).map_err(Error::Io)?.into_iter().rev() {
+        let name = p.table.to_string();
+        progress(Progress {
+            message: format!("restoring {name}"),
+            fraction: None,
+        });
+        if !p.existed {
+            tgt.drop_table(&p.table)
+                .await
+                .map_err(db_err(target, &format!("dropping {name}")))?;
+            let still = tgt
+                .inventory()
+                .await
+                .map_err(db_err(target, "reading the inventory"))?
+                .iter()
+                .any(|t| t.name == p.table);
+            if still {
+                bad += 1;
+            }
+            findings.push(format!("dropped {name}, which the stage created"));
+            tables.push((name, 0, "dropped".into()));
+            continue;
+        }
+        let def: TableInfo = serde_json::from_str(&p.definition).map_err(|e| {
+            Error::Io(format!(
+                "journal: the definition of {name} is unreadable: {e}"
+            ))
+        })?;
+        tgt.empty_table(&p.table)
+            .await
+            .map_err(db_err(target, &format!("emptying {name}")))?;
+        let rows = j.snapshot(stage, &name).map_err(Error::Io)?;
+        for chunk in rows.chunks(SCAN) {
+            // Rows go back in key order; `after` is the key of the previous chunk's last row.
+            tgt.write_rows(&def, None, chunk.to_vec())
+                .await
+                .map_err(db_err(target, &format!("restoring {name}")))?;
+        }
+        let (n, c) = table_checksum(&tgt, &def)
+            .await
+            .map_err(db_err(target, &format!("checksumming {name}")))?;
+        let ok = n == p.rows && c == p.checksum;
+        if !ok {
+            bad += 1;
+        }
+        findings.push(format!(
+            "{name}: restored {n} rows; checksum {} the pre-stage one",
+            if ok { "equals" } else { "DIFFERS FROM" }
+        ));
+        tables.push((
+            name,
+            n,
+            if ok {
+                "restored, checksum proven".into()
+            } else {
+                "restored, checksum differs".into()
+            },
+        ));
+    }
+    j.clear_stage_copy(stage).map_err(Error::Io)?;
+    let state = if bad == 0 {
+        StepState::Passed
+    } else {
+        StepState::Failed(format!(
+            "{bad} tables did not return to their pre-stage state"
+        ))
+    };
+    Ok((state, findings, tables))
+}
+
+/// The stage's forward steps still to run, in order, stopping at the first failure.
+pub async fn run_stage(
+    config: &Config,
+    stage: &str,
+    progress: ProgressFn<'_>,
+) -> Result<Vec<StepReport>, Error> {
+    let m = migration(config)?;
+    let i = stage_index(m, stage)?;
+    let stages = status(config)?;
+    let mut out = Vec::new();
+    for step in stages[i].remaining() {
+        let r = run_step(config, stage, step, progress).await?;
+        let failed = matches!(r.state, StepState::Failed(_));
+        out.push(r);
+        if failed {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_schema_qualified_names() {
+        assert!(pattern_matches("dbo.*", "dbo.Site"));
+        assert!(pattern_matches("*", "gp.UnitAccount"));
+        assert!(pattern_matches("dbo.*_archive", "dbo.Rates_archive"));
+        assert!(!pattern_matches("dbo.*_archive", "dbo.Rates"));
+        assert!(!pattern_matches("gp.*", "dbo.Site"));
+        assert!(pattern_matches("DBO.SITE", "dbo.Site"));
+    }
+}

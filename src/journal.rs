@@ -1,0 +1,366 @@
+//! The migration journal: SQLite (WAL) holding stage and step states, every transition (time, OS
+//! user, outcome, reason), per-table checkpoints, each target table's pre-stage record and
+//! snapshot, and validation results. One transaction per write: it survives `kill -9`.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::audit::os_user;
+use crate::domain::checksum::Value;
+use crate::domain::plan::{StageState, Step};
+use crate::domain::tsql::ObjectName;
+
+const DDL: &str = r#"
+CREATE TABLE IF NOT EXISTS stages (stage TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS transitions (
+    id INTEGER PRIMARY KEY, time TEXT NOT NULL, os_user TEXT NOT NULL, stage TEXT NOT NULL,
+    step TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS checkpoints (
+    stage TEXT NOT NULL, table_name TEXT NOT NULL, last_key TEXT NOT NULL, rows_copied INTEGER NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (stage, table_name));
+CREATE TABLE IF NOT EXISTS prestage (
+    stage TEXT NOT NULL, table_name TEXT NOT NULL, existed INTEGER NOT NULL, rows INTEGER NOT NULL,
+    checksum TEXT NOT NULL, definition TEXT NOT NULL, PRIMARY KEY (stage, table_name));
+CREATE TABLE IF NOT EXISTS snapshots (
+    stage TEXT NOT NULL, table_name TEXT NOT NULL, seq INTEGER NOT NULL, row TEXT NOT NULL,
+    PRIMARY KEY (stage, table_name, seq));
+CREATE TABLE IF NOT EXISTS validations (
+    stage TEXT NOT NULL, table_name TEXT NOT NULL, time TEXT NOT NULL, source_rows INTEGER NOT NULL,
+    target_rows INTEGER NOT NULL, source_checksum TEXT NOT NULL, target_checksum TEXT NOT NULL,
+    ok INTEGER NOT NULL, first_difference TEXT NOT NULL DEFAULT '', PRIMARY KEY (stage, table_name));
+"#;
+
+/// A table's state before the stage first wrote to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreStage {
+    pub table: ObjectName,
+    pub existed: bool,
+    pub rows: i64,
+    pub checksum: String,
+    /// The table's definition as JSON (to recreate or compare).
+    pub definition: String,
+}
+
+/// One table's validation result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validation {
+    pub table: String,
+    pub source_rows: i64,
+    pub target_rows: i64,
+    pub source_checksum: String,
+    pub target_checksum: String,
+    pub ok: bool,
+    pub first_difference: String,
+}
+
+pub struct Journal {
+    conn: Connection,
+}
+
+fn err(e: rusqlite::Error) -> String {
+    format!("journal: {e}")
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339()
+}
+
+impl Journal {
+    pub fn open(path: &Path) -> Result<Journal, String> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        let conn = Connection::open(path)
+            .map_err(|e| format!("cannot open the journal {}: {e}", path.display()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(err)?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+            .map_err(err)?;
+        conn.execute_batch(DDL).map_err(err)?;
+        Ok(Journal { conn })
+    }
+
+    /// The stages of the plan, as journaled (new ones start pending).
+    pub fn stages(&self, plan: &[(String, String)]) -> Result<Vec<StageState>, String> {
+        let mut out = Vec::new();
+        for (name, target) in plan {
+            let stored: Option<String> = self
+                .conn
+                .query_row("SELECT state FROM stages WHERE stage = ?1", [name], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(err)?;
+            let mut st = match stored.and_then(|s| serde_json::from_str::<StageState>(&s).ok()) {
+                Some(s) => s,
+                None => StageState::new(name, target),
+            };
+            st.target = target.clone();
+            out.push(st);
+        }
+        Ok(out)
+    }
+
+    /// Store a stage and record the step transition that changed it.
+    pub fn record(&self, stage: &StageState, step: Step, reason: &str) -> Result<(), String> {
+        let state = serde_json::to_string(stage).map_err(|e| e.to_string())?;
+        let tx = self.conn.unchecked_transaction().map_err(err)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO stages VALUES (?1, ?2)",
+            params![stage.name, state],
+        )
+        .map_err(err)?;
+        tx.execute(
+            "INSERT INTO transitions (time, os_user, stage, step, outcome, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![now(), os_user(), stage.name, step.as_str(), stage.get(step).label(), reason],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    /// Transitions of a stage, oldest first: (time, os user, step, outcome, reason).
+    pub fn transitions(
+        &self,
+        stage: &str,
+    ) -> Result<Vec<(String, String, String, String, String)>, String> {
+        let mut st = self
+            .conn
+            .prepare("SELECT time, os_user, step, outcome, reason FROM transitions WHERE stage = ?1 ORDER BY id")
+            .map_err(err)?;
+        let rows = st
+            .query_map([stage], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    /// The last key copied and rows so far, and whether the table is finished.
+    pub fn checkpoint(
+        &self,
+        stage: &str,
+        table: &str,
+    ) -> Result<Option<(Vec<Value>, i64, bool)>, String> {
+        let row: Option<(String, i64, i64)> = self
+            .conn
+            .query_row(
+                "SELECT last_key, rows_copied, done FROM checkpoints WHERE stage = ?1 AND table_name = ?2",
+                [stage, table],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(err)?;
+        Ok(row.map(|(k, n, d)| (serde_json::from_str(&k).unwrap_or_default(), n, d != 0)))
+    }
+
+    /// One checkpoint per committed batch, in its own transaction.
+    pub fn set_checkpoint(
+        &self,
+        stage: &str,
+        table: &str,
+        key: &[Value],
+        rows: i64,
+        done: bool,
+    ) -> Result<(), String> {
+        let key = serde_json::to_string(key).map_err(|e| e.to_string())?;
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO checkpoints VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![stage, table, key, rows, done as i64],
+            )
+            .map(|_| ())
+            .map_err(err)
+    }
+
+    pub fn clear_stage_copy(&self, stage: &str) -> Result<(), String> {
+        let tx = self.conn.unchecked_transaction().map_err(err)?;
+        for t in ["checkpoints", "prestage", "snapshots", "validations"] {
+            tx.execute(&format!("DELETE FROM {t} WHERE stage = ?1"), [stage])
+                .map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
+    pub fn prestage(&self, stage: &str, table: &str) -> Result<Option<PreStage>, String> {
+        self.conn
+            .query_row(
+                "SELECT existed, rows, checksum, definition FROM prestage WHERE stage = ?1 AND table_name = ?2",
+                [stage, table],
+                |r| {
+                    Ok(PreStage {
+                        table: ObjectName::parse(table).unwrap_or_else(|_| ObjectName::new("dbo", table)),
+                        existed: r.get::<_, i64>(0)? != 0,
+                        rows: r.get(1)?,
+                        checksum: r.get(2)?,
+                        definition: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(err)
+    }
+
+    pub fn all_prestage(&self, stage: &str) -> Result<Vec<PreStage>, String> {
+        let mut st = self
+            .conn
+            .prepare("SELECT table_name FROM prestage WHERE stage = ?1 ORDER BY table_name")
+            .map_err(err)?;
+        let names: Vec<String> = st
+            .query_map([stage], |r| r.get(0))
+            .map_err(err)?
+            .collect::<Result<_, _>>()
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for n in names {
+            if let Some(p) = self.prestage(stage, &n)? {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Record a table's pre-stage state and, for rows that will be replaced, their snapshot —
+    /// in one transaction, before the first write.
+    pub fn save_prestage(
+        &self,
+        stage: &str,
+        p: &PreStage,
+        rows: &[Vec<Value>],
+    ) -> Result<(), String> {
+        let tx = self.conn.unchecked_transaction().map_err(err)?;
+        let name = p.table.to_string();
+        tx.execute(
+            "INSERT OR REPLACE INTO prestage VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                stage,
+                name,
+                p.existed as i64,
+                p.rows,
+                p.checksum,
+                p.definition
+            ],
+        )
+        .map_err(err)?;
+        tx.execute(
+            "DELETE FROM snapshots WHERE stage = ?1 AND table_name = ?2",
+            [stage, &name],
+        )
+        .map_err(err)?;
+        {
+            let mut st = tx
+                .prepare("INSERT INTO snapshots VALUES (?1, ?2, ?3, ?4)")
+                .map_err(err)?;
+            for (i, r) in rows.iter().enumerate() {
+                let row = serde_json::to_string(r).map_err(|e| e.to_string())?;
+                st.execute(params![stage, name, i as i64, row])
+                    .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    pub fn snapshot(&self, stage: &str, table: &str) -> Result<Vec<Vec<Value>>, String> {
+        let mut st = self
+            .conn
+            .prepare("SELECT row FROM snapshots WHERE stage = ?1 AND table_name = ?2 ORDER BY seq")
+            .map_err(err)?;
+        let rows: Vec<String> = st
+            .query_map([stage, table], |r| r.get(0))
+            .map_err(err)?
+            .collect::<Result<_, _>>()
+            .map_err(err)?;
+        rows.iter()
+            .map(|r| serde_json::from_str(r).map_err(|e| e.to_string()))
+            .collect()
+    }
+
+    pub fn save_validation(&self, stage: &str, v: &Validation) -> Result<(), String> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO validations VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    stage,
+                    v.table,
+                    now(),
+                    v.source_rows,
+                    v.target_rows,
+                    v.source_checksum,
+                    v.target_checksum,
+                    v.ok as i64,
+                    v.first_difference
+                ],
+            )
+            .map(|_| ())
+            .map_err(err)
+    }
+
+    pub fn validations(&self, stage: &str) -> Result<Vec<Validation>, String> {
+        let mut st = self
+            .conn
+            .prepare("SELECT table_name, source_rows, target_rows, source_checksum, target_checksum, ok, first_difference FROM validations WHERE stage = ?1 ORDER BY table_name")
+            .map_err(err)?;
+        let rows = st
+            .query_map([stage], |r| {
+                Ok(Validation {
+                    table: r.get(0)?,
+                    source_rows: r.get(1)?,
+                    target_rows: r.get(2)?,
+                    source_checksum: r.get(3)?,
+                    target_checksum: r.get(4)?,
+                    ok: r.get::<_, i64>(5)? != 0,
+                    first_difference: r.get(6)?,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::plan::StepState;
+
+    #[test]
+    fn stages_checkpoints_and_snapshots_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.db");
+        let plan = vec![("training".to_string(), "training".to_string())];
+        {
+            let j = Journal::open(&path).unwrap();
+            let mut s = j.stages(&plan).unwrap();
+            s[0].set(Step::Assessment, StepState::Passed);
+            j.record(&s[0], Step::Assessment, "").unwrap();
+            j.set_checkpoint("training", "dbo.Site", &[Value::Int(20)], 20, false)
+                .unwrap();
+            let p = PreStage {
+                table: ObjectName::new("dbo", "Site"),
+                existed: true,
+                rows: 1,
+                checksum: "c".into(),
+                definition: "{}".into(),
+            };
+            j.save_prestage(
+                "training",
+                &p,
+                &[vec![Value::Int(901), Value::Text("Training Site A".into())]],
+            )
+            .unwrap();
+        }
+        let j = Journal::open(&path).unwrap();
+        assert_eq!(j.stages(&plan).unwrap()[0].assessment, StepState::Passed);
+        assert_eq!(
+            j.checkpoint("training", "dbo.Site").unwrap(),
+            Some((vec![Value::Int(20)], 20, false))
+        );
+        assert_eq!(
+            j.snapshot("training", "dbo.Site").unwrap()[0][1],
+            Value::Text("Training Site A".into())
+        );
+        let t = j.transitions("training").unwrap();
+        assert_eq!(t[0].2, "assessment");
+        assert_eq!(t[0].3, "passed");
+    }
+}
