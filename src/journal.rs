@@ -31,6 +31,16 @@ CREATE TABLE IF NOT EXISTS validations (
     ok INTEGER NOT NULL, first_difference TEXT NOT NULL DEFAULT '', PRIMARY KEY (stage, table_name));
 "#;
 
+/// One journaled step transition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub time: String,
+    pub os_user: String,
+    pub step: String,
+    pub outcome: String,
+    pub reason: String,
+}
+
 /// A table's state before the stage first wrote to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreStage {
@@ -121,17 +131,20 @@ impl Journal {
     }
 
     /// Transitions of a stage, oldest first: (time, os user, step, outcome, reason).
-    pub fn transitions(
-        &self,
-        stage: &str,
-    ) -> Result<Vec<(String, String, String, String, String)>, String> {
+    pub fn transitions(&self, stage: &str) -> Result<Vec<Transition>, String> {
         let mut st = self
             .conn
             .prepare("SELECT time, os_user, step, outcome, reason FROM transitions WHERE stage = ?1 ORDER BY id")
             .map_err(err)?;
         let rows = st
             .query_map([stage], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                Ok(Transition {
+                    time: r.get(0)?,
+                    os_user: r.get(1)?,
+                    step: r.get(2)?,
+                    outcome: r.get(3)?,
+                    reason: r.get(4)?,
+                })
             })
             .map_err(err)?;
         rows.collect::<Result<_, _>>().map_err(err)
@@ -360,7 +373,8 @@ mod tests {
             Value::Text("Training Site A".into())
         );
         let t = j.transitions("training").unwrap();
-        assert_eq!(t[0].2, "assessment");
-        assert_eq!(t[0].3, "passed");
+        assert_eq!(t[0].step, "assessment");
+        assert_eq!(t[0].outcome, "passed");
+        assert_eq!(t.len(), 1);
     }
 }
