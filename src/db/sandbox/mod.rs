@@ -173,6 +173,23 @@ pub fn inline_params(sql: &str, params: &[Value]) -> String {
     out
 }
 
+/// Fault injection for tests of retries: `TPDB_SANDBOX_FAULT=write:N` makes the Nth batch write
+/// of this process fail once, before anything is written, with 40613 (database not available).
+fn injected_fault() -> Option<DbError> {
+    static WRITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let spec = std::env::var("TPDB_SANDBOX_FAULT").ok()?;
+    let n: usize = spec.strip_prefix("write:")?.parse().ok()?;
+    let this = WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    (this == n).then(|| {
+        DbError::server(
+            40613,
+            1,
+            17,
+            "Database 'sandbox' on server 'sandbox' is not currently available. Please retry the connection later. (injected by TPDB_SANDBOX_FAULT)",
+        )
+    })
+}
+
 /// A SQLite value as tpdb moves and compares it.
 pub fn from_sqlite(v: rusqlite::types::ValueRef<'_>) -> CValue {
     use rusqlite::types::ValueRef;
@@ -610,6 +627,9 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
         after: Option<Vec<CValue>>,
         rows: Vec<Vec<CValue>>,
     ) -> Result<usize, DbError> {
+        if let Some(e) = injected_fault() {
+            return Err(e);
+        }
         let table = table.clone();
         self.run(move |c, s| {
             for p in ["INSERT", "DELETE"] {

@@ -1,0 +1,309 @@
+//! The staged migration on the demo sandbox: a whole stage copies, validates and leaves the
+//! source untouched; a copy killed with SIGKILL resumes with nothing lost or duplicated; an
+//! injected transient error is retried; rollback after a partial copy restores the exact
+//! pre-stage checksums; locked and unknown stages are refused.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tpdb::db::{self, Node};
+use tpdb::flows::migration::table_checksum;
+use tpdb::flows::no_progress;
+use tpdb::journal::Journal;
+
+/// Every table's (rows, checksum) on a node.
+async fn checksums(demo: &common::Demo, node: &str) -> BTreeMap<String, (i64, String)> {
+    let n = db::open(&demo.config, node, None).unwrap();
+    let mut out = BTreeMap::new();
+    for t in n.inventory().await.unwrap() {
+        out.insert(t.name.to_string(), table_checksum(&n, &t).await.unwrap());
+    }
+    out
+}
+
+fn tpdb(demo: &common::Demo, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tpdb"))
+        .arg("--config")
+        .arg(demo.config_path())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A big source table so a copy takes many batches.
+fn add_big_table(demo: &common::Demo, rows: i64) {
+    let c = demo.node("node1");
+    c.execute_batch(r#"CREATE TABLE "dbo.Ledger" (entry_id INT NOT NULL PRIMARY KEY, site_id INT NOT NULL, memo NVARCHAR(100) NOT NULL, amount DECIMAL(12,2) NOT NULL)"#)
+        .unwrap();
+    let tx = c.unchecked_transaction().unwrap();
+    {
+        let mut st = tx
+            .prepare(r#"INSERT INTO "dbo.Ledger" VALUES (?1, ?2, ?3, ?4)"#)
+            .unwrap();
+        for i in 0..rows {
+            st.execute(rusqlite::params![
+                i * 3 + 1,
+                i % 40 + 1,
+                format!("entry {i}"),
+                (i % 997) as f64 + 0.25
+            ])
+            .unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    tpdb::db::sandbox::security::register_object(
+        &c,
+        &tpdb::domain::tsql::ObjectName::new("dbo", "Ledger"),
+        "U",
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_whole_stage_copies_validates_and_never_writes_the_source() {
+    let demo = common::demo();
+    let source_before = checksums(&demo, "node1").await;
+    let out = tpdb(
+        &demo,
+        &["migrate", "run", "training", "--step", "assessment"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("dbo.Site on training is not empty (3 rows)"),
+        "{}",
+        text(&out.stdout)
+    );
+    for step in ["copy", "validate"] {
+        let out = tpdb(
+            &demo,
+            &["migrate", "run", "training", "--step", step, "--yes"],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{step}: {}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+    let target = checksums(&demo, "training").await;
+    for (name, sum) in &source_before {
+        assert_eq!(
+            target.get(name),
+            Some(sum),
+            "{name} differs after the stage"
+        );
+    }
+    assert_eq!(
+        checksums(&demo, "node1").await,
+        source_before,
+        "the source was written"
+    );
+    let status = tpdb(&demo, &["migrate", "status", "--format", "json"]);
+    let stages: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(stages[0]["validate"]["state"], "passed");
+    // devnode is unlocked now that training validated.
+    let out = tpdb(
+        &demo,
+        &["migrate", "run", "devnode", "--step", "assessment"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_killed_copy_resumes_with_nothing_lost_or_duplicated_and_transient_errors_are_retried() {
+    let mut demo = common::demo();
+    add_big_table(&demo, 150_000);
+    demo.edit_config(|t| t.replace("batch_size = 5000", "batch_size = 500"));
+    assert_eq!(
+        tpdb(
+            &demo,
+            &["migrate", "run", "training", "--step", "assessment"]
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tpdb"))
+        .arg("--config")
+        .arg(demo.config_path())
+        .args(["migrate", "run", "training", "--step", "copy", "--yes"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it with SIGKILL as soon as the journal shows the big table part-way.
+    let journal = demo.path("journal.db");
+    let start = Instant::now();
+    loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the copy never checkpointed"
+        );
+        if let Ok(j) = Journal::open(&journal)
+            && let Ok(Some((_, rows, false))) = j.checkpoint("training", "dbo.Ledger")
+            && rows > 0
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (_, copied, done) = Journal::open(&journal)
+        .unwrap()
+        .checkpoint("training", "dbo.Ledger")
+        .unwrap()
+        .unwrap();
+    assert!(
+        !done && copied < 150_000,
+        "the kill came too late to test a resume ({copied} rows)"
+    );
+
+    // The rerun resumes — with one batch write failing transiently on the way.
+    let out = Command::new(env!("CARGO_BIN_EXE_tpdb"))
+        .arg("--config")
+        .arg(demo.config_path())
+        .args(["migrate", "run", "training", "--step", "copy", "--yes"])
+        .env("TPDB_SANDBOX_FAULT", "write:3")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("dbo.Ledger: resuming after"),
+        "{}",
+        text(&out.stdout)
+    );
+    let logs: String = std::fs::read_dir(demo.path("logs"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
+        .collect();
+    assert!(logs.contains("transient error, retrying"), "{logs}");
+    let out = tpdb(&demo, &["migrate", "run", "training", "--step", "validate"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let target = demo.node("training");
+    assert_eq!(
+        common::count(&target, r#"SELECT COUNT(*) FROM "dbo.Ledger""#),
+        150_000
+    );
+    assert_eq!(
+        common::count(
+            &target,
+            r#"SELECT COUNT(DISTINCT entry_id) FROM "dbo.Ledger""#
+        ),
+        150_000
+    );
+}
+
+#[tokio::test]
+async fn rollback_after_a_partial_copy_restores_the_pre_stage_checksums() {
+    let mut demo = common::demo();
+    add_big_table(&demo, 60_000);
+    demo.edit_config(|t| t.replace("batch_size = 5000", "batch_size = 500"));
+    let before = checksums(&demo, "training").await;
+    assert!(before.contains_key("dbo.Site") && !before.contains_key("dbo.Ledger"));
+    tpdb::flows::migration::run_step(
+        &demo.config,
+        "training",
+        tpdb::domain::plan::Step::Assessment,
+        &no_progress,
+    )
+    .await
+    .unwrap();
+    // A partial copy: stop it after a few batches by dropping the running future.
+    let copy = tpdb::flows::migration::run_step(
+        &demo.config,
+        "training",
+        tpdb::domain::plan::Step::Copy,
+        &no_progress,
+    );
+    let _ = tokio::time::timeout(Duration::from_millis(300), copy).await;
+    let partial = checksums(&demo, "training").await;
+    assert_ne!(
+        partial, before,
+        "the copy wrote nothing before it was stopped"
+    );
+    // The interrupted step is journaled as running; rollback is allowed once anything was written.
+    let j = Journal::open(&demo.path("journal.db")).unwrap();
+    let mut stages = j.stages(&[("training".into(), "training".into())]).unwrap();
+    stages[0].written = true;
+    j.record(
+        &stages[0],
+        tpdb::domain::plan::Step::Copy,
+        "interrupted in a test",
+    )
+    .unwrap();
+    let out = tpdb(&demo, &["migrate", "rollback", "training", "--yes"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("checksum proven"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(checksums(&demo, "training").await, before);
+}
+
+#[test]
+fn unknown_and_locked_stages_are_refused_with_the_way_forward() {
+    let demo = common::demo();
+    let out = tpdb(&demo, &["migrate", "run", "staging"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr)
+            .contains("unknown stage 'staging'; stages are training, devnode, uat, prod")
+    );
+    let out = tpdb(&demo, &["migrate", "run", "uat", "--step", "assessment"]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = text(&out.stderr);
+    assert!(
+        e.contains("stage 'uat' is locked: the previous stage 'devnode' has not validated"),
+        "{e}"
+    );
+    assert!(e.contains("--override"), "{e}");
+    let out = tpdb(
+        &demo,
+        &[
+            "migrate",
+            "run",
+            "uat",
+            "--step",
+            "assessment",
+            "--override",
+            "UAT refresh approved by change CHG-1042",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout)
+            .contains("dbo.SiteJobCodeRate exists only on the source: copy creates it on uat")
+    );
+    let j = Journal::open(&demo.path("journal.db")).unwrap();
+    assert!(
+        j.transitions("uat")
+            .unwrap()
+            .iter()
+            .any(|t| t.reason.contains("CHG-1042"))
+    );
+    let out = tpdb(&demo, &["migrate", "rollback", "training", "--yes"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("nothing to roll back"));
+}
