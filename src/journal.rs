@@ -64,8 +64,9 @@ pub struct Validation {
     pub first_difference: String,
 }
 
+/// The journal's connection is behind a mutex so flows can hold it across awaits on any thread.
 pub struct Journal {
-    conn: Connection,
+    conn: std::sync::Mutex<Connection>,
 }
 
 fn err(e: rusqlite::Error) -> String {
@@ -89,7 +90,15 @@ impl Journal {
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
             .map_err(err)?;
         conn.execute_batch(DDL).map_err(err)?;
-        Ok(Journal { conn })
+        Ok(Journal {
+            conn: std::sync::Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The stages of the plan, as journaled (new ones start pending).
@@ -97,7 +106,7 @@ impl Journal {
         let mut out = Vec::new();
         for (name, target) in plan {
             let stored: Option<String> = self
-                .conn
+                .conn()
                 .query_row("SELECT state FROM stages WHERE stage = ?1", [name], |r| {
                     r.get(0)
                 })
@@ -116,7 +125,8 @@ impl Journal {
     /// Store a stage and record the step transition that changed it.
     pub fn record(&self, stage: &StageState, step: Step, reason: &str) -> Result<(), String> {
         let state = serde_json::to_string(stage).map_err(|e| e.to_string())?;
-        let tx = self.conn.unchecked_transaction().map_err(err)?;
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction().map_err(err)?;
         tx.execute(
             "INSERT OR REPLACE INTO stages VALUES (?1, ?2)",
             params![stage.name, state],
@@ -132,8 +142,8 @@ impl Journal {
 
     /// Transitions of a stage, oldest first: (time, os user, step, outcome, reason).
     pub fn transitions(&self, stage: &str) -> Result<Vec<Transition>, String> {
-        let mut st = self
-            .conn
+        let conn = self.conn();
+        let mut st = conn
             .prepare("SELECT time, os_user, step, outcome, reason FROM transitions WHERE stage = ?1 ORDER BY id")
             .map_err(err)?;
         let rows = st
@@ -157,7 +167,7 @@ impl Journal {
         table: &str,
     ) -> Result<Option<(Vec<Value>, i64, bool)>, String> {
         let row: Option<(String, i64, i64)> = self
-            .conn
+            .conn()
             .query_row(
                 "SELECT last_key, rows_copied, done FROM checkpoints WHERE stage = ?1 AND table_name = ?2",
                 [stage, table],
@@ -178,7 +188,7 @@ impl Journal {
         done: bool,
     ) -> Result<(), String> {
         let key = serde_json::to_string(key).map_err(|e| e.to_string())?;
-        self.conn
+        self.conn()
             .execute(
                 "INSERT OR REPLACE INTO checkpoints VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![stage, table, key, rows, done as i64],
@@ -188,7 +198,8 @@ impl Journal {
     }
 
     pub fn clear_stage_copy(&self, stage: &str) -> Result<(), String> {
-        let tx = self.conn.unchecked_transaction().map_err(err)?;
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction().map_err(err)?;
         for t in ["checkpoints", "prestage", "snapshots", "validations"] {
             tx.execute(&format!("DELETE FROM {t} WHERE stage = ?1"), [stage])
                 .map_err(err)?;
@@ -197,7 +208,7 @@ impl Journal {
     }
 
     pub fn prestage(&self, stage: &str, table: &str) -> Result<Option<PreStage>, String> {
-        self.conn
+        self.conn()
             .query_row(
                 "SELECT existed, rows, checksum, definition FROM prestage WHERE stage = ?1 AND table_name = ?2",
                 [stage, table],
@@ -216,8 +227,8 @@ impl Journal {
     }
 
     pub fn all_prestage(&self, stage: &str) -> Result<Vec<PreStage>, String> {
-        let mut st = self
-            .conn
+        let conn = self.conn();
+        let mut st = conn
             .prepare("SELECT table_name FROM prestage WHERE stage = ?1 ORDER BY table_name")
             .map_err(err)?;
         let names: Vec<String> = st
@@ -242,7 +253,8 @@ impl Journal {
         p: &PreStage,
         rows: &[Vec<Value>],
     ) -> Result<(), String> {
-        let tx = self.conn.unchecked_transaction().map_err(err)?;
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction().map_err(err)?;
         let name = p.table.to_string();
         tx.execute(
             "INSERT OR REPLACE INTO prestage VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -275,8 +287,8 @@ impl Journal {
     }
 
     pub fn snapshot(&self, stage: &str, table: &str) -> Result<Vec<Vec<Value>>, String> {
-        let mut st = self
-            .conn
+        let conn = self.conn();
+        let mut st = conn
             .prepare("SELECT row FROM snapshots WHERE stage = ?1 AND table_name = ?2 ORDER BY seq")
             .map_err(err)?;
         let rows: Vec<String> = st
@@ -290,7 +302,7 @@ impl Journal {
     }
 
     pub fn save_validation(&self, stage: &str, v: &Validation) -> Result<(), String> {
-        self.conn
+        self.conn()
             .execute(
                 "INSERT OR REPLACE INTO validations VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
@@ -310,8 +322,8 @@ impl Journal {
     }
 
     pub fn validations(&self, stage: &str) -> Result<Vec<Validation>, String> {
-        let mut st = self
-            .conn
+        let conn = self.conn();
+        let mut st = conn
             .prepare("SELECT table_name, source_rows, target_rows, source_checksum, target_checksum, ok, first_difference FROM validations WHERE stage = ?1 ORDER BY table_name")
             .map_err(err)?;
         let rows = st

@@ -9,8 +9,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::audit::{Audit, AuditRecord};
 use crate::config::Config;
+use crate::domain::plan::{StageState, Step};
 use crate::domain::rates::RateParams;
 use crate::flows::Progress;
+use crate::flows::migration::{self, StepReport};
 use crate::flows::privileges::{self, PrivilegeOutcome};
 use crate::flows::probes::{self, CheckResult};
 use crate::flows::rates::{self, ApplyPreparation, PreviewOutcome};
@@ -66,6 +68,19 @@ pub enum Command {
         id: TaskId,
         principal: String,
         node: String,
+    },
+    MigrationStatus {
+        id: TaskId,
+    },
+    MigrationStep {
+        id: TaskId,
+        stage: String,
+        step: Step,
+    },
+    MigrationOverride {
+        id: TaskId,
+        stage: String,
+        reason: String,
     },
     /// Read the audit trail's tail.
     LoadAudit,
@@ -130,6 +145,14 @@ pub enum Event {
         id: TaskId,
         node: String,
         statements: usize,
+    },
+    MigrationStatus {
+        id: TaskId,
+        stages: Vec<StageState>,
+    },
+    MigrationReport {
+        id: TaskId,
+        report: Box<StepReport>,
     },
     Audit(Vec<AuditRecord>),
 }
@@ -249,6 +272,31 @@ async fn run(
                         spawn_task(id, format!("fix {principal} on {node}"), token, events.clone(), done_tx.clone(), async move {
                             probes::apply_fix(&cfg, &principal, &node).await
                                 .map(|statements| Event::FixApplied { id, node, statements })
+                        });
+                    }
+                    Command::MigrationStatus { id } => {
+                        let token = start(&mut running, id, Kind::Other);
+                        let cfg = config.clone();
+                        spawn_task(id, "migration status".into(), token, events.clone(), done_tx.clone(), async move {
+                            migration::status(&cfg).map(|stages| Event::MigrationStatus { id, stages })
+                        });
+                    }
+                    Command::MigrationStep { id, stage, step } => {
+                        let token = start(&mut running, id, Kind::Other);
+                        let cfg = config.clone();
+                        let ev = events.clone();
+                        spawn_task(id, format!("{stage} · {step}"), token, events.clone(), done_tx.clone(), async move {
+                            let progress = move |p: Progress| { let _ = ev.send(Event::Progress { id, progress: p }); };
+                            migration::run_step(&cfg, &stage, step, &progress).await
+                                .map(|r| Event::MigrationReport { id, report: Box::new(r) })
+                        });
+                    }
+                    Command::MigrationOverride { id, stage, reason } => {
+                        let token = start(&mut running, id, Kind::Other);
+                        let cfg = config.clone();
+                        spawn_task(id, format!("override {stage}"), token, events.clone(), done_tx.clone(), async move {
+                            migration::override_stage(&cfg, &stage, &reason)?;
+                            migration::status(&cfg).map(|stages| Event::MigrationStatus { id, stages })
                         });
                     }
                     Command::ApplyRates { id, prep } => {

@@ -84,7 +84,7 @@ fn demo_opens_the_tui_with_five_panes_and_rate_rows() {
     wait_for(&session.0, "Audit trail", Duration::from_secs(10));
     wait_for(&session.0, "rates.preview", Duration::from_secs(10));
     tmux(&["send-keys", "-t", &session.0, "1"]);
-    wait_for(&session.0, "not built yet", Duration::from_secs(10));
+    wait_for(&session.0, "training → training", Duration::from_secs(10));
     tmux(&["send-keys", "-t", &session.0, "q"]);
     let after = wait_for(&session.0, "TPDB-EXITED-0", Duration::from_secs(10));
     assert!(

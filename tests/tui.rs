@@ -549,3 +549,105 @@ async fn probes_pane_shows_the_matrix_the_failure_and_fixes_after_the_typed_name
     });
     assert!(matches!(app.take_commands()[..], [Command::Probe { .. }]));
 }
+
+#[tokio::test]
+async fn migration_pane_during_a_copy_and_after_validation() {
+    use tpdb::domain::plan::{StageState, Step, StepState};
+    use tpdb::flows::migration::StepReport;
+    let demo = common::demo();
+    let mut app = App::new(
+        Keymap::default(),
+        Theme::load("dark", None, true).unwrap(),
+        Some(defaults()),
+        facts_for(&demo),
+    );
+    let now = Instant::now();
+    app.on_key(key('1'), now);
+    let id = match &app.take_commands()[..] {
+        [Command::MigrationStatus { id }] => *id,
+        other => panic!("{other:?}"),
+    };
+    let mut stages: Vec<StageState> = ["training", "devnode", "uat", "prod"]
+        .iter()
+        .map(|s| StageState::new(s, s))
+        .collect();
+    stages[0].assessment = StepState::Passed;
+    app.on_event(Event::MigrationStatus {
+        id,
+        stages: stages.clone(),
+    });
+    // Enter on copy asks first; Enter then runs it.
+    app.on_key(key('l'), now);
+    app.on_key(key('l'), now);
+    app.on_key(code(KeyCode::Enter), now);
+    assert!(app.take_commands().is_empty(), "copy writes: it asks first");
+    app.on_key(code(KeyCode::Enter), now);
+    let copy_id = match &app.take_commands()[..] {
+        [Command::MigrationStep { id, stage, step }] => {
+            assert_eq!((stage.as_str(), *step), ("training", Step::Copy));
+            *id
+        }
+        other => panic!("{other:?}"),
+    };
+    // A recorded progress state of the running copy.
+    app.on_event(Event::TaskStarted {
+        id: copy_id,
+        label: "training · copy".into(),
+    });
+    app.on_event(Event::Progress {
+        id: copy_id,
+        progress: tpdb::flows::Progress {
+            message: "dbo.SiteJobCodeRate: 250 rows · 12500 rows/s · ETA 0 s".into(),
+            fraction: Some(0.55),
+        },
+    });
+    let during = screen(&render(&app, 130, 30));
+    assert!(
+        during.contains("dbo.SiteJobCodeRate: 250 rows · 12500 rows/s · ETA 0 s"),
+        "{during}"
+    );
+    insta::assert_snapshot!("migration_pane_copying", during);
+
+    // After copy and validation, with the validation report.
+    let report = StepReport {
+        stage: "training".into(),
+        step: Step::Validate,
+        state: StepState::Passed,
+        findings: vec![],
+        tables: vec![
+            ("dbo.Site".into(), 40, "equal (db6c68065da5)".into()),
+            ("gp.UnitAccount".into(), 37, "equal (a8f1f0ae3d18)".into()),
+        ],
+        millis: 12,
+    };
+    app.on_event(Event::TaskFinished {
+        id: copy_id,
+        end: TaskEnd::Done,
+    });
+    let _ = app.take_commands();
+    stages[0].copy = StepState::Passed;
+    stages[0].validate = StepState::Passed;
+    stages[0].written = true;
+    app.on_event(Event::MigrationStatus { id: 0, stages });
+    app.on_event(Event::MigrationReport {
+        id: 0,
+        report: Box::new(report),
+    });
+    app.on_key(key('l'), now);
+    let after = screen(&render(&app, 130, 30));
+    assert!(after.contains("equal (db6c68065da5)"), "{after}");
+    insta::assert_snapshot!("migration_pane_validated", after);
+
+    // prod is protected: rollback asks for its name; a locked stage takes an override reason.
+    app.on_key(code(KeyCode::End), now);
+    app.on_key(key('o'), now);
+    app.on_key(code(KeyCode::Enter), now);
+    assert!(app.take_commands().is_empty(), "an override needs a reason");
+    for c in "CHG-7".chars() {
+        app.on_key(key(c), now);
+    }
+    app.on_key(code(KeyCode::Enter), now);
+    assert!(
+        matches!(&app.take_commands()[..], [Command::MigrationOverride { stage, reason, .. }] if stage == "prod" && reason == "CHG-7")
+    );
+}

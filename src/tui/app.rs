@@ -12,11 +12,13 @@ use ratatui::widgets::{Block, Clear, Paragraph, Row, Table, Tabs};
 
 use super::keymap::{Action, Keymap, Scope};
 use super::panes::activity::{self, ActivityState};
+use super::panes::migration::{self as migration_pane, MigrationState, Prompt};
 use super::panes::placeholder;
 use super::panes::privileges::{self as privileges_pane, PrivilegesState, Request};
 use super::panes::probes::{self as probes_pane, FixConfirm, ProbesState};
 use super::panes::rates::{self, Confirm, Focus, RatesState};
 use super::theme::Theme;
+use crate::domain::plan::Step;
 use crate::domain::rates::RateParams;
 use crate::worker::{Command, Event, TaskEnd, TaskId};
 
@@ -54,11 +56,11 @@ impl Pane {
 
     fn scope(self) -> Scope {
         match self {
+            Pane::Migration => Scope::Migration,
             Pane::Rates => Scope::Rates,
             Pane::Privileges => Scope::Privileges,
             Pane::Probes => Scope::Probes,
             Pane::Activity => Scope::Activity,
-            _ => Scope::Global,
         }
     }
 }
@@ -83,6 +85,7 @@ pub struct App {
     pub pane: Pane,
     pub keymap: Keymap,
     pub theme: Theme,
+    pub migration: MigrationState,
     pub rates: RatesState,
     pub privileges: PrivilegesState,
     pub probes: ProbesState,
@@ -105,6 +108,7 @@ impl App {
             pane: Pane::Rates,
             keymap,
             theme,
+            migration: MigrationState::new(facts.protected.clone()),
             rates: RatesState::new(defaults),
             privileges: PrivilegesState::new(
                 facts.node_names.clone(),
@@ -187,8 +191,99 @@ impl App {
         });
     }
 
+    fn migration_status(&mut self) {
+        let id = self.id();
+        self.owners.insert(id, Pane::Migration);
+        self.migration.started = true;
+        self.outbox.push(Command::MigrationStatus { id });
+    }
+
+    fn migration_step(&mut self, step: Step) {
+        if self.migration.running.is_some() {
+            self.migration.error =
+                Some("a step is running: wait for it, or cancel it with x".into());
+            return;
+        }
+        let Some(stage) = self.migration.selected_stage().map(|s| s.name.clone()) else {
+            return;
+        };
+        if let Some(p) = self.migration.needs_confirmation(step) {
+            self.migration.prompt = Some((p, ratatui_textarea::TextArea::default(), None));
+            return;
+        }
+        self.start_migration_step(stage, step);
+    }
+
+    fn start_migration_step(&mut self, stage: String, step: Step) {
+        let id = self.id();
+        self.owners.insert(id, Pane::Migration);
+        self.migration.running = Some(id);
+        self.migration.error = None;
+        self.migration.notice = None;
+        self.migration.progress = Some((stage.clone(), step, "starting".into(), Some(0.0)));
+        if let Some(s) = self.migration.stages.iter_mut().find(|s| s.name == stage) {
+            s.set(step, crate::domain::plan::StepState::Running);
+        }
+        self.outbox.push(Command::MigrationStep { id, stage, step });
+    }
+
+    fn migration_prompt_key(&mut self, key: KeyEvent) {
+        use crossterm::event::KeyCode;
+        let Some((prompt, input, error)) = self.migration.prompt.as_mut() else {
+            return;
+        };
+        match key.code {
+            KeyCode::Esc => {
+                self.migration.prompt = None;
+                self.migration.notice = Some("cancelled; nothing changed".into());
+            }
+            KeyCode::Enter => {
+                let typed = input.lines().join("").trim().to_string();
+                match prompt.clone() {
+                    Prompt::Confirm {
+                        stage,
+                        step,
+                        target,
+                        protected,
+                    } => {
+                        if protected && typed != target {
+                            *error = Some(format!(
+                                "'{typed}' is not '{target}': type the node's name exactly"
+                            ));
+                            return;
+                        }
+                        self.migration.prompt = None;
+                        self.start_migration_step(stage, step);
+                    }
+                    Prompt::Override { stage } => {
+                        if typed.is_empty() {
+                            *error = Some("an override needs a reason".into());
+                            return;
+                        }
+                        self.migration.prompt = None;
+                        let id = self.id();
+                        self.owners.insert(id, Pane::Migration);
+                        self.outbox.push(Command::MigrationOverride {
+                            id,
+                            stage,
+                            reason: typed,
+                        });
+                    }
+                }
+            }
+            _ => {
+                input.input(key);
+                *error = None;
+            }
+        }
+    }
+
     /// Entering a pane for the first time starts its work.
     fn pane_entered(&mut self) {
+        if self.pane == Pane::Migration && !self.migration.started && !self.facts.stages.is_empty()
+        {
+            self.migration_status();
+        }
         if self.pane == Pane::Privileges && !self.privileges.started {
             self.compare_now();
         }
@@ -241,6 +336,10 @@ impl App {
         }
         if self.pane == Pane::Privileges && self.privileges.confirm.is_some() {
             self.privileges_confirm_key(key);
+            return;
+        }
+        if self.pane == Pane::Migration && self.migration.prompt.is_some() {
+            self.migration_prompt_key(key);
             return;
         }
         if self.pane == Pane::Probes && self.probes.confirm.is_some() {
@@ -301,6 +400,27 @@ impl App {
                     self.outbox.push(Command::Cancel { id });
                 }
             }
+            Action::MigRun => {
+                let step = self.migration.selected_step();
+                self.migration_step(step);
+            }
+            Action::MigValidate => self.migration_step(Step::Validate),
+            Action::MigRollback => self.migration_step(Step::Rollback),
+            Action::MigOverride => {
+                if let Some(s) = self.migration.selected_stage() {
+                    let p = Prompt::Override {
+                        stage: s.name.clone(),
+                    };
+                    self.migration.prompt = Some((p, ratatui_textarea::TextArea::default(), None));
+                }
+            }
+            Action::MigCancel => {
+                if let Some(id) = self.migration.running {
+                    self.outbox.push(Command::Cancel { id });
+                }
+            }
+            Action::MigLeft => self.migration.move_col(-1),
+            Action::MigRight => self.migration.move_col(1),
             Action::ProbeLeft => self.probes.move_col(-1),
             Action::ProbeRight => self.probes.move_col(1),
             Action::ProbePrincipal => {
@@ -428,8 +548,8 @@ impl App {
             Pane::Rates => self.rates.move_by(delta),
             Pane::Privileges => self.privileges.move_by(delta),
             Pane::Probes => self.probes.move_row(delta),
+            Pane::Migration => self.migration.move_row(delta),
             Pane::Activity => self.activity.move_by(delta),
-            _ => {}
         }
     }
 
@@ -567,6 +687,12 @@ impl App {
                     t.fraction = progress.fraction;
                     t.message = progress.message.clone();
                 }
+                if self.migration.running == Some(id)
+                    && let Some(p) = self.migration.progress.as_mut()
+                {
+                    p.2 = progress.message.clone();
+                    p.3 = progress.fraction.or(p.3);
+                }
                 if self.rates.running == Some(id) {
                     self.rates.progress = Some(progress.message);
                 }
@@ -604,6 +730,21 @@ impl App {
                 ));
                 self.compare_now();
             }
+            Event::MigrationStatus { stages, .. } => {
+                self.migration.stages = stages;
+                self.migration.move_row(0);
+            }
+            Event::MigrationReport { report, .. } => {
+                self.migration.notice = Some(format!(
+                    "{} · {}: {}",
+                    report.stage,
+                    report.step,
+                    report.state.label()
+                ));
+                self.migration
+                    .reports
+                    .insert((report.stage.clone(), report.step), *report);
+            }
             Event::ProbeResults { id, results } => {
                 if self.probes.running == Some(id) {
                     self.probes.set_results(results);
@@ -637,10 +778,20 @@ impl App {
                 if self.probes.running == Some(id) {
                     self.probes.running = None;
                 }
+                if self.migration.running == Some(id) {
+                    self.migration.running = None;
+                    self.migration.progress = None;
+                    if end == TaskEnd::Cancelled {
+                        self.migration.notice =
+                            Some("cancelled: a copy resumes from its last checkpoint".into());
+                    }
+                    self.migration_status();
+                }
                 if let TaskEnd::Failed(msg) = end {
                     match self.owners.get(&id) {
                         Some(Pane::Privileges) => self.privileges.error = Some(msg),
                         Some(Pane::Probes) => self.probes.error = Some(msg),
+                        Some(Pane::Migration) => self.migration.error = Some(msg),
                         _ => self.rates.error = Some(msg),
                     }
                 }
@@ -670,15 +821,21 @@ impl App {
         match self.pane {
             Pane::Rates => rates::render(&self.rates, t, frame, body, true),
             Pane::Activity => activity::render(&self.activity, t, frame, body, true),
-            Pane::Migration => placeholder::render(
-                "Migration",
-                "The migration checklist (assessment, privilege mapping, copy, validation, rollback per stage) is not built yet.",
-                &self.facts.stages,
-                t,
-                frame,
-                body,
-                true,
-            ),
+            Pane::Migration => {
+                if self.facts.stages.is_empty() {
+                    placeholder::render(
+                        "Migration",
+                        "This config has no [migration] section: add a source and stages (see config.example.toml).",
+                        &self.facts.nodes,
+                        t,
+                        frame,
+                        body,
+                        true,
+                    )
+                } else {
+                    migration_pane::render(&self.migration, t, frame, body, true)
+                }
+            }
             Pane::Privileges => privileges_pane::render(&self.privileges, t, frame, body, true),
             Pane::Probes => probes_pane::render(&self.probes, t, frame, body, true),
         }
@@ -712,6 +869,13 @@ impl App {
                     _ => &[],
                 },
                 Pane::Activity => &[Action::CancelTask],
+                Pane::Migration => &[
+                    Action::MigRun,
+                    Action::MigValidate,
+                    Action::MigRollback,
+                    Action::MigOverride,
+                    Action::MigCancel,
+                ],
                 Pane::Probes => &[
                     Action::ProbePrincipal,
                     Action::ProbeActive,
@@ -730,7 +894,6 @@ impl App {
                     ],
                     _ => &[],
                 },
-                _ => &[],
             };
             let mut text = k.hints(self.pane.scope(), pane_actions);
             if self.pane == Pane::Rates && self.rates.focus != Focus::Table {

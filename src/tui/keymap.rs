@@ -9,6 +9,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Scope {
     Global,
+    Migration,
     Rates,
     Privileges,
     Probes,
@@ -19,6 +20,7 @@ impl Scope {
     pub fn label(self) -> &'static str {
         match self {
             Scope::Global => "everywhere",
+            Scope::Migration => "Migration",
             Scope::Rates => "Rates",
             Scope::Privileges => "Privileges",
             Scope::Probes => "Probes",
@@ -66,6 +68,13 @@ pub enum Action {
     ProbeActive,
     ProbeRerun,
     ProbeFix,
+    MigRun,
+    MigValidate,
+    MigRollback,
+    MigOverride,
+    MigCancel,
+    MigLeft,
+    MigRight,
 }
 
 /// Every action: config name, scope, description, default keys.
@@ -273,6 +282,55 @@ const ACTIONS: &[(Action, &str, Scope, &str, &[&str])] = &[
         Scope::Privileges,
         "refresh: compare again",
         &["r", "enter"],
+    ),
+    (
+        Action::MigRun,
+        "migration_run",
+        Scope::Migration,
+        "run: run the selected step",
+        &["enter"],
+    ),
+    (
+        Action::MigValidate,
+        "migration_validate",
+        Scope::Migration,
+        "validate: validate the stage",
+        &["v"],
+    ),
+    (
+        Action::MigRollback,
+        "migration_rollback",
+        Scope::Migration,
+        "rollback: roll the stage back (asks first)",
+        &["b"],
+    ),
+    (
+        Action::MigOverride,
+        "migration_override",
+        Scope::Migration,
+        "override: unlock a stage with a reason",
+        &["o"],
+    ),
+    (
+        Action::MigCancel,
+        "migration_cancel",
+        Scope::Migration,
+        "cancel: stop the running step (a copy resumes later)",
+        &["x"],
+    ),
+    (
+        Action::MigLeft,
+        "migration_left",
+        Scope::Migration,
+        "previous step",
+        &["left", "h"],
+    ),
+    (
+        Action::MigRight,
+        "migration_right",
+        Scope::Migration,
+        "next step",
+        &["right", "l"],
     ),
     (
         Action::ProbeLeft,

@@ -1,0 +1,334 @@
+//! The Migration pane: the stage × step checklist with state icons, the selected step's
+//! findings and live progress, and the run summary per stage. Enter runs the selected step;
+//! `v` validates, `b` rolls back, `o` overrides a locked stage with a reason, `x` cancels.
+
+use std::collections::HashMap;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Row, Table, Wrap};
+use ratatui_textarea::TextArea;
+
+use crate::domain::plan::{StageState, Step, StepState};
+use crate::flows::migration::StepReport;
+use crate::tui::theme::Theme;
+use crate::worker::TaskId;
+
+pub const STEPS: [Step; 5] = [
+    Step::Assessment,
+    Step::Privileges,
+    Step::Copy,
+    Step::Validate,
+    Step::Rollback,
+];
+
+/// What a confirmation or prompt is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prompt {
+    /// A write step (copy or rollback) on the stage's target.
+    Confirm {
+        stage: String,
+        step: Step,
+        target: String,
+        protected: bool,
+    },
+    /// The reason for unlocking a locked stage.
+    Override { stage: String },
+}
+
+pub struct MigrationState {
+    pub stages: Vec<StageState>,
+    pub protected: Vec<String>,
+    pub row: usize,
+    pub col: usize,
+    pub reports: HashMap<(String, Step), StepReport>,
+    /// (stage, step, message, fraction) of the running step.
+    pub progress: Option<(String, Step, String, Option<f64>)>,
+    pub running: Option<TaskId>,
+    pub error: Option<String>,
+    pub notice: Option<String>,
+    pub prompt: Option<(Prompt, TextArea<'static>, Option<String>)>,
+    pub started: bool,
+}
+
+impl MigrationState {
+    pub fn new(protected: Vec<String>) -> Self {
+        MigrationState {
+            stages: Vec::new(),
+            protected,
+            row: 0,
+            col: 0,
+            reports: HashMap::new(),
+            progress: None,
+            running: None,
+            error: None,
+            notice: None,
+            prompt: None,
+            started: false,
+        }
+    }
+
+    pub fn selected_stage(&self) -> Option<&StageState> {
+        self.stages.get(self.row)
+    }
+
+    pub fn selected_step(&self) -> Step {
+        STEPS[self.col.min(STEPS.len() - 1)]
+    }
+
+    pub fn move_row(&mut self, d: isize) {
+        let last = self.stages.len().saturating_sub(1) as isize;
+        self.row = (self.row as isize + d).clamp(0, last.max(0)) as usize;
+    }
+
+    pub fn move_col(&mut self, d: isize) {
+        self.col = (self.col as isize + d).clamp(0, STEPS.len() as isize - 1) as usize;
+    }
+
+    /// Copy and rollback write to the target: they ask first (with the typed name when the
+    /// target is protected). Other steps only read.
+    pub fn needs_confirmation(&self, step: Step) -> Option<Prompt> {
+        let s = self.selected_stage()?;
+        matches!(step, Step::Copy | Step::Rollback).then(|| Prompt::Confirm {
+            stage: s.name.clone(),
+            step,
+            target: s.target.clone(),
+            protected: self.protected.contains(&s.target),
+        })
+    }
+}
+
+fn state_style(theme: &Theme, s: &StepState) -> ratatui::style::Style {
+    match s {
+        StepState::Passed => theme.fg("ok"),
+        StepState::Failed(_) => theme.fg("error"),
+        StepState::Running => theme.fg("warn"),
+        StepState::RolledBack => theme.fg("extra"),
+        StepState::Skipped(_) => theme.muted(),
+        StepState::Pending => theme.muted(),
+    }
+}
+
+pub fn render(state: &MigrationState, theme: &Theme, frame: &mut Frame, area: Rect, focused: bool) {
+    let [head, grid, gauge, detail] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(state.stages.len() as u16 + 3),
+        Constraint::Length(if state.progress.is_some() { 3 } else { 0 }),
+        Constraint::Min(5),
+    ])
+    .areas(area);
+    let status = if let Some(e) = &state.error {
+        Line::styled(e.clone(), theme.fg("error"))
+    } else if let Some(n) = &state.notice {
+        Line::styled(n.clone(), theme.fg("ok"))
+    } else {
+        Line::styled(
+            "Enter runs the selected step · v validate · b roll back · o override · x cancel",
+            theme.muted(),
+        )
+    };
+    frame.render_widget(Paragraph::new(status), head);
+
+    let header = std::iter::once("stage → target".to_string())
+        .chain(STEPS.iter().map(|s| s.as_str().to_string()))
+        .enumerate()
+        .map(|(i, h)| {
+            if i > 0 && i - 1 == state.col {
+                Line::styled(h, theme.selected())
+            } else {
+                Line::from(h)
+            }
+        })
+        .collect::<Vec<_>>();
+    let rows: Vec<Row> = state
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(ri, s)| {
+            let mut cells = vec![Line::styled(
+                format!(
+                    "{} → {}{}",
+                    s.name,
+                    s.target,
+                    if s.override_reason.is_some() {
+                        " (override)"
+                    } else {
+                        ""
+                    }
+                ),
+                if ri == state.row {
+                    theme.header()
+                } else {
+                    theme.text()
+                },
+            )];
+            for (ci, step) in STEPS.iter().enumerate() {
+                let st = s.get(*step);
+                let l = Line::styled(
+                    format!("{} {}", st.icon(), st.label()),
+                    state_style(theme, st),
+                );
+                cells.push(if ri == state.row && ci == state.col {
+                    l.style(theme.selected())
+                } else {
+                    l
+                });
+            }
+            Row::new(cells)
+        })
+        .collect();
+    frame.render_widget(
+        Table::new(
+            rows,
+            [
+                Constraint::Min(22),
+                Constraint::Length(13),
+                Constraint::Length(13),
+                Constraint::Length(14),
+                Constraint::Length(13),
+                Constraint::Length(13),
+            ],
+        )
+        .header(Row::new(header).style(theme.header()))
+        .block(
+            Block::bordered()
+                .title(" Stages ")
+                .title_style(theme.title())
+                .border_style(theme.border(focused)),
+        ),
+        grid,
+    );
+
+    if let Some((stage, step, message, fraction)) = &state.progress {
+        frame.render_widget(
+            Gauge::default()
+                .block(
+                    Block::bordered()
+                        .title(format!(" {stage} · {step} "))
+                        .border_style(theme.border(false)),
+                )
+                .gauge_style(theme.fg("bar"))
+                .ratio(fraction.unwrap_or(0.0).clamp(0.0, 1.0))
+                .label(message.clone()),
+            gauge,
+        );
+    }
+
+    let mut lines = Vec::new();
+    if let Some(s) = state.selected_stage() {
+        let step = state.selected_step();
+        let st = s.get(step);
+        lines.push(Line::from(vec![
+            Span::styled(format!("{} · {}: ", s.name, step), theme.header()),
+            Span::styled(st.label(), state_style(theme, st)),
+        ]));
+        if let StepState::Failed(r) | StepState::Skipped(r) = st {
+            lines.push(Line::styled(r.clone(), theme.fg("error")));
+        }
+        if let Some(r) = &s.override_reason {
+            lines.push(Line::styled(
+                format!("unlocked by override: {r}"),
+                theme.fg("warn"),
+            ));
+        }
+        match state.reports.get(&(s.name.clone(), step)) {
+            Some(rep) => {
+                for f in &rep.findings {
+                    lines.push(Line::styled(format!("• {f}"), theme.text()));
+                }
+                for (name, rows, note) in &rep.tables {
+                    lines.push(Line::styled(
+                        format!("  {name:<24} {rows:>9} rows  {note}"),
+                        theme.muted(),
+                    ));
+                }
+                lines.push(Line::styled(
+                    format!("took {} ms", rep.millis),
+                    theme.muted(),
+                ));
+            }
+            None => lines.push(Line::styled(
+                "no report in this session yet: Enter runs the step",
+                theme.muted(),
+            )),
+        }
+        // Run summary of the stage: every report of this session, one line each.
+        let summary: Vec<String> = STEPS
+            .iter()
+            .filter_map(|stp| state.reports.get(&(s.name.clone(), *stp)))
+            .map(|r| {
+                let rows: i64 = r.tables.iter().map(|t| t.1).sum();
+                format!(
+                    "{} {} ({} tables, {} rows, {} ms)",
+                    r.step,
+                    r.state.label(),
+                    r.tables.len(),
+                    rows,
+                    r.millis
+                )
+            })
+            .collect();
+        if !summary.is_empty() {
+            lines.push(Line::from(""));
+            lines.push(Line::styled(
+                format!("run summary: {}", summary.join(" · ")),
+                theme.fg("extra"),
+            ));
+        }
+    }
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::bordered()
+                .title(" Step detail ")
+                .title_style(theme.title())
+                .border_style(theme.border(false)),
+        ),
+        detail,
+    );
+
+    if let Some((prompt, input, error)) = &state.prompt {
+        let w = area.width.saturating_sub(10).min(90);
+        let rect = Rect::new(
+            area.x + (area.width - w) / 2,
+            area.y + area.height / 3,
+            w,
+            7,
+        );
+        frame.render_widget(Clear, rect);
+        let (title, text, show_input) = match prompt {
+            Prompt::Confirm { stage, step, target, protected } => (
+                format!(" {step} on {target} "),
+                if *protected {
+                    format!("stage {stage}: {step} writes to {target}, which is protected: type its name and press Enter; Esc cancels.")
+                } else {
+                    format!("stage {stage}: {step} writes to {target}. Enter runs it; Esc cancels.")
+                },
+                *protected,
+            ),
+            Prompt::Override { stage } => (
+                format!(" override the lock of {stage} "),
+                "Why may this stage run before the previous one validated? The reason is journaled. Enter records it; Esc cancels.".into(),
+                true,
+            ),
+        };
+        let block = Block::bordered()
+            .title(title)
+            .title_style(theme.title())
+            .border_style(theme.fg("warn"));
+        let inner = block.inner(rect);
+        frame.render_widget(block, rect);
+        let [msg, field] =
+            Layout::vertical([Constraint::Length(3), Constraint::Length(2)]).areas(inner);
+        let mut l = vec![Line::styled(text, theme.fg("warn"))];
+        if let Some(e) = error {
+            l.push(Line::styled(e.clone(), theme.fg("error")));
+        }
+        frame.render_widget(Paragraph::new(l).wrap(Wrap { trim: true }), msg);
+        if show_input {
+            let mut t = input.clone();
+            t.set_block(Block::new().borders(Borders::TOP));
+            frame.render_widget(&t, field);
+        }
+    }
+}
