@@ -227,15 +227,17 @@ impl Journal {
     }
 
     pub fn all_prestage(&self, stage: &str) -> Result<Vec<PreStage>, String> {
-        let conn = self.conn();
-        let mut st = conn
-            .prepare("SELECT table_name FROM prestage WHERE stage = ?1 ORDER BY table_name")
-            .map_err(err)?;
-        let names: Vec<String> = st
-            .query_map([stage], |r| r.get(0))
-            .map_err(err)?
-            .collect::<Result<_, _>>()
-            .map_err(err)?;
+        // The names first, then each record: the connection's lock is not held across calls.
+        let names: Vec<String> = {
+            let conn = self.conn();
+            let mut st = conn
+                .prepare("SELECT table_name FROM prestage WHERE stage = ?1 ORDER BY table_name")
+                .map_err(err)?;
+            st.query_map([stage], |r| r.get(0))
+                .map_err(err)?
+                .collect::<Result<_, _>>()
+                .map_err(err)?
+        };
         let mut out = Vec::new();
         for n in names {
             if let Some(p) = self.prestage(stage, &n)? {

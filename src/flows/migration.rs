@@ -540,21 +540,42 @@ async fn copy(
             findings.push(format!("{name}: resuming after {copied} rows"));
         }
         done_rows += copied;
+        // Reading the next batch from the source overlaps writing this one to the target.
+        let read = |from: Option<Vec<Value>>| {
+            let (src, t, name) = (&src, t, &name);
+            async move {
+                retrying("read", || src.read_rows(t, from.clone(), m.batch_size))
+                    .await
+                    .map_err(db_err(&m.source, &format!("reading {name}")))
+            }
+        };
+        let mut batch = read(after.clone()).await?;
         loop {
-            let batch = retrying("read", || src.read_rows(t, after.clone(), m.batch_size))
-                .await
-                .map_err(db_err(&m.source, &format!("reading {name}")))?;
             let Some(last) = batch.last() else { break };
             let next: Vec<Value> = keys.iter().map(|i| last[*i].clone()).collect();
             let n = batch.len();
-            retrying("write", || tgt.write_rows(t, after.clone(), batch.clone()))
-                .await
-                .map_err(db_err(target, &format!("writing {name}")))?;
+            let full = n >= m.batch_size;
+            let write = async {
+                retrying("write", || tgt.write_rows(t, after.clone(), batch.clone()))
+                    .await
+                    .map_err(db_err(target, &format!("writing {name}")))
+            };
+            let prefetch = async {
+                if full {
+                    read(Some(next.clone())).await
+                } else {
+                    Ok(Vec::new())
+                }
+            };
+            let (written, following) = tokio::join!(write, prefetch);
+            written?;
+            let following = following?;
             copied += n as i64;
             done_rows += n as i64;
             j.set_checkpoint(stage, &name, &next, copied, false)
                 .map_err(Error::Io)?;
             after = Some(next);
+            batch = following;
             let secs = started.elapsed().as_secs_f64().max(0.001);
             let rate = done_rows as f64 / secs;
             let eta = if rate > 0.0 {
