@@ -550,8 +550,7 @@ async fn copy(
             }
         };
         let mut batch = read(after.clone()).await?;
-        loop {
-            let Some(last) = batch.last() else { break };
+        while let Some(last) = batch.last() {
             let next: Vec<Value> = keys.iter().map(|i| last[*i].clone()).collect();
             let n = batch.len();
             let full = n >= m.batch_size;
