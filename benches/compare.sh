@@ -65,4 +65,33 @@ for scale in $scales; do
   awk -v sc="$scale" -v n="$rows" -v t="$mt" -v r="$mr" -v mt="$rss_t" -v mr="$rss_r" 'BEGIN {
     printf "%-8s %10d %12.1f %12.1f %8.2f %12.1f %12.1f\n", sc, n, t/1000, r/1000, t/r, mt/1024, mr/1024 }'
 done
+
+# copy: `tpdb migrate run training --step copy` + `--step validate` of one table of N rows
+# (sandbox → sandbox, checkpoints on) against the sqlite3 CLI doing ATTACH + INSERT INTO … SELECT
+# of the same table into a fresh file. Throughput ratio = sqlite3 time / tpdb time.
+copy_rows="${COPY_ROWS:-1000000}"
+dir="$work/copy"
+rm -rf "$dir"
+"$tpdb" demo --dir "$dir" --setup-only 2>/dev/null
+ddl='CREATE TABLE "dbo.Ledger" (entry_id INT NOT NULL PRIMARY KEY, site_id INT NOT NULL, memo NVARCHAR(100) NOT NULL, amount DECIMAL(12,2) NOT NULL)'
+sqlite3 "$dir/node1.db" "$ddl; WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < $copy_rows)
+  INSERT INTO \"dbo.Ledger\" SELECT i, i % 40 + 1, 'entry ' || i, (i % 997) + 0.25 FROM c;
+  INSERT INTO \"sys.objects\" VALUES ('dbo', 'Ledger', 'U');"
+sed -i 's/^include = .*/include = ["dbo.Ledger"]/' "$dir/tpdb.toml"
+cfg="$dir/tpdb.toml"
+"$tpdb" --config "$cfg" migrate run training --step assessment >/dev/null
+s=$(now_ns)
+rss_copy=$(/usr/bin/time -f %M "$tpdb" --config "$cfg" migrate run training --step copy --yes 2>&1 >/dev/null | tail -1)
+rss_val=$(/usr/bin/time -f %M "$tpdb" --config "$cfg" migrate run training --step validate 2>&1 >/dev/null | tail -1)
+e=$(now_ns)
+t_copy=$(( (e - s) / 1000 ))
+rm -f "$dir/ref.db"
+s=$(now_ns)
+sqlite3 "$dir/ref.db" "ATTACH '$dir/node1.db' AS s; $ddl; INSERT INTO main.\"dbo.Ledger\" SELECT * FROM s.\"dbo.Ledger\";"
+e=$(now_ns)
+t_ref=$(( (e - s) / 1000 ))
+echo
+printf '%-28s %10s %12s %12s %8s %10s\n' "copy + validate" rows "tpdb ms" "sqlite3 ms" ratio "tpdb MiB"
+awk -v n="$copy_rows" -v t="$t_copy" -v r="$t_ref" -v m1="$rss_copy" -v m2="$rss_val" 'BEGIN {
+  m = (m1 > m2 ? m1 : m2); printf "%-28s %10d %12.1f %12.1f %8.2f %10.1f\n", "sandbox → sandbox", n, t/1000, r/1000, r/t, m/1024 }'
 if [ -z "$out" ]; then rm -rf "$work"; fi

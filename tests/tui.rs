@@ -283,7 +283,7 @@ async fn only_visible_rows_are_rendered_and_end_reaches_the_last() {
 fn help_is_generated_from_the_keymap() {
     let mut app = app();
     app.on_key(key('?'), Instant::now());
-    let s = screen(&render(&app, 120, 40));
+    let s = screen(&render(&app, 160, 40));
     assert!(s.contains("write rates (shows statements first)"));
     assert!(s.contains("cancel the selected task"));
 }

@@ -922,8 +922,12 @@ impl App {
 
     fn render_help(&self, frame: &mut Frame, area: Rect) {
         let help = self.keymap.help();
-        let h = (help.len() as u16 + 4).min(area.height);
-        let w = 70.min(area.width);
+        // One column when it fits, else as many side by side as the height needs.
+        let fit = area.height.saturating_sub(4).max(1) as usize;
+        let columns = help.len().div_ceil(fit).max(1);
+        let per = help.len().div_ceil(columns);
+        let h = (per as u16 + 4).min(area.height);
+        let w = (70 * columns as u16).min(area.width);
         let rect = Rect::new(
             area.x + (area.width - w) / 2,
             area.y + (area.height - h) / 2,
@@ -931,28 +935,36 @@ impl App {
             h,
         );
         frame.render_widget(Clear, rect);
-        let rows = help.into_iter().map(|(scope, keys, desc)| {
-            Row::new(vec![scope.label().to_string(), keys, desc.to_string()])
-        });
-        frame.render_widget(
-            Table::new(
-                rows,
-                [
-                    Constraint::Length(11),
-                    Constraint::Length(16),
-                    Constraint::Min(20),
-                ],
-            )
-            .header(Row::new(vec!["where", "keys", "does"]).style(self.theme.header()))
-            .style(self.theme.text())
-            .block(
-                Block::bordered()
-                    .title(" Keys (any key closes) ")
-                    .title_style(self.theme.title())
-                    .border_style(self.theme.border(true)),
-            ),
-            rect,
-        );
+        let block = Block::bordered()
+            .title(" Keys (any key closes) ")
+            .title_style(self.theme.title())
+            .border_style(self.theme.border(true));
+        let inner = block.inner(rect);
+        frame.render_widget(block, rect);
+        let cols =
+            Layout::horizontal(vec![Constraint::Ratio(1, columns as u32); columns]).split(inner);
+        for (i, chunk) in help.chunks(per).enumerate() {
+            let rows = chunk.iter().map(|(scope, keys, desc)| {
+                Row::new(vec![
+                    scope.label().to_string(),
+                    keys.clone(),
+                    desc.to_string(),
+                ])
+            });
+            frame.render_widget(
+                Table::new(
+                    rows,
+                    [
+                        Constraint::Length(11),
+                        Constraint::Length(14),
+                        Constraint::Min(20),
+                    ],
+                )
+                .header(Row::new(vec!["where", "keys", "does"]).style(self.theme.header()))
+                .style(self.theme.text()),
+                cols[i],
+            );
+        }
     }
 }
 
