@@ -35,13 +35,15 @@ use std::time::Instant;
 /// The sandbox's own procedures, guarded by EXECUTE like any other object.
 pub const UPSERT_PROCEDURE: &str = "dbo.usp_UpsertSiteJobCodeRate";
 
-/// A sandbox node handle: a file, a database name, and the identity sessions run as.
+/// A sandbox node handle: a file, a database name, the identity sessions run as, and the
+/// handle's session (one connection, logged in once, reused by every operation of the handle).
 #[derive(Clone)]
 pub struct SandboxNode {
     name: String,
     database: String,
     path: PathBuf,
     identity: Identity,
+    session: Arc<Mutex<Option<(Connection, Session)>>>,
 }
 
 /// A SQLite identifier: `"name"` with `"` doubled.
@@ -268,6 +270,14 @@ impl SandboxNode {
             database,
             path,
             identity,
+            session: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Forget the session, so the next operation logs in again and reads the catalog anew.
+    fn reset_session(&self) {
+        if let Ok(mut s) = self.session.lock() {
+            *s = None;
         }
     }
 
@@ -280,11 +290,24 @@ impl SandboxNode {
         let path = self.path.clone();
         let identity = self.identity.clone();
         let database = self.database.clone();
+        let cache = self.session.clone();
         run_interruptible(move |slot| {
-            let mut conn = open_file(&path)?;
-            slot.arm(&conn);
-            let session = Session::open(&conn, &identity, &database)?;
-            f(&mut conn, &session)
+            let mut guard = cache
+                .lock()
+                .map_err(|_| DbError::Other("sandbox session lock poisoned".into()))?;
+            if guard.is_none() {
+                let conn = open_file(&path)?;
+                let session = Session::open(&conn, &identity, &database)?;
+                *guard = Some((conn, session));
+            }
+            let (conn, session) = guard.as_mut().expect("just opened");
+            slot.arm(conn);
+            let result = f(conn, session);
+            if result.is_err() {
+                // A failed statement may leave the connection mid-transaction: start clean.
+                *guard = None;
+            }
+            result
         })
         .await
     }
@@ -607,7 +630,7 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
                 keys.join(", ")
             );
             let params: Vec<Value> = after.iter().flatten().map(to_sqlite).collect();
-            let mut st = c.prepare(&sql).map_err(sqlite_error)?;
+            let mut st = c.prepare_cached(&sql).map_err(sqlite_error)?;
             let n = cols.len();
             let rows = st
                 .query_map(params_from_iter(params.iter()), |r| {
@@ -665,7 +688,8 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
                         last_key.clone(),
                     ),
                 };
-                tx.execute(&sql, params_from_iter(params.iter()))
+                tx.prepare_cached(&sql)
+                    .and_then(|mut st| st.execute(params_from_iter(params.iter())))
                     .map_err(sqlite_error)?;
                 let cols: Vec<String> = table
                     .columns
@@ -674,7 +698,7 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
                     .collect();
                 let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
                 let mut st = tx
-                    .prepare(&format!(
+                    .prepare_cached(&format!(
                         "INSERT INTO {t} ({}) VALUES ({})",
                         cols.join(", "),
                         marks.join(", ")
@@ -755,7 +779,7 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
 
     async fn drop_table(&self, table: &ObjectName) -> Result<(), DbError> {
         let table = table.clone();
-        self.run(move |c, s| {
+        let result = self.run(move |c, s| {
             s.require(c, "CONTROL", &table)?;
             let tx = c.transaction().map_err(sqlite_error)?;
             tx.execute(&format!("DROP TABLE {}", table_ident(&table)), []).map_err(sqlite_error)?;
@@ -771,7 +795,9 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
             .map_err(sqlite_error)?;
             tx.commit().map_err(sqlite_error)
         })
-        .await
+        .await;
+        self.reset_session();
+        result
     }
 
     async fn security_catalog(&self) -> Result<Catalog, DbError> {
@@ -782,7 +808,7 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
         // The whole script is parsed before anything runs: one unsupported statement rejects it.
         let statements = parse_script(script)
             .map_err(|e| DbError::Script(format!("the sandbox runs none of this script: {e}")))?;
-        self.run(move |c, s| {
+        let result = self.run(move |c, s| {
             let mut cat = s.catalog.clone();
             for (line, st) in &statements {
                 let (perm, on) = permission_for(st);
@@ -803,7 +829,10 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
             tx.commit().map_err(sqlite_error)?;
             Ok(statements.len())
         })
-        .await
+        .await;
+        // The catalog changed: the next operation reads it anew.
+        self.reset_session();
+        result
     }
 
     async fn write_site_rates(
