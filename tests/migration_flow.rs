@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::{text, tpdb};
+
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,19 +24,6 @@ async fn checksums(demo: &common::Demo, node: &str) -> BTreeMap<String, (i64, St
         out.insert(t.name.to_string(), table_checksum(&n, &t).await.unwrap());
     }
     out
-}
-
-fn tpdb(demo: &common::Demo, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tpdb"))
-        .arg("--config")
-        .arg(demo.config_path())
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// A big source table so a copy takes many batches.

@@ -3,25 +3,13 @@
 
 mod common;
 
+use common::{text, tpdb};
+
 use std::collections::BTreeSet;
-use std::process::{Command, Output};
 
 use tpdb::domain::privdiff::DiffKind;
 use tpdb::domain::requirement::Requirement;
 use tpdb::flows::privileges::{apply_script, check, diff_nodes};
-
-fn tpdb(demo: &common::Demo, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tpdb"))
-        .arg("--config")
-        .arg(demo.config_path())
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 #[test]
 fn every_drifted_node_is_fixed_by_its_script_and_then_matches_the_source() {

@@ -251,6 +251,27 @@ pub async fn run_step(
     })
 }
 
+/// Both ends of a stage with their inventories (the source's limited to the selected tables).
+struct Sides {
+    src: AnyNode,
+    tgt: AnyNode,
+    source_tables: Vec<TableInfo>,
+    target_tables: Vec<TableInfo>,
+}
+
+async fn sides(config: &Config, m: &MigrationConfig, target: &str) -> Result<Sides, Error> {
+    let (src, tgt) = (open(config, &m.source)?, open(config, target)?);
+    let (s, t) = tokio::join!(src.inventory(), tgt.inventory());
+    let source_tables = selected(m, s.map_err(db_err(&m.source, "reading the inventory"))?);
+    let target_tables = t.map_err(db_err(target, "reading the inventory"))?;
+    Ok(Sides {
+        src,
+        tgt,
+        source_tables,
+        target_tables,
+    })
+}
+
 type StepResult = Result<(StepState, Vec<String>, Vec<(String, i64, String)>), Error>;
 
 async fn assess(
@@ -443,17 +464,12 @@ async fn copy(
     policy: OnNonEmpty,
     progress: ProgressFn<'_>,
 ) -> StepResult {
-    let (src, tgt) = (open(config, &m.source)?, open(config, target)?);
-    let source_tables = selected(
-        m,
-        src.inventory()
-            .await
-            .map_err(db_err(&m.source, "reading the inventory"))?,
-    );
-    let target_tables = tgt
-        .inventory()
-        .await
-        .map_err(db_err(target, "reading the inventory"))?;
+    let Sides {
+        src,
+        tgt,
+        source_tables,
+        target_tables,
+    } = sides(config, m, target).await?;
     let total: i64 = source_tables
         .iter()
         .filter(|t| !t.primary_key.is_empty())
@@ -613,17 +629,12 @@ async fn validate(
     target: &str,
     progress: ProgressFn<'_>,
 ) -> StepResult {
-    let (src, tgt) = (open(config, &m.source)?, open(config, target)?);
-    let source_tables = selected(
-        m,
-        src.inventory()
-            .await
-            .map_err(db_err(&m.source, "reading the inventory"))?,
-    );
-    let target_tables = tgt
-        .inventory()
-        .await
-        .map_err(db_err(target, "reading the inventory"))?;
+    let Sides {
+        src,
+        tgt,
+        source_tables,
+        target_tables,
+    } = sides(config, m, target).await?;
     let mut findings = Vec::new();
     let mut tables = Vec::new();
     let mut bad = 0;

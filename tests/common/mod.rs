@@ -68,6 +68,20 @@ pub async fn silent_listener() -> u16 {
     port
 }
 
+/// Run the real binary with the demo's config.
+pub fn tpdb(demo: &Demo, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tpdb"))
+        .arg("--config")
+        .arg(demo.config_path())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
 pub fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
     conn.query_row(sql, [], |r| r.get(0)).unwrap()
 }

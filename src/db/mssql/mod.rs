@@ -170,6 +170,33 @@ impl MssqlNode {
         })
     }
 
+    /// Run statements in one transaction: all of them, or (on any error) none.
+    async fn in_transaction(&self, statements: &[Statement]) -> Result<usize, DbError> {
+        let mut guard = self.conn().await?;
+        let c = guard.as_mut().expect("connected");
+        let result = async {
+            c.simple_query("SET XACT_ABORT ON; BEGIN TRANSACTION;")
+                .await?
+                .into_results()
+                .await?;
+            for s in statements {
+                if let Err(e) = build_query(s).execute(&mut *c).await {
+                    let _ = c
+                        .simple_query("IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION;")
+                        .await;
+                    return Err(e);
+                }
+            }
+            c.simple_query("COMMIT TRANSACTION;")
+                .await?
+                .into_results()
+                .await?;
+            Ok(statements.len())
+        }
+        .await;
+        self.settle(&mut guard, result)
+    }
+
     /// Run a batch of statements without parameters.
     async fn batch(&self, sql: &str) -> Result<(), DbError> {
         let mut guard = self.conn().await?;
@@ -733,29 +760,7 @@ impl Node for MssqlNode {
                 .collect();
             statements.push(queries::insert_rows(&table.name, &cols, &params));
         }
-        let mut guard = self.conn().await?;
-        let c = guard.as_mut().expect("connected");
-        let result = async {
-            c.simple_query("SET XACT_ABORT ON; BEGIN TRANSACTION;")
-                .await?
-                .into_results()
-                .await?;
-            for s in &statements {
-                if let Err(e) = build_query(s).execute(&mut *c).await {
-                    let _ = c
-                        .simple_query("IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION;")
-                        .await;
-                    return Err(e);
-                }
-            }
-            c.simple_query("COMMIT TRANSACTION;")
-                .await?
-                .into_results()
-                .await?;
-            Ok(rows.len())
-        }
-        .await;
-        self.settle(&mut guard, result)
+        self.in_transaction(&statements).await.map(|_| rows.len())
     }
 
     async fn create_table(&self, table: &TableInfo) -> Result<(), DbError> {
@@ -854,29 +859,7 @@ impl Node for MssqlNode {
             .iter()
             .map(|r| queries::write_site_rate(target, r))
             .collect();
-        let mut guard = self.conn().await?;
-        let c = guard.as_mut().expect("connected");
-        let result = async {
-            c.simple_query("SET XACT_ABORT ON; BEGIN TRANSACTION;")
-                .await?
-                .into_results()
-                .await?;
-            for s in &statements {
-                if let Err(e) = build_query(s).execute(&mut *c).await {
-                    let _ = c
-                        .simple_query("IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION;")
-                        .await;
-                    return Err(e);
-                }
-            }
-            c.simple_query("COMMIT TRANSACTION;")
-                .await?
-                .into_results()
-                .await?;
-            Ok(statements.len())
-        }
-        .await;
-        self.settle(&mut guard, result)
+        self.in_transaction(&statements).await
     }
 }
 
