@@ -151,6 +151,9 @@ pub struct TableInfo {
     /// Primary key columns in key order (empty: no primary key).
     pub primary_key: Vec<String>,
     pub rows: i64,
+    /// Space the table takes, in bytes (data and indexes).
+    #[serde(default)]
+    pub bytes: i64,
 }
 
 /// What the EDW aggregate is asked for; the database does the GROUP BY.

@@ -352,7 +352,7 @@ async fn assess(
                 Some(_) => "ready".into(),
             }
         };
-        tables.push((name, t.rows, note));
+        tables.push((name, t.rows, format!("{note} · {} KiB", t.bytes / 1024)));
     }
     for t in &target_tables {
         if !source_tables.iter().any(|s| s.name == t.name)

@@ -682,6 +682,7 @@ impl Node for MssqlNode {
                     columns: Vec::new(),
                     primary_key: Vec::new(),
                     rows: 0,
+                    bytes: 0,
                 });
                 keys.push(Vec::new());
             }
@@ -698,10 +699,14 @@ impl Node for MssqlNode {
             k.sort();
             t.primary_key = k.into_iter().map(|(_, c)| c).collect();
             let count = self.rows(queries::count_rows(&t.name)).await?;
-            t.rows = count
-                .first()
-                .and_then(|r| r.try_get::<i64, _>("row_count").ok().flatten())
-                .unwrap_or(0);
+            let get = |col: &str| {
+                count
+                    .first()
+                    .and_then(|r| r.try_get::<i64, _>(col).ok().flatten())
+                    .unwrap_or(0)
+            };
+            t.rows = get("row_count");
+            t.bytes = get("bytes");
         }
         Ok(tables)
     }

@@ -337,12 +337,18 @@ pub fn type_ddl(type_name: &str, max_length: i32, precision: i32, scale: i32) ->
     }
 }
 
-/// The exact row count (catalog counts are estimates on some servers).
+/// The exact row count (catalog counts are estimates on some servers) and the space reserved
+/// for the table and its indexes.
 pub fn count_rows(table: &ObjectName) -> Statement {
-    Statement::new(format!(
-        "SELECT COUNT_BIG(*) AS row_count FROM {};",
+    let mut s = Statement::new(String::new());
+    let name = s.bind(Param::Str(table.quoted()));
+    s.sql = format!(
+        "SELECT (SELECT COUNT_BIG(*) FROM {}) AS row_count, \
+         (SELECT COALESCE(SUM(ps.reserved_page_count), 0) * 8192 FROM sys.dm_db_partition_stats AS ps \
+         WHERE ps.object_id = OBJECT_ID({name})) AS bytes;",
         table.quoted()
-    ))
+    );
+    s
 }
 
 /// Keys strictly after `after` (or at most it, with `<=`), without row-value comparisons:
@@ -722,8 +728,9 @@ AND (([job_code_id] < @P3) OR ([job_code_id] = @P3 AND [site_id] <= @P4));"
         );
         assert!(inventory().sql.contains("i.is_primary_key = 1"));
         assert_eq!(
-            count_rows(&ObjectName::new("dbo", "Site")).sql,
-            "SELECT COUNT_BIG(*) AS row_count FROM [dbo].[Site];"
+            count_rows(&ObjectName::new("dbo", "Site")).render(),
+            "SELECT (SELECT COUNT_BIG(*) FROM [dbo].[Site]) AS row_count, (SELECT COALESCE(SUM(ps.reserved_page_count), 0) * 8192 \
+FROM sys.dm_db_partition_stats AS ps WHERE ps.object_id = OBJECT_ID(N'[dbo].[Site]')) AS bytes;"
         );
     }
 

@@ -589,6 +589,14 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
                 let mut pk: Vec<(i64, String)> = cols.iter().filter(|c| c.3 > 0).map(|c| (c.3, c.0.clone())).collect();
                 pk.sort();
                 let rows: i64 = c.query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get(0)).map_err(sqlite_error)?;
+                // Pages of the table and of its automatic index (the primary key).
+                let bytes: i64 = c
+                    .query_row(
+                        "SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name = ?1 OR name LIKE ?2",
+                        [object.sandbox_table(), format!("sqlite_autoindex_{}%", object.sandbox_table())],
+                        |r| r.get(0),
+                    )
+                    .map_err(sqlite_error)?;
                 out.push(TableInfo {
                     name: object,
                     columns: cols
@@ -597,6 +605,7 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
                         .collect(),
                     primary_key: pk.into_iter().map(|(_, n)| n).collect(),
                     rows,
+                    bytes,
                 });
             }
             Ok(out)
