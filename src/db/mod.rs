@@ -263,6 +263,24 @@ pub trait Node: Send + Sync {
         rows: Vec<Vec<Value>>,
     ) -> impl Future<Output = Result<usize, DbError>> + Send;
 
+    /// Whether this node can copy batches straight from `source` (the driver's native path).
+    fn native_copy_from(&self, _source: &AnyNode) -> bool {
+        false
+    }
+
+    /// Copy the next batch of up to `limit` rows after `after` straight from `source`, with
+    /// the same semantics as read + `write_rows` (the key range is replaced in one transaction).
+    /// Returns the rows copied and the last key. Only called when `native_copy_from` is true.
+    fn copy_batch_from(
+        &self,
+        _source: &AnyNode,
+        _table: &TableInfo,
+        _after: Option<Vec<Value>>,
+        _limit: usize,
+    ) -> impl Future<Output = Result<(usize, Option<Vec<Value>>), DbError>> + Send {
+        async { Err(DbError::Other("this node has no native copy".into())) }
+    }
+
     /// Create a table (and its schema) from a source definition.
     fn create_table(&self, table: &TableInfo) -> impl Future<Output = Result<(), DbError>> + Send;
 
@@ -430,6 +448,20 @@ impl Node for AnyNode {
         rows: Vec<Vec<Value>>,
     ) -> Result<usize, DbError> {
         delegate!(self, n => n.write_rows(table, after, rows).await)
+    }
+
+    fn native_copy_from(&self, source: &AnyNode) -> bool {
+        delegate!(self, n => n.native_copy_from(source))
+    }
+
+    async fn copy_batch_from(
+        &self,
+        source: &AnyNode,
+        table: &TableInfo,
+        after: Option<Vec<Value>>,
+        limit: usize,
+    ) -> Result<(usize, Option<Vec<Value>>), DbError> {
+        delegate!(self, n => n.copy_batch_from(source, table, after, limit).await)
     }
 
     async fn create_table(&self, table: &TableInfo) -> Result<(), DbError> {

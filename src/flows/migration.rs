@@ -556,41 +556,7 @@ async fn copy(
             findings.push(format!("{name}: resuming after {copied} rows"));
         }
         done_rows += copied;
-        // Reading the next batch from the source overlaps writing this one to the target.
-        let read = |from: Option<Vec<Value>>| {
-            let (src, t, name) = (&src, t, &name);
-            async move {
-                retrying("read", || src.read_rows(t, from.clone(), m.batch_size))
-                    .await
-                    .map_err(db_err(&m.source, &format!("reading {name}")))
-            }
-        };
-        let mut batch = read(after.clone()).await?;
-        while let Some(last) = batch.last() {
-            let next: Vec<Value> = keys.iter().map(|i| last[*i].clone()).collect();
-            let n = batch.len();
-            let full = n >= m.batch_size;
-            let write = async {
-                retrying("write", || tgt.write_rows(t, after.clone(), batch.clone()))
-                    .await
-                    .map_err(db_err(target, &format!("writing {name}")))
-            };
-            let prefetch = async {
-                if full {
-                    read(Some(next.clone())).await
-                } else {
-                    Ok(Vec::new())
-                }
-            };
-            let (written, following) = tokio::join!(write, prefetch);
-            written?;
-            let following = following?;
-            copied += n as i64;
-            done_rows += n as i64;
-            j.set_checkpoint(stage, &name, &next, copied, false)
-                .map_err(Error::Io)?;
-            after = Some(next);
-            batch = following;
+        let report = |copied: i64, done_rows: i64| {
             let secs = started.elapsed().as_secs_f64().max(0.001);
             let rate = done_rows as f64 / secs;
             let eta = if rate > 0.0 {
@@ -606,8 +572,80 @@ async fn copy(
                     1.0
                 }),
             });
-            if n < m.batch_size {
-                break;
+        };
+        if tgt.native_copy_from(&src) {
+            // The driver copies each batch itself (e.g. sandbox → sandbox inside SQLite).
+            loop {
+                let (n, last) = retrying("copy", || {
+                    tgt.copy_batch_from(&src, t, after.clone(), m.batch_size)
+                })
+                .await
+                .map_err(db_err(target, &format!("copying {name}")))?;
+                let Some(next) = last else { break };
+                copied += n as i64;
+                done_rows += n as i64;
+                j.set_checkpoint(stage, &name, &next, copied, false)
+                    .map_err(Error::Io)?;
+                after = Some(next);
+                report(copied, done_rows);
+                if n < m.batch_size {
+                    break;
+                }
+            }
+        } else {
+            // Reading the next batch from the source overlaps writing this one to the target.
+            let read = |from: Option<Vec<Value>>| {
+                let (src, t, name) = (&src, t, &name);
+                async move {
+                    retrying("read", || src.read_rows(t, from.clone(), m.batch_size))
+                        .await
+                        .map_err(db_err(&m.source, &format!("reading {name}")))
+                }
+            };
+            let mut batch = read(after.clone()).await?;
+            while let Some(last) = batch.last() {
+                let next: Vec<Value> = keys.iter().map(|i| last[*i].clone()).collect();
+                let n = batch.len();
+                let full = n >= m.batch_size;
+                let write = async {
+                    retrying("write", || tgt.write_rows(t, after.clone(), batch.clone()))
+                        .await
+                        .map_err(db_err(target, &format!("writing {name}")))
+                };
+                let prefetch = async {
+                    if full {
+                        read(Some(next.clone())).await
+                    } else {
+                        Ok(Vec::new())
+                    }
+                };
+                let (written, following) = tokio::join!(write, prefetch);
+                written?;
+                let following = following?;
+                copied += n as i64;
+                done_rows += n as i64;
+                j.set_checkpoint(stage, &name, &next, copied, false)
+                    .map_err(Error::Io)?;
+                after = Some(next);
+                batch = following;
+                let secs = started.elapsed().as_secs_f64().max(0.001);
+                let rate = done_rows as f64 / secs;
+                let eta = if rate > 0.0 {
+                    (total - done_rows).max(0) as f64 / rate
+                } else {
+                    0.0
+                };
+                progress(Progress {
+                    message: format!("{name}: {copied} rows · {rate:.0} rows/s · ETA {eta:.0} s"),
+                    fraction: Some(if total > 0 {
+                        done_rows as f64 / total as f64
+                    } else {
+                        1.0
+                    }),
+                });
+                if n < m.batch_size {
+                    break;
+                }
             }
         }
         j.set_checkpoint(stage, &name, after.as_deref().unwrap_or(&[]), copied, true)

@@ -198,12 +198,31 @@ pub fn from_sqlite(v: rusqlite::types::ValueRef<'_>) -> CValue {
     match v {
         ValueRef::Null => CValue::Null,
         ValueRef::Integer(i) => CValue::Int(i),
-        ValueRef::Real(f) => Decimal::from_str_exact(&format!("{f}"))
+        ValueRef::Real(f) => real_to_decimal(f)
             .map(CValue::Dec)
-            .unwrap_or_else(|_| CValue::Text(f.to_string())),
+            .unwrap_or_else(|| CValue::Text(f.to_string())),
         ValueRef::Text(t) => CValue::Text(String::from_utf8_lossy(t).into_owned()),
         ValueRef::Blob(b) => CValue::Bytes(b.to_vec()),
     }
+}
+
+/// A stored DECIMAL(p, s) value (REAL holding at most `s` places) as the decimal it stands for:
+/// the shortest decimal that reads back as the same double. Money has few places, so the usual
+/// case is found without formatting: d·10^k within a hair of an integer for k ≤ 4.
+fn real_to_decimal(f: f64) -> Option<Decimal> {
+    if !f.is_finite() {
+        return None;
+    }
+    let mut scale = 1.0;
+    for k in 0..=4u32 {
+        let m = f * scale;
+        let r = m.round();
+        if r.abs() < 9.0e15 && (m - r).abs() <= 1e-9 * r.abs().max(1.0) && (r / scale) == f {
+            return Some(Decimal::new(r as i64, k));
+        }
+        scale *= 10.0;
+    }
+    Decimal::from_str_exact(&format!("{f}")).ok()
 }
 
 fn to_sqlite(v: &CValue) -> Value {
@@ -725,6 +744,106 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
         .await
     }
 
+    fn native_copy_from(&self, source: &super::AnyNode) -> bool {
+        matches!(source, super::AnyNode::Sandbox(_))
+    }
+
+    async fn copy_batch_from(
+        &self,
+        source: &super::AnyNode,
+        table: &TableInfo,
+        after: Option<Vec<CValue>>,
+        limit: usize,
+    ) -> Result<(usize, Option<Vec<CValue>>), DbError> {
+        let super::AnyNode::Sandbox(src) = source else {
+            return Err(DbError::Other(
+                "a native copy needs a sandbox source".into(),
+            ));
+        };
+        if let Some(e) = injected_fault() {
+            return Err(e);
+        }
+        // The source's own session decides whether its rows may be read.
+        let name = table.name.clone();
+        src.run(move |c, s| s.require(c, "SELECT", &name)).await?;
+        let table = table.clone();
+        let source_path = src.path.clone();
+        self.run(move |c, s| {
+            for p in ["INSERT", "DELETE"] {
+                s.require(c, p, &table.name)?;
+            }
+            let attached: bool = c
+                .query_row("SELECT COUNT(*) FROM pragma_database_list WHERE name = 'tpdb_source'", [], |r| r.get::<_, i64>(0))
+                .map_err(sqlite_error)?
+                > 0;
+            if !attached {
+                c.execute("ATTACH DATABASE ?1 AS tpdb_source", [source_path.to_string_lossy()])
+                    .map_err(sqlite_error)?;
+            }
+            let t = table_ident(&table.name);
+            let keys: Vec<String> = table.primary_key.iter().map(|k| sqlite_ident(k)).collect();
+            let cols: Vec<String> = table.columns.iter().map(|col| sqlite_ident(&col.name)).collect();
+            let k = keys.len();
+            let lower = match &after {
+                Some(_) => format!(" WHERE {}", key_cmp(&table.primary_key, ">", 1)),
+                None => String::new(),
+            };
+            let lower_params: Vec<Value> = after.iter().flatten().map(to_sqlite).collect();
+            // The batch's last key and size, from the source.
+            let sql = format!(
+                "SELECT COUNT(*), {last} FROM (SELECT {keys} FROM tpdb_source.{t}{lower} ORDER BY {keys} LIMIT {limit})",
+                keys = keys.join(", "),
+                last = keys.iter().map(|k| format!("MAX({k})")).collect::<Vec<_>>().join(", "),
+            );
+            let (n, last): (i64, Vec<CValue>) = {
+                let mut st = c.prepare_cached(&sql).map_err(sqlite_error)?;
+                st.query_row(params_from_iter(lower_params.iter()), |r| {
+                    let n: i64 = r.get(0)?;
+                    let last = (1..=k).map(|i| r.get_ref(i).map(from_sqlite)).collect::<Result<Vec<_>, _>>()?;
+                    Ok((n, last))
+                })
+                .map_err(sqlite_error)?
+            };
+            if n == 0 {
+                return Ok((0, None));
+            }
+            // MAX per column is the last key only for single-column keys; for composite keys
+            // read it in key order.
+            let last = if k == 1 {
+                last
+            } else {
+                let sql = format!(
+                    "SELECT {keys} FROM tpdb_source.{t}{lower} ORDER BY {keys} LIMIT 1 OFFSET {}",
+                    n - 1,
+                    keys = keys.join(", ")
+                );
+                let mut st = c.prepare_cached(&sql).map_err(sqlite_error)?;
+                st.query_row(params_from_iter(lower_params.iter()), |r| {
+                    (0..k).map(|i| r.get_ref(i).map(from_sqlite)).collect::<Result<Vec<_>, _>>()
+                })
+                .map_err(sqlite_error)?
+            };
+            let upper = key_cmp(&table.primary_key, "<=", lower_params.len() + 1);
+            let range = if after.is_some() { format!("{} AND {upper}", key_cmp(&table.primary_key, ">", 1)) } else { upper };
+            let params: Vec<Value> = lower_params.iter().cloned().chain(last.iter().map(to_sqlite)).collect();
+            let tx = c.transaction().map_err(sqlite_error)?;
+            tx.prepare_cached(&format!("DELETE FROM main.{t} WHERE {range}"))
+                .and_then(|mut st| st.execute(params_from_iter(params.iter())))
+                .map_err(sqlite_error)?;
+            let copied = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO main.{t} ({c}) SELECT {c} FROM tpdb_source.{t} WHERE {range} ORDER BY {keys}",
+                    c = cols.join(", "),
+                    keys = keys.join(", ")
+                ))
+                .and_then(|mut st| st.execute(params_from_iter(params.iter())))
+                .map_err(sqlite_error)?;
+            tx.commit().map_err(sqlite_error)?;
+            Ok((copied, Some(last)))
+        })
+        .await
+    }
+
     async fn create_table(&self, table: &TableInfo) -> Result<(), DbError> {
         let table = table.clone();
         self.run(move |c, s| {
@@ -907,6 +1026,16 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn reals_read_back_as_their_shortest_decimal(cents in -100_000_000i64..100_000_000, places in 0u32..=4) {
+            let text = Decimal::new(cents, places).to_string();
+            let f: f64 = text.parse().unwrap();
+            prop_assert_eq!(real_to_decimal(f).unwrap().normalize(), Decimal::from_str_exact(&format!("{f}")).unwrap().normalize());
+        }
+    }
 
     #[tokio::test]
     async fn dropping_the_future_interrupts_the_running_statement() {
