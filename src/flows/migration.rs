@@ -628,21 +628,7 @@ async fn copy(
                     .map_err(Error::Io)?;
                 after = Some(next);
                 batch = following;
-                let secs = started.elapsed().as_secs_f64().max(0.001);
-                let rate = done_rows as f64 / secs;
-                let eta = if rate > 0.0 {
-                    (total - done_rows).max(0) as f64 / rate
-                } else {
-                    0.0
-                };
-                progress(Progress {
-                    message: format!("{name}: {copied} rows · {rate:.0} rows/s · ETA {eta:.0} s"),
-                    fraction: Some(if total > 0 {
-                        done_rows as f64 / total as f64
-                    } else {
-                        1.0
-                    }),
-                });
+                report(copied, done_rows);
                 if n < m.batch_size {
                     break;
                 }

@@ -4,8 +4,11 @@
 use std::cell::Cell;
 
 use ratatui::Frame;
-use ratatui::layout::Rect;
-use ratatui::widgets::{Block, Borders, Clear};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use super::theme::Theme;
 use ratatui_textarea::TextArea;
 
 /// The selected row and the scroll window of a list of `len` rows. `page` is how many rows the
@@ -87,6 +90,48 @@ pub fn filter_overlay(frame: &mut Frame, area: Rect, filter: &TextArea<'static>)
     );
     frame.render_widget(Clear, bottom);
     frame.render_widget(&f, bottom);
+}
+
+/// A confirmation box over `rect`: the body, an error if any, and — on a protected node — the
+/// prompt and input for its typed name (else the plain hint).
+#[allow(clippy::too_many_arguments)]
+pub fn confirmation(
+    frame: &mut Frame,
+    rect: Rect,
+    theme: &Theme,
+    title: String,
+    mut body: Vec<Line<'static>>,
+    error: Option<&str>,
+    node: &str,
+    protected: bool,
+    hint: &str,
+    typed: &TextArea<'static>,
+) {
+    frame.render_widget(Clear, rect);
+    let block = Block::bordered()
+        .title(title)
+        .title_style(theme.title())
+        .border_style(theme.fg("warn"));
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    let [msg, input] = Layout::vertical([Constraint::Min(2), Constraint::Length(2)]).areas(inner);
+    if let Some(e) = error {
+        body.push(Line::styled(e.to_string(), theme.fg("error")));
+    }
+    body.push(Line::styled(
+        if protected {
+            format!("{node} is protected: type its name and press Enter; Esc cancels.")
+        } else {
+            hint.to_string()
+        },
+        theme.fg("warn"),
+    ));
+    frame.render_widget(Paragraph::new(body).wrap(Wrap { trim: false }), msg);
+    if protected {
+        let mut t = typed.clone();
+        t.set_block(Block::new().borders(Borders::TOP).title("node name"));
+        frame.render_widget(&t, input);
+    }
 }
 
 #[cfg(test)]

@@ -7,13 +7,13 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Block, Paragraph, Row, Table, Wrap};
 use ratatui_textarea::TextArea;
 
 use crate::domain::privdiff::{DiffKind, DiffRow};
 use crate::flows::privileges::PrivilegeOutcome;
 use crate::tui::theme::Theme;
-use crate::tui::widgets::{Cursor, filter_overlay};
+use crate::tui::widgets::{Cursor, confirmation, filter_overlay};
 use crate::worker::TaskId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -397,39 +397,21 @@ pub fn render(
             w,
             7,
         );
-        frame.render_widget(Clear, rect);
-        let block = Block::bordered()
-            .title(format!(" Apply the script on {} ", c.node))
-            .title_style(theme.title())
-            .border_style(theme.fg("warn"));
-        let inner = block.inner(rect);
-        frame.render_widget(block, rect);
-        let [msg, input] =
-            Layout::vertical([Constraint::Length(3), Constraint::Length(2)]).areas(inner);
-        let mut lines = vec![Line::styled(
-            "The script in the editor runs in one transaction as the node's admin identity.",
-            theme.text(),
-        )];
-        if let Some(e) = &c.error {
-            lines.push(Line::styled(e.clone(), theme.fg("error")));
-        }
-        lines.push(Line::styled(
-            if c.protected {
-                format!(
-                    "{} is protected: type its name and press Enter; Esc cancels.",
-                    c.node
-                )
-            } else {
-                "Enter applies; Esc cancels.".to_string()
-            },
-            theme.fg("warn"),
-        ));
-        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), msg);
-        if c.protected {
-            let mut t = c.typed.clone();
-            t.set_block(Block::new().borders(Borders::TOP).title("node name"));
-            frame.render_widget(&t, input);
-        }
+        confirmation(
+            frame,
+            rect,
+            theme,
+            format!(" Apply the script on {} ", c.node),
+            vec![Line::styled(
+                "The script in the editor runs in one transaction as the node's admin identity.",
+                theme.text(),
+            )],
+            c.error.as_deref(),
+            &c.node,
+            c.protected,
+            "Enter applies; Esc cancels.",
+            &c.typed,
+        );
     }
 }
 

@@ -4,11 +4,12 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Block, Paragraph, Row, Table, Wrap};
 use ratatui_textarea::TextArea;
 
 use crate::flows::probes::{CheckResult, Status};
 use crate::tui::theme::Theme;
+use crate::tui::widgets::confirmation;
 use crate::worker::TaskId;
 
 pub struct FixConfirm {
@@ -287,39 +288,20 @@ pub fn render(state: &ProbesState, theme: &Theme, frame: &mut Frame, area: Rect,
         let w = area.width.saturating_sub(10).min(100);
         let h = (c.fix.lines().count() as u16 + 6).min(area.height);
         let rect = Rect::new(area.x + (area.width - w) / 2, area.y + 2, w, h);
-        frame.render_widget(Clear, rect);
-        let block = Block::bordered()
-            .title(format!(" Fix on {} as its admin identity ", c.node))
-            .title_style(theme.title())
-            .border_style(theme.fg("warn"));
-        let inner = block.inner(rect);
-        frame.render_widget(block, rect);
-        let [msg, input] =
-            Layout::vertical([Constraint::Min(2), Constraint::Length(2)]).areas(inner);
-        let mut lines: Vec<Line> = c
-            .fix
-            .lines()
-            .map(|s| Line::styled(s.to_string(), theme.fg("extra")))
-            .collect();
-        if let Some(e) = &c.error {
-            lines.push(Line::styled(e.clone(), theme.fg("error")));
-        }
-        lines.push(Line::styled(
-            if c.protected {
-                format!(
-                    "{} is protected: type its name and press Enter; Esc cancels.",
-                    c.node
-                )
-            } else {
-                "Enter applies and probes again; Esc cancels.".into()
-            },
-            theme.fg("warn"),
-        ));
-        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), msg);
-        if c.protected {
-            let mut t = c.typed.clone();
-            t.set_block(Block::new().borders(Borders::TOP).title("node name"));
-            frame.render_widget(&t, input);
-        }
+        confirmation(
+            frame,
+            rect,
+            theme,
+            format!(" Fix on {} as its admin identity ", c.node),
+            c.fix
+                .lines()
+                .map(|l| Line::styled(l.to_string(), theme.fg("extra")))
+                .collect(),
+            c.error.as_deref(),
+            &c.node,
+            c.protected,
+            "Enter applies and probes again; Esc cancels.",
+            &c.typed,
+        );
     }
 }
