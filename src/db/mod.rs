@@ -263,6 +263,40 @@ pub trait Node: Send + Sync {
         rows: Vec<Vec<Value>>,
     ) -> impl Future<Output = Result<usize, DbError>> + Send;
 
+    /// Row count and canonical checksum (`domain::checksum`) of a whole table, rows in key
+    /// order. The default reads through `read_rows`; a driver may stream it in one pass.
+    fn table_checksum(
+        &self,
+        table: &TableInfo,
+    ) -> impl Future<Output = Result<(i64, String), DbError>> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            const SCAN: usize = 5000;
+            let keys: Vec<usize> = table
+                .primary_key
+                .iter()
+                .filter_map(|k| table.columns.iter().position(|c| &c.name == k))
+                .collect();
+            let mut sum = crate::domain::checksum::TableChecksum::new();
+            let mut after: Option<Vec<Value>> = None;
+            loop {
+                let rows = self.read_rows(table, after.clone(), SCAN).await?;
+                for r in &rows {
+                    sum.add_row(r);
+                }
+                match rows.last() {
+                    Some(last) if rows.len() == SCAN => {
+                        after = Some(keys.iter().map(|i| last[*i].clone()).collect())
+                    }
+                    _ => break,
+                }
+            }
+            Ok((sum.rows() as i64, sum.finish()))
+        }
+    }
+
     /// Whether this node can copy batches straight from `source` (the driver's native path).
     fn native_copy_from(&self, _source: &AnyNode) -> bool {
         false
@@ -452,6 +486,10 @@ impl Node for AnyNode {
 
     fn native_copy_from(&self, source: &AnyNode) -> bool {
         delegate!(self, n => n.native_copy_from(source))
+    }
+
+    async fn table_checksum(&self, table: &TableInfo) -> Result<(i64, String), DbError> {
+        delegate!(self, n => n.table_checksum(table).await)
     }
 
     async fn copy_batch_from(

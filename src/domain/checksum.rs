@@ -2,6 +2,8 @@
 //! target compare exactly whatever their physical types: NULL, integers, decimals (normalised:
 //! 18.25 = 18.2500), text, dates and bytes each get a tag and a length.
 
+use std::io::Write as _;
+
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -23,13 +25,12 @@ impl Value {
             Value::Null => out.push(0),
             Value::Int(i) => {
                 out.push(1);
-                out.extend_from_slice(i.to_string().as_bytes());
+                let _ = write!(out, "{i}");
                 out.push(0xff);
             }
             Value::Dec(d) => {
-                let n = d.normalize();
                 out.push(1);
-                out.extend_from_slice(n.to_string().as_bytes());
+                let _ = write!(out, "{}", d.normalize());
                 out.push(0xff);
             }
             Value::Text(s) => {

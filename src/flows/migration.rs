@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::audit::{Audit, AuditRecord};
 use crate::config::{Config, MigrationConfig, OnNonEmpty};
 use crate::db::{self, AnyNode, DbError, Node, TableInfo};
-use crate::domain::checksum::{TableChecksum, Value};
+use crate::domain::checksum::Value;
 use crate::domain::plan::{StageState, Step, StepState, may_run};
 use crate::domain::privdiff::check_required;
 use crate::error::Error;
@@ -128,24 +128,9 @@ fn db_err(node: &str, what: &str) -> impl Fn(DbError) -> Error {
 /// Rows per read when scanning for checksums and snapshots.
 const SCAN: usize = 5000;
 
-/// Row count and canonical checksum of a whole table, read in key order.
+/// Row count and canonical checksum of a whole table, read in key order (by the driver).
 pub async fn table_checksum(node: &AnyNode, table: &TableInfo) -> Result<(i64, String), DbError> {
-    let mut sum = TableChecksum::new();
-    let mut after: Option<Vec<Value>> = None;
-    let keys = key_positions(table);
-    loop {
-        let rows = node.read_rows(table, after.clone(), SCAN).await?;
-        for r in &rows {
-            sum.add_row(r);
-        }
-        match rows.last() {
-            Some(last) if rows.len() == SCAN => {
-                after = Some(keys.iter().map(|i| last[*i].clone()).collect())
-            }
-            _ => break,
-        }
-    }
-    Ok((sum.rows() as i64, sum.finish()))
+    node.table_checksum(table).await
 }
 
 fn key_positions(t: &TableInfo) -> Vec<usize> {

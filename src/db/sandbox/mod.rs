@@ -744,6 +744,43 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
         .await
     }
 
+    async fn table_checksum(&self, table: &TableInfo) -> Result<(i64, String), DbError> {
+        // One pass over the table in key order, hashing each row as SQLite yields it.
+        let table = table.clone();
+        self.run(move |c, s| {
+            s.require(c, "SELECT", &table.name)?;
+            let cols: Vec<String> = table
+                .columns
+                .iter()
+                .map(|col| sqlite_ident(&col.name))
+                .collect();
+            let keys: Vec<String> = table.primary_key.iter().map(|k| sqlite_ident(k)).collect();
+            let order = if keys.is_empty() {
+                String::new()
+            } else {
+                format!(" ORDER BY {}", keys.join(", "))
+            };
+            let sql = format!(
+                "SELECT {} FROM {}{order}",
+                cols.join(", "),
+                table_ident(&table.name)
+            );
+            let mut st = c.prepare_cached(&sql).map_err(sqlite_error)?;
+            let mut rows = st.query([]).map_err(sqlite_error)?;
+            let mut sum = crate::domain::checksum::TableChecksum::new();
+            let mut row: Vec<CValue> = Vec::with_capacity(cols.len());
+            while let Some(r) = rows.next().map_err(sqlite_error)? {
+                row.clear();
+                for i in 0..cols.len() {
+                    row.push(from_sqlite(r.get_ref(i).map_err(sqlite_error)?));
+                }
+                sum.add_row(&row);
+            }
+            Ok((sum.rows() as i64, sum.finish()))
+        })
+        .await
+    }
+
     fn native_copy_from(&self, source: &super::AnyNode) -> bool {
         matches!(source, super::AnyNode::Sandbox(_))
     }
