@@ -141,6 +141,24 @@ fn same_catalog(a: &Catalog, b: &Catalog) -> bool {
     key(a) == key(b)
 }
 
+/// A row for a membership that one side has and the other lacks.
+fn membership_row(role: &str, member: &str, on_left: bool) -> DiffRow {
+    let (yes, no) = ("member".to_string(), "not a member".to_string());
+    let (left, right) = if on_left { (yes, no) } else { (no, yes) };
+    DiffRow {
+        principal: member.to_string(),
+        securable: format!("ROLE::{role}"),
+        permission: "MEMBER".into(),
+        left,
+        right,
+        kind: DiffKind::MembershipDiffers,
+        why: format!(
+            "{member} is in {role} on the {} only",
+            if on_left { "left" } else { "right" }
+        ),
+    }
+}
+
 /// Compare two catalogs: what the right (target) lacks or has beyond the left (reference),
 /// and the script that makes the right match. `only` limits it to one principal.
 pub fn diff_catalogs(left: &Catalog, right: &Catalog, only: Option<&str>) -> Report {
@@ -211,15 +229,7 @@ pub fn diff_catalogs(left: &Catalog, right: &Catalog, only: Option<&str>) -> Rep
     };
     let (lm, rm) = (members(left), members(right));
     for (role, member) in lm.difference(&rm) {
-        report.rows.push(DiffRow {
-            principal: member.clone(),
-            securable: format!("ROLE::{role}"),
-            permission: "MEMBER".into(),
-            left: "member".into(),
-            right: "not a member".into(),
-            kind: DiffKind::MembershipDiffers,
-            why: format!("{member} is in {role} on the left only"),
-        });
+        report.rows.push(membership_row(role, member, true));
         if !is_fixed_role(role) && !rp.contains_key(role.as_str()) {
             candidates.push(Statement::CreateRole { name: role.clone() });
         }
@@ -229,15 +239,7 @@ pub fn diff_catalogs(left: &Catalog, right: &Catalog, only: Option<&str>) -> Rep
         });
     }
     for (role, member) in rm.difference(&lm) {
-        report.rows.push(DiffRow {
-            principal: member.clone(),
-            securable: format!("ROLE::{role}"),
-            permission: "MEMBER".into(),
-            left: "not a member".into(),
-            right: "member".into(),
-            kind: DiffKind::MembershipDiffers,
-            why: format!("{member} is in {role} on the right only"),
-        });
+        report.rows.push(membership_row(role, member, false));
         candidates.push(Statement::DropMember {
             role: role.clone(),
             member: member.clone(),
