@@ -73,7 +73,16 @@ fn print_report(r: &StepReport) {
     }
 }
 
+/// Progress on stderr: every new phase, but a running count at most once a second.
 fn progress(p: Progress) {
+    static LAST: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+    if p.fraction.is_some_and(|f| f < 1.0) {
+        let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(1)) {
+            return;
+        }
+        *last = Some(std::time::Instant::now());
+    }
     eprintln!("  {}", p.message);
 }
 

@@ -151,9 +151,17 @@ pub struct TableInfo {
     /// Primary key columns in key order (empty: no primary key).
     pub primary_key: Vec<String>,
     pub rows: i64,
-    /// Space the table takes, in bytes (data and indexes).
+    /// Space the table takes, in bytes (data and indexes), when the inventory measured it.
     #[serde(default)]
-    pub bytes: i64,
+    pub bytes: Option<i64>,
+}
+
+/// Whether an inventory measures table sizes. On the sandbox that walks every page of every
+/// table, so only the assessment, which reports sizes, asks for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sizes {
+    Skip,
+    Measure,
 }
 
 /// What the EDW aggregate is asked for; the database does the GROUP BY.
@@ -243,8 +251,12 @@ pub trait Node: Send + Sync {
         active: bool,
     ) -> impl Future<Output = Vec<ProbeStep>> + Send;
 
-    /// Every user table with its columns, primary key and exact row count.
-    fn inventory(&self) -> impl Future<Output = Result<Vec<TableInfo>, DbError>> + Send;
+    /// Every user table with its columns, primary key and exact row count (and its size when
+    /// `sizes` asks for it and the node can tell).
+    fn inventory(
+        &self,
+        sizes: Sizes,
+    ) -> impl Future<Output = Result<Vec<TableInfo>, DbError>> + Send;
 
     /// Up to `limit` rows of `columns` in primary-key order, after the key `after` (exclusive).
     fn read_rows(
@@ -302,9 +314,11 @@ pub trait Node: Send + Sync {
         false
     }
 
-    /// Copy the next batch of up to `limit` rows after `after` straight from `source`, with
-    /// the same semantics as read + `write_rows` (the key range is replaced in one transaction).
-    /// Returns the rows copied and the last key. Only called when `native_copy_from` is true.
+    /// Copy the next batch of up to `limit` rows after `after` straight from `source`, in one
+    /// transaction that first deletes the target's rows after `after` (they can only be a batch
+    /// whose checkpoint was lost), so a replay never duplicates. Only for a table the stage
+    /// created or emptied. Returns the rows copied and the last key; only called when
+    /// `native_copy_from` is true.
     fn copy_batch_from(
         &self,
         _source: &AnyNode,
@@ -462,8 +476,8 @@ impl Node for AnyNode {
         delegate!(self, n => n.probe(requirements, active).await)
     }
 
-    async fn inventory(&self) -> Result<Vec<TableInfo>, DbError> {
-        delegate!(self, n => n.inventory().await)
+    async fn inventory(&self, sizes: Sizes) -> Result<Vec<TableInfo>, DbError> {
+        delegate!(self, n => n.inventory(sizes).await)
     }
 
     async fn read_rows(

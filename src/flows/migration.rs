@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::audit::{Audit, AuditRecord};
 use crate::config::{Config, MigrationConfig, OnNonEmpty};
-use crate::db::{self, AnyNode, DbError, Node, TableInfo};
+use crate::db::{self, AnyNode, DbError, Node, Sizes, TableInfo};
 use crate::domain::checksum::Value;
 use crate::domain::plan::{StageState, Step, StepState, may_run};
 use crate::domain::privdiff::check_required;
@@ -246,7 +246,7 @@ struct Sides {
 
 async fn sides(config: &Config, m: &MigrationConfig, target: &str) -> Result<Sides, Error> {
     let (src, tgt) = (open(config, &m.source)?, open(config, target)?);
-    let (s, t) = tokio::join!(src.inventory(), tgt.inventory());
+    let (s, t) = tokio::join!(src.inventory(Sizes::Skip), tgt.inventory(Sizes::Skip));
     let source_tables = selected(m, s.map_err(db_err(&m.source, "reading the inventory"))?);
     let target_tables = t.map_err(db_err(target, "reading the inventory"))?;
     Ok(Sides {
@@ -281,12 +281,12 @@ async fn assess(
     ];
     let source_tables = selected(
         m,
-        src.inventory()
+        src.inventory(Sizes::Measure)
             .await
             .map_err(db_err(&m.source, "reading the inventory"))?,
     );
     let target_tables = tgt
-        .inventory()
+        .inventory(Sizes::Skip)
         .await
         .map_err(db_err(target, "reading the inventory"))?;
     let mut blocking = 0;
@@ -337,7 +337,14 @@ async fn assess(
                 Some(_) => "ready".into(),
             }
         };
-        tables.push((name, t.rows, format!("{note} · {} KiB", t.bytes / 1024)));
+        tables.push((
+            name,
+            t.rows,
+            match t.bytes {
+                Some(b) => format!("{note} · {} KiB", b / 1024),
+                None => note,
+            },
+        ));
     }
     for t in &target_tables {
         if !source_tables.iter().any(|s| s.name == t.name)
@@ -775,7 +782,7 @@ async fn rollback(
                 .await
                 .map_err(db_err(target, &format!("dropping {name}")))?;
             let still = tgt
-                .inventory()
+                .inventory(Sizes::Skip)
                 .await
                 .map_err(db_err(target, "reading the inventory"))?
                 .iter()

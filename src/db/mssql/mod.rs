@@ -15,8 +15,8 @@ use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
 use self::queries::{Param, Statement};
 use super::{
-    AggregateQuery, Column, DbError, Node, ProbeStep, RateWriteTarget, ServerInfo, StepOutcome,
-    TableInfo,
+    AggregateQuery, Column, DbError, Node, ProbeStep, RateWriteTarget, ServerInfo, Sizes,
+    StepOutcome, TableInfo,
 };
 use crate::config::{AuthConfig, Encryption, GpMapping, MssqlConfig};
 use crate::domain::checksum::Value as CValue;
@@ -655,7 +655,8 @@ impl Node for MssqlNode {
         steps
     }
 
-    async fn inventory(&self) -> Result<Vec<TableInfo>, DbError> {
+    async fn inventory(&self, _sizes: Sizes) -> Result<Vec<TableInfo>, DbError> {
+        // Sizes come from sys.dm_db_partition_stats with the row count, at no extra cost.
         let rows = self.rows(queries::inventory()).await?;
         let mut tables: Vec<TableInfo> = Vec::new();
         let mut keys: Vec<Vec<(i32, String)>> = Vec::new();
@@ -682,7 +683,7 @@ impl Node for MssqlNode {
                     columns: Vec::new(),
                     primary_key: Vec::new(),
                     rows: 0,
-                    bytes: 0,
+                    bytes: None,
                 });
                 keys.push(Vec::new());
             }
@@ -706,7 +707,7 @@ impl Node for MssqlNode {
                     .unwrap_or(0)
             };
             t.rows = get("row_count");
-            t.bytes = get("bytes");
+            t.bytes = Some(get("bytes"));
         }
         Ok(tables)
     }

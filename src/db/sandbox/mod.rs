@@ -17,11 +17,11 @@ use rust_decimal::Decimal;
 
 use self::security::{Session, load_catalog, permission_for, sqlite_error, store_catalog};
 use super::{
-    AggregateQuery, Column, DbError, Identity, Node, ProbeStep, RateWriteTarget, ServerInfo,
+    AggregateQuery, Column, DbError, Identity, Node, ProbeStep, RateWriteTarget, ServerInfo, Sizes,
     StepOutcome, TableInfo,
 };
 use crate::config::{GpMapping, WritePath};
-use crate::domain::checksum::Value as CValue;
+use crate::domain::checksum::{Cell, Value as CValue};
 use crate::domain::perms::Catalog;
 use crate::domain::perms::{PrincipalKind, Securable};
 use crate::domain::rates::{
@@ -72,6 +72,11 @@ pub fn open_file(path: &std::path::Path) -> Result<Connection, DbError> {
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(sqlite_error)?;
     strict_identifiers(&conn).map_err(sqlite_error)?;
+    // WAL with synchronous=NORMAL: a commit survives the process being killed (what the copy's
+    // checkpoints rely on); only a power cut may lose the last commits, which validation finds.
+    // A larger page cache keeps the key ranges a copy or a checksum walks in memory.
+    conn.execute_batch("PRAGMA synchronous = NORMAL;")
+        .map_err(sqlite_error)?;
     Ok(conn)
 }
 
@@ -203,6 +208,20 @@ pub fn from_sqlite(v: rusqlite::types::ValueRef<'_>) -> CValue {
             .unwrap_or_else(|| CValue::Text(f.to_string())),
         ValueRef::Text(t) => CValue::Text(String::from_utf8_lossy(t).into_owned()),
         ValueRef::Blob(b) => CValue::Bytes(b.to_vec()),
+    }
+}
+
+/// The same value as [`from_sqlite`], borrowed, for hashing without copying.
+fn cell_of(v: rusqlite::types::ValueRef<'_>) -> Cell<'_> {
+    use rusqlite::types::ValueRef;
+    match v {
+        ValueRef::Null => Cell::Null,
+        ValueRef::Integer(i) => Cell::Int(i),
+        ValueRef::Real(f) => real_to_decimal(f)
+            .map(Cell::Dec)
+            .unwrap_or_else(|| Cell::Text(f.to_string().into())),
+        ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t)),
+        ValueRef::Blob(b) => Cell::Bytes(b),
     }
 }
 
@@ -585,8 +604,8 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
         .unwrap_or_else(|e| vec![ProbeStep::timed("connect", started, StepOutcome::Fail(e))])
     }
 
-    async fn inventory(&self) -> Result<Vec<TableInfo>, DbError> {
-        self.run(|c, s| {
+    async fn inventory(&self, sizes: Sizes) -> Result<Vec<TableInfo>, DbError> {
+        self.run(move |c, s| {
             let names: Vec<(String, String)> = {
                 let mut st = c
                     .prepare(r#"SELECT schema_name, name FROM "sys.objects" WHERE type = 'U' ORDER BY schema_name, name"#)
@@ -609,13 +628,17 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
                 pk.sort();
                 let rows: i64 = c.query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get(0)).map_err(sqlite_error)?;
                 // Pages of the table and of its automatic index (the primary key).
-                let bytes: i64 = c
-                    .query_row(
-                        "SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name = ?1 OR name LIKE ?2",
-                        [object.sandbox_table(), format!("sqlite_autoindex_{}%", object.sandbox_table())],
-                        |r| r.get(0),
-                    )
-                    .map_err(sqlite_error)?;
+                let bytes: Option<i64> = match sizes {
+                    Sizes::Skip => None,
+                    Sizes::Measure => Some(
+                        c.query_row(
+                            "SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name = ?1 OR name LIKE ?2",
+                            [object.sandbox_table(), format!("sqlite_autoindex_{}%", object.sandbox_table())],
+                            |r| r.get(0),
+                        )
+                        .map_err(sqlite_error)?,
+                    ),
+                };
                 out.push(TableInfo {
                     name: object,
                     columns: cols
@@ -768,13 +791,10 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
             let mut st = c.prepare_cached(&sql).map_err(sqlite_error)?;
             let mut rows = st.query([]).map_err(sqlite_error)?;
             let mut sum = crate::domain::checksum::TableChecksum::new();
-            let mut row: Vec<CValue> = Vec::with_capacity(cols.len());
             while let Some(r) = rows.next().map_err(sqlite_error)? {
-                row.clear();
-                for i in 0..cols.len() {
-                    row.push(from_sqlite(r.get_ref(i).map_err(sqlite_error)?));
-                }
-                sum.add_row(&row);
+                sum.add_cells(cols.len(), |i| {
+                    r.get_ref(i).map(cell_of).map_err(sqlite_error)
+                })?;
             }
             Ok((sum.rows() as i64, sum.finish()))
         })
@@ -820,60 +840,40 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
             let t = table_ident(&table.name);
             let keys: Vec<String> = table.primary_key.iter().map(|k| sqlite_ident(k)).collect();
             let cols: Vec<String> = table.columns.iter().map(|col| sqlite_ident(&col.name)).collect();
-            let k = keys.len();
             let lower = match &after {
                 Some(_) => format!(" WHERE {}", key_cmp(&table.primary_key, ">", 1)),
                 None => String::new(),
             };
-            let lower_params: Vec<Value> = after.iter().flatten().map(to_sqlite).collect();
-            // The batch's last key and size, from the source.
-            let sql = format!(
-                "SELECT COUNT(*), {last} FROM (SELECT {keys} FROM tpdb_source.{t}{lower} ORDER BY {keys} LIMIT {limit})",
-                keys = keys.join(", "),
-                last = keys.iter().map(|k| format!("MAX({k})")).collect::<Vec<_>>().join(", "),
-            );
-            let (n, last): (i64, Vec<CValue>) = {
-                let mut st = c.prepare_cached(&sql).map_err(sqlite_error)?;
-                st.query_row(params_from_iter(lower_params.iter()), |r| {
-                    let n: i64 = r.get(0)?;
-                    let last = (1..=k).map(|i| r.get_ref(i).map(from_sqlite)).collect::<Result<Vec<_>, _>>()?;
-                    Ok((n, last))
-                })
-                .map_err(sqlite_error)?
-            };
-            if n == 0 {
-                return Ok((0, None));
-            }
-            // MAX per column is the last key only for single-column keys; for composite keys
-            // read it in key order.
-            let last = if k == 1 {
-                last
-            } else {
-                let sql = format!(
-                    "SELECT {keys} FROM tpdb_source.{t}{lower} ORDER BY {keys} LIMIT 1 OFFSET {}",
-                    n - 1,
-                    keys = keys.join(", ")
-                );
-                let mut st = c.prepare_cached(&sql).map_err(sqlite_error)?;
-                st.query_row(params_from_iter(lower_params.iter()), |r| {
-                    (0..k).map(|i| r.get_ref(i).map(from_sqlite)).collect::<Result<Vec<_>, _>>()
-                })
-                .map_err(sqlite_error)?
-            };
-            let upper = key_cmp(&table.primary_key, "<=", lower_params.len() + 1);
-            let range = if after.is_some() { format!("{} AND {upper}", key_cmp(&table.primary_key, ">", 1)) } else { upper };
-            let params: Vec<Value> = lower_params.iter().cloned().chain(last.iter().map(to_sqlite)).collect();
+            let params: Vec<Value> = after.iter().flatten().map(to_sqlite).collect();
             let tx = c.transaction().map_err(sqlite_error)?;
-            tx.prepare_cached(&format!("DELETE FROM main.{t} WHERE {range}"))
+            // Rows past the checkpoint can only be a batch whose checkpoint was lost: replace them.
+            tx.prepare_cached(&format!("DELETE FROM main.{t}{lower}"))
                 .and_then(|mut st| st.execute(params_from_iter(params.iter())))
                 .map_err(sqlite_error)?;
             let copied = tx
                 .prepare_cached(&format!(
-                    "INSERT INTO main.{t} ({c}) SELECT {c} FROM tpdb_source.{t} WHERE {range} ORDER BY {keys}",
+                    "INSERT INTO main.{t} ({c}) SELECT {c} FROM tpdb_source.{t}{lower} ORDER BY {k} LIMIT {limit}",
                     c = cols.join(", "),
-                    keys = keys.join(", ")
+                    k = keys.join(", ")
                 ))
                 .and_then(|mut st| st.execute(params_from_iter(params.iter())))
+                .map_err(sqlite_error)?;
+            if copied == 0 {
+                tx.commit().map_err(sqlite_error)?;
+                return Ok((0, None));
+            }
+            // The batch's last key is now the target's greatest.
+            let last: Vec<CValue> = tx
+                .prepare_cached(&format!(
+                    "SELECT {k} FROM main.{t} ORDER BY {d} LIMIT 1",
+                    k = keys.join(", "),
+                    d = keys.iter().map(|k| format!("{k} DESC")).collect::<Vec<_>>().join(", ")
+                ))
+                .and_then(|mut st| {
+                    st.query_row([], |r| {
+                        (0..keys.len()).map(|i| r.get_ref(i).map(from_sqlite)).collect::<Result<Vec<_>, _>>()
+                    })
+                })
                 .map_err(sqlite_error)?;
             tx.commit().map_err(sqlite_error)?;
             Ok((copied, Some(last)))
@@ -915,10 +915,17 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
                 let keys: Vec<String> = table.primary_key.iter().map(|k| sqlite_ident(k)).collect();
                 cols.push(format!("PRIMARY KEY ({})", keys.join(", ")));
             }
+            // A table with a primary key is clustered on it, as SQL Server's default is: one
+            // b-tree in key order (WITHOUT ROWID), not a rowid table plus a separate key index.
+            let clustered = if table.primary_key.is_empty() {
+                ""
+            } else {
+                " WITHOUT ROWID"
+            };
             let tx = c.transaction().map_err(sqlite_error)?;
             tx.execute(
                 &format!(
-                    "CREATE TABLE {} ({})",
+                    "CREATE TABLE {} ({}){clustered}",
                     table_ident(&table.name),
                     cols.join(", ")
                 ),
