@@ -6,6 +6,8 @@
 //! They create their own uniquely named tables and procedure in that database, run the real
 //! binary against them (preview, apply through the table and the procedure), and drop them.
 
+mod common;
+
 use std::collections::HashMap;
 use std::process::Command;
 
@@ -342,4 +344,126 @@ journal = "journal.db"
     let mut c = admin().await;
     exec(&mut c, &format!("DROP USER [{who}];")).await;
     assert!(clean, "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[tokio::test]
+#[ignore = "needs a SQL Server: set TPDB_TEST_MSSQL and run with --ignored"]
+async fn a_sandbox_table_bulk_copies_to_a_real_server_resumes_and_validates() {
+    let Live {
+        host,
+        port,
+        database,
+        user,
+        password,
+        trust,
+    } = live();
+    let table = format!("tpdb_t{}_Ledger", std::process::id());
+    let mut demo = common::demo();
+    {
+        let c = demo.node("node1");
+        c.execute_batch(&format!(
+            r#"CREATE TABLE "dbo.{table}" (entry_id INT NOT NULL, site_id INT NOT NULL, memo NVARCHAR(100) NULL,
+               amount DECIMAL(12,2) NOT NULL, booked DATE NOT NULL, PRIMARY KEY (entry_id)) WITHOUT ROWID"#
+        ))
+        .unwrap();
+        let tx = c.unchecked_transaction().unwrap();
+        for i in 0..12_000i64 {
+            let memo = (i % 7 != 0).then(|| format!("entry {i} ]';-- Zoë"));
+            tx.execute(
+                &format!(r#"INSERT INTO "dbo.{table}" VALUES (?1, ?2, ?3, ?4, ?5)"#),
+                rusqlite::params![
+                    i * 3 + 1,
+                    i % 40 + 1,
+                    memo,
+                    (i % 997) as f64 + 0.25,
+                    format!("2026-{:02}-{:02}", i % 12 + 1, i % 28 + 1)
+                ],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+        tpdb::db::sandbox::security::register_object(
+            &c,
+            &tpdb::domain::tsql::ObjectName::new("dbo", &table),
+            "U",
+        )
+        .unwrap();
+    }
+    demo.edit_config(|t| {
+        let t = t
+            .replacen("target = \"training\"", "target = \"live\"", 1)
+            .replace("include = [\"dbo.*\", \"gp.*\"]", &format!("include = [\"dbo.{table}\"]"))
+            .replace("batch_size = 5000", "batch_size = 1000");
+        let t: String = t
+            .lines()
+            .filter(|l| !l.starts_with("identity = "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        format!(
+            "{t}\n[nodes.live]\ndriver = \"mssql\"\nhost = \"{host}\"\nport = {port}\ndatabase = \"{database}\"\n\
+             trust_server_certificate = {trust}\nauth = {{ method = \"sql\", user = \"{user}\", password_env = \"TPDB_TEST_MSSQL_PASSWORD\" }}\n"
+        )
+    });
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tpdb"))
+            .arg("--config")
+            .arg(demo.config_path())
+            .args(args)
+            .env("TPDB_TEST_MSSQL_PASSWORD", &password)
+            .output()
+            .unwrap()
+    };
+    let steps = [
+        ["migrate", "run", "training", "--step", "assessment"],
+        ["migrate", "run", "training", "--step", "copy"],
+        ["migrate", "run", "training", "--step", "validate"],
+    ];
+    let mut outcome = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        let mut args: Vec<&str> = step.to_vec();
+        args.push("--yes");
+        let out = run(&args);
+        outcome.push((
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        ));
+        if i == 1 {
+            // Lose the last checkpoint: the rerun replays batches the server already holds.
+            let j = tpdb::journal::Journal::open(&demo.path("journal.db")).unwrap();
+            j.set_checkpoint(
+                "training",
+                &format!("dbo.{table}"),
+                &[tpdb::domain::checksum::Value::Int(2_999 * 3 + 1)],
+                3_000,
+                false,
+            )
+            .unwrap();
+            drop(j);
+            let out = run(&args);
+            outcome.push((
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).to_string(),
+                String::from_utf8_lossy(&out.stderr).to_string(),
+            ));
+        }
+    }
+    let mut c = admin().await;
+    let rows = scalar(&mut c, &format!("SELECT COUNT(*) FROM dbo.[{table}]")).await;
+    let nulls = scalar(
+        &mut c,
+        &format!("SELECT COUNT(*) FROM dbo.[{table}] WHERE memo IS NULL"),
+    )
+    .await;
+    exec(&mut c, &format!("DROP TABLE dbo.[{table}];")).await;
+    for (code, out, err) in &outcome {
+        assert_eq!(*code, Some(0), "{out}\n{err}");
+    }
+    assert_eq!(rows, 12_000);
+    assert_eq!(nulls, 12_000 / 7 + 1);
+    assert!(
+        outcome[2].1.contains("resuming after 3000 rows"),
+        "{}",
+        outcome[2].1
+    );
 }

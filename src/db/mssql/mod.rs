@@ -2,6 +2,7 @@
 //! connection per node handle, every statement from `queries`.
 
 pub mod auth;
+pub mod bulk;
 pub mod queries;
 
 use std::time::Duration;
@@ -751,22 +752,50 @@ impl Node for MssqlNode {
             .collect();
         let upto: Vec<Param> = key_pos.iter().map(|i| to_param(&last[*i])).collect();
         let after: Option<Vec<Param>> = after.map(|a| a.iter().map(to_param).collect());
-        let mut statements = vec![queries::delete_range(
-            &table.name,
-            &table.primary_key,
-            after.as_deref(),
-            &upto,
-        )];
-        // Stay under SQL Server's 2,100 parameters and 1,000 rows per INSERT … VALUES.
-        let per = (2000 / cols.len().max(1)).clamp(1, 1000);
-        for chunk in rows.chunks(per) {
-            let params: Vec<Vec<Param>> = chunk
-                .iter()
-                .map(|r| r.iter().map(to_param).collect())
-                .collect();
-            statements.push(queries::insert_rows(&table.name, &cols, &params));
+        let delete =
+            queries::delete_range(&table.name, &table.primary_key, after.as_deref(), &upto);
+        // Every value is converted before the bulk load starts: one that does not fit its
+        // column stops the batch with nothing sent.
+        let token_rows = bulk::token_rows(table, &rows).map_err(DbError::Other)?;
+        let (columns, order) = bulk::columns_and_order(table);
+        let quoted = table.name.quoted();
+        let mut guard = self.conn().await?;
+        let c = guard.as_mut().expect("connected");
+        let result = async {
+            c.simple_query("SET XACT_ABORT ON; BEGIN TRANSACTION;")
+                .await?
+                .into_results()
+                .await?;
+            let load = async {
+                build_query(&delete).execute(&mut *c).await?;
+                let column_refs: Vec<&str> = columns.iter().map(String::as_str).collect();
+                let hints: Vec<tiberius::ColumnOrderHint<'_>> = order
+                    .iter()
+                    .map(|k| (k.as_str(), tiberius::SortOrder::Ascending))
+                    .collect();
+                let mut req = c
+                    .bulk_insert_with_options(&quoted, &column_refs, bulk::options(), &hints)
+                    .await?;
+                for row in token_rows {
+                    req.send(row).await?;
+                }
+                req.finalize().await
+            }
+            .await;
+            if let Err(e) = load {
+                let _ = c
+                    .simple_query("IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION;")
+                    .await;
+                return Err(e);
+            }
+            c.simple_query("COMMIT TRANSACTION;")
+                .await?
+                .into_results()
+                .await?;
+            Ok(rows.len())
         }
-        self.in_transaction(&statements).await.map(|_| rows.len())
+        .await;
+        self.settle(&mut guard, result)
     }
 
     async fn create_table(&self, table: &TableInfo) -> Result<(), DbError> {

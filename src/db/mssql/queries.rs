@@ -301,6 +301,8 @@ pub fn active_probe(operation: &str) -> String {
 }
 
 /// Every user table's columns (with type details) and primary-key ordinals.
+/// Every user table's columns and primary key. Computed and rowversion columns are left out:
+/// the server computes them, so they are neither copied nor compared.
 pub fn inventory() -> Statement {
     Statement::new(
         "SELECT s.name AS schema_name, t.name AS table_name, c.name AS column_name, \
@@ -313,7 +315,8 @@ pub fn inventory() -> Statement {
          LEFT JOIN sys.indexes AS i ON i.object_id = t.object_id AND i.is_primary_key = 1 \
          LEFT JOIN sys.index_columns AS ic ON ic.object_id = t.object_id AND ic.index_id = i.index_id \
          AND ic.column_id = c.column_id \
-         WHERE t.is_ms_shipped = 0 ORDER BY s.name, t.name, c.column_id;"
+         WHERE t.is_ms_shipped = 0 AND c.is_computed = 0 AND TYPE_NAME(c.system_type_id) <> N'timestamp' \
+         ORDER BY s.name, t.name, c.column_id;"
             .into(),
     )
 }
@@ -416,26 +419,6 @@ pub fn delete_range(
         "DELETE FROM {} WHERE {};",
         table.quoted(),
         preds.join(" AND ")
-    );
-    s
-}
-
-/// One multi-row INSERT of `rows` rows (the caller keeps rows × columns under 2,100 parameters).
-pub fn insert_rows(table: &ObjectName, columns: &[String], rows: &[Vec<Param>]) -> Statement {
-    let mut s = Statement::new(String::new());
-    let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
-    let values: Vec<String> = rows
-        .iter()
-        .map(|r| {
-            let marks: Vec<String> = r.iter().map(|p| s.bind(p.clone())).collect();
-            format!("({})", marks.join(", "))
-        })
-        .collect();
-    s.sql = format!(
-        "INSERT INTO {} ({}) VALUES {};",
-        table.quoted(),
-        cols.join(", "),
-        values.join(", ")
     );
     s
 }
@@ -693,18 +676,6 @@ WHERE (([job_code_id] > @P1) OR ([job_code_id] = @P1 AND [site_id] > @P2)) ORDER
 AND (([job_code_id] < @P3) OR ([job_code_id] = @P3 AND [site_id] <= @P4));"
         );
         assert_eq!(d.params.len(), 4);
-        let i = insert_rows(
-            &t,
-            &["a".into(), "b".into()],
-            &[
-                vec![Param::Int(1), Param::Int(2)],
-                vec![Param::Int(3), Param::Int(4)],
-            ],
-        );
-        assert_eq!(
-            i.sql,
-            "INSERT INTO [dbo].[SiteJobCodeRate] ([a], [b]) VALUES (@P1, @P2), (@P3, @P4);"
-        );
     }
 
     #[test]
@@ -726,7 +697,19 @@ AND (([job_code_id] < @P3) OR ([job_code_id] = @P3 AND [site_id] <= @P4));"
             "IF SCHEMA_ID(N'gp') IS NULL EXEC(N'CREATE SCHEMA [gp]'); CREATE TABLE [gp].[UnitAccount] \
 ([site_id] int NOT NULL, [unit_account] nvarchar(50) NULL, PRIMARY KEY ([site_id]));"
         );
-        assert!(inventory().sql.contains("i.is_primary_key = 1"));
+        assert_eq!(
+            inventory().sql,
+            "SELECT s.name AS schema_name, t.name AS table_name, c.name AS column_name, \
+TYPE_NAME(c.user_type_id) AS type_name, CAST(c.max_length AS int) AS max_length, \
+CAST(c.precision AS int) AS precision, CAST(c.scale AS int) AS scale, \
+CAST(c.is_nullable AS int) AS is_nullable, CAST(ic.key_ordinal AS int) AS key_ordinal \
+FROM sys.tables AS t JOIN sys.schemas AS s ON s.schema_id = t.schema_id \
+JOIN sys.columns AS c ON c.object_id = t.object_id \
+LEFT JOIN sys.indexes AS i ON i.object_id = t.object_id AND i.is_primary_key = 1 \
+LEFT JOIN sys.index_columns AS ic ON ic.object_id = t.object_id AND ic.index_id = i.index_id AND ic.column_id = c.column_id \
+WHERE t.is_ms_shipped = 0 AND c.is_computed = 0 AND TYPE_NAME(c.system_type_id) <> N'timestamp' \
+ORDER BY s.name, t.name, c.column_id;"
+        );
         assert_eq!(
             count_rows(&ObjectName::new("dbo", "Site")).render(),
             "SELECT (SELECT COUNT_BIG(*) FROM [dbo].[Site]) AS row_count, (SELECT COALESCE(SUM(ps.reserved_page_count), 0) * 8192 \
