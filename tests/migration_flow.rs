@@ -280,6 +280,51 @@ async fn batches_committed_past_a_lost_checkpoint_are_replaced_not_duplicated() 
 }
 
 #[tokio::test]
+async fn validation_names_the_first_key_that_differs_and_fails_the_step() {
+    let mut demo = common::demo();
+    add_big_table(&demo, 9_000);
+    demo.edit_config(|t| t.replace("batch_size = 5000", "batch_size = 1000"));
+    for step in ["assessment", "copy", "validate"] {
+        let out = tpdb(
+            &demo,
+            &["migrate", "run", "training", "--step", step, "--yes"],
+        );
+        assert_eq!(out.status.code(), Some(0), "{step}: {}", text(&out.stdout));
+    }
+    // One changed amount deep in the table (key 3·6001+1), then one missing row further on.
+    let target = demo.node("training");
+    target
+        .execute(
+            r#"UPDATE "dbo.Ledger" SET amount = amount + 0.01 WHERE entry_id = 18004"#,
+            [],
+        )
+        .unwrap();
+    let out = tpdb(&demo, &["migrate", "run", "training", "--step", "validate"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("dbo.Ledger: source 9000 rows, target 9000 rows; checksums differ; first difference at entry_id = 18004: the row's values differ"),
+        "{stdout}"
+    );
+    target
+        .execute(
+            r#"UPDATE "dbo.Ledger" SET amount = amount - 0.01 WHERE entry_id = 18004"#,
+            [],
+        )
+        .unwrap();
+    target
+        .execute(r#"DELETE FROM "dbo.Ledger" WHERE entry_id = 24001"#, [])
+        .unwrap();
+    let out = tpdb(&demo, &["migrate", "run", "training", "--step", "validate"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("source 9000 rows, target 8999 rows; checksums differ; first difference at entry_id = 24001: on the source, missing on the target"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[tokio::test]
 async fn rollback_after_a_partial_copy_restores_the_pre_stage_checksums() {
     let mut demo = common::demo();
     add_big_table(&demo, 60_000);

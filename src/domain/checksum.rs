@@ -19,6 +19,22 @@ pub enum Value {
     Bytes(Vec<u8>),
 }
 
+/// A value as a T-SQL literal would show it: `18004`, `18.25`, `'it''s'`, `0x0a1b`, `NULL`.
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Null => f.write_str("NULL"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Dec(d) => write!(f, "{d}"),
+            Value::Text(s) => write!(f, "'{}'", s.replace('\'', "''")),
+            Value::Bytes(b) => {
+                f.write_str("0x")?;
+                b.iter().try_for_each(|x| write!(f, "{x:02x}"))
+            }
+        }
+    }
+}
+
 /// A borrowed view of one value, so a driver can hash what its database hands it without
 /// building a [`Value`] first.
 #[derive(Debug, Clone, PartialEq)]
@@ -136,6 +152,19 @@ impl TableChecksum {
     }
 }
 
+/// Whether two rows are equal under the canonical encoding (`8` equals `8.00`; types that
+/// encode differently differ), as validation compares them.
+pub fn same_row(a: &[Value], b: &[Value]) -> bool {
+    let encoded = |row: &[Value]| {
+        let mut out = Vec::new();
+        for v in row {
+            encode(&v.cell(), &mut out);
+        }
+        out
+    };
+    a.len() == b.len() && encoded(a) == encoded(b)
+}
+
 /// The checksum of one row (for narrowing a mismatch to its first differing key).
 pub fn row_checksum(row: &[Value]) -> String {
     let mut t = TableChecksum::new();
@@ -202,6 +231,17 @@ mod tests {
         assert_eq!(whole(None), whole(None));
         assert_ne!(whole(None), whole(Some(0)));
         assert_ne!(whole(None), whole(Some(19_999)));
+    }
+
+    #[test]
+    fn rows_compare_as_the_checksum_sees_them() {
+        let d = |s: &str| Value::Dec(Decimal::from_str(s).unwrap());
+        assert!(same_row(
+            &[Value::Int(8), d("1.50")],
+            &[d("8.000"), d("1.5")]
+        ));
+        assert!(!same_row(&[Value::Int(8)], &[Value::Text("8".into())]));
+        assert!(!same_row(&[Value::Int(8)], &[Value::Int(8), Value::Null]));
     }
 
     proptest! {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::audit::{Audit, AuditRecord};
 use crate::config::{Config, MigrationConfig, OnNonEmpty};
 use crate::db::{self, AnyNode, DbError, Node, Sizes, TableInfo};
-use crate::domain::checksum::Value;
+use crate::domain::checksum::{Value, same_row};
 use crate::domain::plan::{StageState, Step, StepState, may_run};
 use crate::domain::privdiff::check_required;
 use crate::error::Error;
@@ -721,32 +721,21 @@ async fn first_difference(
     tt: &TableInfo,
 ) -> Result<String, DbError> {
     let keys = key_positions(st);
-    let key_text =
-        |r: &Vec<Value>| format!("{:?}", keys.iter().map(|i| &r[*i]).collect::<Vec<_>>());
     let (mut a_after, mut b_after): (Option<Vec<Value>>, Option<Vec<Value>>) = (None, None);
     loop {
         let (a, b) = (
             src.read_rows(st, a_after.clone(), SCAN).await?,
             tgt.read_rows(tt, b_after.clone(), SCAN).await?,
         );
-        for (x, y) in a.iter().zip(b.iter()) {
-            if x != y {
-                return Ok(format!(
-                    "first difference at key {} (source) / {} (target)",
-                    key_text(x),
-                    key_text(y)
-                ));
+        let n = a.len().max(b.len());
+        for i in 0..n {
+            let (x, y) = (a.get(i), b.get(i));
+            if let (Some(x), Some(y)) = (x, y)
+                && same_row(x, y)
+            {
+                continue;
             }
-        }
-        if a.len() != b.len() {
-            let at = a
-                .get(b.len())
-                .or(b.get(a.len()))
-                .map(key_text)
-                .unwrap_or_default();
-            return Ok(format!(
-                "first difference at key {at}: present on one side only"
-            ));
+            return Ok(describe_difference(&st.primary_key, &keys, x, y));
         }
         if a.len() < SCAN {
             return Ok("no differing row found in key order".into());
@@ -757,6 +746,46 @@ async fn first_difference(
         b_after = b
             .last()
             .map(|r| keys.iter().map(|i| r[*i].clone()).collect());
+    }
+}
+
+/// Where two tables walked in key order first part: the key, and what differs there.
+fn describe_difference(
+    key_names: &[String],
+    keys: &[usize],
+    source: Option<&Vec<Value>>,
+    target: Option<&Vec<Value>>,
+) -> String {
+    let key = |r: &Vec<Value>| -> Vec<Value> { keys.iter().map(|i| r[*i].clone()).collect() };
+    let show = |k: &[Value]| {
+        key_names
+            .iter()
+            .zip(k)
+            .map(|(n, v)| format!("{n} = {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (source, target) {
+        (Some(x), Some(y)) if same_row(&key(x), &key(y)) => {
+            format!(
+                "first difference at {}: the row's values differ",
+                show(&key(x))
+            )
+        }
+        (Some(x), Some(y)) if key(x) < key(y) => {
+            format!(
+                "first difference at {}: on the source, missing on the target",
+                show(&key(x))
+            )
+        }
+        (_, Some(y)) => format!("first difference at {}: on the target only", show(&key(y))),
+        (Some(x), None) => {
+            format!(
+                "first difference at {}: on the source, missing on the target",
+                show(&key(x))
+            )
+        }
+        (None, None) => "no differing row found in key order".into(),
     }
 }
 
@@ -865,6 +894,38 @@ pub async fn run_stage(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_difference_is_told_by_key_and_side() {
+        let names = vec!["job_code_id".to_string(), "site_id".to_string()];
+        let row = |j: i64, s: i64, memo: &str| {
+            vec![Value::Int(j), Value::Int(s), Value::Text(memo.into())]
+        };
+        let keys = [0, 1];
+        assert_eq!(
+            describe_difference(&names, &keys, Some(&row(4, 1, "a")), Some(&row(4, 1, "b"))),
+            "first difference at job_code_id = 4, site_id = 1: the row's values differ"
+        );
+        assert_eq!(
+            describe_difference(&names, &keys, Some(&row(4, 1, "a")), Some(&row(4, 2, "a"))),
+            "first difference at job_code_id = 4, site_id = 1: on the source, missing on the target"
+        );
+        assert_eq!(
+            describe_difference(
+                &names,
+                &keys,
+                Some(&row(5, 1, "a")),
+                Some(&row(4, 9, "it's"))
+            ),
+            "first difference at job_code_id = 4, site_id = 9: on the target only"
+        );
+        assert_eq!(
+            describe_difference(&names, &keys, None, Some(&row(7, 1, "a"))),
+            "first difference at job_code_id = 7, site_id = 1: on the target only"
+        );
+        assert_eq!(Value::Text("it's".into()).to_string(), "'it''s'");
+        assert_eq!(Value::Bytes(vec![10, 27]).to_string(), "0x0a1b");
+    }
 
     #[test]
     fn patterns_match_schema_qualified_names() {
