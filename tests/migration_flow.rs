@@ -325,6 +325,113 @@ async fn validation_names_the_first_key_that_differs_and_fails_the_step() {
 }
 
 #[tokio::test]
+async fn a_merge_upserts_by_key_keeps_the_targets_own_rows_validates_and_rolls_back() {
+    let mut demo = common::demo();
+    demo.edit_config(|t| t.replacen("on_nonempty = \"replace\"", "on_nonempty = \"merge\"", 1));
+    // training has sites 901-903 of its own; give it a stale copy of site 1 as well.
+    demo.node("training")
+        .execute(
+            r#"INSERT INTO "dbo.Site" VALUES (1, 'Old name', 'Nowhere')"#,
+            [],
+        )
+        .unwrap();
+    let before = checksums(&demo, "training").await;
+    for step in ["assessment", "copy", "validate"] {
+        let out = tpdb(
+            &demo,
+            &["migrate", "run", "training", "--step", step, "--yes"],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{step}: {}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        if step == "copy" {
+            assert!(text(&out.stdout).contains("merging into dbo.Site on training by primary key (4 rows there kept for rollback)"), "{}", text(&out.stdout));
+        }
+        if step == "validate" {
+            assert!(
+                text(&out.stdout).contains("dbo.Site: 40 rows equal on the source's keys; 3 rows only on training kept (merge)"),
+                "{}",
+                text(&out.stdout)
+            );
+        }
+    }
+    let training = demo.node("training");
+    assert_eq!(
+        common::count(&training, r#"SELECT COUNT(*) FROM "dbo.Site""#),
+        43
+    );
+    assert_eq!(
+        common::count(
+            &training,
+            r#"SELECT COUNT(*) FROM "dbo.Site" WHERE site_id = 1 AND site_name = 'Dallas Hyatt Regency'"#
+        ),
+        1
+    );
+    // A later change on the target's copy of a source row is a difference, named by key.
+    training
+        .execute(
+            r#"UPDATE "dbo.Site" SET region = 'Moved' WHERE site_id = 5"#,
+            [],
+        )
+        .unwrap();
+    let out = tpdb(&demo, &["migrate", "run", "training", "--step", "validate"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("first difference at site_id = 5: the row's values differ"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = tpdb(&demo, &["migrate", "rollback", "training", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert_eq!(checksums(&demo, "training").await, before);
+}
+
+#[tokio::test]
+async fn rollback_restores_a_large_pre_existing_table_exactly() {
+    // More rows than one restore chunk: each chunk must keep the ones before it.
+    let mut demo = common::demo();
+    add_big_table(&demo, 2_000);
+    {
+        let t = demo.node("training");
+        t.execute_batch(r#"CREATE TABLE "dbo.Ledger" (entry_id INT NOT NULL PRIMARY KEY, site_id INT NOT NULL, memo NVARCHAR(100) NOT NULL, amount DECIMAL(12,2) NOT NULL)"#)
+            .unwrap();
+        t.execute_batch(
+            r#"WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 12000)
+            INSERT INTO "dbo.Ledger" SELECT i * 2, 7, 'old ' || i, i % 50 + 0.5 FROM c"#,
+        )
+        .unwrap();
+        tpdb::db::sandbox::security::register_object(
+            &t,
+            &tpdb::domain::tsql::ObjectName::new("dbo", "Ledger"),
+            "U",
+        )
+        .unwrap();
+    }
+    demo.edit_config(|t| t.replace("batch_size = 5000", "batch_size = 700"));
+    let before = checksums(&demo, "training").await;
+    for step in ["assessment", "copy", "validate"] {
+        let out = tpdb(
+            &demo,
+            &["migrate", "run", "training", "--step", step, "--yes"],
+        );
+        assert_eq!(out.status.code(), Some(0), "{step}: {}", text(&out.stdout));
+    }
+    let out = tpdb(&demo, &["migrate", "rollback", "training", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout)
+            .contains("dbo.Ledger: restored 12000 rows; checksum equals the pre-stage one"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(checksums(&demo, "training").await, before);
+}
+
+#[tokio::test]
 async fn rollback_after_a_partial_copy_restores_the_pre_stage_checksums() {
     let mut demo = common::demo();
     add_big_table(&demo, 60_000);

@@ -156,6 +156,17 @@ pub struct TableInfo {
     pub bytes: Option<i64>,
 }
 
+/// What a batch write replaces before it inserts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Replace {
+    /// Every row whose key is in (`after`, the batch's last key]: a copy into a table the stage
+    /// owns (created or emptied), where nothing else lives in that range.
+    KeyRange { after: Option<Vec<Value>> },
+    /// Only the rows with the batch's keys: an upsert by primary key that keeps the target's
+    /// other rows (`on_nonempty = "merge"`).
+    Keys,
+}
+
 /// Whether an inventory measures table sizes. On the sandbox that walks every page of every
 /// table, so only the assessment, which reports sizes, asks for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -266,12 +277,12 @@ pub trait Node: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Vec<Value>>, DbError>> + Send;
 
-    /// In one transaction: delete the rows whose key is in (`after`, last row's key], then insert
-    /// `rows`. Replaying a batch therefore never duplicates a row.
+    /// In one transaction: delete what `replace` says, then insert `rows` (in key order).
+    /// Replaying a batch therefore never duplicates a row.
     fn write_rows(
         &self,
         table: &TableInfo,
-        after: Option<Vec<Value>>,
+        replace: Replace,
         rows: Vec<Vec<Value>>,
     ) -> impl Future<Output = Result<usize, DbError>> + Send;
 
@@ -492,10 +503,10 @@ impl Node for AnyNode {
     async fn write_rows(
         &self,
         table: &TableInfo,
-        after: Option<Vec<Value>>,
+        replace: Replace,
         rows: Vec<Vec<Value>>,
     ) -> Result<usize, DbError> {
-        delegate!(self, n => n.write_rows(table, after, rows).await)
+        delegate!(self, n => n.write_rows(table, replace, rows).await)
     }
 
     fn native_copy_from(&self, source: &AnyNode) -> bool {

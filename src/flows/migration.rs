@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::audit::{Audit, AuditRecord};
 use crate::config::{Config, MigrationConfig, OnNonEmpty};
-use crate::db::{self, AnyNode, DbError, Node, Sizes, TableInfo};
+use crate::db::{self, AnyNode, DbError, Node, Replace, Sizes, TableInfo};
 use crate::domain::checksum::{Value, same_row};
 use crate::domain::plan::{StageState, Step, StepState, may_run};
 use crate::domain::privdiff::check_required;
@@ -193,7 +193,9 @@ pub async fn run_step(
         Step::Assessment => assess(config, m, sc.on_nonempty, &sc.target).await,
         Step::Privileges => privileges(config, m, &sc.target).await,
         Step::Copy => copy(config, m, &j, stage, &sc.target, sc.on_nonempty, progress).await,
-        Step::Validate => validate(config, m, &j, stage, &sc.target, progress).await,
+        Step::Validate => {
+            validate(config, m, &j, stage, &sc.target, sc.on_nonempty, progress).await
+        }
         Step::Rollback => rollback(config, &j, stage, &sc.target, progress).await,
     };
     let (state, findings, tables) = match result {
@@ -525,12 +527,11 @@ async fn copy(
                     .await
                     .map_err(db_err(target, &format!("creating {name}")))?;
                 findings.push(format!("created {name} on {target}"));
+            } else if rows > 0 && policy == OnNonEmpty::Merge {
+                findings.push(format!(
+                    "merging into {name} on {target} by primary key ({rows} rows there kept for rollback)"
+                ));
             } else if rows > 0 {
-                if policy == OnNonEmpty::Merge {
-                    return Err(Error::Usage(format!(
-                        "{name}: on_nonempty = \"merge\" is not supported yet; use replace"
-                    )));
-                }
                 tgt.empty_table(&t.name)
                     .await
                     .map_err(db_err(target, &format!("emptying {name}")))?;
@@ -539,6 +540,12 @@ async fn copy(
                 ));
             }
         }
+        // A merge upserts by key into rows the target already had; every other copy owns the
+        // table (created or emptied) and replaces whole key ranges.
+        let merging = policy == OnNonEmpty::Merge
+            && j.prestage(stage, &name)
+                .map_err(Error::Io)?
+                .is_some_and(|p| p.existed && p.rows > 0);
         let keys = key_positions(t);
         let (mut after, mut copied) = match checkpoint {
             Some((k, n, false)) if !k.is_empty() => (Some(k), n),
@@ -565,7 +572,7 @@ async fn copy(
                 }),
             });
         };
-        if tgt.native_copy_from(&src) {
+        if !merging && tgt.native_copy_from(&src) {
             // The driver copies each batch itself (e.g. sandbox → sandbox inside SQLite).
             loop {
                 let (n, last) = retrying("copy", || {
@@ -600,9 +607,18 @@ async fn copy(
                 let n = batch.len();
                 let full = n >= m.batch_size;
                 let write = async {
-                    retrying("write", || tgt.write_rows(t, after.clone(), batch.clone()))
-                        .await
-                        .map_err(db_err(target, &format!("writing {name}")))
+                    let replace = if merging {
+                        Replace::Keys
+                    } else {
+                        Replace::KeyRange {
+                            after: after.clone(),
+                        }
+                    };
+                    retrying("write", || {
+                        tgt.write_rows(t, replace.clone(), batch.clone())
+                    })
+                    .await
+                    .map_err(db_err(target, &format!("writing {name}")))
                 };
                 let prefetch = async {
                     if full {
@@ -637,12 +653,14 @@ async fn copy(
     Ok((StepState::Passed, findings, tables))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn validate(
     config: &Config,
     m: &MigrationConfig,
     j: &Journal,
     stage: &str,
     target: &str,
+    policy: OnNonEmpty,
     progress: ProgressFn<'_>,
 ) -> StepResult {
     let Sides {
@@ -665,16 +683,43 @@ async fn validate(
             findings.push(format!("{name} is missing on {target}"));
             continue;
         };
-        let (s, r) = tokio::join!(table_checksum(&src, t), table_checksum(&tgt, tt));
-        let (sn, sc) = s.map_err(db_err(&m.source, &format!("checksumming {name}")))?;
-        let (tn, tc) = r.map_err(db_err(target, &format!("checksumming {name}")))?;
-        let ok = sn == tn && sc == tc;
-        let first_difference = if ok {
-            String::new()
-        } else {
-            first_difference(&src, t, &tgt, tt)
+        let merged = policy == OnNonEmpty::Merge
+            && j.prestage(stage, &name)
+                .map_err(Error::Io)?
+                .is_some_and(|p| p.existed && p.rows > 0);
+        let (sn, sc, tn, tc, ok, first_difference) = if merged {
+            // The target keeps rows of its own: compare it on the source's keys only.
+            let w = compare_on_source_keys(&src, t, &tgt, tt)
                 .await
-                .unwrap_or_default()
+                .map_err(db_err(target, &format!("comparing {name}")))?;
+            if w.difference.is_none() {
+                findings.push(format!(
+                    "{name}: {} rows equal on the source's keys; {} rows only on {target} kept (merge)",
+                    w.source_rows, w.target_only
+                ));
+            }
+            let ok = w.difference.is_none();
+            (
+                w.source_rows,
+                w.source_sum,
+                w.matched_rows,
+                w.target_sum,
+                ok,
+                w.difference.unwrap_or_default(),
+            )
+        } else {
+            let (s, r) = tokio::join!(table_checksum(&src, t), table_checksum(&tgt, tt));
+            let (sn, sc) = s.map_err(db_err(&m.source, &format!("checksumming {name}")))?;
+            let (tn, tc) = r.map_err(db_err(target, &format!("checksumming {name}")))?;
+            let ok = sn == tn && sc == tc;
+            let first_difference = if ok {
+                String::new()
+            } else {
+                first_difference(&src, t, &tgt, tt)
+                    .await
+                    .unwrap_or_default()
+            };
+            (sn, sc, tn, tc, ok, first_difference)
         };
         if !ok {
             bad += 1;
@@ -747,6 +792,99 @@ async fn first_difference(
             .last()
             .map(|r| keys.iter().map(|i| r[*i].clone()).collect());
     }
+}
+
+/// A merged table compared on the source's keys.
+struct MergeComparison {
+    source_rows: i64,
+    source_sum: String,
+    /// Target rows whose key is on the source (equal ones, up to the first difference).
+    matched_rows: i64,
+    target_sum: String,
+    /// Target rows whose key the source does not have (kept by the merge).
+    target_only: i64,
+    difference: Option<String>,
+}
+
+/// Walk both tables in key order, two cursors in step: every source row must be on the target
+/// with equal values; target rows with keys the source lacks are counted, not compared.
+async fn compare_on_source_keys(
+    src: &AnyNode,
+    st: &TableInfo,
+    tgt: &AnyNode,
+    tt: &TableInfo,
+) -> Result<MergeComparison, DbError> {
+    use std::collections::VecDeque;
+    let keys = key_positions(st);
+    let key = |r: &Vec<Value>| -> Vec<Value> { keys.iter().map(|i| r[*i].clone()).collect() };
+    let (mut a, mut b): (VecDeque<Vec<Value>>, VecDeque<Vec<Value>>) = Default::default();
+    let (mut a_after, mut b_after): (Option<Vec<Value>>, Option<Vec<Value>>) = (None, None);
+    let (mut a_done, mut b_done) = (false, false);
+    let (mut source_sum, mut target_sum) = (
+        crate::domain::checksum::TableChecksum::new(),
+        crate::domain::checksum::TableChecksum::new(),
+    );
+    let mut target_only = 0;
+    let mut difference = None;
+    loop {
+        if a.is_empty() && !a_done {
+            let rows = src.read_rows(st, a_after.take(), SCAN).await?;
+            a_done = rows.len() < SCAN;
+            a_after = rows.last().map(key);
+            a.extend(rows);
+        }
+        if b.is_empty() && !b_done {
+            let rows = tgt.read_rows(tt, b_after.take(), SCAN).await?;
+            b_done = rows.len() < SCAN;
+            b_after = rows.last().map(key);
+            b.extend(rows);
+        }
+        match (a.front(), b.front()) {
+            (None, None) => break,
+            (None, Some(_)) => {
+                target_only += 1;
+                b.pop_front();
+            }
+            (Some(x), y) => {
+                let ordering = y.map(|y| key(y).cmp(&key(x)));
+                match (y, ordering) {
+                    (Some(_), Some(std::cmp::Ordering::Less)) => {
+                        target_only += 1;
+                        b.pop_front();
+                    }
+                    (Some(y), _) if same_row(&key(x), &key(y)) && same_row(x, y) => {
+                        source_sum.add_row(x);
+                        target_sum.add_row(y);
+                        a.pop_front();
+                        b.pop_front();
+                    }
+                    _ => {
+                        difference = Some(describe_difference(&st.primary_key, &keys, Some(x), y));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    // After a difference the rest of the source still counts toward its row total.
+    let mut source_rows = source_sum.rows() as i64;
+    if difference.is_some() {
+        source_rows += a.len() as i64;
+        while !a_done {
+            let rows = src.read_rows(st, a_after.take(), SCAN).await?;
+            a_done = rows.len() < SCAN;
+            a_after = rows.last().map(key);
+            source_rows += rows.len() as i64;
+        }
+    }
+    Ok(MergeComparison {
+        source_rows,
+        matched_rows: target_sum.rows() as i64,
+        source_sum: source_sum.finish(),
+        target_sum: target_sum.finish(),
+        target_only,
+        difference,
+    })
 }
 
 /// Where two tables walked in key order first part: the key, and what differs there.
@@ -832,11 +970,16 @@ async fn rollback(
             .await
             .map_err(db_err(target, &format!("emptying {name}")))?;
         let rows = j.snapshot(stage, &name).map_err(Error::Io)?;
+        let keys = key_positions(&def);
+        let mut after: Option<Vec<Value>> = None;
         for chunk in rows.chunks(SCAN) {
             // Rows go back in key order; `after` is the key of the previous chunk's last row.
-            tgt.write_rows(&def, None, chunk.to_vec())
+            tgt.write_rows(&def, Replace::KeyRange { after }, chunk.to_vec())
                 .await
                 .map_err(db_err(target, &format!("restoring {name}")))?;
+            after = chunk
+                .last()
+                .map(|r| keys.iter().map(|i| r[*i].clone()).collect());
         }
         let (n, c) = table_checksum(&tgt, &def)
             .await

@@ -16,7 +16,7 @@ use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
 use self::queries::{Param, Statement};
 use super::{
-    AggregateQuery, Column, DbError, Node, ProbeStep, RateWriteTarget, ServerInfo, Sizes,
+    AggregateQuery, Column, DbError, Node, ProbeStep, RateWriteTarget, Replace, ServerInfo, Sizes,
     StepOutcome, TableInfo,
 };
 use crate::config::{AuthConfig, Encryption, GpMapping, MssqlConfig};
@@ -738,7 +738,7 @@ impl Node for MssqlNode {
     async fn write_rows(
         &self,
         table: &TableInfo,
-        after: Option<Vec<CValue>>,
+        replace: Replace,
         rows: Vec<Vec<CValue>>,
     ) -> Result<usize, DbError> {
         let Some(last) = rows.last() else {
@@ -750,10 +750,25 @@ impl Node for MssqlNode {
             .iter()
             .filter_map(|k| cols.iter().position(|c| c == k))
             .collect();
-        let upto: Vec<Param> = key_pos.iter().map(|i| to_param(&last[*i])).collect();
-        let after: Option<Vec<Param>> = after.map(|a| a.iter().map(to_param).collect());
-        let delete =
-            queries::delete_range(&table.name, &table.primary_key, after.as_deref(), &upto);
+        let deletes = match replace {
+            Replace::KeyRange { after } => {
+                let upto: Vec<Param> = key_pos.iter().map(|i| to_param(&last[*i])).collect();
+                let after: Option<Vec<Param>> = after.map(|a| a.iter().map(to_param).collect());
+                vec![queries::delete_range(
+                    &table.name,
+                    &table.primary_key,
+                    after.as_deref(),
+                    &upto,
+                )]
+            }
+            Replace::Keys => {
+                let keys: Vec<Vec<Param>> = rows
+                    .iter()
+                    .map(|r| key_pos.iter().map(|i| to_param(&r[*i])).collect())
+                    .collect();
+                queries::delete_keys(&table.name, &table.primary_key, &keys)
+            }
+        };
         // Every value is converted before the bulk load starts: one that does not fit its
         // column stops the batch with nothing sent.
         let token_rows = bulk::token_rows(table, &rows).map_err(DbError::Other)?;
@@ -767,7 +782,9 @@ impl Node for MssqlNode {
                 .into_results()
                 .await?;
             let load = async {
-                build_query(&delete).execute(&mut *c).await?;
+                for delete in &deletes {
+                    build_query(delete).execute(&mut *c).await?;
+                }
                 let column_refs: Vec<&str> = columns.iter().map(String::as_str).collect();
                 let hints: Vec<tiberius::ColumnOrderHint<'_>> = order
                     .iter()

@@ -423,6 +423,42 @@ pub fn delete_range(
     s
 }
 
+/// DELETE of the rows with exactly these keys (an upsert's first half), in statements that stay
+/// well under SQL Server's 2,100 parameters: `[k] IN (…)` for a one-column key, `OR`-ed
+/// equalities (at most 200 rows a statement) for a composite one.
+pub fn delete_keys(table: &ObjectName, keys: &[String], key_rows: &[Vec<Param>]) -> Vec<Statement> {
+    let per = if keys.len() == 1 {
+        1000
+    } else {
+        (2000 / keys.len().max(1)).min(200)
+    };
+    key_rows
+        .chunks(per.max(1))
+        .map(|chunk| {
+            let mut s = Statement::new(String::new());
+            let filter = if keys.len() == 1 {
+                let marks: Vec<String> = chunk.iter().map(|r| s.bind(r[0].clone())).collect();
+                format!("{} IN ({})", quote_ident(&keys[0]), marks.join(", "))
+            } else {
+                chunk
+                    .iter()
+                    .map(|r| {
+                        let eqs: Vec<String> = keys
+                            .iter()
+                            .zip(r)
+                            .map(|(k, p)| format!("{} = {}", quote_ident(k), s.bind(p.clone())))
+                            .collect();
+                        format!("({})", eqs.join(" AND "))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" OR ")
+            };
+            s.sql = format!("DELETE FROM {} WHERE {filter};", table.quoted());
+            s
+        })
+        .collect()
+}
+
 /// CREATE SCHEMA when missing, then CREATE TABLE from a source definition.
 pub fn create_table(
     table: &ObjectName,
@@ -676,6 +712,50 @@ WHERE (([job_code_id] > @P1) OR ([job_code_id] = @P1 AND [site_id] > @P2)) ORDER
 AND (([job_code_id] < @P3) OR ([job_code_id] = @P3 AND [site_id] <= @P4));"
         );
         assert_eq!(d.params.len(), 4);
+    }
+
+    #[test]
+    fn an_upsert_deletes_exactly_the_batch_keys() {
+        let t = ObjectName::new("dbo", "SiteJobCodeRate");
+        let one = delete_keys(
+            &t,
+            &["site_id".into()],
+            &[vec![Param::Int(3)], vec![Param::Int(7)]],
+        );
+        assert_eq!(one.len(), 1);
+        assert_eq!(
+            one[0].sql,
+            "DELETE FROM [dbo].[SiteJobCodeRate] WHERE [site_id] IN (@P1, @P2);"
+        );
+        let keys = vec!["job_code_id".to_string(), "site]id".to_string()];
+        let two = delete_keys(
+            &t,
+            &keys,
+            &[
+                vec![Param::Int(4), Param::Int(1)],
+                vec![Param::Int(4), Param::Int(2)],
+            ],
+        );
+        assert_eq!(
+            two[0].sql,
+            "DELETE FROM [dbo].[SiteJobCodeRate] WHERE ([job_code_id] = @P1 AND [site]]id] = @P2) OR ([job_code_id] = @P3 AND [site]]id] = @P4);"
+        );
+        assert_eq!(two[0].params.len(), 4);
+        // 2,500 one-column keys: three statements, none near the 2,100-parameter limit.
+        let many: Vec<Vec<Param>> = (0..2500).map(|i| vec![Param::Int(i)]).collect();
+        let split = delete_keys(&t, &["site_id".into()], &many);
+        assert_eq!(
+            split.iter().map(|s| s.params.len()).collect::<Vec<_>>(),
+            [1000, 1000, 500]
+        );
+        let wide: Vec<Vec<Param>> = (0..450)
+            .map(|i| vec![Param::Int(i), Param::Int(i)])
+            .collect();
+        assert!(
+            delete_keys(&t, &keys, &wide)
+                .iter()
+                .all(|s| s.params.len() <= 400)
+        );
     }
 
     #[test]

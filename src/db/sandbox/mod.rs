@@ -17,8 +17,8 @@ use rust_decimal::Decimal;
 
 use self::security::{Session, load_catalog, permission_for, sqlite_error, store_catalog};
 use super::{
-    AggregateQuery, Column, DbError, Identity, Node, ProbeStep, RateWriteTarget, ServerInfo, Sizes,
-    StepOutcome, TableInfo,
+    AggregateQuery, Column, DbError, Identity, Node, ProbeStep, RateWriteTarget, Replace,
+    ServerInfo, Sizes, StepOutcome, TableInfo,
 };
 use crate::config::{GpMapping, WritePath};
 use crate::domain::checksum::{Cell, Value as CValue};
@@ -698,7 +698,7 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
     async fn write_rows(
         &self,
         table: &TableInfo,
-        after: Option<Vec<CValue>>,
+        replace: Replace,
         rows: Vec<Vec<CValue>>,
     ) -> Result<usize, DbError> {
         if let Some(e) = injected_fault() {
@@ -722,35 +722,43 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
             let tx = c.transaction().map_err(sqlite_error)?;
             {
                 let k = table.primary_key.len();
-                let (sql, params): (String, Vec<Value>) = match &after {
-                    Some(a) => (
+                let range: Option<(String, Vec<Value>)> = match &replace {
+                    Replace::KeyRange { after: Some(a) } => Some((
                         format!(
                             "DELETE FROM {t} WHERE {} AND {}",
                             key_cmp(&table.primary_key, ">", 1),
                             key_cmp(&table.primary_key, "<=", k + 1)
                         ),
                         a.iter().map(to_sqlite).chain(last_key.clone()).collect(),
-                    ),
-                    None => (
+                    )),
+                    Replace::KeyRange { after: None } => Some((
                         format!(
                             "DELETE FROM {t} WHERE {}",
                             key_cmp(&table.primary_key, "<=", 1)
                         ),
                         last_key.clone(),
-                    ),
+                    )),
+                    // INSERT OR REPLACE below replaces exactly the rows with these keys.
+                    Replace::Keys => None,
                 };
-                tx.prepare_cached(&sql)
-                    .and_then(|mut st| st.execute(params_from_iter(params.iter())))
-                    .map_err(sqlite_error)?;
+                if let Some((sql, params)) = range {
+                    tx.prepare_cached(&sql)
+                        .and_then(|mut st| st.execute(params_from_iter(params.iter())))
+                        .map_err(sqlite_error)?;
+                }
                 let cols: Vec<String> = table
                     .columns
                     .iter()
                     .map(|c| sqlite_ident(&c.name))
                     .collect();
                 let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+                let verb = match replace {
+                    Replace::Keys => "INSERT OR REPLACE",
+                    Replace::KeyRange { .. } => "INSERT",
+                };
                 let mut st = tx
                     .prepare_cached(&format!(
-                        "INSERT INTO {t} ({}) VALUES ({})",
+                        "{verb} INTO {t} ({}) VALUES ({})",
                         cols.join(", "),
                         marks.join(", ")
                     ))
