@@ -248,59 +248,82 @@ impl Journal {
         Ok(out)
     }
 
-    /// Record a table's pre-stage state and, for rows that will be replaced, their snapshot —
-    /// in one transaction, before the first write.
-    pub fn save_prestage(
+    /// Start (or restart) a table's snapshot: whatever an interrupted attempt left goes.
+    pub fn begin_snapshot(&self, stage: &str, table: &str) -> Result<(), String> {
+        self.conn()
+            .execute(
+                "DELETE FROM snapshots WHERE stage = ?1 AND table_name = ?2",
+                [stage, table],
+            )
+            .map(|_| ())
+            .map_err(err)
+    }
+
+    /// Append rows to a table's snapshot in one transaction; `first` is the first row's place.
+    pub fn append_snapshot(
         &self,
         stage: &str,
-        p: &PreStage,
+        table: &str,
+        first: i64,
         rows: &[Vec<Value>],
     ) -> Result<(), String> {
         let conn = self.conn();
         let tx = conn.unchecked_transaction().map_err(err)?;
-        let name = p.table.to_string();
-        tx.execute(
-            "INSERT OR REPLACE INTO prestage VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                stage,
-                name,
-                p.existed as i64,
-                p.rows,
-                p.checksum,
-                p.definition
-            ],
-        )
-        .map_err(err)?;
-        tx.execute(
-            "DELETE FROM snapshots WHERE stage = ?1 AND table_name = ?2",
-            [stage, &name],
-        )
-        .map_err(err)?;
         {
             let mut st = tx
-                .prepare("INSERT INTO snapshots VALUES (?1, ?2, ?3, ?4)")
+                .prepare_cached("INSERT INTO snapshots VALUES (?1, ?2, ?3, ?4)")
                 .map_err(err)?;
             for (i, r) in rows.iter().enumerate() {
                 let row = serde_json::to_string(r).map_err(|e| e.to_string())?;
-                st.execute(params![stage, name, i as i64, row])
+                st.execute(params![stage, table, first + i as i64, row])
                     .map_err(err)?;
             }
         }
         tx.commit().map_err(err)
     }
 
-    pub fn snapshot(&self, stage: &str, table: &str) -> Result<Vec<Vec<Value>>, String> {
+    /// Record a table's pre-stage state, after its snapshot is complete and before the first
+    /// write: a pre-stage record therefore always has its whole snapshot.
+    pub fn save_prestage(&self, stage: &str, p: &PreStage) -> Result<(), String> {
+        self.conn()
+            .execute(
+                "INSERT OR REPLACE INTO prestage VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    stage,
+                    p.table.to_string(),
+                    p.existed as i64,
+                    p.rows,
+                    p.checksum,
+                    p.definition
+                ],
+            )
+            .map(|_| ())
+            .map_err(err)
+    }
+
+    /// Up to `limit` snapshot rows after place `after` (-1 for the start), with their places.
+    pub fn snapshot_chunk(
+        &self,
+        stage: &str,
+        table: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, Vec<Value>)>, String> {
         let conn = self.conn();
         let mut st = conn
-            .prepare("SELECT row FROM snapshots WHERE stage = ?1 AND table_name = ?2 ORDER BY seq")
+            .prepare_cached(
+                "SELECT seq, row FROM snapshots WHERE stage = ?1 AND table_name = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
+            )
             .map_err(err)?;
-        let rows: Vec<String> = st
-            .query_map([stage, table], |r| r.get(0))
+        let rows: Vec<(i64, String)> = st
+            .query_map(params![stage, table, after, limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .map_err(err)?
             .collect::<Result<_, _>>()
             .map_err(err)?;
-        rows.iter()
-            .map(|r| serde_json::from_str(r).map_err(|e| e.to_string()))
+        rows.into_iter()
+            .map(|(n, r)| Ok((n, serde_json::from_str(&r).map_err(|e| e.to_string())?)))
             .collect()
     }
 
@@ -370,12 +393,15 @@ mod tests {
                 checksum: "c".into(),
                 definition: "{}".into(),
             };
-            j.save_prestage(
+            j.begin_snapshot("training", "dbo.Site").unwrap();
+            j.append_snapshot(
                 "training",
-                &p,
+                "dbo.Site",
+                0,
                 &[vec![Value::Int(901), Value::Text("Training Site A".into())]],
             )
             .unwrap();
+            j.save_prestage("training", &p).unwrap();
         }
         let j = Journal::open(&path).unwrap();
         assert_eq!(j.stages(&plan).unwrap()[0].assessment, StepState::Passed);
@@ -384,8 +410,13 @@ mod tests {
             Some((vec![Value::Int(20)], 20, false))
         );
         assert_eq!(
-            j.snapshot("training", "dbo.Site").unwrap()[0][1],
+            j.snapshot_chunk("training", "dbo.Site", -1, 10).unwrap()[0].1[1],
             Value::Text("Training Site A".into())
+        );
+        assert!(
+            j.snapshot_chunk("training", "dbo.Site", 0, 10)
+                .unwrap()
+                .is_empty()
         );
         let t = j.transitions("training").unwrap();
         assert_eq!(t[0].step, "assessment");

@@ -140,20 +140,32 @@ fn key_positions(t: &TableInfo) -> Vec<usize> {
         .collect()
 }
 
-async fn all_rows(node: &AnyNode, table: &TableInfo) -> Result<Vec<Vec<Value>>, DbError> {
-    let mut out = Vec::new();
-    let mut after: Option<Vec<Value>> = None;
+/// Copy a table's rows into the journal's snapshot, one chunk at a time (bounded memory).
+async fn snapshot_rows(
+    node: &AnyNode,
+    table: &TableInfo,
+    j: &Journal,
+    stage: &str,
+) -> Result<(), Error> {
+    let name = table.name.to_string();
+    j.begin_snapshot(stage, &name).map_err(Error::Io)?;
     let keys = key_positions(table);
+    let mut after: Option<Vec<Value>> = None;
+    let mut place = 0;
     loop {
-        let rows = node.read_rows(table, after.clone(), SCAN).await?;
-        let full = rows.len() == SCAN;
-        if let Some(last) = rows.last() {
-            after = Some(keys.iter().map(|i| last[*i].clone()).collect());
+        let rows = node
+            .read_rows(table, after.clone(), SCAN)
+            .await
+            .map_err(|e| Error::Io(format!("snapshotting {name}: {e}")))?;
+        j.append_snapshot(stage, &name, place, &rows)
+            .map_err(Error::Io)?;
+        place += rows.len() as i64;
+        if rows.len() < SCAN {
+            return Ok(());
         }
-        out.extend(rows);
-        if !full {
-            return Ok(out);
-        }
+        after = rows
+            .last()
+            .map(|r| keys.iter().map(|i| r[*i].clone()).collect());
     }
 }
 
@@ -488,8 +500,8 @@ async fn copy(
         // Before the first write: record what the target had, so rollback can restore it.
         if j.prestage(stage, &name).map_err(Error::Io)?.is_none() {
             let existing = target_tables.iter().find(|x| x.name == t.name);
-            let (existed, rows, checksum, snapshot) = match existing {
-                None => (false, 0, String::new(), Vec::new()),
+            let (existed, rows, checksum) = match existing {
+                None => (false, 0, String::new()),
                 Some(x) => {
                     let (n, c) = table_checksum(&tgt, x)
                         .await
@@ -499,14 +511,10 @@ async fn copy(
                             "{name} on {target} has {n} rows and the stage's on_nonempty is fail: empty it, or set on_nonempty = \"replace\""
                         )));
                     }
-                    let snap = if n > 0 {
-                        all_rows(&tgt, x)
-                            .await
-                            .map_err(db_err(target, "snapshotting the target"))?
-                    } else {
-                        Vec::new()
-                    };
-                    (true, n, c, snap)
+                    if n > 0 {
+                        snapshot_rows(&tgt, x, j, stage).await?;
+                    }
+                    (true, n, c)
                 }
             };
             let definition = serde_json::to_string(t).unwrap_or_default();
@@ -519,7 +527,6 @@ async fn copy(
                     checksum,
                     definition,
                 },
-                &snapshot,
             )
             .map_err(Error::Io)?;
             if !existed {
@@ -969,17 +976,23 @@ async fn rollback(
         tgt.empty_table(&p.table)
             .await
             .map_err(db_err(target, &format!("emptying {name}")))?;
-        let rows = j.snapshot(stage, &name).map_err(Error::Io)?;
         let keys = key_positions(&def);
-        let mut after: Option<Vec<Value>> = None;
-        for chunk in rows.chunks(SCAN) {
+        let (mut after, mut place): (Option<Vec<Value>>, i64) = (None, -1);
+        loop {
             // Rows go back in key order; `after` is the key of the previous chunk's last row.
-            tgt.write_rows(&def, Replace::KeyRange { after }, chunk.to_vec())
+            let chunk = j
+                .snapshot_chunk(stage, &name, place, SCAN)
+                .map_err(Error::Io)?;
+            let Some((last_place, last)) = chunk.last() else {
+                break;
+            };
+            place = *last_place;
+            let next: Vec<Value> = keys.iter().map(|i| last[*i].clone()).collect();
+            let rows: Vec<Vec<Value>> = chunk.into_iter().map(|(_, r)| r).collect();
+            tgt.write_rows(&def, Replace::KeyRange { after }, rows)
                 .await
                 .map_err(db_err(target, &format!("restoring {name}")))?;
-            after = chunk
-                .last()
-                .map(|r| keys.iter().map(|i| r[*i].clone()).collect());
+            after = Some(next);
         }
         let (n, c) = table_checksum(&tgt, &def)
             .await
