@@ -11,11 +11,14 @@ use crate::audit::{Audit, AuditRecord};
 use crate::config::Config;
 use crate::domain::plan::{StageState, Step};
 use crate::domain::rates::RateParams;
-use crate::flows::Progress;
-use crate::flows::migration::{self, StepReport};
-use crate::flows::privileges::{self, PrivilegeOutcome};
-use crate::flows::probes::{self, CheckResult};
-use crate::flows::rates::{self, ApplyPreparation, PreviewOutcome};
+use crate::flows::{migration, privileges, probes, rates};
+
+// What the worker's events carry: the UI reads these and calls nothing else below the worker.
+pub use crate::flows::Progress;
+pub use crate::flows::migration::StepReport;
+pub use crate::flows::privileges::PrivilegeOutcome;
+pub use crate::flows::probes::{CheckResult, Status};
+pub use crate::flows::rates::{ApplyPreparation, PreviewOutcome};
 
 pub type TaskId = u64;
 

@@ -11,8 +11,8 @@ use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Row, Table, Wrap
 use ratatui_textarea::TextArea;
 
 use crate::domain::plan::{StageState, Step, StepState};
-use crate::flows::migration::StepReport;
 use crate::tui::theme::Theme;
+use crate::worker::StepReport;
 use crate::worker::TaskId;
 
 pub const STEPS: [Step; 5] = [

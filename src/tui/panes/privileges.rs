@@ -11,9 +11,9 @@ use ratatui::widgets::{Block, Paragraph, Row, Table, Wrap};
 use ratatui_textarea::TextArea;
 
 use crate::domain::privdiff::{DiffKind, DiffRow};
-use crate::flows::privileges::PrivilegeOutcome;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{Cursor, confirmation, filter_overlay};
+use crate::worker::PrivilegeOutcome;
 use crate::worker::TaskId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

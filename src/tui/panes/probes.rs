@@ -7,10 +7,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Row, Table, Wrap};
 use ratatui_textarea::TextArea;
 
-use crate::flows::probes::{CheckResult, Status};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::confirmation;
 use crate::worker::TaskId;
+use crate::worker::{CheckResult, Status};
 
 pub struct FixConfirm {
     pub node: String,

@@ -17,10 +17,10 @@ use ratatui_textarea::TextArea;
 use rust_decimal::Decimal;
 
 use crate::domain::rates::{Flag, Method, PreviewRow, RateParams};
-use crate::flows::rates::{ApplyPreparation, PreviewOutcome};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{Cursor, filter_overlay};
 use crate::worker::TaskId;
+use crate::worker::{ApplyPreparation, PreviewOutcome};
 
 /// Edits settle this long before a preview is recomputed.
 pub const DEBOUNCE: Duration = Duration::from_millis(250);
