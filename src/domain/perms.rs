@@ -333,102 +333,207 @@ impl Catalog {
     /// Every role `user` is in, transitively, each with the chain that reaches it
     /// (`[role]` for a direct member, `[outer, .., direct]` for nested roles). `public` included.
     pub fn roles_of(&self, user: &str) -> Vec<(String, Vec<String>)> {
-        let mut by_member: HashMap<&str, Vec<&str>> = HashMap::new();
-        for (role, member) in &self.memberships {
-            by_member
-                .entry(member.as_str())
-                .or_default()
-                .push(role.as_str());
+        roles_via(&members_index(self), user)
+    }
+
+    /// Effective access of `user` to `permission` on `securable`. For many checks against one
+    /// catalog, an [`Evaluator`] indexes it once.
+    pub fn evaluate(&self, user: &str, permission: &str, securable: &Securable) -> Decision {
+        let holders = holders_of(&members_index(self), user);
+        decide(user, permission, securable, &holders, |holder| {
+            self.permissions
+                .iter()
+                .filter(|e| e.grantee == holder)
+                .collect()
+        })
+    }
+}
+
+/// A catalog indexed for many checks (a node diff, a requirements check): entries by grantee
+/// and memberships by member, built once. Its decisions are `Catalog::evaluate`'s.
+pub struct Evaluator<'a> {
+    by_member: HashMap<&'a str, Vec<&'a str>>,
+    by_grantee: HashMap<&'a str, Vec<&'a PermEntry>>,
+}
+
+impl<'a> Evaluator<'a> {
+    pub fn new(catalog: &'a Catalog) -> Self {
+        let mut by_grantee: HashMap<&str, Vec<&PermEntry>> = HashMap::new();
+        for e in &catalog.permissions {
+            by_grantee.entry(e.grantee.as_str()).or_default().push(e);
         }
-        let mut seen: BTreeSet<String> = BTreeSet::new();
-        let mut out: Vec<(String, Vec<String>)> = Vec::new();
-        let mut frontier: Vec<(String, Vec<String>)> = vec![(user.to_string(), Vec::new())];
-        while let Some((who, chain)) = frontier.pop() {
-            for role in by_member.get(who.as_str()).into_iter().flatten() {
-                if seen.insert(role.to_string()) {
-                    let mut c = vec![role.to_string()];
-                    c.extend(chain.iter().cloned());
-                    out.push((role.to_string(), c.clone()));
-                    frontier.push((role.to_string(), c));
+        Evaluator {
+            by_member: members_index(catalog),
+            by_grantee,
+        }
+    }
+
+    pub fn evaluate(&self, user: &str, permission: &str, securable: &Securable) -> Decision {
+        let holders = holders_of(&self.by_member, user);
+        decide(user, permission, securable, &holders, |holder| {
+            self.by_grantee.get(holder).cloned().unwrap_or_default()
+        })
+    }
+}
+
+fn members_index(c: &Catalog) -> HashMap<&str, Vec<&str>> {
+    let mut by_member: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (role, member) in &c.memberships {
+        by_member
+            .entry(member.as_str())
+            .or_default()
+            .push(role.as_str());
+    }
+    by_member
+}
+
+fn roles_via(by_member: &HashMap<&str, Vec<&str>>, user: &str) -> Vec<(String, Vec<String>)> {
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    let mut frontier: Vec<(String, Vec<String>)> = vec![(user.to_string(), Vec::new())];
+    while let Some((who, chain)) = frontier.pop() {
+        for role in by_member.get(who.as_str()).into_iter().flatten() {
+            if seen.insert(role.to_string()) {
+                let mut c = vec![role.to_string()];
+                c.extend(chain.iter().cloned());
+                out.push((role.to_string(), c.clone()));
+                frontier.push((role.to_string(), c));
+            }
+        }
+    }
+    if user != "public" && !seen.contains("public") {
+        out.push(("public".to_string(), vec!["public".to_string()]));
+    }
+    out
+}
+
+/// The user and every role it holds permissions through, each with its membership chain.
+fn holders_of(by_member: &HashMap<&str, Vec<&str>>, user: &str) -> Vec<(String, Vec<String>)> {
+    let mut holders = vec![(user.to_string(), Vec::new())];
+    holders.extend(roles_via(by_member, user));
+    holders
+}
+
+/// The decision from the holders' entries (`entries_of(holder)`) and fixed-role permissions:
+/// any DENY wins, then any GRANT; `dbo` is the owner.
+fn decide<'e>(
+    user: &str,
+    permission: &str,
+    securable: &Securable,
+    holders: &[(String, Vec<String>)],
+    entries_of: impl Fn(&str) -> Vec<&'e PermEntry>,
+) -> Decision {
+    let permission = permission.to_ascii_uppercase();
+    let scope = securable.with_containers();
+    let covers = |p: &str| p == permission || p == "CONTROL";
+    let mut denies = Vec::new();
+    let mut grants = Vec::new();
+    for (holder, via) in holders {
+        for e in entries_of(holder) {
+            if covers(&e.permission) && scope.contains(&e.securable) {
+                let r = Reason::Entry {
+                    entry: e.clone(),
+                    via: via.clone(),
+                };
+                if e.state == PermState::Deny {
+                    denies.push(r);
+                } else {
+                    grants.push(r);
                 }
             }
         }
-        if user != "public" && !seen.contains("public") {
-            out.push(("public".to_string(), vec!["public".to_string()]));
-        }
-        out
-    }
-
-    /// Effective access of `user` to `permission` on `securable`.
-    pub fn evaluate(&self, user: &str, permission: &str, securable: &Securable) -> Decision {
-        let permission = permission.to_ascii_uppercase();
-        let scope = securable.with_containers();
-        let mut holders: Vec<(String, Vec<String>)> = vec![(user.to_string(), Vec::new())];
-        holders.extend(self.roles_of(user));
-
-        let covers = |p: &str| p == permission || p == "CONTROL";
-        let mut denies = Vec::new();
-        let mut grants = Vec::new();
-        for (holder, via) in &holders {
-            for e in &self.permissions {
-                if &e.grantee == holder && covers(&e.permission) && scope.contains(&e.securable) {
-                    let r = Reason::Entry {
-                        entry: e.clone(),
+        if is_fixed_role(holder) {
+            for (p, state) in fixed_role_permissions(holder) {
+                if covers(p) {
+                    let entry = PermEntry {
+                        securable: Securable::Database,
+                        permission: p.to_string(),
+                        grantee: holder.clone(),
+                        state: *state,
+                    };
+                    let r = Reason::FixedRole {
+                        role: holder.clone(),
+                        entry,
                         via: via.clone(),
                     };
-                    if e.state == PermState::Deny {
+                    if *state == PermState::Deny {
                         denies.push(r);
                     } else {
                         grants.push(r);
                     }
                 }
             }
-            if is_fixed_role(holder) {
-                for (p, state) in fixed_role_permissions(holder) {
-                    if covers(p) {
-                        let entry = PermEntry {
-                            securable: Securable::Database,
-                            permission: p.to_string(),
-                            grantee: holder.clone(),
-                            state: *state,
-                        };
-                        let r = Reason::FixedRole {
-                            role: holder.clone(),
-                            entry,
-                            via: via.clone(),
-                        };
-                        if *state == PermState::Deny {
-                            denies.push(r);
-                        } else {
-                            grants.push(r);
-                        }
-                    }
-                }
-            }
         }
-        let decision = |outcome, path| Decision {
-            user: user.to_string(),
-            permission: permission.clone(),
-            securable: securable.clone(),
-            outcome,
-            path,
-        };
-        if user.eq_ignore_ascii_case("dbo") {
-            return decision(Outcome::Allowed, vec![Reason::Owner]);
-        }
-        if !denies.is_empty() {
-            return decision(Outcome::Denied, denies);
-        }
-        if !grants.is_empty() {
-            return decision(Outcome::Allowed, grants);
-        }
-        decision(Outcome::NotGranted, Vec::new())
     }
+    let decision = |outcome, path| Decision {
+        user: user.to_string(),
+        permission: permission.clone(),
+        securable: securable.clone(),
+        outcome,
+        path,
+    };
+    if user.eq_ignore_ascii_case("dbo") {
+        return decision(Outcome::Allowed, vec![Reason::Owner]);
+    }
+    if !denies.is_empty() {
+        return decision(Outcome::Denied, denies);
+    }
+    if !grants.is_empty() {
+        return decision(Outcome::Allowed, grants);
+    }
+    decision(Outcome::NotGranted, Vec::new())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn the_indexed_evaluator_decides_as_the_catalog_does(
+            members in proptest::collection::vec((0usize..6, 0usize..10), 0..20),
+            entries in proptest::collection::vec((0usize..10, 0usize..4, 0usize..5, 0usize..3), 0..40),
+        ) {
+            // Principals p0..p5 (users) and r0..r3 plus two fixed roles as roles; nested roles too.
+            let name = |i: usize| match i {
+                0..=5 => format!("p{i}"),
+                6..=7 => format!("r{}", i - 6),
+                8 => "db_datareader".to_string(),
+                _ => "db_denydatawriter".to_string(),
+            };
+            let securables = [
+                Securable::Database,
+                Securable::Schema("dbo".into()),
+                Securable::object("dbo", "T"),
+                Securable::object("gp", "U"),
+                Securable::Schema("gp".into()),
+            ];
+            let perms = ["SELECT", "INSERT", "EXECUTE", "CONTROL"];
+            let states = [PermState::Grant, PermState::GrantWithGrantOption, PermState::Deny];
+            let c = Catalog {
+                principals: (0..8).map(|i| Principal {
+                    name: name(i),
+                    kind: if i < 6 { PrincipalKind::SqlUser } else { PrincipalKind::Role },
+                }).collect(),
+                memberships: members.iter().map(|(m, r)| (name(6 + r % 4), name(*m))).collect(),
+                permissions: entries.iter().map(|(g, p, sec, st)| PermEntry {
+                    securable: securables[*sec].clone(),
+                    permission: perms[*p].into(),
+                    grantee: name(*g % 8),
+                    state: states[*st],
+                }).collect(),
+            };
+            let indexed = Evaluator::new(&c);
+            for u in 0..6 {
+                for p in ["select", "INSERT", "EXECUTE", "DELETE"] {
+                    for sec in &securables {
+                        prop_assert_eq!(indexed.evaluate(&name(u), p, sec), c.evaluate(&name(u), p, sec));
+                    }
+                }
+            }
+        }
+    }
 
     fn user(name: &str) -> Principal {
         Principal {

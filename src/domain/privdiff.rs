@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::perms::{
-    Catalog, Outcome, PermEntry, PermState, PrincipalKind, Reason, Securable,
+    Catalog, Evaluator, Outcome, PermEntry, PermState, PrincipalKind, Reason, Securable,
     fixed_role_permissions, is_fixed_role,
 };
 use super::requirement::Requirement;
@@ -118,27 +118,12 @@ fn minimise(start: &Catalog, candidates: Vec<Statement>) -> (Vec<Statement>, Cat
         if !seen.insert(s.clone()) {
             continue;
         }
-        let mut next = sim.clone();
-        if next.apply(&s).is_ok() && !same_catalog(&next, &sim) {
-            sim = next;
+        // A refused statement leaves the catalog as it was; a no-op is not worth a line.
+        if sim.apply(&s) == Ok(true) {
             kept.push(s);
         }
     }
     (kept, sim)
-}
-
-fn same_catalog(a: &Catalog, b: &Catalog) -> bool {
-    let key = |c: &Catalog| {
-        let p: BTreeSet<(String, PrincipalKind)> = c
-            .principals
-            .iter()
-            .map(|p| (p.name.clone(), p.kind))
-            .collect();
-        let m: BTreeSet<(String, String)> = c.memberships.iter().cloned().collect();
-        let e: BTreeSet<PermEntry> = c.permissions.iter().cloned().collect();
-        (p, m, e)
-    };
-    key(a) == key(b)
 }
 
 /// A row for a membership that one side has and the other lacks.
@@ -260,11 +245,15 @@ pub fn diff_catalogs(left: &Catalog, right: &Catalog, only: Option<&str>) -> Rep
             .collect()
     };
     let (le, re) = (entries(left), entries(right));
+    // Every row explains itself with a decision: index each side once for them all.
+    let (left_eval, right_eval) = (Evaluator::new(left), Evaluator::new(right));
     for (key, ls) in &le {
         let (grantee, securable, permission) = key;
         let why = format!(
             "on the right, {}",
-            right.evaluate(grantee, permission, securable).explain()
+            right_eval
+                .evaluate(grantee, permission, securable)
+                .explain()
         );
         let row = |right: String, kind| DiffRow {
             principal: grantee.clone(),
@@ -316,7 +305,7 @@ pub fn diff_catalogs(left: &Catalog, right: &Catalog, only: Option<&str>) -> Rep
                 kind: DiffKind::Extra,
                 why: format!(
                     "on the left, {}",
-                    left.evaluate(grantee, permission, securable).explain()
+                    left_eval.evaluate(grantee, permission, securable).explain()
                 ),
             });
             candidates.push(Statement::Revoke {

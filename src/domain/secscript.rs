@@ -204,8 +204,9 @@ impl Catalog {
                 .any(|p| p.name == name && p.kind == PrincipalKind::Role)
     }
 
-    /// Apply one statement as SQL Server would, or refuse it.
-    pub fn apply(&mut self, s: &Statement) -> Result<(), ApplyError> {
+    /// Apply one statement as SQL Server would, or refuse it (leaving the catalog untouched).
+    /// `Ok(true)` when the catalog changed, `Ok(false)` when the statement was a no-op here.
+    pub fn apply(&mut self, s: &Statement) -> Result<bool, ApplyError> {
         let exists = |name: &str| ApplyError {
             number: 15023,
             message: format!(
@@ -228,6 +229,7 @@ impl Catalog {
                     grantee: name.clone(),
                     state: PermState::Grant,
                 });
+                Ok(true)
             }
             Statement::CreateRole { name } => {
                 if self.has_principal(name) || is_built_in(name) {
@@ -237,6 +239,7 @@ impl Catalog {
                     name: name.clone(),
                     kind: PrincipalKind::Role,
                 });
+                Ok(true)
             }
             Statement::AddMember { role, member } | Statement::DropMember { role, member } => {
                 if !self.is_role(role) {
@@ -251,10 +254,13 @@ impl Catalog {
                     return Err(not_found("user", member));
                 }
                 let pair = (role.clone(), member.clone());
+                let was = self.memberships.contains(&pair);
                 self.memberships.retain(|m| m != &pair);
-                if matches!(s, Statement::AddMember { .. }) {
+                let add = matches!(s, Statement::AddMember { .. });
+                if add {
                     self.memberships.push(pair);
                 }
+                Ok(was != add)
             }
             Statement::Grant {
                 permission,
@@ -265,7 +271,7 @@ impl Catalog {
                 if !self.has_principal(principal) {
                     return Err(not_found("user", principal));
                 }
-                self.set_entry(PermEntry {
+                Ok(self.set_entry(PermEntry {
                     securable: securable.clone(),
                     permission: permission.clone(),
                     grantee: principal.clone(),
@@ -274,7 +280,7 @@ impl Catalog {
                     } else {
                         PermState::Grant
                     },
-                });
+                }))
             }
             Statement::Deny {
                 permission,
@@ -284,12 +290,12 @@ impl Catalog {
                 if !self.has_principal(principal) {
                     return Err(not_found("user", principal));
                 }
-                self.set_entry(PermEntry {
+                Ok(self.set_entry(PermEntry {
                     securable: securable.clone(),
                     permission: permission.clone(),
                     grantee: principal.clone(),
                     state: PermState::Deny,
-                });
+                }))
             }
             Statement::Revoke {
                 permission,
@@ -305,28 +311,43 @@ impl Catalog {
                         && e.permission == *permission
                         && e.securable == *securable
                 };
+                let mut changed = false;
                 if *grant_option_only {
                     for e in self.permissions.iter_mut().filter(|e| key(e)) {
                         if e.state == PermState::GrantWithGrantOption {
                             e.state = PermState::Grant;
+                            changed = true;
                         }
                     }
                 } else {
+                    let before = self.permissions.len();
                     self.permissions.retain(|e| !key(e));
+                    changed = self.permissions.len() != before;
                 }
+                Ok(changed)
             }
         }
-        Ok(())
     }
 
     /// One entry per (securable, permission, grantee): a new state replaces the old one.
-    fn set_entry(&mut self, entry: PermEntry) {
-        self.permissions.retain(|e| {
-            !(e.grantee == entry.grantee
+    /// Whether anything changed.
+    fn set_entry(&mut self, entry: PermEntry) -> bool {
+        let same = |e: &PermEntry| {
+            e.grantee == entry.grantee
                 && e.permission == entry.permission
-                && e.securable == entry.securable)
-        });
-        self.permissions.push(entry);
+                && e.securable == entry.securable
+        };
+        match self.permissions.iter().position(same) {
+            Some(i) if self.permissions[i].state == entry.state => false,
+            Some(i) => {
+                self.permissions[i] = entry;
+                true
+            }
+            None => {
+                self.permissions.push(entry);
+                true
+            }
+        }
     }
 }
 
@@ -887,7 +908,11 @@ mod tests {
             securable: Securable::Schema("dbo".into()),
             principal: "u".into(),
         };
-        c.apply(&deny).unwrap();
+        assert!(c.apply(&deny).unwrap(), "a new DENY changes the catalog");
+        assert!(
+            !c.apply(&deny).unwrap(),
+            "the same DENY again changes nothing"
+        );
         let t = Securable::object("dbo", "T");
         assert!(!c.evaluate("u", "SELECT", &t).allowed());
         // GRANT of the same permission replaces the DENY entry.
