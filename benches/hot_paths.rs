@@ -383,7 +383,7 @@ fn panes(c: &mut Criterion) {
     for (pane, shows) in [
         (Pane::Rates, "Site 1"),
         (Pane::Migration, "training"),
-        (Pane::Privileges, "sp-billing-dataflow"),
+        (Pane::Privileges, "rate_auditors"),
         (Pane::Probes, "usp_UpsertSiteJobCodeRate"),
         (Pane::Activity, "Activity"),
     ] {

@@ -51,6 +51,22 @@ impl<S: Subscriber> Layer<S> for ChannelLayer {
 }
 
 /// Start logging to `dir/tpdb.log.YYYY-MM-DD`. Keep the guard alive until exit.
+/// When the process started (set first thing in `main`), for startup timings in the log.
+static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+pub fn mark_start() {
+    let _ = STARTED.set(std::time::Instant::now());
+}
+
+/// Milliseconds since `mark_start` (or since first asked, when it was never called).
+pub fn since_start_ms() -> f64 {
+    STARTED
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_secs_f64()
+        * 1000.0
+}
+
 pub fn init(dir: &Path, tui_lines: Option<mpsc::UnboundedSender<String>>) -> Option<WorkerGuard> {
     std::fs::create_dir_all(dir).ok()?;
     let appender = tracing_appender::rolling::daily(dir, "tpdb.log");

@@ -91,4 +91,16 @@ fn demo_opens_the_tui_with_five_panes_and_rate_rows() {
         !after.contains("Audit trail"),
         "the alternate screen was not left:\n{after}"
     );
+    // The startup time is in the log, for `benches/compare.sh` and for anyone asking.
+    let logs: String = std::fs::read_dir(dir.path().join("logs"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
+        .collect();
+    let ms: f64 = logs
+        .split("first frame drawn ms=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no first-frame time in the log:\n{logs}"));
+    assert!(ms > 0.0, "{logs}");
 }

@@ -159,6 +159,7 @@ where
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     app.start();
     let mut dirty = true;
+    let mut first_frame = true;
     loop {
         for c in app.take_commands() {
             let _ = worker.commands.send(c);
@@ -171,6 +172,11 @@ where
             app.size = ratatui::layout::Rect::new(0, 0, size.width, size.height);
             terminal.draw(|f| app.render(f)).map_err(Into::into)?;
             dirty = false;
+            if first_frame {
+                first_frame = false;
+                let ms = (crate::logging::since_start_ms() * 10.0).round() / 10.0;
+                tracing::info!(ms, "first frame drawn");
+            }
         }
         tokio::select! {
             ev = input.next() => match ev {

@@ -1,6 +1,7 @@
 //! The Rates pane: a parameter form, a sortable and filterable preview table that renders only
 //! its visible rows, a bar chart of the selected site's rates, and the apply confirmation.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,7 @@ use ratatui::widgets::{
 use ratatui_textarea::TextArea;
 use rust_decimal::Decimal;
 
-use crate::domain::rates::{Flag, Method, PreviewRow, RateParams};
+use crate::domain::rates::{Flag, Method, Preview, PreviewRow, RateParams};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{Cursor, filter_overlay};
 use crate::worker::TaskId;
@@ -97,6 +98,34 @@ pub struct RatesState {
     pub notice: Option<String>,
     pub confirm: Option<Confirm>,
     pub configured: bool,
+    /// What every frame shows about the whole preview, counted once when it arrives.
+    pub digest: Digest,
+}
+
+/// Whole-preview figures and the rows of each site, so a frame never walks every row.
+#[derive(Debug, Default)]
+pub struct Digest {
+    pub large_change: usize,
+    pub default_used: usize,
+    pub few_samples: usize,
+    pub sites_without_gp: String,
+    pub rows_of_site: HashMap<i32, Vec<usize>>,
+}
+
+impl Digest {
+    fn of(p: &Preview) -> Self {
+        let mut rows_of_site: HashMap<i32, Vec<usize>> = HashMap::new();
+        for (i, r) in p.rows.iter().enumerate() {
+            rows_of_site.entry(r.site_id).or_default().push(i);
+        }
+        Digest {
+            large_change: p.count(Flag::LargeChange),
+            default_used: p.count(Flag::DefaultUsed),
+            few_samples: p.count(Flag::FewSamples),
+            sites_without_gp: p.sites_without_gp_text(),
+            rows_of_site,
+        }
+    }
 }
 
 fn single_line(text: &str) -> TextArea<'static> {
@@ -147,6 +176,7 @@ impl RatesState {
             focus: Focus::Table,
             filter: single_line(""),
             outcome: None,
+            digest: Digest::default(),
             view: Vec::new(),
             cursor: Cursor::default(),
             sort: SortColumn::Site,
@@ -300,6 +330,7 @@ impl RatesState {
     }
 
     pub fn set_outcome(&mut self, outcome: PreviewOutcome) {
+        self.digest = Digest::of(&outcome.preview);
         self.outcome = Some(outcome);
         self.error = None;
         self.rebuild_view();
@@ -437,8 +468,8 @@ fn render_summary(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Re
     }
     if let Some(o) = &state.outcome {
         let p = &o.preview;
-        let count = |f: Flag| p.count(f);
-        let gp = p.sites_without_gp_text();
+        let d = &state.digest;
+        let gp = &d.sites_without_gp;
         lines.push(Line::from(vec![
             Span::styled(format!("{} rows", p.rows.len()), theme.header()),
             Span::styled(
@@ -455,9 +486,7 @@ fn render_summary(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Re
             Span::styled(
                 format!(
                     " · {} large change · {} default · {} few samples",
-                    count(Flag::LargeChange),
-                    count(Flag::DefaultUsed),
-                    count(Flag::FewSamples)
+                    d.large_change, d.default_used, d.few_samples
                 ),
                 theme.muted(),
             ),
@@ -565,11 +594,13 @@ fn render_chart(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect
         );
         return;
     };
-    let site_rows: Vec<&PreviewRow> = o
-        .preview
-        .rows
-        .iter()
-        .filter(|r| r.site_id == sel.site_id)
+    let site_rows: Vec<&PreviewRow> = state
+        .digest
+        .rows_of_site
+        .get(&sel.site_id)
+        .into_iter()
+        .flatten()
+        .map(|i| &o.preview.rows[*i])
         .collect();
     let bars: Vec<Bar> = site_rows
         .iter()
