@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     done INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (stage, table_name));
 CREATE TABLE IF NOT EXISTS prestage (
     stage TEXT NOT NULL, table_name TEXT NOT NULL, existed INTEGER NOT NULL, rows INTEGER NOT NULL,
-    checksum TEXT NOT NULL, definition TEXT NOT NULL, PRIMARY KEY (stage, table_name));
+    checksum TEXT NOT NULL, definition TEXT NOT NULL, merged INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (stage, table_name));
 CREATE TABLE IF NOT EXISTS snapshots (
     stage TEXT NOT NULL, table_name TEXT NOT NULL, seq INTEGER NOT NULL, row TEXT NOT NULL,
     PRIMARY KEY (stage, table_name, seq));
@@ -51,6 +52,9 @@ pub struct PreStage {
     pub checksum: String,
     /// The table's definition as JSON (to recreate or compare).
     pub definition: String,
+    /// The copy upserts into the rows the table had (`on_nonempty = "merge"` when the stage
+    /// first wrote), rather than owning the table. Fixed for the stage until it is rolled back.
+    pub merged: bool,
 }
 
 /// One table's validation result.
@@ -91,6 +95,21 @@ impl Journal {
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
             .map_err(err)?;
         conn.execute_batch(DDL).map_err(err)?;
+        // Journals written before `merged` existed gain the column (their copies never merged).
+        let has_merged: bool = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('prestage') WHERE name = 'merged'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(err)?
+            > 0;
+        if !has_merged {
+            conn.execute_batch(
+                "ALTER TABLE prestage ADD COLUMN merged INTEGER NOT NULL DEFAULT 0;",
+            )
+            .map_err(err)?;
+        }
         Ok(Journal {
             conn: std::sync::Mutex::new(conn),
         })
@@ -211,7 +230,7 @@ impl Journal {
     pub fn prestage(&self, stage: &str, table: &str) -> Result<Option<PreStage>, String> {
         self.conn()
             .query_row(
-                "SELECT existed, rows, checksum, definition FROM prestage WHERE stage = ?1 AND table_name = ?2",
+                "SELECT existed, rows, checksum, definition, merged FROM prestage WHERE stage = ?1 AND table_name = ?2",
                 [stage, table],
                 |r| {
                     Ok(PreStage {
@@ -220,6 +239,7 @@ impl Journal {
                         rows: r.get(1)?,
                         checksum: r.get(2)?,
                         definition: r.get(3)?,
+                        merged: r.get::<_, i64>(4)? != 0,
                     })
                 },
             )
@@ -287,14 +307,16 @@ impl Journal {
     pub fn save_prestage(&self, stage: &str, p: &PreStage) -> Result<(), String> {
         self.conn()
             .execute(
-                "INSERT OR REPLACE INTO prestage VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR REPLACE INTO prestage (stage, table_name, existed, rows, checksum, definition, merged) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     stage,
                     p.table.to_string(),
                     p.existed as i64,
                     p.rows,
                     p.checksum,
-                    p.definition
+                    p.definition,
+                    p.merged as i64
                 ],
             )
             .map(|_| ())
@@ -375,6 +397,24 @@ mod tests {
     use crate::domain::plan::StepState;
 
     #[test]
+    fn a_journal_from_before_merges_opens_and_reads_as_not_merged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE prestage (stage TEXT NOT NULL, table_name TEXT NOT NULL, existed INTEGER NOT NULL, \
+                 rows INTEGER NOT NULL, checksum TEXT NOT NULL, definition TEXT NOT NULL, PRIMARY KEY (stage, table_name));
+                 INSERT INTO prestage VALUES ('training', 'dbo.Site', 1, 3, 'c', '{}');",
+            )
+            .unwrap();
+        }
+        let j = Journal::open(&path).unwrap();
+        let p = j.prestage("training", "dbo.Site").unwrap().unwrap();
+        assert!(p.existed && !p.merged && p.rows == 3);
+    }
+
+    #[test]
     fn stages_checkpoints_and_snapshots_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal.db");
@@ -392,6 +432,7 @@ mod tests {
                 rows: 1,
                 checksum: "c".into(),
                 definition: "{}".into(),
+                merged: true,
             };
             j.begin_snapshot("training", "dbo.Site").unwrap();
             j.append_snapshot(
@@ -418,6 +459,7 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+        assert!(j.prestage("training", "dbo.Site").unwrap().unwrap().merged);
         let t = j.transitions("training").unwrap();
         assert_eq!(t[0].step, "assessment");
         assert_eq!(t[0].outcome, "passed");

@@ -371,6 +371,35 @@ async fn a_merge_upserts_by_key_keeps_the_targets_own_rows_validates_and_rolls_b
         ),
         1
     );
+    // Switching the policy mid-stage does not turn the merged table into a replaced one.
+    demo.edit_config(|t| t.replacen("on_nonempty = \"merge\"", "on_nonempty = \"replace\"", 1));
+    Journal::open(&demo.path("journal.db"))
+        .unwrap()
+        .set_checkpoint(
+            "training",
+            "dbo.Site",
+            &[tpdb::domain::checksum::Value::Int(20)],
+            20,
+            false,
+        )
+        .unwrap();
+    let out = tpdb(
+        &demo,
+        &["migrate", "run", "training", "--step", "copy", "--yes"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout)
+            .contains("dbo.Site: this stage began merging into it; it goes on that way"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(
+        common::count(&training, r#"SELECT COUNT(*) FROM "dbo.Site""#),
+        43
+    );
+    let out = tpdb(&demo, &["migrate", "run", "training", "--step", "validate"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     // A later change on the target's copy of a source row is a difference, named by key.
     training
         .execute(

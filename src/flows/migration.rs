@@ -205,9 +205,7 @@ pub async fn run_step(
         Step::Assessment => assess(config, m, sc.on_nonempty, &sc.target).await,
         Step::Privileges => privileges(config, m, &sc.target).await,
         Step::Copy => copy(config, m, &j, stage, &sc.target, sc.on_nonempty, progress).await,
-        Step::Validate => {
-            validate(config, m, &j, stage, &sc.target, sc.on_nonempty, progress).await
-        }
+        Step::Validate => validate(config, m, &j, stage, &sc.target, progress).await,
         Step::Rollback => rollback(config, &j, stage, &sc.target, progress).await,
     };
     let (state, findings, tables) = match result {
@@ -526,6 +524,7 @@ async fn copy(
                     rows,
                     checksum,
                     definition,
+                    merged: existed && rows > 0 && policy == OnNonEmpty::Merge,
                 },
             )
             .map_err(Error::Io)?;
@@ -549,10 +548,18 @@ async fn copy(
         }
         // A merge upserts by key into rows the target already had; every other copy owns the
         // table (created or emptied) and replaces whole key ranges.
-        let merging = policy == OnNonEmpty::Merge
-            && j.prestage(stage, &name)
-                .map_err(Error::Io)?
-                .is_some_and(|p| p.existed && p.rows > 0);
+        // Decided when the stage first wrote the table; a policy changed since then waits for a
+        // rollback, so one table is never half merged and half replaced.
+        let pre = j.prestage(stage, &name).map_err(Error::Io)?;
+        let merging = pre.as_ref().is_some_and(|p| p.merged);
+        let would_merge =
+            policy == OnNonEmpty::Merge && pre.as_ref().is_some_and(|p| p.existed && p.rows > 0);
+        if merging != would_merge {
+            findings.push(format!(
+                "{name}: this stage began {} it; it goes on that way (roll the stage back to change on_nonempty)",
+                if merging { "merging into" } else { "with a table of its own for" }
+            ));
+        }
         let keys = key_positions(t);
         let (mut after, mut copied) = match checkpoint {
             Some((k, n, false)) if !k.is_empty() => (Some(k), n),
@@ -660,14 +667,12 @@ async fn copy(
     Ok((StepState::Passed, findings, tables))
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn validate(
     config: &Config,
     m: &MigrationConfig,
     j: &Journal,
     stage: &str,
     target: &str,
-    policy: OnNonEmpty,
     progress: ProgressFn<'_>,
 ) -> StepResult {
     let Sides {
@@ -690,10 +695,10 @@ async fn validate(
             findings.push(format!("{name} is missing on {target}"));
             continue;
         };
-        let merged = policy == OnNonEmpty::Merge
-            && j.prestage(stage, &name)
-                .map_err(Error::Io)?
-                .is_some_and(|p| p.existed && p.rows > 0);
+        let merged = j
+            .prestage(stage, &name)
+            .map_err(Error::Io)?
+            .is_some_and(|p| p.merged);
         let (sn, sc, tn, tc, ok, first_difference) = if merged {
             // The target keeps rows of its own: compare it on the source's keys only.
             let w = compare_on_source_keys(&src, t, &tgt, tt)
