@@ -2,6 +2,8 @@
 //! opens the TUI, shows the five panes and the Rates rows, moves between panes, and quits
 //! leaving the terminal usable.
 
+mod common;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -92,10 +94,7 @@ fn demo_opens_the_tui_with_five_panes_and_rate_rows() {
         "the alternate screen was not left:\n{after}"
     );
     // The startup time is in the log, for `benches/compare.sh` and for anyone asking.
-    let logs: String = std::fs::read_dir(dir.path().join("logs"))
-        .unwrap()
-        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
-        .collect();
+    let logs = common::logs(&dir.path().join("logs"));
     let ms: f64 = logs
         .split("first frame drawn ms=")
         .nth(1)

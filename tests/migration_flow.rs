@@ -27,6 +27,22 @@ async fn checksums(demo: &common::Demo, node: &str) -> BTreeMap<String, (i64, St
     out
 }
 
+/// Run `migrate run training --step STEP --yes` and insist it passed.
+fn step_passes(demo: &common::Demo, step: &str) -> std::process::Output {
+    let out = tpdb(
+        demo,
+        &["migrate", "run", "training", "--step", step, "--yes"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{step}: {}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    out
+}
+
 /// A big source table so a copy takes many batches.
 fn add_big_table(demo: &common::Demo, rows: i64) {
     let c = demo.node("node1");
@@ -66,23 +82,15 @@ async fn the_streamed_sandbox_checksum_equals_the_row_by_row_checksum_other_driv
     let tables = n.inventory(db::Sizes::Skip).await.unwrap();
     assert!(tables.len() > 3);
     for t in tables.iter().filter(|t| !t.primary_key.is_empty()) {
-        let keys: Vec<usize> = t
-            .primary_key
-            .iter()
-            .map(|k| t.columns.iter().position(|c| &c.name == k).unwrap())
-            .collect();
         let mut sum = TableChecksum::new();
-        let mut after = None;
+        let mut rows = db::Keyset::new(&n, t, 1000);
         loop {
-            let rows = n.read_rows(t, after.clone(), 1000).await.unwrap();
-            for r in &rows {
-                sum.add_row(r);
+            let batch = rows.next_batch().await.unwrap();
+            if batch.is_empty() {
+                break;
             }
-            match rows.last() {
-                Some(last) if rows.len() == 1000 => {
-                    after = Some(keys.iter().map(|i| last[*i].clone()).collect())
-                }
-                _ => break,
+            for r in &batch {
+                sum.add_row(r);
             }
         }
         let expected = (sum.rows() as i64, sum.finish());
@@ -105,17 +113,7 @@ async fn a_whole_stage_copies_validates_and_never_writes_the_source() {
         text(&out.stdout)
     );
     for step in ["copy", "validate"] {
-        let out = tpdb(
-            &demo,
-            &["migrate", "run", "training", "--step", step, "--yes"],
-        );
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{step}: {}\n{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
+        step_passes(&demo, step);
     }
     let target = checksums(&demo, "training").await;
     for (name, sum) in &source_before {
@@ -211,10 +209,7 @@ fn a_killed_copy_resumes_with_nothing_lost_or_duplicated_and_transient_errors_ar
         "{}",
         text(&out.stdout)
     );
-    let logs: String = std::fs::read_dir(demo.path("logs"))
-        .unwrap()
-        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
-        .collect();
+    let logs = common::logs(&demo.path("logs"));
     assert!(logs.contains("transient error, retrying"), "{logs}");
     let out = tpdb(&demo, &["migrate", "run", "training", "--step", "validate"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
@@ -285,11 +280,7 @@ async fn validation_names_the_first_key_that_differs_and_fails_the_step() {
     add_big_table(&demo, 9_000);
     demo.edit_config(|t| t.replace("batch_size = 5000", "batch_size = 1000"));
     for step in ["assessment", "copy", "validate"] {
-        let out = tpdb(
-            &demo,
-            &["migrate", "run", "training", "--step", step, "--yes"],
-        );
-        assert_eq!(out.status.code(), Some(0), "{step}: {}", text(&out.stdout));
+        step_passes(&demo, step);
     }
     // One changed amount deep in the table (key 3·6001+1), then one missing row further on.
     let target = demo.node("training");
@@ -337,17 +328,7 @@ async fn a_merge_upserts_by_key_keeps_the_targets_own_rows_validates_and_rolls_b
         .unwrap();
     let before = checksums(&demo, "training").await;
     for step in ["assessment", "copy", "validate"] {
-        let out = tpdb(
-            &demo,
-            &["migrate", "run", "training", "--step", step, "--yes"],
-        );
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{step}: {}\n{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
+        let out = step_passes(&demo, step);
         if step == "copy" {
             assert!(text(&out.stdout).contains("merging into dbo.Site on training by primary key (4 rows there kept for rollback)"), "{}", text(&out.stdout));
         }
@@ -443,11 +424,7 @@ async fn rollback_restores_a_large_pre_existing_table_exactly() {
     demo.edit_config(|t| t.replace("batch_size = 5000", "batch_size = 700"));
     let before = checksums(&demo, "training").await;
     for step in ["assessment", "copy", "validate"] {
-        let out = tpdb(
-            &demo,
-            &["migrate", "run", "training", "--step", step, "--yes"],
-        );
-        assert_eq!(out.status.code(), Some(0), "{step}: {}", text(&out.stdout));
+        step_passes(&demo, step);
     }
     let out = tpdb(&demo, &["migrate", "rollback", "training", "--yes"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));

@@ -156,6 +156,58 @@ pub struct TableInfo {
     pub bytes: Option<i64>,
 }
 
+/// A row's primary key, given where the key columns sit (`TableInfo::key_positions`).
+pub fn key_of(keys: &[usize], row: &[Value]) -> Vec<Value> {
+    keys.iter().map(|i| row[*i].clone()).collect()
+}
+
+/// Reads a whole table in primary-key order, one batch of `read_rows` at a time; an empty batch
+/// means the table is done.
+pub struct Keyset<'a, N: Node> {
+    node: &'a N,
+    table: &'a TableInfo,
+    keys: Vec<usize>,
+    after: Option<Vec<Value>>,
+    batch: usize,
+    done: bool,
+}
+
+impl<'a, N: Node> Keyset<'a, N> {
+    pub fn new(node: &'a N, table: &'a TableInfo, batch: usize) -> Self {
+        Keyset {
+            node,
+            table,
+            keys: table.key_positions(),
+            after: None,
+            batch,
+            done: false,
+        }
+    }
+
+    pub async fn next_batch(&mut self) -> Result<Vec<Vec<Value>>, DbError> {
+        if self.done {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .node
+            .read_rows(self.table, self.after.take(), self.batch)
+            .await?;
+        self.done = rows.len() < self.batch;
+        self.after = rows.last().map(|r| key_of(&self.keys, r));
+        Ok(rows)
+    }
+}
+
+impl TableInfo {
+    /// Where each primary-key column sits in a row, in key order.
+    pub fn key_positions(&self) -> Vec<usize> {
+        self.primary_key
+            .iter()
+            .filter_map(|k| self.columns.iter().position(|c| &c.name == k))
+            .collect()
+    }
+}
+
 /// What a batch write replaces before it inserts.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Replace {
@@ -296,24 +348,15 @@ pub trait Node: Send + Sync {
         Self: Sized,
     {
         async move {
-            const SCAN: usize = 5000;
-            let keys: Vec<usize> = table
-                .primary_key
-                .iter()
-                .filter_map(|k| table.columns.iter().position(|c| &c.name == k))
-                .collect();
+            let mut rows = Keyset::new(self, table, 5000);
             let mut sum = crate::domain::checksum::TableChecksum::new();
-            let mut after: Option<Vec<Value>> = None;
             loop {
-                let rows = self.read_rows(table, after.clone(), SCAN).await?;
-                for r in &rows {
-                    sum.add_row(r);
+                let batch = rows.next_batch().await?;
+                if batch.is_empty() {
+                    break;
                 }
-                match rows.last() {
-                    Some(last) if rows.len() == SCAN => {
-                        after = Some(keys.iter().map(|i| last[*i].clone()).collect())
-                    }
-                    _ => break,
+                for r in &batch {
+                    sum.add_row(r);
                 }
             }
             Ok((sum.rows() as i64, sum.finish()))

@@ -58,6 +58,18 @@ impl Value {
     }
 }
 
+impl Cell<'_> {
+    pub fn into_value(self) -> Value {
+        match self {
+            Cell::Null => Value::Null,
+            Cell::Int(i) => Value::Int(i),
+            Cell::Dec(d) => Value::Dec(d),
+            Cell::Text(s) => Value::Text(s.into_owned()),
+            Cell::Bytes(b) => Value::Bytes(b.to_vec()),
+        }
+    }
+}
+
 /// Numbers encode as the normalised decimal: its scale, then its mantissa zigzagged and cut to
 /// the bytes it needs (with their count), so `8`, `8.00` and `8.0000` are one number; text and
 /// bytes carry their length.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::audit::{Audit, AuditRecord};
 use crate::config::{Config, MigrationConfig, OnNonEmpty};
-use crate::db::{self, AnyNode, DbError, Node, Replace, Sizes, TableInfo};
+use crate::db::{self, AnyNode, DbError, Keyset, Node, Replace, Sizes, TableInfo, key_of};
 use crate::domain::checksum::{Value, same_row};
 use crate::domain::plan::{StageState, Step, StepState, may_run};
 use crate::domain::privdiff::check_required;
@@ -133,13 +133,6 @@ pub async fn table_checksum(node: &AnyNode, table: &TableInfo) -> Result<(i64, S
     node.table_checksum(table).await
 }
 
-fn key_positions(t: &TableInfo) -> Vec<usize> {
-    t.primary_key
-        .iter()
-        .filter_map(|k| t.columns.iter().position(|c| &c.name == k))
-        .collect()
-}
-
 /// Copy a table's rows into the journal's snapshot, one chunk at a time (bounded memory).
 async fn snapshot_rows(
     node: &AnyNode,
@@ -149,23 +142,19 @@ async fn snapshot_rows(
 ) -> Result<(), Error> {
     let name = table.name.to_string();
     j.begin_snapshot(stage, &name).map_err(Error::Io)?;
-    let keys = key_positions(table);
-    let mut after: Option<Vec<Value>> = None;
+    let mut reader = Keyset::new(node, table, SCAN);
     let mut place = 0;
     loop {
-        let rows = node
-            .read_rows(table, after.clone(), SCAN)
+        let rows = reader
+            .next_batch()
             .await
             .map_err(|e| Error::Io(format!("snapshotting {name}: {e}")))?;
+        if rows.is_empty() {
+            return Ok(());
+        }
         j.append_snapshot(stage, &name, place, &rows)
             .map_err(Error::Io)?;
         place += rows.len() as i64;
-        if rows.len() < SCAN {
-            return Ok(());
-        }
-        after = rows
-            .last()
-            .map(|r| keys.iter().map(|i| r[*i].clone()).collect());
     }
 }
 
@@ -560,7 +549,7 @@ async fn copy(
                 if merging { "merging into" } else { "with a table of its own for" }
             ));
         }
-        let keys = key_positions(t);
+        let keys = t.key_positions();
         let (mut after, mut copied) = match checkpoint {
             Some((k, n, false)) if !k.is_empty() => (Some(k), n),
             _ => (None, 0),
@@ -617,7 +606,7 @@ async fn copy(
             };
             let mut batch = read(after.clone()).await?;
             while let Some(last) = batch.last() {
-                let next: Vec<Value> = keys.iter().map(|i| last[*i].clone()).collect();
+                let next = key_of(&keys, last);
                 let n = batch.len();
                 let full = n >= m.batch_size;
                 let write = async {
@@ -777,13 +766,13 @@ async fn first_difference(
     tgt: &AnyNode,
     tt: &TableInfo,
 ) -> Result<String, DbError> {
-    let keys = key_positions(st);
-    let (mut a_after, mut b_after): (Option<Vec<Value>>, Option<Vec<Value>>) = (None, None);
+    let keys = st.key_positions();
+    let (mut source, mut target) = (Keyset::new(src, st, SCAN), Keyset::new(tgt, tt, SCAN));
     loop {
-        let (a, b) = (
-            src.read_rows(st, a_after.clone(), SCAN).await?,
-            tgt.read_rows(tt, b_after.clone(), SCAN).await?,
-        );
+        let (a, b) = (source.next_batch().await?, target.next_batch().await?);
+        if a.is_empty() && b.is_empty() {
+            return Ok("no differing row found in key order".into());
+        }
         let n = a.len().max(b.len());
         for i in 0..n {
             let (x, y) = (a.get(i), b.get(i));
@@ -794,15 +783,6 @@ async fn first_difference(
             }
             return Ok(describe_difference(&st.primary_key, &keys, x, y));
         }
-        if a.len() < SCAN {
-            return Ok("no differing row found in key order".into());
-        }
-        a_after = a
-            .last()
-            .map(|r| keys.iter().map(|i| r[*i].clone()).collect());
-        b_after = b
-            .last()
-            .map(|r| keys.iter().map(|i| r[*i].clone()).collect());
     }
 }
 
@@ -827,11 +807,10 @@ async fn compare_on_source_keys(
     tt: &TableInfo,
 ) -> Result<MergeComparison, DbError> {
     use std::collections::VecDeque;
-    let keys = key_positions(st);
-    let key = |r: &Vec<Value>| -> Vec<Value> { keys.iter().map(|i| r[*i].clone()).collect() };
+    let keys = st.key_positions();
+    let key = |r: &Vec<Value>| key_of(&keys, r);
     let (mut a, mut b): (VecDeque<Vec<Value>>, VecDeque<Vec<Value>>) = Default::default();
-    let (mut a_after, mut b_after): (Option<Vec<Value>>, Option<Vec<Value>>) = (None, None);
-    let (mut a_done, mut b_done) = (false, false);
+    let (mut source, mut target) = (Keyset::new(src, st, SCAN), Keyset::new(tgt, tt, SCAN));
     let (mut source_sum, mut target_sum) = (
         crate::domain::checksum::TableChecksum::new(),
         crate::domain::checksum::TableChecksum::new(),
@@ -839,17 +818,11 @@ async fn compare_on_source_keys(
     let mut target_only = 0;
     let mut difference = None;
     loop {
-        if a.is_empty() && !a_done {
-            let rows = src.read_rows(st, a_after.take(), SCAN).await?;
-            a_done = rows.len() < SCAN;
-            a_after = rows.last().map(key);
-            a.extend(rows);
+        if a.is_empty() {
+            a.extend(source.next_batch().await?);
         }
-        if b.is_empty() && !b_done {
-            let rows = tgt.read_rows(tt, b_after.take(), SCAN).await?;
-            b_done = rows.len() < SCAN;
-            b_after = rows.last().map(key);
-            b.extend(rows);
+        if b.is_empty() {
+            b.extend(target.next_batch().await?);
         }
         match (a.front(), b.front()) {
             (None, None) => break,
@@ -882,10 +855,11 @@ async fn compare_on_source_keys(
     let mut source_rows = source_sum.rows() as i64;
     if difference.is_some() {
         source_rows += a.len() as i64;
-        while !a_done {
-            let rows = src.read_rows(st, a_after.take(), SCAN).await?;
-            a_done = rows.len() < SCAN;
-            a_after = rows.last().map(key);
+        loop {
+            let rows = source.next_batch().await?;
+            if rows.is_empty() {
+                break;
+            }
             source_rows += rows.len() as i64;
         }
     }
@@ -906,7 +880,7 @@ fn describe_difference(
     source: Option<&Vec<Value>>,
     target: Option<&Vec<Value>>,
 ) -> String {
-    let key = |r: &Vec<Value>| -> Vec<Value> { keys.iter().map(|i| r[*i].clone()).collect() };
+    let key = |r: &Vec<Value>| key_of(keys, r);
     let show = |k: &[Value]| {
         key_names
             .iter()
@@ -981,7 +955,7 @@ async fn rollback(
         tgt.empty_table(&p.table)
             .await
             .map_err(db_err(target, &format!("emptying {name}")))?;
-        let keys = key_positions(&def);
+        let keys = def.key_positions();
         let (mut after, mut place): (Option<Vec<Value>>, i64) = (None, -1);
         loop {
             // Rows go back in key order; `after` is the key of the previous chunk's last row.
@@ -992,7 +966,7 @@ async fn rollback(
                 break;
             };
             place = *last_place;
-            let next: Vec<Value> = keys.iter().map(|i| last[*i].clone()).collect();
+            let next = key_of(&keys, last);
             let rows: Vec<Vec<Value>> = chunk.into_iter().map(|(_, r)| r).collect();
             tgt.write_rows(&def, Replace::KeyRange { after }, rows)
                 .await

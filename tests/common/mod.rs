@@ -89,3 +89,12 @@ pub fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
 pub fn exists(p: &Path) -> bool {
     p.exists()
 }
+
+/// Every log file in `dir`, concatenated (empty when there is none).
+pub fn logs(dir: &Path) -> String {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
+        .collect()
+}

@@ -171,8 +171,11 @@ impl MssqlNode {
         })
     }
 
-    /// Run statements in one transaction: all of them, or (on any error) none.
-    async fn in_transaction(&self, statements: &[Statement]) -> Result<usize, DbError> {
+    /// Run `body` in one transaction (XACT_ABORT on): all of it, or (on any error) none.
+    async fn transaction<T>(
+        &self,
+        body: impl AsyncFnOnce(&mut Conn) -> Result<T, tiberius::error::Error>,
+    ) -> Result<T, DbError> {
         let mut guard = self.conn().await?;
         let c = guard.as_mut().expect("connected");
         let result = async {
@@ -180,22 +183,35 @@ impl MssqlNode {
                 .await?
                 .into_results()
                 .await?;
-            for s in statements {
-                if let Err(e) = build_query(s).execute(&mut *c).await {
+            match body(&mut *c).await {
+                Ok(v) => {
+                    c.simple_query("COMMIT TRANSACTION;")
+                        .await?
+                        .into_results()
+                        .await?;
+                    Ok(v)
+                }
+                Err(e) => {
                     let _ = c
                         .simple_query("IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION;")
                         .await;
-                    return Err(e);
+                    Err(e)
                 }
             }
-            c.simple_query("COMMIT TRANSACTION;")
-                .await?
-                .into_results()
-                .await?;
-            Ok(statements.len())
         }
         .await;
         self.settle(&mut guard, result)
+    }
+
+    /// Run statements in one transaction: all of them, or (on any error) none.
+    async fn in_transaction(&self, statements: &[Statement]) -> Result<usize, DbError> {
+        self.transaction(async |c| {
+            for s in statements {
+                build_query(s).execute(&mut *c).await?;
+            }
+            Ok(statements.len())
+        })
+        .await
     }
 
     /// Run a batch of statements without parameters.
@@ -744,12 +760,7 @@ impl Node for MssqlNode {
         let Some(last) = rows.last() else {
             return Ok(0);
         };
-        let cols: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
-        let key_pos: Vec<usize> = table
-            .primary_key
-            .iter()
-            .filter_map(|k| cols.iter().position(|c| c == k))
-            .collect();
+        let key_pos = table.key_positions();
         let deletes = match replace {
             Replace::KeyRange { after } => {
                 let upto: Vec<Param> = key_pos.iter().map(|i| to_param(&last[*i])).collect();
@@ -774,45 +785,26 @@ impl Node for MssqlNode {
         let token_rows = bulk::token_rows(table, &rows).map_err(DbError::Other)?;
         let (columns, order) = bulk::columns_and_order(table);
         let quoted = table.name.quoted();
-        let mut guard = self.conn().await?;
-        let c = guard.as_mut().expect("connected");
-        let result = async {
-            c.simple_query("SET XACT_ABORT ON; BEGIN TRANSACTION;")
-                .await?
-                .into_results()
-                .await?;
-            let load = async {
-                for delete in &deletes {
-                    build_query(delete).execute(&mut *c).await?;
-                }
-                let column_refs: Vec<&str> = columns.iter().map(String::as_str).collect();
-                let hints: Vec<tiberius::ColumnOrderHint<'_>> = order
-                    .iter()
-                    .map(|k| (k.as_str(), tiberius::SortOrder::Ascending))
-                    .collect();
-                let mut req = c
-                    .bulk_insert_with_options(&quoted, &column_refs, bulk::options(), &hints)
-                    .await?;
-                for row in token_rows {
-                    req.send(row).await?;
-                }
-                req.finalize().await
+        let n = rows.len();
+        self.transaction(async |c| {
+            for delete in &deletes {
+                build_query(delete).execute(&mut *c).await?;
             }
-            .await;
-            if let Err(e) = load {
-                let _ = c
-                    .simple_query("IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION;")
-                    .await;
-                return Err(e);
-            }
-            c.simple_query("COMMIT TRANSACTION;")
-                .await?
-                .into_results()
+            let column_refs: Vec<&str> = columns.iter().map(String::as_str).collect();
+            let hints: Vec<tiberius::ColumnOrderHint<'_>> = order
+                .iter()
+                .map(|k| (k.as_str(), tiberius::SortOrder::Ascending))
+                .collect();
+            let mut req = c
+                .bulk_insert_with_options(&quoted, &column_refs, bulk::options(), &hints)
                 .await?;
-            Ok(rows.len())
-        }
-        .await;
-        self.settle(&mut guard, result)
+            for row in token_rows {
+                req.send(row).await?;
+            }
+            req.finalize().await?;
+            Ok(n)
+        })
+        .await
     }
 
     async fn create_table(&self, table: &TableInfo) -> Result<(), DbError> {

@@ -199,19 +199,10 @@ fn injected_fault() -> Option<DbError> {
 
 /// A SQLite value as tpdb moves and compares it.
 pub fn from_sqlite(v: rusqlite::types::ValueRef<'_>) -> CValue {
-    use rusqlite::types::ValueRef;
-    match v {
-        ValueRef::Null => CValue::Null,
-        ValueRef::Integer(i) => CValue::Int(i),
-        ValueRef::Real(f) => real_to_decimal(f)
-            .map(CValue::Dec)
-            .unwrap_or_else(|| CValue::Text(f.to_string())),
-        ValueRef::Text(t) => CValue::Text(String::from_utf8_lossy(t).into_owned()),
-        ValueRef::Blob(b) => CValue::Bytes(b.to_vec()),
-    }
+    cell_of(v).into_value()
 }
 
-/// The same value as [`from_sqlite`], borrowed, for hashing without copying.
+/// A SQLite value, borrowed, for hashing without copying ([`from_sqlite`] owns it).
 fn cell_of(v: rusqlite::types::ValueRef<'_>) -> Cell<'_> {
     use rusqlite::types::ValueRef;
     match v {
@@ -712,11 +703,7 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
             let Some(last) = rows.last() else {
                 return Ok(0);
             };
-            let key_pos: Vec<usize> = table
-                .primary_key
-                .iter()
-                .filter_map(|k| table.columns.iter().position(|c| &c.name == k))
-                .collect();
+            let key_pos = table.key_positions();
             let last_key: Vec<Value> = key_pos.iter().map(|i| to_sqlite(&last[*i])).collect();
             let t = table_ident(&table.name);
             let tx = c.transaction().map_err(sqlite_error)?;
