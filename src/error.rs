@@ -24,6 +24,10 @@ pub enum Error {
         source: Box<DbError>,
         fix: Option<String>,
     },
+    /// An operation refused as things stand (a stage run by another process, a step whose
+    /// precondition is unmet); the message says why and what to do.
+    #[error("{0}")]
+    Refused(String),
     #[error("cancelled")]
     Cancelled,
     #[error("{0}")]
@@ -35,7 +39,9 @@ impl Error {
         match self {
             Error::Config(_) | Error::Usage(_) => EXIT_USAGE,
             Error::Db { source, .. } if source.is_connection() => EXIT_CONNECTION,
-            Error::Db { .. } | Error::Cancelled | Error::Io(_) => EXIT_FINDINGS,
+            Error::Db { .. } | Error::Refused(_) | Error::Cancelled | Error::Io(_) => {
+                EXIT_FINDINGS
+            }
         }
     }
 

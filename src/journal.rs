@@ -1,7 +1,9 @@
 //! The migration journal: SQLite (WAL) holding stage and step states, every transition (time, OS
 //! user, outcome, reason), per-table checkpoints, each target table's pre-stage record and
-//! snapshot, and validation results. One transaction per write, WAL with synchronous=NORMAL:
-//! a committed checkpoint survives `kill -9` of the process (not a power cut mid-write).
+//! snapshot, validation results, and who holds each stage's lease. One transaction per write,
+//! WAL with synchronous=NORMAL: a committed checkpoint survives `kill -9` of the process (not a
+//! power cut mid-write). Tables are keyed by their bracket-quoted two-part name, so a name
+//! holding `.` or `]` reads back as the same `ObjectName`.
 
 use std::path::Path;
 
@@ -31,7 +33,46 @@ CREATE TABLE IF NOT EXISTS validations (
     stage TEXT NOT NULL, table_name TEXT NOT NULL, time TEXT NOT NULL, source_rows INTEGER NOT NULL,
     target_rows INTEGER NOT NULL, source_checksum TEXT NOT NULL, target_checksum TEXT NOT NULL,
     ok INTEGER NOT NULL, first_difference TEXT NOT NULL DEFAULT '', PRIMARY KEY (stage, table_name));
+CREATE TABLE IF NOT EXISTS leases (
+    stage TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, started TEXT NOT NULL,
+    step TEXT NOT NULL);
 "#;
+
+/// Columns later builds added to `prestage`, with the value older rows take.
+const PRESTAGE_ADDED: [(&str, &str); 3] = [
+    ("merged", "INTEGER NOT NULL DEFAULT 0"),
+    ("prepared", "INTEGER NOT NULL DEFAULT 1"),
+    ("restored", "INTEGER NOT NULL DEFAULT 0"),
+];
+
+/// The journal's key for a table: `[schema].[name]`, which parses back exactly.
+fn key(table: &ObjectName) -> String {
+    table.quoted()
+}
+
+/// Journals from before tables were keyed `[schema].[name]` keyed them `schema.name`: rewrite
+/// those keys once (names with a `.` inside a part were ambiguous then, and read as best they can).
+fn requote_keys(conn: &Connection) -> rusqlite::Result<()> {
+    for t in ["checkpoints", "prestage", "snapshots", "validations"] {
+        let old: Vec<String> = conn
+            .prepare(&format!(
+                "SELECT DISTINCT table_name FROM {t} WHERE table_name NOT LIKE '[%'"
+            ))?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for name in old {
+            conn.execute(
+                &format!("UPDATE {t} SET table_name = ?1 WHERE table_name = ?2"),
+                params![key(&table_of(&name)), name],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn table_of(key: &str) -> ObjectName {
+    ObjectName::parse(key).unwrap_or_else(|_| ObjectName::new("dbo", key))
+}
 
 /// One journaled step transition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,12 +96,27 @@ pub struct PreStage {
     /// The copy upserts into the rows the table had (`on_nonempty = "merge"` when the stage
     /// first wrote), rather than owning the table. Fixed for the stage until it is rolled back.
     pub merged: bool,
+    /// The table is ready for loading: created (or adopted), emptied, or noted for merging.
+    /// Recorded false before that write (the intent) and true after it (the outcome).
+    pub prepared: bool,
+    /// A rollback has returned this table to its pre-stage state (proven by checksum).
+    pub restored: bool,
+}
+
+/// The row naming the run that holds a stage's lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRow {
+    pub host: String,
+    pub pid: u32,
+    /// RFC 3339, UTC.
+    pub started: String,
+    pub step: Step,
 }
 
 /// One table's validation result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Validation {
-    pub table: String,
+    pub table: ObjectName,
     pub source_rows: i64,
     pub target_rows: i64,
     pub source_checksum: String,
@@ -95,21 +151,24 @@ impl Journal {
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
             .map_err(err)?;
         conn.execute_batch(DDL).map_err(err)?;
-        // Journals written before `merged` existed gain the column (their copies never merged).
-        let has_merged: bool = conn
-            .query_row(
-                "SELECT COUNT(*) FROM pragma_table_info('prestage') WHERE name = 'merged'",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-            .map_err(err)?
-            > 0;
-        if !has_merged {
-            conn.execute_batch(
-                "ALTER TABLE prestage ADD COLUMN merged INTEGER NOT NULL DEFAULT 0;",
-            )
-            .map_err(err)?;
+        // Journals written by earlier builds gain the columns added since.
+        for (column, definition) in PRESTAGE_ADDED {
+            let has: bool = conn
+                .query_row(
+                    "SELECT COUNT(*) FROM pragma_table_info('prestage') WHERE name = ?1",
+                    [column],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(err)?
+                > 0;
+            if !has {
+                conn.execute_batch(&format!(
+                    "ALTER TABLE prestage ADD COLUMN {column} {definition};"
+                ))
+                .map_err(err)?;
+            }
         }
+        requote_keys(&conn).map_err(err)?;
         Ok(Journal {
             conn: std::sync::Mutex::new(conn),
         })
@@ -137,6 +196,18 @@ impl Journal {
                 None => StageState::new(name, target),
             };
             st.target = target.clone();
+            let (tables, restored): (i64, i64) = self
+                .conn()
+                .query_row(
+                    "SELECT COUNT(*), COALESCE(SUM(restored), 0) FROM prestage WHERE stage = ?1",
+                    [name],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(err)?;
+            st.written = tables > 0;
+            st.rollback_unfinished = (restored > 0)
+                .then(|| format!("{restored} of {tables} tables restored"));
+            st.lease = None;
             out.push(st);
         }
         Ok(out)
@@ -184,13 +255,13 @@ impl Journal {
     pub fn checkpoint(
         &self,
         stage: &str,
-        table: &str,
+        table: &ObjectName,
     ) -> Result<Option<(Vec<Value>, i64, bool)>, String> {
         let row: Option<(String, i64, i64)> = self
             .conn()
             .query_row(
                 "SELECT last_key, rows_copied, done FROM checkpoints WHERE stage = ?1 AND table_name = ?2",
-                [stage, table],
+                [stage, &key(table)],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()
@@ -202,21 +273,33 @@ impl Journal {
     pub fn set_checkpoint(
         &self,
         stage: &str,
-        table: &str,
-        key: &[Value],
+        table: &ObjectName,
+        last: &[Value],
         rows: i64,
         done: bool,
     ) -> Result<(), String> {
-        let key = serde_json::to_string(key).map_err(|e| e.to_string())?;
+        let last = serde_json::to_string(last).map_err(|e| e.to_string())?;
         self.conn()
             .execute(
                 "INSERT OR REPLACE INTO checkpoints VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![stage, table, key, rows, done as i64],
+                params![stage, key(table), last, rows, done as i64],
             )
             .map(|_| ())
             .map_err(err)
     }
 
+    /// Rows the stage's copy has checkpointed, over all tables.
+    pub fn rows_copied(&self, stage: &str) -> Result<i64, String> {
+        self.conn()
+            .query_row(
+                "SELECT COALESCE(SUM(rows_copied), 0) FROM checkpoints WHERE stage = ?1",
+                [stage],
+                |r| r.get(0),
+            )
+            .map_err(err)
+    }
+
+    /// Forget everything the stage's copy wrote down (after a complete rollback).
     pub fn clear_stage_copy(&self, stage: &str) -> Result<(), String> {
         let conn = self.conn();
         let tx = conn.unchecked_transaction().map_err(err)?;
@@ -227,53 +310,77 @@ impl Journal {
         tx.commit().map_err(err)
     }
 
-    pub fn prestage(&self, stage: &str, table: &str) -> Result<Option<PreStage>, String> {
+    pub fn prestage(&self, stage: &str, table: &ObjectName) -> Result<Option<PreStage>, String> {
+        Ok(self
+            .prestage_where(stage, "AND table_name = ?2", Some(&key(table)))?
+            .pop())
+    }
+
+    /// Every pre-stage record of a stage, in the order the stage first wrote the tables.
+    pub fn all_prestage(&self, stage: &str) -> Result<Vec<PreStage>, String> {
+        self.prestage_where(stage, "", None)
+    }
+
+    fn prestage_where(
+        &self,
+        stage: &str,
+        filter: &str,
+        table: Option<&str>,
+    ) -> Result<Vec<PreStage>, String> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached(&format!(
+                "SELECT table_name, existed, rows, checksum, definition, merged, prepared, restored \
+                 FROM prestage WHERE stage = ?1 {filter} ORDER BY rowid"
+            ))
+            .map_err(err)?;
+        let read = |r: &rusqlite::Row<'_>| {
+            Ok(PreStage {
+                table: table_of(&r.get::<_, String>(0)?),
+                existed: r.get::<_, i64>(1)? != 0,
+                rows: r.get(2)?,
+                checksum: r.get(3)?,
+                definition: r.get(4)?,
+                merged: r.get::<_, i64>(5)? != 0,
+                prepared: r.get::<_, i64>(6)? != 0,
+                restored: r.get::<_, i64>(7)? != 0,
+            })
+        };
+        let rows = match table {
+            Some(t) => st.query_map(params![stage, t], read),
+            None => st.query_map(params![stage], read),
+        }
+        .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    /// Set one of a pre-stage record's progress flags (`prepared`, `restored`) in place.
+    fn flag(&self, stage: &str, table: &ObjectName, column: &str) -> Result<(), String> {
         self.conn()
-            .query_row(
-                "SELECT existed, rows, checksum, definition, merged FROM prestage WHERE stage = ?1 AND table_name = ?2",
-                [stage, table],
-                |r| {
-                    Ok(PreStage {
-                        table: ObjectName::parse(table).unwrap_or_else(|_| ObjectName::new("dbo", table)),
-                        existed: r.get::<_, i64>(0)? != 0,
-                        rows: r.get(1)?,
-                        checksum: r.get(2)?,
-                        definition: r.get(3)?,
-                        merged: r.get::<_, i64>(4)? != 0,
-                    })
-                },
+            .execute(
+                &format!("UPDATE prestage SET {column} = 1 WHERE stage = ?1 AND table_name = ?2"),
+                params![stage, key(table)],
             )
-            .optional()
+            .map(|_| ())
             .map_err(err)
     }
 
-    pub fn all_prestage(&self, stage: &str) -> Result<Vec<PreStage>, String> {
-        // The names first, then each record: the connection's lock is not held across calls.
-        let names: Vec<String> = {
-            let conn = self.conn();
-            let mut st = conn
-                .prepare("SELECT table_name FROM prestage WHERE stage = ?1 ORDER BY table_name")
-                .map_err(err)?;
-            st.query_map([stage], |r| r.get(0))
-                .map_err(err)?
-                .collect::<Result<_, _>>()
-                .map_err(err)?
-        };
-        let mut out = Vec::new();
-        for n in names {
-            if let Some(p) = self.prestage(stage, &n)? {
-                out.push(p);
-            }
-        }
-        Ok(out)
+    /// The table is ready for loading (created or adopted, emptied, or noted for merging).
+    pub fn mark_prepared(&self, stage: &str, table: &ObjectName) -> Result<(), String> {
+        self.flag(stage, table, "prepared")
+    }
+
+    /// A rollback returned the table to its pre-stage state, proven by checksum.
+    pub fn mark_restored(&self, stage: &str, table: &ObjectName) -> Result<(), String> {
+        self.flag(stage, table, "restored")
     }
 
     /// Start (or restart) a table's snapshot: whatever an interrupted attempt left goes.
-    pub fn begin_snapshot(&self, stage: &str, table: &str) -> Result<(), String> {
+    pub fn begin_snapshot(&self, stage: &str, table: &ObjectName) -> Result<(), String> {
         self.conn()
             .execute(
                 "DELETE FROM snapshots WHERE stage = ?1 AND table_name = ?2",
-                [stage, table],
+                [stage, &key(table)],
             )
             .map(|_| ())
             .map_err(err)
@@ -283,12 +390,13 @@ impl Journal {
     pub fn append_snapshot(
         &self,
         stage: &str,
-        table: &str,
+        table: &ObjectName,
         first: i64,
         rows: &[Vec<Value>],
     ) -> Result<(), String> {
         let conn = self.conn();
         let tx = conn.unchecked_transaction().map_err(err)?;
+        let table = key(table);
         {
             let mut st = tx
                 .prepare_cached("INSERT INTO snapshots VALUES (?1, ?2, ?3, ?4)")
@@ -307,16 +415,18 @@ impl Journal {
     pub fn save_prestage(&self, stage: &str, p: &PreStage) -> Result<(), String> {
         self.conn()
             .execute(
-                "INSERT OR REPLACE INTO prestage (stage, table_name, existed, rows, checksum, definition, merged) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT OR REPLACE INTO prestage (stage, table_name, existed, rows, checksum, definition, merged, prepared, restored) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     stage,
-                    p.table.to_string(),
+                    key(&p.table),
                     p.existed as i64,
                     p.rows,
                     p.checksum,
                     p.definition,
-                    p.merged as i64
+                    p.merged as i64,
+                    p.prepared as i64,
+                    p.restored as i64
                 ],
             )
             .map(|_| ())
@@ -327,7 +437,7 @@ impl Journal {
     pub fn snapshot_chunk(
         &self,
         stage: &str,
-        table: &str,
+        table: &ObjectName,
         after: i64,
         limit: usize,
     ) -> Result<Vec<(i64, Vec<Value>)>, String> {
@@ -338,7 +448,7 @@ impl Journal {
             )
             .map_err(err)?;
         let rows: Vec<(i64, String)> = st
-            .query_map(params![stage, table, after, limit as i64], |r| {
+            .query_map(params![stage, key(table), after, limit as i64], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .map_err(err)?
@@ -355,7 +465,7 @@ impl Journal {
                 "INSERT OR REPLACE INTO validations VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     stage,
-                    v.table,
+                    key(&v.table),
                     now(),
                     v.source_rows,
                     v.target_rows,
@@ -377,7 +487,7 @@ impl Journal {
         let rows = st
             .query_map([stage], |r| {
                 Ok(Validation {
-                    table: r.get(0)?,
+                    table: table_of(&r.get::<_, String>(0)?),
                     source_rows: r.get(1)?,
                     target_rows: r.get(2)?,
                     source_checksum: r.get(3)?,
@@ -391,10 +501,64 @@ impl Journal {
     }
 }
 
+impl Journal {
+    /// The row naming a stage's lease holder (a stale one stays until the next run replaces it).
+    pub fn lease(&self, stage: &str) -> Result<Option<LeaseRow>, String> {
+        self.conn()
+            .query_row(
+                "SELECT host, pid, started, step FROM leases WHERE stage = ?1",
+                [stage],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(err)
+            .map(|row| {
+                row.map(|(host, pid, started, step)| LeaseRow {
+                    host,
+                    pid: pid as u32,
+                    started,
+                    step: step.parse().unwrap_or(Step::Assessment),
+                })
+            })
+    }
+
+    pub fn set_lease(&self, stage: &str, row: &LeaseRow) -> Result<(), String> {
+        self.conn()
+            .execute(
+                "INSERT OR REPLACE INTO leases VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![stage, row.host, row.pid, row.started, row.step.as_str()],
+            )
+            .map(|_| ())
+            .map_err(err)
+    }
+
+    /// Remove the lease row if it still names `pid` on `host`.
+    pub fn clear_lease(&self, stage: &str, host: &str, pid: u32) -> Result<(), String> {
+        self.conn()
+            .execute(
+                "DELETE FROM leases WHERE stage = ?1 AND host = ?2 AND pid = ?3",
+                params![stage, host, pid],
+            )
+            .map(|_| ())
+            .map_err(err)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::plan::StepState;
+
+    fn site() -> ObjectName {
+        ObjectName::new("dbo", "Site")
+    }
 
     #[test]
     fn a_journal_from_before_merges_opens_and_reads_as_not_merged() {
@@ -410,8 +574,9 @@ mod tests {
             .unwrap();
         }
         let j = Journal::open(&path).unwrap();
-        let p = j.prestage("training", "dbo.Site").unwrap().unwrap();
+        let p = j.prestage("training", &site()).unwrap().unwrap();
         assert!(p.existed && !p.merged && p.rows == 3);
+        assert!(p.prepared && !p.restored, "older records were prepared when written");
     }
 
     #[test]
@@ -424,7 +589,7 @@ mod tests {
             let mut s = j.stages(&plan).unwrap();
             s[0].set(Step::Assessment, StepState::Passed);
             j.record(&s[0], Step::Assessment, "").unwrap();
-            j.set_checkpoint("training", "dbo.Site", &[Value::Int(20)], 20, false)
+            j.set_checkpoint("training", &site(), &[Value::Int(20)], 20, false)
                 .unwrap();
             let p = PreStage {
                 table: ObjectName::new("dbo", "Site"),
@@ -433,11 +598,13 @@ mod tests {
                 checksum: "c".into(),
                 definition: "{}".into(),
                 merged: true,
+                prepared: false,
+                restored: false,
             };
-            j.begin_snapshot("training", "dbo.Site").unwrap();
+            j.begin_snapshot("training", &site()).unwrap();
             j.append_snapshot(
                 "training",
-                "dbo.Site",
+                &site(),
                 0,
                 &[vec![Value::Int(901), Value::Text("Training Site A".into())]],
             )
@@ -447,22 +614,69 @@ mod tests {
         let j = Journal::open(&path).unwrap();
         assert_eq!(j.stages(&plan).unwrap()[0].assessment, StepState::Passed);
         assert_eq!(
-            j.checkpoint("training", "dbo.Site").unwrap(),
+            j.checkpoint("training", &site()).unwrap(),
             Some((vec![Value::Int(20)], 20, false))
         );
         assert_eq!(
-            j.snapshot_chunk("training", "dbo.Site", -1, 10).unwrap()[0].1[1],
+            j.snapshot_chunk("training", &site(), -1, 10).unwrap()[0].1[1],
             Value::Text("Training Site A".into())
         );
         assert!(
-            j.snapshot_chunk("training", "dbo.Site", 0, 10)
+            j.snapshot_chunk("training", &site(), 0, 10)
                 .unwrap()
                 .is_empty()
         );
-        assert!(j.prestage("training", "dbo.Site").unwrap().unwrap().merged);
+        assert!(j.prestage("training", &site()).unwrap().unwrap().merged);
+        assert!(!j.prestage("training", &site()).unwrap().unwrap().prepared);
+        j.mark_prepared("training", &site()).unwrap();
+        assert!(j.prestage("training", &site()).unwrap().unwrap().prepared);
+        let stages = j.stages(&plan).unwrap();
+        assert!(stages[0].written, "a pre-stage record means there is something to roll back");
+        assert_eq!(stages[0].rollback_unfinished, None);
+        j.mark_restored("training", &site()).unwrap();
+        assert_eq!(
+            j.stages(&plan).unwrap()[0].rollback_unfinished.as_deref(),
+            Some("1 of 1 tables restored")
+        );
         let t = j.transitions("training").unwrap();
         assert_eq!(t[0].step, "assessment");
         assert_eq!(t[0].outcome, "passed");
         assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn names_with_dots_and_brackets_are_keys_that_read_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(&dir.path().join("journal.db")).unwrap();
+        let names = [
+            ObjectName::new("dbo", "a.b"),
+            ObjectName::new("dbo.a", "b"),
+            ObjectName::new("dbo", "x'; DROP TABLE y; --"),
+            ObjectName::new("dbo", "]"),
+        ];
+        for (i, n) in names.iter().enumerate() {
+            j.save_prestage(
+                "training",
+                &PreStage {
+                    table: n.clone(),
+                    existed: false,
+                    rows: i as i64,
+                    checksum: String::new(),
+                    definition: "{}".into(),
+                    merged: false,
+                    prepared: true,
+                    restored: false,
+                },
+            )
+            .unwrap();
+        }
+        let back: Vec<ObjectName> = j
+            .all_prestage("training")
+            .unwrap()
+            .into_iter()
+            .map(|p| p.table)
+            .collect();
+        assert_eq!(back, names.to_vec(), "in the order they were first written");
+        assert_eq!(j.prestage("training", &names[1]).unwrap().unwrap().rows, 1);
     }
 }

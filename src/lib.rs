@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod flows;
 pub mod journal;
+pub mod lease;
 pub mod logging;
 pub mod tui;
 pub mod worker;

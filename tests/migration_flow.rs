@@ -17,6 +17,10 @@ use tpdb::flows::migration::table_checksum;
 use tpdb::flows::no_progress;
 use tpdb::journal::Journal;
 
+fn ledger() -> tpdb::domain::tsql::ObjectName {
+    tpdb::domain::tsql::ObjectName::new("dbo", "Ledger")
+}
+
 /// Every table's (rows, checksum) on a node.
 async fn checksums(demo: &common::Demo, node: &str) -> BTreeMap<String, (i64, String)> {
     let n = db::open(&demo.config, node, None).unwrap();
@@ -170,7 +174,7 @@ fn a_killed_copy_resumes_with_nothing_lost_or_duplicated_and_transient_errors_ar
             "the copy never checkpointed"
         );
         if let Ok(j) = Journal::open(&journal)
-            && let Ok(Some((_, rows, false))) = j.checkpoint("training", "dbo.Ledger")
+            && let Ok(Some((_, rows, false))) = j.checkpoint("training", &ledger())
             && rows > 0
         {
             break;
@@ -181,7 +185,7 @@ fn a_killed_copy_resumes_with_nothing_lost_or_duplicated_and_transient_errors_ar
     child.wait().unwrap();
     let (_, copied, done) = Journal::open(&journal)
         .unwrap()
-        .checkpoint("training", "dbo.Ledger")
+        .checkpoint("training", &ledger())
         .unwrap()
         .unwrap();
     assert!(
@@ -244,7 +248,7 @@ async fn batches_committed_past_a_lost_checkpoint_are_replaced_not_duplicated() 
     journal
         .set_checkpoint(
             "training",
-            "dbo.Ledger",
+            &ledger(),
             &[tpdb::domain::checksum::Value::Int(2_099 * 3 + 1)],
             2_100,
             false,
@@ -358,7 +362,7 @@ async fn a_merge_upserts_by_key_keeps_the_targets_own_rows_validates_and_rolls_b
         .unwrap()
         .set_checkpoint(
             "training",
-            "dbo.Site",
+            &tpdb::domain::tsql::ObjectName::new("dbo", "Site"),
             &[tpdb::domain::checksum::Value::Int(20)],
             20,
             false,
@@ -465,16 +469,13 @@ async fn rollback_after_a_partial_copy_restores_the_pre_stage_checksums() {
         partial, before,
         "the copy wrote nothing before it was stopped"
     );
-    // The interrupted step is journaled as running; rollback is allowed once anything was written.
-    let j = Journal::open(&demo.path("journal.db")).unwrap();
-    let mut stages = j.stages(&[("training".into(), "training".into())]).unwrap();
-    stages[0].written = true;
-    j.record(
-        &stages[0],
-        tpdb::domain::plan::Step::Copy,
-        "interrupted in a test",
-    )
-    .unwrap();
+    // The dropped step journaled itself as interrupted, at the rows it had checkpointed.
+    let status = tpdb(&demo, &["migrate", "status", "--format", "json"]);
+    let stages: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(stages[0]["copy"]["state"], "interrupted", "{stages}");
+    let reason = stages[0]["copy"]["reason"].as_str().unwrap();
+    assert!(reason.ends_with(": cancelled"), "{reason}");
+    assert!(stages[0]["written"].as_bool().unwrap());
     let out = tpdb(&demo, &["migrate", "rollback", "training", "--yes"]);
     assert_eq!(
         out.status.code(),
@@ -501,7 +502,7 @@ fn unknown_and_locked_stages_are_refused_with_the_way_forward() {
             .contains("unknown stage 'staging'; stages are training, devnode, uat, prod")
     );
     let out = tpdb(&demo, &["migrate", "run", "uat", "--step", "assessment"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1), "a refused operation");
     let e = text(&out.stderr);
     assert!(
         e.contains("stage 'uat' is locked: the previous stage 'devnode' has not validated"),
@@ -533,6 +534,6 @@ fn unknown_and_locked_stages_are_refused_with_the_way_forward() {
             .any(|t| t.reason.contains("CHG-1042"))
     );
     let out = tpdb(&demo, &["migrate", "rollback", "training", "--yes"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("nothing to roll back"));
 }

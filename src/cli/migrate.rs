@@ -4,7 +4,7 @@ use clap::Subcommand;
 
 use super::output::{Format, table};
 use crate::config::Config;
-use crate::domain::plan::{Step, StepState};
+use crate::domain::plan::{ALL_STEPS, Step, StepState};
 use crate::error::{EXIT_FINDINGS, EXIT_OK, Error};
 use crate::flows::Progress;
 use crate::flows::migration::{self, StepReport};
@@ -100,15 +100,9 @@ pub async fn run(config: &Config, cmd: MigrateCommand) -> Result<i32, Error> {
                         .iter()
                         .map(|s| {
                             let mut r = vec![s.name.clone(), s.target.clone()];
-                            for step in [
-                                Step::Assessment,
-                                Step::Privileges,
-                                Step::Copy,
-                                Step::Validate,
-                                Step::Rollback,
-                            ] {
+                            for step in ALL_STEPS {
                                 let st = s.get(step);
-                                r.push(format!("{} {}", st.icon(), st.label()));
+                                r.push(format!("{} {}", st.icon(), st.headline()));
                             }
                             r
                         })
@@ -128,6 +122,9 @@ pub async fn run(config: &Config, cmd: MigrateCommand) -> Result<i32, Error> {
                             &rows
                         )
                     );
+                    for next in stages.iter().filter_map(|s| s.next_action()) {
+                        println!("{next}");
+                    }
                 }
             }
             Ok(EXIT_OK)

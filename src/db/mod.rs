@@ -14,6 +14,7 @@ use crate::domain::rates::{
     Bounds, CurrentRate, JobCode, RateAggregate, Site, SiteRateWrite, UnitAccount,
 };
 use crate::domain::requirement::Requirement;
+use crate::domain::sqltype::SqlType;
 use crate::domain::tsql::ObjectName;
 
 /// An error from a node, shaped like SQL Server's where the server gave one.
@@ -199,6 +200,39 @@ impl<'a, N: Node> Keyset<'a, N> {
 }
 
 impl TableInfo {
+    /// Each column with its type parsed: what `CREATE TABLE` is written from. The first
+    /// column whose declared type is not a SQL Server type is the error, naming both.
+    pub fn typed_columns(&self) -> Result<Vec<(&str, SqlType, bool)>, String> {
+        self.columns
+            .iter()
+            .map(|c| {
+                SqlType::parse(&c.sql_type)
+                    .map(|t| (c.name.as_str(), t, c.nullable))
+                    .map_err(|e| format!("{} column {}: the type {e}", self.name, c.name))
+            })
+            .collect()
+    }
+
+    /// Whether two definitions have the same columns: names (case-insensitively), types (as
+    /// parsed, so `INT` and `integer` agree) and nullability, in order.
+    pub fn same_columns(&self, other: &TableInfo) -> bool {
+        let norm = |t: &TableInfo| -> Vec<(String, String, bool)> {
+            t.columns
+                .iter()
+                .map(|c| {
+                    (
+                        c.name.to_lowercase(),
+                        SqlType::parse(&c.sql_type)
+                            .map(|t| t.to_string())
+                            .unwrap_or_else(|_| c.sql_type.to_ascii_lowercase()),
+                        c.nullable,
+                    )
+                })
+                .collect()
+        };
+        norm(self) == norm(other)
+    }
+
     /// Where each primary-key column sits in a row, in key order.
     pub fn key_positions(&self) -> Vec<usize> {
         self.primary_key
@@ -383,13 +417,15 @@ pub trait Node: Send + Sync {
         async { Err(DbError::Other("this node has no native copy".into())) }
     }
 
-    /// Create a table (and its schema) from a source definition.
+    /// Create a table (and its schema) from a source definition, its column types written from
+    /// their parse (`TableInfo::typed_columns`); a type that does not parse is refused before
+    /// any statement runs.
     fn create_table(&self, table: &TableInfo) -> impl Future<Output = Result<(), DbError>> + Send;
 
     /// Delete every row of a table.
     fn empty_table(&self, table: &ObjectName) -> impl Future<Output = Result<(), DbError>> + Send;
 
-    /// Drop a table.
+    /// Drop a table if it exists (a table already gone is not an error: rollback repeats it).
     fn drop_table(&self, table: &ObjectName) -> impl Future<Output = Result<(), DbError>> + Send;
 
     /// Write effective-dated rows in one transaction; all or nothing. Returns rows written.

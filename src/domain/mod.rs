@@ -8,4 +8,5 @@ pub mod privdiff;
 pub mod rates;
 pub mod requirement;
 pub mod secscript;
+pub mod sqltype;
 pub mod tsql;

@@ -1,6 +1,7 @@
 //! The migration plan: stages in order, each with the steps assessment → privileges → copy →
 //! validate (and rollback once copy has written), as a state machine. A stage unlocks when the
-//! previous one validated; an override needs a reason.
+//! previous one validated; an override needs a reason. A step whose run ended without an
+//! outcome (killed, cancelled, its lease lost) is *interrupted*: resumed or rolled back.
 
 use std::fmt;
 use std::str::FromStr;
@@ -16,6 +17,15 @@ pub enum Step {
     Validate,
     Rollback,
 }
+
+/// Every step, in the order the checklist shows them.
+pub const ALL_STEPS: [Step; 5] = [
+    Step::Assessment,
+    Step::Privileges,
+    Step::Copy,
+    Step::Validate,
+    Step::Rollback,
+];
 
 impl Step {
     /// The forward steps, in order (rollback is on demand).
@@ -63,7 +73,11 @@ impl FromStr for Step {
 #[serde(tag = "state", content = "reason", rename_all = "snake_case")]
 pub enum StepState {
     Pending,
+    /// A live run holds the stage's lease and runs this step.
     Running,
+    /// The run ended without an outcome. The reason reads `WHERE: WHY`, e.g.
+    /// `at 265000 rows copied: cancelled`.
+    Interrupted(String),
     Passed,
     Failed(String),
     Skipped(String),
@@ -75,6 +89,7 @@ impl StepState {
         match self {
             StepState::Pending => "pending",
             StepState::Running => "running",
+            StepState::Interrupted(_) => "interrupted",
             StepState::Passed => "passed",
             StepState::Failed(_) => "failed",
             StepState::Skipped(_) => "skipped",
@@ -86,6 +101,7 @@ impl StepState {
         match self {
             StepState::Pending => "·",
             StepState::Running => "⟳",
+            StepState::Interrupted(_) => "⏸",
             StepState::Passed => "✓",
             StepState::Failed(_) => "✗",
             StepState::Skipped(_) => "–",
@@ -95,6 +111,37 @@ impl StepState {
 
     pub fn done(&self) -> bool {
         matches!(self, StepState::Passed | StepState::Skipped(_))
+    }
+
+    /// The label with where an interruption stopped: `interrupted at 265000 rows copied`.
+    pub fn headline(&self) -> String {
+        match self {
+            StepState::Interrupted(r) => match r.split_once(": ") {
+                Some((at, _)) => format!("interrupted {at}"),
+                None => "interrupted".into(),
+            },
+            other => other.label().into(),
+        }
+    }
+}
+
+/// Who holds a stage's lease: the run under way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseHolder {
+    pub host: String,
+    pub pid: u32,
+    /// When the run started, as the reader's local time.
+    pub since: String,
+    pub step: Step,
+}
+
+impl fmt::Display for LeaseHolder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "pid {} on host {} since {} ({})",
+            self.pid, self.host, self.since, self.step
+        )
     }
 }
 
@@ -110,8 +157,15 @@ pub struct StageState {
     pub rollback: StepState,
     /// Why the stage was unlocked without its predecessor validating, if it was.
     pub override_reason: Option<String>,
-    /// True once copy has written anything to the target.
+    /// True while the journal holds a pre-stage record of any table: the copy has written, or
+    /// committed its intent to write, so there is something to roll back. Read from the journal.
     pub written: bool,
+    /// The run that holds the stage's lease now, if one does. Read from the lease.
+    #[serde(default)]
+    pub lease: Option<LeaseHolder>,
+    /// A rollback that began and has not finished: how far it got. Read from the journal.
+    #[serde(default)]
+    pub rollback_unfinished: Option<String>,
 }
 
 impl StageState {
@@ -126,7 +180,47 @@ impl StageState {
             rollback: StepState::Pending,
             override_reason: None,
             written: false,
+            lease: None,
+            rollback_unfinished: None,
         }
+    }
+
+    /// The steps journaled as running.
+    pub fn running(&self) -> Vec<Step> {
+        ALL_STEPS
+            .into_iter()
+            .filter(|s| *self.get(*s) == StepState::Running)
+            .collect()
+    }
+
+    /// What the user can do next, in words, for the CLI and the TUI (`None`: nothing special).
+    pub fn next_action(&self) -> Option<String> {
+        let name = &self.name;
+        if let Some(h) = &self.lease {
+            return Some(format!(
+                "{name} is being run by {h}; wait for it or stop it"
+            ));
+        }
+        if let Some(r) = &self.rollback_unfinished {
+            return Some(format!(
+                "{name}: a rollback is unfinished ({r}); `tpdb migrate rollback {name} --yes` (b) finishes it"
+            ));
+        }
+        for step in ALL_STEPS {
+            if let StepState::Interrupted(r) = self.get(step) {
+                let resume = match step {
+                    Step::Rollback => {
+                        format!("`tpdb migrate rollback {name} --yes` (b) finishes it")
+                    }
+                    Step::Copy => format!(
+                        "`tpdb migrate run {name} --step copy --yes` (Enter) resumes from its checkpoint; `tpdb migrate rollback {name} --yes` (b) undoes it"
+                    ),
+                    s => format!("`tpdb migrate run {name} --step {s}` (Enter) runs it again"),
+                };
+                return Some(format!("{name} · {step} was interrupted {r}; {resume}"));
+            }
+        }
+        None
     }
 
     pub fn get(&self, step: Step) -> &StepState {
@@ -172,17 +266,24 @@ pub fn may_run(stages: &[StageState], index: usize, step: Step) -> Result<(), St
             stages[index - 1].name
         ));
     }
+    let name = &stage.name;
     match step {
         Step::Rollback if !stage.written => Err(format!(
-            "stage '{}' has written nothing to roll back",
-            stage.name
+            "stage '{name}' has written nothing to roll back: no table has a pre-stage record"
         )),
-        Step::Validate if !stage.copy.done() && stage.copy != StepState::RolledBack => {
-            Err(format!(
-                "stage '{}' has not copied yet: run copy before validate",
-                stage.name
-            ))
-        }
+        Step::Copy | Step::Validate if stage.rollback_unfinished.is_some() => Err(format!(
+            "a rollback of stage '{name}' is unfinished ({}): finish it first with `tpdb migrate rollback {name} --yes` (b in the TUI)",
+            stage.rollback_unfinished.as_deref().unwrap_or_default()
+        )),
+        Step::Validate => match &stage.copy {
+            StepState::Passed | StepState::Skipped(_) | StepState::RolledBack => Ok(()),
+            StepState::Interrupted(r) => Err(format!(
+                "the copy of stage '{name}' was interrupted {r}: resume it with `tpdb migrate run {name} --step copy --yes` before validate"
+            )),
+            _ => Err(format!(
+                "stage '{name}' has not copied yet: run copy before validate"
+            )),
+        },
         Step::Copy if !stage.assessment.done() => {
             Err(format!("stage '{}' needs its assessment first", stage.name))
         }

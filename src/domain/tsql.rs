@@ -56,15 +56,33 @@ impl ObjectName {
         format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.name))
     }
 
-    /// The single-table name the sandbox stores this object under: `schema.name`.
+    /// The single-table name the sandbox stores this object under: `schema.name`, or the
+    /// bracketed form when the schema holds `.`, `[` or `]` (so no two objects share one).
     pub fn sandbox_table(&self) -> String {
-        format!("{}.{}", self.schema, self.name)
+        if self.schema.contains(['.', '[', ']']) {
+            self.quoted()
+        } else {
+            format!("{}.{}", self.schema, self.name)
+        }
+    }
+}
+
+/// A name part as people read it: bare, or bracketed where bare would be ambiguous.
+fn display_part(part: &str) -> std::borrow::Cow<'_, str> {
+    let plain = !part.is_empty()
+        && !part.contains(['.', '[', ']'])
+        && part.trim() == part;
+    if plain {
+        part.into()
+    } else {
+        quote_ident(part).into()
     }
 }
 
 impl fmt::Display for ObjectName {
+    /// `dbo.Site`; a part holding `.` or brackets is bracketed: `dbo.[a.b]`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.schema, self.name)
+        write!(f, "{}.{}", display_part(&self.schema), display_part(&self.name))
     }
 }
 
@@ -153,7 +171,27 @@ mod tests {
         assert!(ObjectName::parse("dbo.").is_err());
     }
 
+    #[test]
+    fn names_display_bare_unless_bare_would_be_ambiguous() {
+        assert_eq!(ObjectName::new("dbo", "Site").to_string(), "dbo.Site");
+        assert_eq!(ObjectName::new("dbo", "a.b").to_string(), "dbo.[a.b]");
+        assert_eq!(ObjectName::new("dbo", "]").to_string(), "dbo.[]]]");
+        assert_eq!(
+            ObjectName::new("dbo.a", "b").sandbox_table(),
+            "[dbo.a].[b]",
+            "not the same SQLite table as dbo.[a.b]"
+        );
+        assert_eq!(ObjectName::new("dbo", "a.b").sandbox_table(), "dbo.a.b");
+    }
+
     proptest! {
+        #[test]
+        fn displayed_names_parse_back(schema in "[a-z]{1,6}", name in "\\PC{1,12}") {
+            let object = ObjectName::new(schema, name);
+            prop_assume!(object.name.trim() == object.name);
+            prop_assert_eq!(ObjectName::parse(&object.to_string()).unwrap(), object);
+        }
+
         #[test]
         fn quoted_names_round_trip(schema in "\\PC{1,12}", name in "\\PC{1,12}") {
             let object = ObjectName::new(schema.clone(), name.clone());

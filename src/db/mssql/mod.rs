@@ -808,10 +808,12 @@ impl Node for MssqlNode {
     }
 
     async fn create_table(&self, table: &TableInfo) -> Result<(), DbError> {
+        // Types are written from their parse, never from the text a node gave.
         let cols: Vec<(String, String, bool)> = table
-            .columns
-            .iter()
-            .map(|c| (c.name.clone(), c.sql_type.clone(), c.nullable))
+            .typed_columns()
+            .map_err(DbError::Other)?
+            .into_iter()
+            .map(|(name, ty, nullable)| (name.to_string(), ty.to_string(), nullable))
             .collect();
         let sql = queries::create_table(&table.name, &cols, &table.primary_key);
         self.batch(&sql).await
@@ -823,7 +825,7 @@ impl Node for MssqlNode {
     }
 
     async fn drop_table(&self, table: &ObjectName) -> Result<(), DbError> {
-        self.batch(&format!("DROP TABLE {};", table.quoted())).await
+        self.batch(&queries::drop_table_if_exists(table)).await
     }
 
     async fn security_catalog(&self) -> Result<Catalog, DbError> {

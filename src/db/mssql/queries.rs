@@ -488,6 +488,16 @@ pub fn create_table(
     )
 }
 
+/// Drop a table if it exists: portable to every SQL Server version (`DROP TABLE IF EXISTS` needs
+/// 2016), so a repeated rollback finds nothing to do rather than failing with 3701.
+pub fn drop_table_if_exists(table: &ObjectName) -> String {
+    format!(
+        "IF OBJECT_ID({}, N'U') IS NOT NULL DROP TABLE {};",
+        nstring(&table.quoted()),
+        table.quoted()
+    )
+}
+
 /// A security script wrapped in one transaction that any error rolls back. `GO` lines are
 /// client-side batch separators and are removed.
 pub fn security_script(script: &str) -> String {
@@ -755,6 +765,18 @@ AND (([job_code_id] < @P3) OR ([job_code_id] = @P3 AND [site_id] <= @P4));"
             delete_keys(&t, &keys, &wide)
                 .iter()
                 .all(|s| s.params.len() <= 400)
+        );
+    }
+
+    #[test]
+    fn a_table_is_dropped_only_if_it_exists_with_its_name_quoted_twice_over() {
+        assert_eq!(
+            drop_table_if_exists(&ObjectName::new("dbo", "Ledger")),
+            "IF OBJECT_ID(N'[dbo].[Ledger]', N'U') IS NOT NULL DROP TABLE [dbo].[Ledger];"
+        );
+        assert_eq!(
+            drop_table_if_exists(&ObjectName::new("dbo", "x']; DROP TABLE y; --")),
+            "IF OBJECT_ID(N'[dbo].[x'']]; DROP TABLE y; --]', N'U') IS NOT NULL DROP TABLE [dbo].[x']]; DROP TABLE y; --];"
         );
     }
 

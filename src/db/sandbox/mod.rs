@@ -894,15 +894,16 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
                     ),
                 ));
             }
+            // Types are written from their parse, never from the text a node gave.
             let mut cols: Vec<String> = table
-                .columns
-                .iter()
-                .map(|col| {
+                .typed_columns()
+                .map_err(DbError::Other)?
+                .into_iter()
+                .map(|(name, ty, nullable)| {
                     format!(
-                        "{} {}{}",
-                        sqlite_ident(&col.name),
-                        col.sql_type,
-                        if col.nullable { "" } else { " NOT NULL" }
+                        "{} {ty}{}",
+                        sqlite_ident(name),
+                        if nullable { "" } else { " NOT NULL" }
                     )
                 })
                 .collect();
@@ -947,9 +948,21 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
     async fn drop_table(&self, table: &ObjectName) -> Result<(), DbError> {
         let table = table.clone();
         let result = self.run(move |c, s| {
+            let registered: bool = c
+                .query_row(
+                    r#"SELECT COUNT(*) FROM "sys.objects" WHERE schema_name = ?1 AND name = ?2"#,
+                    rusqlite::params![table.schema, table.name],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(sqlite_error)?
+                > 0;
+            if !registered {
+                // Already gone: dropping it again is what a repeated rollback does.
+                return Ok(());
+            }
             s.require(c, "CONTROL", &table)?;
             let tx = c.transaction().map_err(sqlite_error)?;
-            tx.execute(&format!("DROP TABLE {}", table_ident(&table)), []).map_err(sqlite_error)?;
+            tx.execute(&format!("DROP TABLE IF EXISTS {}", table_ident(&table)), []).map_err(sqlite_error)?;
             tx.execute(
                 r#"DELETE FROM "sys.objects" WHERE schema_name = ?1 AND name = ?2"#,
                 rusqlite::params![table.schema, table.name],

@@ -103,7 +103,7 @@ fn state_style(theme: &Theme, s: &StepState) -> ratatui::style::Style {
     match s {
         StepState::Passed => theme.fg("ok"),
         StepState::Failed(_) => theme.fg("error"),
-        StepState::Running => theme.fg("warn"),
+        StepState::Running | StepState::Interrupted(_) => theme.fg("warn"),
         StepState::RolledBack => theme.fg("extra"),
         StepState::Skipped(_) => theme.muted(),
         StepState::Pending => theme.muted(),

@@ -1,0 +1,179 @@
+//! The read-only steps of a stage: the assessment (both ends, table by table, what copy will do
+//! and what blocks it) and the privilege mapping (each configured principal's requirements on
+//! the target).
+
+use super::{StepResult, db_err, open, selected};
+use crate::config::{Config, MigrationConfig, OnNonEmpty};
+use crate::db::{Node, Sizes};
+use crate::domain::plan::StepState;
+use crate::domain::privdiff::check_required;
+use crate::error::Error;
+
+pub(super) async fn assess(
+    config: &Config,
+    m: &MigrationConfig,
+    policy: OnNonEmpty,
+    target: &str,
+) -> StepResult {
+    let (src, tgt) = (open(config, &m.source)?, open(config, target)?);
+    let (si, ti) = tokio::join!(src.server_info(), tgt.server_info());
+    let si = si.map_err(db_err(&m.source, "reading server facts"))?;
+    let ti = ti.map_err(db_err(target, "reading server facts"))?;
+    let mut findings = vec![
+        format!(
+            "source {}: {} {} database {} as {}",
+            m.source, si.product, si.version, si.database, si.user
+        ),
+        format!(
+            "target {target}: {} {} database {} as {}",
+            ti.product, ti.version, ti.database, ti.user
+        ),
+    ];
+    let source_tables = selected(
+        m,
+        src.inventory(Sizes::Measure)
+            .await
+            .map_err(db_err(&m.source, "reading the inventory"))?,
+    );
+    let target_tables = tgt
+        .inventory(Sizes::Skip)
+        .await
+        .map_err(db_err(target, "reading the inventory"))?;
+    let mut blocking = 0;
+    let mut tables = Vec::new();
+    for t in &source_tables {
+        let name = t.name.to_string();
+        let note = if let Err(e) = t.typed_columns() {
+            blocking += 1;
+            findings.push(format!(
+                "{e}: tpdb writes a column's type only from a SQL Server type it can read, so {name} cannot be created or copied; fix the type on {} or exclude the table",
+                m.source
+            ));
+            "type not readable: blocks the table".to_string()
+        } else if t.primary_key.is_empty() {
+            findings.push(format!(
+                "{name} has no primary key: it is reported, not copied (add a key to copy it)"
+            ));
+            "no primary key: not copied".to_string()
+        } else {
+            match target_tables.iter().find(|x| x.name == t.name) {
+                None => {
+                    if !target_tables.iter().any(|x| x.name.schema == t.name.schema) {
+                        findings.push(format!(
+                            "schema {} is missing on {target}: copy creates it",
+                            t.name.schema
+                        ));
+                    }
+                    findings.push(format!(
+                        "{name} exists only on the source: copy creates it on {target}"
+                    ));
+                    "missing on target: created by copy".into()
+                }
+                Some(x) if !t.same_columns(x) => {
+                    blocking += 1;
+                    findings.push(format!("{name}: columns differ between source and target; align the target's definition first"));
+                    "columns differ".into()
+                }
+                Some(x) if x.rows > 0 => {
+                    let what = match policy {
+                        OnNonEmpty::Fail => {
+                            blocking += 1;
+                            "copy will refuse it (on_nonempty = fail)"
+                        }
+                        OnNonEmpty::Replace => {
+                            "copy empties it first; rollback restores these rows"
+                        }
+                        OnNonEmpty::Merge => "copy merges by primary key",
+                    };
+                    findings.push(format!(
+                        "{name} on {target} is not empty ({} rows): {what}",
+                        x.rows
+                    ));
+                    format!("target has {} rows", x.rows)
+                }
+                Some(_) => "ready".into(),
+            }
+        };
+        tables.push((
+            name,
+            t.rows,
+            match t.bytes {
+                Some(b) => format!("{note} · {} KiB", b / 1024),
+                None => note,
+            },
+        ));
+    }
+    for t in &target_tables {
+        if !source_tables.iter().any(|s| s.name == t.name)
+            && selected(m, vec![t.clone()]).len() == 1
+        {
+            findings.push(format!("{} exists only on {target}", t.name));
+        }
+    }
+    if let Some(identity) = &m.identity {
+        let p = config.principal(identity).map_err(Error::Usage)?;
+        let cat = tgt
+            .security_catalog()
+            .await
+            .map_err(db_err(target, "reading the security catalog"))?;
+        let r = check_required(&p.user, p.kind, &p.required, &cat);
+        for row in &r.rows {
+            findings.push(format!(
+                "the migration identity {identity} lacks {} {} on {target}: {}",
+                row.permission, row.securable, row.why
+            ));
+        }
+    }
+    let state = if blocking == 0 {
+        StepState::Passed
+    } else {
+        StepState::Failed(format!("{blocking} blocking findings"))
+    };
+    Ok((state, findings, tables))
+}
+
+pub(super) async fn privileges(config: &Config, target: &str) -> StepResult {
+    if config.principals.is_empty() {
+        return Ok((
+            StepState::Skipped("no principals configured".into()),
+            Vec::new(),
+            Vec::new(),
+        ));
+    }
+    let cat = open(config, target)?
+        .security_catalog()
+        .await
+        .map_err(db_err(target, "reading the security catalog"))?;
+    let mut findings = Vec::new();
+    let mut script = Vec::new();
+    for p in config.principals.values() {
+        let r = check_required(&p.user, p.kind, &p.required, &cat);
+        for row in &r.rows {
+            findings.push(format!(
+                "{} lacks {} {} on {target}: {}",
+                p.name, row.permission, row.securable, row.why
+            ));
+        }
+        script.extend(r.script.iter().map(|s| s.tsql()));
+    }
+    if findings.is_empty() {
+        Ok((
+            StepState::Passed,
+            vec![format!(
+                "every principal's requirements are met on {target}"
+            )],
+            Vec::new(),
+        ))
+    } else {
+        findings.push(format!(
+            "remediation (`tpdb privileges apply --node {target} --script FILE`):"
+        ));
+        findings.extend(script);
+        Ok((
+            StepState::Failed("required permissions are missing".into()),
+            findings,
+            Vec::new(),
+        ))
+    }
+}
+

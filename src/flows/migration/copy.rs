@@ -1,0 +1,372 @@
+//! The copy step: per table, the pre-stage record and snapshot committed before the first write,
+//! the table prepared (created or adopted, emptied, or merged into) with its intent journaled
+//! before and its outcome after, then keyset batches each followed by a checkpoint. Any instant
+//! of a kill leaves a state the next run continues from or rollback undoes.
+
+use std::time::Instant;
+
+use super::{SCAN, Sides, StepResult, db_err, retrying, sides};
+use crate::audit::{Audit, AuditRecord};
+use crate::config::{Config, MigrationConfig, OnNonEmpty, StageConfig};
+use crate::db::{AnyNode, Keyset, Node, Replace, TableInfo, key_of};
+use crate::domain::checksum::{TableChecksum, Value};
+use crate::domain::plan::StepState;
+use crate::error::Error;
+use crate::flows::{Progress, ProgressFn};
+use crate::journal::{Journal, PreStage};
+
+/// Copy a table's rows into the journal's snapshot, one chunk at a time (bounded memory), and
+/// return their count and checksum: the pre-stage proof is taken from exactly what was saved.
+async fn snapshot_rows(
+    node: &AnyNode,
+    table: &TableInfo,
+    j: &Journal,
+    stage: &str,
+) -> Result<(i64, String), Error> {
+    j.begin_snapshot(stage, &table.name).map_err(Error::Io)?;
+    let mut reader = Keyset::new(node, table, SCAN);
+    let mut sum = TableChecksum::new();
+    let mut place = 0;
+    loop {
+        let rows = reader
+            .next_batch()
+            .await
+            .map_err(|e| Error::Io(format!("snapshotting {}: {e}", table.name)))?;
+        if rows.is_empty() {
+            return Ok((sum.rows() as i64, sum.finish()));
+        }
+        for r in &rows {
+            sum.add_row(r);
+        }
+        j.append_snapshot(stage, &table.name, place, &rows)
+            .map_err(Error::Io)?;
+        place += rows.len() as i64;
+    }
+}
+
+/// Record what the target holds of `t` before the stage writes it: existence, rows, checksum,
+/// its own definition, and a snapshot of the rows a copy would replace. Committed before any
+/// write to the table, so rollback always has the whole of it.
+async fn record_prestage(
+    tgt: &AnyNode,
+    t: &TableInfo,
+    existing: Option<&TableInfo>,
+    j: &Journal,
+    stage: &str,
+    target: &str,
+    policy: OnNonEmpty,
+) -> Result<PreStage, Error> {
+    let name = &t.name;
+    let pre = match existing {
+        None => PreStage {
+            table: name.clone(),
+            existed: false,
+            rows: 0,
+            checksum: TableChecksum::new().finish(),
+            definition: serde_json::to_string(t).map_err(|e| Error::Io(e.to_string()))?,
+            merged: false,
+            prepared: false,
+            restored: false,
+        },
+        Some(x) => {
+            if !t.same_columns(x) {
+                return Err(Error::Refused(format!(
+                    "{name}: columns differ between the source and {target}; align the target's definition first (nothing was written)"
+                )));
+            }
+            if x.rows > 0 && policy == OnNonEmpty::Fail {
+                return Err(Error::Refused(format!(
+                    "{name} on {target} has {} rows and the stage's on_nonempty is fail: empty it, or set on_nonempty = \"replace\" or \"merge\"",
+                    x.rows
+                )));
+            }
+            let (rows, checksum) = snapshot_rows(tgt, x, j, stage).await?;
+            PreStage {
+                table: name.clone(),
+                existed: true,
+                rows,
+                checksum,
+                // The target's own definition: the snapshot's rows are in its column order.
+                definition: serde_json::to_string(x).map_err(|e| Error::Io(e.to_string()))?,
+                merged: rows > 0 && policy == OnNonEmpty::Merge,
+                prepared: false,
+                restored: false,
+            }
+        }
+    };
+    j.save_prestage(stage, &pre).map_err(Error::Io)?;
+    Ok(pre)
+}
+
+/// Make the target table ready for loading, idempotently: create it if missing (or adopt one an
+/// interrupted run created), empty a replaced table, note a merge. Journaled as prepared after.
+#[allow(clippy::too_many_arguments)]
+async fn prepare(
+    tgt: &AnyNode,
+    t: &TableInfo,
+    existing: Option<&TableInfo>,
+    pre: &PreStage,
+    j: &Journal,
+    audit: &Audit,
+    stage: &str,
+    target: &str,
+) -> Result<String, Error> {
+    let name = &t.name;
+    let record = |action: &str| AuditRecord::new(target, &tgt.identity(), action, &[]);
+    let note = if !pre.existed {
+        match existing {
+            None => {
+                let intent = audit.begin(record("migrate.create_table"), name.to_string());
+                let r = retrying("create", || tgt.create_table(t)).await;
+                intent.settle(&r, format!("created {name}"));
+                r.map_err(db_err(target, &format!("creating {name}")))?;
+                format!("created {name} on {target}")
+            }
+            Some(x) if t.same_columns(x) => {
+                // An interrupted run created it before it could say so; the stage owns it.
+                if x.rows > 0 {
+                    let intent = audit.begin(record("migrate.empty_table"), name.to_string());
+                    let r = retrying("empty", || tgt.empty_table(name)).await;
+                    intent.settle(&r, format!("emptied {name}, created by this stage"));
+                    r.map_err(db_err(target, &format!("emptying {name}")))?;
+                }
+                format!("adopted {name} on {target}, created by an interrupted run of this stage")
+            }
+            Some(_) => {
+                return Err(Error::Refused(format!(
+                    "{name} appeared on {target} with another definition than the source's since this stage recorded it missing; roll the stage back (`tpdb migrate rollback {stage} --yes`) or drop it, then copy again"
+                )));
+            }
+        }
+    } else if pre.merged {
+        format!(
+            "merging into {name} on {target} by primary key ({} rows there kept for rollback)",
+            pre.rows
+        )
+    } else if pre.rows > 0 {
+        let intent = audit.begin(record("migrate.empty_table"), name.to_string());
+        let r = retrying("empty", || tgt.empty_table(name)).await;
+        intent.settle(&r, format!("emptied {name}; {} rows kept for rollback", pre.rows));
+        r.map_err(db_err(target, &format!("emptying {name}")))?;
+        format!(
+            "emptied {name} on {target} ({} rows kept for rollback)",
+            pre.rows
+        )
+    } else {
+        format!("{name} on {target} is empty: loading it")
+    };
+    j.mark_prepared(stage, name).map_err(Error::Io)?;
+    Ok(note)
+}
+
+pub(super) async fn copy(
+    config: &Config,
+    m: &MigrationConfig,
+    j: &Journal,
+    stage: &str,
+    sc: &StageConfig,
+    progress: ProgressFn<'_>,
+) -> StepResult {
+    let (target, policy) = (sc.target.as_str(), sc.on_nonempty);
+    let Sides {
+        src,
+        tgt,
+        source_tables,
+        target_tables,
+    } = sides(config, m, target).await?;
+    let audit = Audit::new(&config.paths.audit);
+    let copied_tables: Vec<&TableInfo> = source_tables
+        .iter()
+        .filter(|t| !t.primary_key.is_empty())
+        .collect();
+    // Every type must read as a SQL Server type before anything is written.
+    let unreadable: Vec<String> = copied_tables
+        .iter()
+        .filter_map(|t| t.typed_columns().err())
+        .collect();
+    if !unreadable.is_empty() {
+        let mut findings = unreadable;
+        findings.push(
+            "nothing was written: fix these types on the source, or exclude the tables in [migration]"
+                .into(),
+        );
+        return Ok((
+            StepState::Failed(format!(
+                "{} tables have a column type that is not a SQL Server type",
+                findings.len() - 1
+            )),
+            findings,
+            Vec::new(),
+        ));
+    }
+    let total: i64 = copied_tables.iter().map(|t| t.rows).sum();
+    let mut done_rows: i64 = 0;
+    let started = Instant::now();
+    let mut findings = Vec::new();
+    let mut tables = Vec::new();
+    for t in &source_tables {
+        let name = t.name.to_string();
+        if t.primary_key.is_empty() {
+            findings.push(format!("{name}: no primary key, not copied"));
+            continue;
+        }
+        let checkpoint = j.checkpoint(stage, &t.name).map_err(Error::Io)?;
+        if let Some((_, rows, true)) = &checkpoint {
+            done_rows += rows;
+            tables.push((name.clone(), *rows, "already copied".into()));
+            continue;
+        }
+        let existing = target_tables.iter().find(|x| x.name == t.name);
+        // Before the first write: what the target had, so rollback can restore it.
+        let pre = match j.prestage(stage, &t.name).map_err(Error::Io)? {
+            Some(p) => p,
+            None => record_prestage(&tgt, t, existing, j, stage, target, policy).await?,
+        };
+        if !pre.prepared {
+            let note = prepare(&tgt, t, existing, &pre, j, &audit, stage, target).await?;
+            findings.push(note);
+        } else if !pre.existed && existing.is_none() {
+            return Err(Error::Refused(format!(
+                "{name}, which this stage created on {target}, is gone: roll the stage back (`tpdb migrate rollback {stage} --yes`) and copy again"
+            )));
+        }
+        // A merge upserts by key into rows the target already had; every other copy owns the
+        // table (created or emptied) and replaces whole key ranges.
+        // Decided when the stage first wrote the table; a policy changed since then waits for a
+        // rollback, so one table is never half merged and half replaced.
+        let merging = pre.merged;
+        let would_merge = policy == OnNonEmpty::Merge && pre.existed && pre.rows > 0;
+        if merging != would_merge {
+            findings.push(format!(
+                "{name}: this stage began {} it; it goes on that way (roll the stage back to change on_nonempty)",
+                if merging { "merging into" } else { "with a table of its own for" }
+            ));
+        }
+        let keys = t.key_positions();
+        let (mut after, mut copied) = match checkpoint {
+            Some((k, n, false)) if !k.is_empty() => (Some(k), n),
+            _ => (None, 0),
+        };
+        if copied > 0 {
+            findings.push(format!("{name}: resuming after {copied} rows"));
+        }
+        let intent = audit.begin(
+            AuditRecord::new(target, &tgt.identity(), "migrate.copy_rows", &[]),
+            match &after {
+                Some(k) => format!("{name}: rows after key {}", show_key(k)),
+                None => format!("{name}: every row"),
+            },
+        );
+        let copied_before = copied;
+        done_rows += copied;
+        let report = |copied: i64, done_rows: i64| {
+            let secs = started.elapsed().as_secs_f64().max(0.001);
+            let rate = done_rows as f64 / secs;
+            let eta = if rate > 0.0 {
+                (total - done_rows).max(0) as f64 / rate
+            } else {
+                0.0
+            };
+            progress(Progress {
+                message: format!("{name}: {copied} rows · {rate:.0} rows/s · ETA {eta:.0} s"),
+                fraction: Some(if total > 0 {
+                    done_rows as f64 / total as f64
+                } else {
+                    1.0
+                }),
+            });
+        };
+        let batches = async {
+    if !merging && tgt.native_copy_from(&src) {
+                // The driver copies each batch itself (e.g. sandbox → sandbox inside SQLite).
+                loop {
+                    let (n, last) = retrying("copy", || {
+                        tgt.copy_batch_from(&src, t, after.clone(), m.batch_size)
+                    })
+                    .await
+                    .map_err(db_err(target, &format!("copying {name}")))?;
+                    let Some(next) = last else { break };
+                    copied += n as i64;
+                    done_rows += n as i64;
+                    j.set_checkpoint(stage, &t.name, &next, copied, false)
+                        .map_err(Error::Io)?;
+                    after = Some(next);
+                    report(copied, done_rows);
+                    if n < m.batch_size {
+                        break;
+                    }
+                }
+            } else {
+                // Reading the next batch from the source overlaps writing this one to the target.
+                let read = |from: Option<Vec<Value>>| {
+                    let (src, t, name) = (&src, t, &name);
+                    async move {
+                        retrying("read", || src.read_rows(t, from.clone(), m.batch_size))
+                            .await
+                            .map_err(db_err(&m.source, &format!("reading {name}")))
+                    }
+                };
+                let mut batch = read(after.clone()).await?;
+                while let Some(last) = batch.last() {
+                    let next = key_of(&keys, last);
+                    let n = batch.len();
+                    let full = n >= m.batch_size;
+                    let write = async {
+                        let replace = if merging {
+                            Replace::Keys
+                        } else {
+                            Replace::KeyRange {
+                                after: after.clone(),
+                            }
+                        };
+                        retrying("write", || {
+                            tgt.write_rows(t, replace.clone(), batch.clone())
+                        })
+                        .await
+                        .map_err(db_err(target, &format!("writing {name}")))
+                    };
+                    let prefetch = async {
+                        if full {
+                            read(Some(next.clone())).await
+                        } else {
+                            Ok(Vec::new())
+                        }
+                    };
+                    let (written, following) = tokio::join!(write, prefetch);
+                    written?;
+                    let following = following?;
+                    copied += n as i64;
+                    done_rows += n as i64;
+                    j.set_checkpoint(stage, &t.name, &next, copied, false)
+                        .map_err(Error::Io)?;
+                    after = Some(next);
+                    batch = following;
+                    report(copied, done_rows);
+                    if n < m.batch_size {
+                        break;
+                    }
+                }
+            }
+        j.set_checkpoint(stage, &t.name, after.as_deref().unwrap_or(&[]), copied, true)
+                .map_err(Error::Io)
+        }
+        .await;
+        intent.settle(
+            &batches,
+            format!("{name}: {} rows in this run, {copied} in all", copied - copied_before),
+        );
+        batches?;
+        tables.push((name, copied, "copied".into()));
+    }
+    findings.push(format!(
+        "{done_rows} rows in {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
+    Ok((StepState::Passed, findings, tables))
+}
+
+/// A key as the audit shows it: `(18004)` or `(4, 1)`.
+fn show_key(k: &[Value]) -> String {
+    let parts: Vec<String> = k.iter().map(|v| v.to_string()).collect();
+    format!("({})", parts.join(", "))
+}

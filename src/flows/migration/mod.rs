@@ -1,0 +1,425 @@
+//! The staged migration: assessment, privilege mapping, resumable keyset copy with a checkpoint
+//! per batch, validation by row count and canonical checksum, and rollback to the pre-stage
+//! state proven by checksum. The source node is only ever read.
+//!
+//! Every step runs under the stage's lease (one run per stage at a time). A step journaled as
+//! running whose run is gone — killed, cancelled, its process ended — is *interrupted*: the
+//! next run (or `migrate status`) records it so, and says where it stopped.
+
+mod assess;
+mod copy;
+mod rollback;
+mod validate;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::audit::{Audit, AuditRecord};
+use crate::config::{Config, MigrationConfig};
+use crate::db::{self, AnyNode, DbError, Node, Sizes, TableInfo};
+use crate::domain::plan::{StageState, Step, StepState, may_run};
+use crate::error::Error;
+use crate::flows::ProgressFn;
+use crate::journal::{Journal, LeaseRow};
+use crate::lease::{StageLease, holder};
+
+pub use validate::table_checksum;
+
+/// What a step found and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepReport {
+    pub stage: String,
+    pub step: Step,
+    pub state: StepState,
+    pub findings: Vec<String>,
+    /// Per table: (name, rows, note).
+    pub tables: Vec<(String, i64, String)>,
+    pub millis: u64,
+}
+
+pub fn migration(config: &Config) -> Result<&MigrationConfig, Error> {
+    config.migration.as_ref().ok_or_else(|| {
+        Error::Usage(format!(
+            "{} has no [migration] section; see config.example.toml",
+            config.file.display()
+        ))
+    })
+}
+
+fn plan_of(m: &MigrationConfig) -> Vec<(String, String)> {
+    m.stages
+        .iter()
+        .map(|s| (s.name.clone(), s.target.clone()))
+        .collect()
+}
+
+pub fn journal(config: &Config) -> Result<Journal, Error> {
+    Journal::open(&config.paths.journal).map_err(Error::Io)
+}
+
+
+pub fn stage_index(m: &MigrationConfig, name: &str) -> Result<usize, Error> {
+    m.stages.iter().position(|s| s.name == name).ok_or_else(|| {
+        Error::Usage(format!(
+            "unknown stage '{name}'; stages are {}",
+            m.stages
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })
+}
+
+/// Unlock a stage without its predecessor validating; the reason is journaled.
+pub fn override_stage(config: &Config, stage: &str, reason: &str) -> Result<(), Error> {
+    if reason.trim().is_empty() {
+        return Err(Error::Usage("an override needs a reason".into()));
+    }
+    let m = migration(config)?;
+    let i = stage_index(m, stage)?;
+    let j = Arc::new(journal(config)?);
+    // The stage's state is rewritten: not while a run holds it.
+    let _lease = StageLease::acquire(j.clone(), &config.paths.journal, stage, Step::Assessment)?;
+    let mut stages = j.stages(&plan_of(m)).map_err(Error::Io)?;
+    stages[i].override_reason = Some(reason.to_string());
+    j.record(&stages[i], Step::Assessment, &format!("override: {reason}"))
+        .map_err(Error::Io)
+}
+
+/// `*` matches any run of characters; names compare as `schema.name`, case-insensitively.
+pub fn pattern_matches(pattern: &str, name: &str) -> bool {
+    let (p, n) = (pattern.to_ascii_lowercase(), name.to_ascii_lowercase());
+    let parts: Vec<&str> = p.split('*').collect();
+    if parts.len() == 1 {
+        return p == n;
+    }
+    let mut rest = n.as_str();
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            let Some(r) = rest.strip_prefix(part) else {
+                return false;
+            };
+            rest = r;
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+fn selected(m: &MigrationConfig, tables: Vec<TableInfo>) -> Vec<TableInfo> {
+    tables
+        .into_iter()
+        .filter(|t| {
+            let n = t.name.to_string();
+            m.include.iter().any(|p| pattern_matches(p, &n))
+                && !m.exclude.iter().any(|p| pattern_matches(p, &n))
+        })
+        .collect()
+}
+
+fn open(config: &Config, node: &str) -> Result<AnyNode, Error> {
+    db::open(config, node, None).map_err(Error::Usage)
+}
+
+fn db_err(node: &str, what: &str) -> impl Fn(DbError) -> Error {
+    let (node, what) = (node.to_string(), what.to_string());
+    move |e| Error::db(&node, what.clone(), e)
+}
+
+/// Rows per read when scanning for checksums and snapshots.
+const SCAN: usize = 5000;
+
+
+/// Every stage's state, as journaled, with the run holding each stage's lease. A step journaled
+/// as running whose run is gone is settled as interrupted here (journaled and audited).
+pub fn status(config: &Config) -> Result<Vec<StageState>, Error> {
+    let m = migration(config)?;
+    let j = Arc::new(journal(config)?);
+    let path = &config.paths.journal;
+    let mut stages = j.stages(&plan_of(m)).map_err(Error::Io)?;
+    let mut settled = false;
+    for s in &stages {
+        if s.running().is_empty() || StageLease::holder_of(&j, path, &s.name)?.is_some() {
+            continue;
+        }
+        // Nobody runs it: settle under the lock, so no run starts meanwhile.
+        if let Some(lease) = StageLease::settle_now(j.clone(), path, &s.name)? {
+            settle(config, &j, &s.name, lease.previous.as_ref())?;
+            if let Some(prev) = &lease.previous {
+                j.clear_lease(&s.name, &prev.host, prev.pid)
+                    .map_err(Error::Io)?;
+            }
+            settled = true;
+        }
+    }
+    if settled {
+        stages = j.stages(&plan_of(m)).map_err(Error::Io)?;
+    }
+    for s in &mut stages {
+        s.lease = StageLease::holder_of(&j, path, &s.name)?;
+    }
+    Ok(stages)
+}
+
+/// Where a step stood when its run ended, as the journal tells it: the `WHERE` of an
+/// interruption's `WHERE: WHY`.
+fn where_it_stopped(j: &Journal, stage: &str, step: Step) -> String {
+    match step {
+        Step::Copy => match j.rows_copied(stage) {
+            Ok(0) => "before any row was copied".into(),
+            Ok(n) => format!("at {n} rows copied"),
+            Err(_) => "during copy".into(),
+        },
+        Step::Rollback => match j.all_prestage(stage) {
+            Ok(all) => format!(
+                "at {} of {} tables restored",
+                all.iter().filter(|p| p.restored).count(),
+                all.len()
+            ),
+            Err(_) => "during rollback".into(),
+        },
+        _ => "before its outcome".into(),
+    }
+}
+
+/// Settle what a run that is gone left: each step it left running becomes interrupted
+/// (journaled, audited), and every audit intent on the target without an outcome is reported
+/// and closed. Returns what was found, in words. The caller holds the stage's lock.
+fn settle(
+    config: &Config,
+    j: &Journal,
+    stage: &str,
+    previous: Option<&LeaseRow>,
+) -> Result<Vec<String>, Error> {
+    let m = migration(config)?;
+    let i = stage_index(m, stage)?;
+    let target = m.stages[i].target.clone();
+    let audit = Audit::new(&config.paths.audit);
+    let mut st = j.stages(&plan_of(m)).map_err(Error::Io)?.remove(i);
+    let who = match previous {
+        Some(r) => {
+            let h = holder(r);
+            format!("pid {} on host {} (started {})", h.pid, h.host, h.since)
+        }
+        None => "its process".into(),
+    };
+    let mut found = Vec::new();
+    for step in st.running() {
+        let reason = format!(
+            "{}: {who} ended while it ran",
+            where_it_stopped(j, stage, step)
+        );
+        st.set(step, StepState::Interrupted(reason.clone()));
+        j.record(&st, step, &reason).map_err(Error::Io)?;
+        let _ = audit.append(
+            &AuditRecord::new(&target, "tpdb", &format!("migrate.{step}"), &[])
+                .outcome(crate::audit::INTERRUPTED, format!("stage {stage}: {reason}")),
+        );
+        tracing::warn!(stage, %step, %reason, "found an interrupted step");
+        found.push(format!("{stage} · {step} was interrupted {reason}"));
+    }
+    found.extend(
+        audit
+            .settle_unfinished(&target)
+            .into_iter()
+            .map(|n| format!("audit: {n}")),
+    );
+    Ok(found)
+}
+
+/// Journals the step as interrupted if the step's future is dropped before its outcome (a
+/// cancelled task, Ctrl-C): a cancel leaves a resumable state, never `running`.
+struct InterruptOnDrop<'a> {
+    journal: &'a Journal,
+    plan: Vec<(String, String)>,
+    index: usize,
+    step: Step,
+    armed: bool,
+}
+
+impl Drop for InterruptOnDrop<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Ok(mut stages) = self.journal.stages(&self.plan) else {
+            return;
+        };
+        let st = &mut stages[self.index];
+        let reason = format!(
+            "{}: cancelled",
+            where_it_stopped(self.journal, &st.name, self.step)
+        );
+        st.set(self.step, StepState::Interrupted(reason.clone()));
+        let _ = self.journal.record(st, self.step, &reason);
+        tracing::info!(stage = %st.name, step = %self.step, %reason, "step cancelled");
+    }
+}
+
+/// Run one step of a stage under the stage's lease.
+pub async fn run_step(
+    config: &Config,
+    stage: &str,
+    step: Step,
+    progress: ProgressFn<'_>,
+) -> Result<StepReport, Error> {
+    let m = migration(config)?;
+    let i = stage_index(m, stage)?;
+    let sc = &m.stages[i];
+    let j = Arc::new(journal(config)?);
+    // Declared first, so released last: after the outcome (or the interruption) is journaled.
+    let lease = StageLease::acquire(j.clone(), &config.paths.journal, stage, step)?;
+    let mut findings = settle(config, &j, stage, lease.previous.as_ref())?;
+    let plan = plan_of(m);
+    let mut stages = j.stages(&plan).map_err(Error::Io)?;
+    may_run(&stages, i, step).map_err(Error::Refused)?;
+    stages[i].set(step, StepState::Running);
+    j.record(&stages[i], step, "").map_err(Error::Io)?;
+    let identity = open(config, &sc.target)?.identity();
+    let intent = Audit::new(&config.paths.audit).begin(
+        AuditRecord::new(&sc.target, &identity, &format!("migrate.{step}"), &[]),
+        format!("stage {stage}"),
+    );
+    let mut guard = InterruptOnDrop {
+        journal: &j,
+        plan: plan.clone(),
+        index: i,
+        step,
+        armed: true,
+    };
+    let started = Instant::now();
+    let result = match step {
+        Step::Assessment => assess::assess(config, m, sc.on_nonempty, &sc.target).await,
+        Step::Privileges => assess::privileges(config, &sc.target).await,
+        Step::Copy => copy::copy(config, m, &j, stage, sc, progress).await,
+        Step::Validate => validate::validate(config, m, &j, stage, &sc.target, progress).await,
+        Step::Rollback => rollback::rollback(config, &j, stage, &sc.target, progress).await,
+    };
+    guard.armed = false;
+    let (state, step_findings, tables) = match result {
+        Ok(r) => r,
+        Err(e) => (
+            StepState::Failed(e.to_string()),
+            vec![e.to_string()],
+            Vec::new(),
+        ),
+    };
+    findings.extend(step_findings);
+    let mut st = j.stages(&plan).map_err(Error::Io)?.remove(i);
+    st.set(step, state.clone());
+    if let (Step::Rollback, StepState::Passed) = (step, &state) {
+        st.copy = StepState::RolledBack;
+        st.validate = StepState::Pending;
+    }
+    let reason = match &state {
+        StepState::Failed(r) | StepState::Skipped(r) => r.clone(),
+        _ => String::new(),
+    };
+    j.record(&st, step, &reason).map_err(Error::Io)?;
+    intent.finish(
+        state.label(),
+        format!("stage {stage}: {} findings", findings.len()),
+    );
+    drop(lease);
+    Ok(StepReport {
+        stage: stage.into(),
+        step,
+        state,
+        findings,
+        tables,
+        millis: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// Both ends of a stage with their inventories (the source's limited to the selected tables).
+struct Sides {
+    src: AnyNode,
+    tgt: AnyNode,
+    source_tables: Vec<TableInfo>,
+    target_tables: Vec<TableInfo>,
+}
+
+async fn sides(config: &Config, m: &MigrationConfig, target: &str) -> Result<Sides, Error> {
+    let (src, tgt) = (open(config, &m.source)?, open(config, target)?);
+    let (s, t) = tokio::join!(src.inventory(Sizes::Skip), tgt.inventory(Sizes::Skip));
+    let source_tables = selected(m, s.map_err(db_err(&m.source, "reading the inventory"))?);
+    let target_tables = t.map_err(db_err(target, "reading the inventory"))?;
+    Ok(Sides {
+        src,
+        tgt,
+        source_tables,
+        target_tables,
+    })
+}
+
+type StepResult = Result<(StepState, Vec<String>, Vec<(String, i64, String)>), Error>;
+
+/// Transient errors worth retrying: a database in reconfiguration, or a dropped connection.
+fn transient(e: &DbError) -> bool {
+    matches!(e.number(), Some(40613) | Some(40501) | Some(49918))
+        || matches!(e, DbError::Connect { .. })
+}
+
+async fn retrying<T, F, Fut>(what: &str, mut f: F) -> Result<T, DbError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, DbError>>,
+{
+    let mut wait = Duration::from_millis(200);
+    for attempt in 1.. {
+        match f().await {
+            Err(e) if transient(&e) && attempt < 6 => {
+                tracing::warn!(%e, attempt, "{what}: transient error, retrying in {:?}", wait);
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(60));
+            }
+            other => return other,
+        }
+    }
+    unreachable!("the loop returns")
+}
+
+#[allow(clippy::too_many_arguments)]
+
+pub async fn run_stage(
+    config: &Config,
+    stage: &str,
+    progress: ProgressFn<'_>,
+) -> Result<Vec<StepReport>, Error> {
+    let m = migration(config)?;
+    let i = stage_index(m, stage)?;
+    let stages = status(config)?;
+    let mut out = Vec::new();
+    for step in stages[i].remaining() {
+        let r = run_step(config, stage, step, progress).await?;
+        let failed = matches!(r.state, StepState::Failed(_));
+        out.push(r);
+        if failed {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_schema_qualified_names() {
+        assert!(pattern_matches("dbo.*", "dbo.Site"));
+        assert!(pattern_matches("*", "gp.UnitAccount"));
+        assert!(pattern_matches("dbo.*_archive", "dbo.Rates_archive"));
+        assert!(!pattern_matches("dbo.*_archive", "dbo.Rates"));
+        assert!(!pattern_matches("gp.*", "dbo.Site"));
+        assert!(pattern_matches("DBO.SITE", "dbo.Site"));
+    }
+}

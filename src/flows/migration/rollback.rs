@@ -1,0 +1,168 @@
+//! Rollback: every table the stage wrote returns to its pre-stage state, proven by checksum. Each
+//! table's action is idempotent — drop it if it exists (the stage created it), or replace its
+//! content with the snapshot — retried on transient errors, and journaled as restored once
+//! proven, so an interrupted rollback continues where it stopped.
+
+use super::{SCAN, StepResult, db_err, open, retrying};
+use crate::audit::{Audit, AuditRecord};
+use crate::config::Config;
+use crate::db::{AnyNode, Node, Replace, Sizes, TableInfo, key_of};
+use crate::domain::checksum::Value;
+use crate::domain::plan::StepState;
+use crate::error::Error;
+use crate::flows::{Progress, ProgressFn};
+use crate::journal::{Journal, PreStage};
+
+/// Whether the target has the table now.
+async fn exists(tgt: &AnyNode, p: &PreStage, target: &str) -> Result<bool, Error> {
+    Ok(retrying("inventory", || tgt.inventory(Sizes::Skip))
+        .await
+        .map_err(db_err(target, "reading the inventory"))?
+        .iter()
+        .any(|t| t.name == p.table))
+}
+
+/// Put back a table that existed before the stage: empty it, write the snapshot back in key
+/// order, and prove it by checksum. Returns (rows, proven).
+async fn restore(
+    tgt: &AnyNode,
+    p: &PreStage,
+    j: &Journal,
+    stage: &str,
+    target: &str,
+) -> Result<(i64, bool), Error> {
+    let name = p.table.to_string();
+    let def: TableInfo = serde_json::from_str(&p.definition).map_err(|e| {
+        Error::Io(format!(
+            "journal: the definition of {name} is unreadable: {e}"
+        ))
+    })?;
+    if !exists(tgt, p, target).await? {
+        // Gone since the stage began (dropped by hand?): recreate it, then restore.
+        retrying("create", || tgt.create_table(&def))
+            .await
+            .map_err(db_err(target, &format!("recreating {name}")))?;
+    }
+    retrying("empty", || tgt.empty_table(&p.table))
+        .await
+        .map_err(db_err(target, &format!("emptying {name}")))?;
+    let keys = def.key_positions();
+    let (mut after, mut place): (Option<Vec<Value>>, i64) = (None, -1);
+    loop {
+        // Rows go back in key order; `after` is the key of the previous chunk's last row.
+        let chunk = j
+            .snapshot_chunk(stage, &p.table, place, SCAN)
+            .map_err(Error::Io)?;
+        let Some((last_place, last)) = chunk.last() else {
+            break;
+        };
+        place = *last_place;
+        let next = key_of(&keys, last);
+        let rows: Vec<Vec<Value>> = chunk.into_iter().map(|(_, r)| r).collect();
+        let replace = Replace::KeyRange {
+            after: after.clone(),
+        };
+        retrying("restore", || {
+            tgt.write_rows(&def, replace.clone(), rows.clone())
+        })
+        .await
+        .map_err(db_err(target, &format!("restoring {name}")))?;
+        after = Some(next);
+    }
+    let (n, c) = retrying("checksum", || tgt.table_checksum(&def))
+        .await
+        .map_err(db_err(target, &format!("checksumming {name}")))?;
+    Ok((n, n == p.rows && c == p.checksum))
+}
+
+pub(super) async fn rollback(
+    config: &Config,
+    j: &Journal,
+    stage: &str,
+    target: &str,
+    progress: ProgressFn<'_>,
+) -> StepResult {
+    let tgt = open(config, target)?;
+    let audit = Audit::new(&config.paths.audit);
+    let mut findings = Vec::new();
+    let mut tables = Vec::new();
+    let mut bad = 0;
+    let all = j.all_prestage(stage).map_err(Error::Io)?;
+    let count = all.len();
+    // Undo in the reverse of the order the stage first wrote the tables.
+    for (done, p) in all.into_iter().rev().enumerate() {
+        let name = p.table.to_string();
+        if p.restored {
+            findings.push(format!(
+                "{name}: already restored by an earlier rollback (proven then)"
+            ));
+            tables.push((name, p.rows, "restored earlier".into()));
+            continue;
+        }
+        progress(Progress {
+            message: format!("restoring {name}"),
+            fraction: Some(done as f64 / count.max(1) as f64),
+        });
+        let action = if p.existed {
+            "migrate.restore_table"
+        } else {
+            "migrate.drop_table"
+        };
+        let intent = audit.begin(
+            AuditRecord::new(target, &tgt.identity(), action, &[]),
+            name.clone(),
+        );
+        let result = if p.existed {
+            restore(&tgt, &p, j, stage, target).await
+        } else {
+            async {
+                retrying("drop", || tgt.drop_table(&p.table))
+                    .await
+                    .map_err(db_err(target, &format!("dropping {name}")))?;
+                Ok((0, !exists(&tgt, &p, target).await?))
+            }
+            .await
+        };
+        intent.settle(&result, format!("{name}: rolled back"));
+        let (n, proven) = result?;
+        if proven {
+            j.mark_restored(stage, &p.table).map_err(Error::Io)?;
+        } else {
+            bad += 1;
+        }
+        match (p.existed, proven) {
+            (false, true) => {
+                findings.push(format!("dropped {name}, which the stage created"));
+                tables.push((name, 0, "dropped".into()));
+            }
+            (false, false) => {
+                findings.push(format!("{name}, which the stage created, is still there after DROP"));
+                tables.push((name, 0, "not dropped".into()));
+            }
+            (true, ok) => {
+                findings.push(format!(
+                    "{name}: restored {n} rows; checksum {} the pre-stage one",
+                    if ok { "equals" } else { "DIFFERS FROM" }
+                ));
+                tables.push((
+                    name,
+                    n,
+                    if ok {
+                        "restored, checksum proven".into()
+                    } else {
+                        "restored, checksum differs".into()
+                    },
+                ));
+            }
+        }
+    }
+    let state = if bad == 0 {
+        j.clear_stage_copy(stage).map_err(Error::Io)?;
+        StepState::Passed
+    } else {
+        StepState::Failed(format!(
+            "{bad} tables did not return to their pre-stage state"
+        ))
+    };
+    Ok((state, findings, tables))
+}

@@ -1,0 +1,312 @@
+//! Validation: each copied table compared by row count and canonical checksum (a merged table on
+//! the source's keys only), and where they differ, the first differing key and which side holds it.
+
+use super::{SCAN, Sides, StepResult, db_err, sides};
+use crate::config::{Config, MigrationConfig};
+use crate::db::{AnyNode, DbError, Keyset, Node, TableInfo, key_of};
+use crate::domain::checksum::{Value, same_row};
+use crate::domain::plan::StepState;
+use crate::error::Error;
+use crate::flows::{Progress, ProgressFn};
+use crate::journal::{Journal, Validation};
+
+/// Row count and canonical checksum of a whole table, read in key order (by the driver).
+pub async fn table_checksum(node: &AnyNode, table: &TableInfo) -> Result<(i64, String), DbError> {
+    node.table_checksum(table).await
+}
+
+pub(super) async fn validate(
+    config: &Config,
+    m: &MigrationConfig,
+    j: &Journal,
+    stage: &str,
+    target: &str,
+    progress: ProgressFn<'_>,
+) -> StepResult {
+    let Sides {
+        src,
+        tgt,
+        source_tables,
+        target_tables,
+    } = sides(config, m, target).await?;
+    let mut findings = Vec::new();
+    let mut tables = Vec::new();
+    let mut bad = 0;
+    for t in source_tables.iter().filter(|t| !t.primary_key.is_empty()) {
+        let name = t.name.to_string();
+        progress(Progress {
+            message: format!("validating {name}"),
+            fraction: None,
+        });
+        let Some(tt) = target_tables.iter().find(|x| x.name == t.name) else {
+            bad += 1;
+            findings.push(format!("{name} is missing on {target}"));
+            continue;
+        };
+        let merged = j
+            .prestage(stage, &t.name)
+            .map_err(Error::Io)?
+            .is_some_and(|p| p.merged);
+        let (sn, sc, tn, tc, ok, first_difference) = if merged {
+            // The target keeps rows of its own: compare it on the source's keys only.
+            let w = compare_on_source_keys(&src, t, &tgt, tt)
+                .await
+                .map_err(db_err(target, &format!("comparing {name}")))?;
+            if w.difference.is_none() {
+                findings.push(format!(
+                    "{name}: {} rows equal on the source's keys; {} rows only on {target} kept (merge)",
+                    w.source_rows, w.target_only
+                ));
+            }
+            let ok = w.difference.is_none();
+            (
+                w.source_rows,
+                w.source_sum,
+                w.matched_rows,
+                w.target_sum,
+                ok,
+                w.difference.unwrap_or_default(),
+            )
+        } else {
+            let (s, r) = tokio::join!(table_checksum(&src, t), table_checksum(&tgt, tt));
+            let (sn, sc) = s.map_err(db_err(&m.source, &format!("checksumming {name}")))?;
+            let (tn, tc) = r.map_err(db_err(target, &format!("checksumming {name}")))?;
+            let ok = sn == tn && sc == tc;
+            let first_difference = if ok {
+                String::new()
+            } else {
+                first_difference(&src, t, &tgt, tt)
+                    .await
+                    .unwrap_or_default()
+            };
+            (sn, sc, tn, tc, ok, first_difference)
+        };
+        if !ok {
+            bad += 1;
+            findings.push(format!(
+                "{name}: source {sn} rows, target {tn} rows; checksums differ; {first_difference}"
+            ));
+        }
+        j.save_validation(
+            stage,
+            &Validation {
+                table: t.name.clone(),
+                source_rows: sn,
+                target_rows: tn,
+                source_checksum: sc.clone(),
+                target_checksum: tc,
+                ok,
+                first_difference,
+            },
+        )
+        .map_err(Error::Io)?;
+        tables.push((
+            name,
+            sn,
+            if ok {
+                format!("equal ({})", &sc[..12])
+            } else {
+                "DIFFERS".into()
+            },
+        ));
+    }
+    let state = if bad == 0 {
+        StepState::Passed
+    } else {
+        StepState::Failed(format!("{bad} tables differ"))
+    };
+    Ok((state, findings, tables))
+}
+
+/// Walk both tables in key order and name the first key where they differ.
+async fn first_difference(
+    src: &AnyNode,
+    st: &TableInfo,
+    tgt: &AnyNode,
+    tt: &TableInfo,
+) -> Result<String, DbError> {
+    let keys = st.key_positions();
+    let (mut source, mut target) = (Keyset::new(src, st, SCAN), Keyset::new(tgt, tt, SCAN));
+    loop {
+        let (a, b) = (source.next_batch().await?, target.next_batch().await?);
+        if a.is_empty() && b.is_empty() {
+            return Ok("no differing row found in key order".into());
+        }
+        let n = a.len().max(b.len());
+        for i in 0..n {
+            let (x, y) = (a.get(i), b.get(i));
+            if let (Some(x), Some(y)) = (x, y)
+                && same_row(x, y)
+            {
+                continue;
+            }
+            return Ok(describe_difference(&st.primary_key, &keys, x, y));
+        }
+    }
+}
+
+/// A merged table compared on the source's keys.
+struct MergeComparison {
+    source_rows: i64,
+    source_sum: String,
+    /// Target rows whose key is on the source (equal ones, up to the first difference).
+    matched_rows: i64,
+    target_sum: String,
+    /// Target rows whose key the source does not have (kept by the merge).
+    target_only: i64,
+    difference: Option<String>,
+}
+
+/// Walk both tables in key order, two cursors in step: every source row must be on the target
+/// with equal values; target rows with keys the source lacks are counted, not compared.
+async fn compare_on_source_keys(
+    src: &AnyNode,
+    st: &TableInfo,
+    tgt: &AnyNode,
+    tt: &TableInfo,
+) -> Result<MergeComparison, DbError> {
+    use std::collections::VecDeque;
+    let keys = st.key_positions();
+    let key = |r: &Vec<Value>| key_of(&keys, r);
+    let (mut a, mut b): (VecDeque<Vec<Value>>, VecDeque<Vec<Value>>) = Default::default();
+    let (mut source, mut target) = (Keyset::new(src, st, SCAN), Keyset::new(tgt, tt, SCAN));
+    let (mut source_sum, mut target_sum) = (
+        crate::domain::checksum::TableChecksum::new(),
+        crate::domain::checksum::TableChecksum::new(),
+    );
+    let mut target_only = 0;
+    let mut difference = None;
+    loop {
+        if a.is_empty() {
+            a.extend(source.next_batch().await?);
+        }
+        if b.is_empty() {
+            b.extend(target.next_batch().await?);
+        }
+        match (a.front(), b.front()) {
+            (None, None) => break,
+            (None, Some(_)) => {
+                target_only += 1;
+                b.pop_front();
+            }
+            (Some(x), y) => {
+                let ordering = y.map(|y| key(y).cmp(&key(x)));
+                match (y, ordering) {
+                    (Some(_), Some(std::cmp::Ordering::Less)) => {
+                        target_only += 1;
+                        b.pop_front();
+                    }
+                    (Some(y), _) if same_row(&key(x), &key(y)) && same_row(x, y) => {
+                        source_sum.add_row(x);
+                        target_sum.add_row(y);
+                        a.pop_front();
+                        b.pop_front();
+                    }
+                    _ => {
+                        difference = Some(describe_difference(&st.primary_key, &keys, Some(x), y));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    // After a difference the rest of the source still counts toward its row total.
+    let mut source_rows = source_sum.rows() as i64;
+    if difference.is_some() {
+        source_rows += a.len() as i64;
+        loop {
+            let rows = source.next_batch().await?;
+            if rows.is_empty() {
+                break;
+            }
+            source_rows += rows.len() as i64;
+        }
+    }
+    Ok(MergeComparison {
+        source_rows,
+        matched_rows: target_sum.rows() as i64,
+        source_sum: source_sum.finish(),
+        target_sum: target_sum.finish(),
+        target_only,
+        difference,
+    })
+}
+
+/// Where two tables walked in key order first part: the key, and what differs there.
+fn describe_difference(
+    key_names: &[String],
+    keys: &[usize],
+    source: Option<&Vec<Value>>,
+    target: Option<&Vec<Value>>,
+) -> String {
+    let key = |r: &Vec<Value>| key_of(keys, r);
+    let show = |k: &[Value]| {
+        key_names
+            .iter()
+            .zip(k)
+            .map(|(n, v)| format!("{n} = {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (source, target) {
+        (Some(x), Some(y)) if same_row(&key(x), &key(y)) => {
+            format!(
+                "first difference at {}: the row's values differ",
+                show(&key(x))
+            )
+        }
+        (Some(x), Some(y)) if key(x) < key(y) => {
+            format!(
+                "first difference at {}: on the source, missing on the target",
+                show(&key(x))
+            )
+        }
+        (_, Some(y)) => format!("first difference at {}: on the target only", show(&key(y))),
+        (Some(x), None) => {
+            format!(
+                "first difference at {}: on the source, missing on the target",
+                show(&key(x))
+            )
+        }
+        (None, None) => "no differing row found in key order".into(),
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_difference_is_told_by_key_and_side() {
+        let names = vec!["job_code_id".to_string(), "site_id".to_string()];
+        let row = |j: i64, s: i64, memo: &str| {
+            vec![Value::Int(j), Value::Int(s), Value::Text(memo.into())]
+        };
+        let keys = [0, 1];
+        assert_eq!(
+            describe_difference(&names, &keys, Some(&row(4, 1, "a")), Some(&row(4, 1, "b"))),
+            "first difference at job_code_id = 4, site_id = 1: the row's values differ"
+        );
+        assert_eq!(
+            describe_difference(&names, &keys, Some(&row(4, 1, "a")), Some(&row(4, 2, "a"))),
+            "first difference at job_code_id = 4, site_id = 1: on the source, missing on the target"
+        );
+        assert_eq!(
+            describe_difference(
+                &names,
+                &keys,
+                Some(&row(5, 1, "a")),
+                Some(&row(4, 9, "it's"))
+            ),
+            "first difference at job_code_id = 4, site_id = 9: on the target only"
+        );
+        assert_eq!(
+            describe_difference(&names, &keys, None, Some(&row(7, 1, "a"))),
+            "first difference at job_code_id = 7, site_id = 1: on the target only"
+        );
+        assert_eq!(Value::Text("it's".into()).to_string(), "'it''s'");
+        assert_eq!(Value::Bytes(vec![10, 27]).to_string(), "0x0a1b");
+    }
+
+}
