@@ -299,14 +299,27 @@ impl Journal {
             .map_err(err)
     }
 
-    /// Forget everything the stage's copy wrote down (after a complete rollback).
-    pub fn clear_stage_copy(&self, stage: &str) -> Result<(), String> {
+    /// A complete rollback, in one transaction: forget everything the stage's copy wrote down
+    /// and store the stage's new state. A kill cannot leave a stage that says "copied" over a
+    /// target that was rolled back.
+    pub fn finish_rollback(&self, stage: &StageState, reason: &str) -> Result<(), String> {
+        let state = serde_json::to_string(stage).map_err(|e| e.to_string())?;
         let conn = self.conn();
         let tx = conn.unchecked_transaction().map_err(err)?;
         for t in ["checkpoints", "prestage", "snapshots", "validations"] {
-            tx.execute(&format!("DELETE FROM {t} WHERE stage = ?1"), [stage])
+            tx.execute(&format!("DELETE FROM {t} WHERE stage = ?1"), [&stage.name])
                 .map_err(err)?;
         }
+        tx.execute(
+            "INSERT OR REPLACE INTO stages VALUES (?1, ?2)",
+            params![stage.name, state],
+        )
+        .map_err(err)?;
+        tx.execute(
+            "INSERT INTO transitions (time, os_user, stage, step, outcome, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![now(), os_user(), stage.name, Step::Rollback.as_str(), stage.rollback.label(), reason],
+        )
+        .map_err(err)?;
         tx.commit().map_err(err)
     }
 

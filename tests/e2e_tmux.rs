@@ -4,43 +4,9 @@
 
 mod common;
 
-use std::process::Command;
-use std::time::{Duration, Instant};
+use common::{Session, tmux, wait_for};
 
-fn tmux(args: &[&str]) -> std::process::Output {
-    Command::new("tmux").args(args).output().unwrap_or_else(|e| {
-        panic!("tmux is needed for this end-to-end test ({e}); install it (apt-get install tmux) or run `bash .ci/run`, which does")
-    })
-}
-
-fn capture(session: &str) -> String {
-    String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", session]).stdout).into_owned()
-}
-
-fn wait_for(session: &str, what: &str, within: Duration) -> String {
-    let start = Instant::now();
-    loop {
-        let screen = capture(session);
-        if screen.contains(what) {
-            return screen;
-        }
-        assert!(
-            start.elapsed() < within,
-            "'{what}' never appeared; the screen was:\n{screen}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-struct Session(String);
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.0])
-            .output();
-    }
-}
+use std::time::Duration;
 
 #[test]
 fn demo_opens_the_tui_with_five_panes_and_rate_rows() {

@@ -5,9 +5,8 @@
 
 mod common;
 
-use common::{text, tpdb};
+use common::{add_big_table, checksums, text, tpdb};
 
-use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,16 +18,6 @@ use tpdb::journal::Journal;
 
 fn ledger() -> tpdb::domain::tsql::ObjectName {
     tpdb::domain::tsql::ObjectName::new("dbo", "Ledger")
-}
-
-/// Every table's (rows, checksum) on a node.
-async fn checksums(demo: &common::Demo, node: &str) -> BTreeMap<String, (i64, String)> {
-    let n = db::open(&demo.config, node, None).unwrap();
-    let mut out = BTreeMap::new();
-    for t in n.inventory(db::Sizes::Skip).await.unwrap() {
-        out.insert(t.name.to_string(), table_checksum(&n, &t).await.unwrap());
-    }
-    out
 }
 
 /// Run `migrate run training --step STEP --yes` and insist it passed.
@@ -45,35 +34,6 @@ fn step_passes(demo: &common::Demo, step: &str) -> std::process::Output {
         text(&out.stderr)
     );
     out
-}
-
-/// A big source table so a copy takes many batches.
-fn add_big_table(demo: &common::Demo, rows: i64) {
-    let c = demo.node("node1");
-    c.execute_batch(r#"CREATE TABLE "dbo.Ledger" (entry_id INT NOT NULL PRIMARY KEY, site_id INT NOT NULL, memo NVARCHAR(100) NOT NULL, amount DECIMAL(12,2) NOT NULL)"#)
-        .unwrap();
-    let tx = c.unchecked_transaction().unwrap();
-    {
-        let mut st = tx
-            .prepare(r#"INSERT INTO "dbo.Ledger" VALUES (?1, ?2, ?3, ?4)"#)
-            .unwrap();
-        for i in 0..rows {
-            st.execute(rusqlite::params![
-                i * 3 + 1,
-                i % 40 + 1,
-                format!("entry {i}"),
-                (i % 997) as f64 + 0.25
-            ])
-            .unwrap();
-        }
-    }
-    tx.commit().unwrap();
-    tpdb::db::sandbox::security::register_object(
-        &c,
-        &tpdb::domain::tsql::ObjectName::new("dbo", "Ledger"),
-        "U",
-    )
-    .unwrap();
 }
 
 #[tokio::test]

@@ -433,7 +433,7 @@ async fn a_sandbox_table_bulk_copies_to_a_real_server_resumes_and_validates() {
             let j = tpdb::journal::Journal::open(&demo.path("journal.db")).unwrap();
             j.set_checkpoint(
                 "training",
-                &format!("dbo.{table}"),
+                &tpdb::domain::tsql::ObjectName::new("dbo", table.as_str()),
                 &[tpdb::domain::checksum::Value::Int(2_999 * 3 + 1)],
                 3_000,
                 false,

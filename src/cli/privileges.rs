@@ -180,6 +180,9 @@ pub async fn run(config: &Config, cmd: PrivilegesCommand) -> Result<i32, Error> 
                 return Ok(EXIT_OK);
             }
             privileges::check_confirmation(config, &node, confirm.as_deref())?;
+            for note in privileges::earlier_unfinished(config, &node) {
+                eprintln!("note: {note}");
+            }
             let n = privileges::apply_script(config, &node, &text).await?;
             eprintln!("applied {n} statements on {node}");
             Ok(EXIT_OK)

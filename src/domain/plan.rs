@@ -276,7 +276,10 @@ pub fn may_run(stages: &[StageState], index: usize, step: Step) -> Result<(), St
             stage.rollback_unfinished.as_deref().unwrap_or_default()
         )),
         Step::Validate => match &stage.copy {
-            StepState::Passed | StepState::Skipped(_) | StepState::RolledBack => Ok(()),
+            StepState::Passed | StepState::Skipped(_) => Ok(()),
+            StepState::RolledBack => Err(format!(
+                "stage '{name}' was rolled back: there is no copy to validate; run copy again first"
+            )),
             StepState::Interrupted(r) => Err(format!(
                 "the copy of stage '{name}' was interrupted {r}: resume it with `tpdb migrate run {name} --step copy --yes` before validate"
             )),

@@ -123,8 +123,26 @@ pub fn check_confirmation(config: &Config, node: &str, typed: Option<&str>) -> R
     Ok(())
 }
 
-/// Run a security script on `node` as its admin identity, in one transaction; audited.
+/// Earlier writes on `node` whose process ended before their outcome was audited (a killed
+/// `privileges apply`, rate write or migration step): reported once, in words, then closed.
+pub fn earlier_unfinished(config: &Config, node: &str) -> Vec<String> {
+    Audit::new(&config.paths.audit)
+        .settle_unfinished(node)
+        .into_iter()
+        .map(|n| {
+            format!(
+                "{n}. A security script runs in one transaction: it took effect whole or not at all; `tpdb privileges check` shows the node as it is"
+            )
+        })
+        .collect()
+}
+
+/// Run a security script on `node` as its admin identity, in one transaction; its intent is
+/// audited before it runs and its outcome after.
 pub async fn apply_script(config: &Config, node: &str, script: &str) -> Result<usize, Error> {
+    for note in earlier_unfinished(config, node) {
+        tracing::warn!(node, "{note}");
+    }
     let n = open(config, node)?;
     let statements: Vec<String> = script
         .lines()
@@ -133,21 +151,24 @@ pub async fn apply_script(config: &Config, node: &str, script: &str) -> Result<u
         .map(String::from)
         .collect();
     let record = AuditRecord::new(node, &n.identity(), "privileges.apply", &statements);
-    let audit = Audit::new(&config.paths.audit);
+    let intent = Audit::new(&config.paths.audit).begin(
+        record,
+        format!("{} statements", statements.len()),
+    );
     match n.apply_security_script(script).await {
         Ok(count) => {
-            let _ = audit.append(&record.outcome("ok", format!("{count} statements")));
+            intent.finish("ok", format!("{count} statements"));
             Ok(count)
         }
         Err(e) => {
-            let _ = audit.append(&record.outcome(
+            intent.finish(
                 if e.number().is_some() {
                     "refused"
                 } else {
                     "failed"
                 },
                 e.to_string(),
-            ));
+            );
             Err(Error::db(
                 node,
                 "applying the security script (nothing was changed)",

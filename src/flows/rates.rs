@@ -222,12 +222,13 @@ pub async fn apply(config: &Config, prep: &ApplyPreparation) -> Result<usize, Er
         let _ = audit.append(&record.outcome("ok", "nothing to write"));
         return Ok(0);
     }
+    let intent = audit.begin(record, format!("{} rows to write", prep.plan.writes.len()));
     match writer
         .write_site_rates(&prep.target, &prep.plan.writes)
         .await
     {
         Ok(n) => {
-            let _ = audit.append(&record.outcome("ok", format!("{n} rows written")));
+            intent.finish("ok", format!("{n} rows written"));
             Ok(n)
         }
         Err(e) => {
@@ -236,7 +237,7 @@ pub async fn apply(config: &Config, prep: &ApplyPreparation) -> Result<usize, Er
             } else {
                 "failed"
             };
-            let _ = audit.append(&record.outcome(outcome, e.to_string()));
+            intent.finish(outcome, e.to_string());
             let needed = match &e {
                 DbError::Server {
                     number: 229,

@@ -309,7 +309,7 @@ impl App {
         std::mem::take(&mut self.outbox)
     }
 
-    fn running_tasks(&self) -> usize {
+    pub fn running_tasks(&self) -> usize {
         self.activity.running().count()
     }
 
@@ -365,6 +365,12 @@ impl App {
         match action {
             Action::Quit => {
                 if self.running_tasks() == 0 || self.quit_armed {
+                    // Running work is cancelled, not abandoned: a migration step journals
+                    // itself as interrupted (resumable) before the process ends.
+                    let ids: Vec<_> = self.activity.running().map(|t| t.id).collect();
+                    for id in ids {
+                        self.outbox.push(Command::Cancel { id });
+                    }
                     self.should_quit = true;
                 } else {
                     self.quit_armed = true;
@@ -850,9 +856,14 @@ impl App {
         let hints = if self.quit_armed {
             Line::styled(
                 format!(
-                    "{} task(s) still running: press {} again to quit",
+                    "{} task(s) still running: press {} again to cancel and quit{}",
                     self.running_tasks(),
-                    k.keys_for(Action::Quit)
+                    k.keys_for(Action::Quit),
+                    if self.migration.running.is_some() {
+                        " (the migration step is left interrupted: Enter resumes it later)"
+                    } else {
+                        ""
+                    }
                 ),
                 self.theme.fg("warn"),
             )

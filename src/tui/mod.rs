@@ -165,6 +165,15 @@ where
             let _ = worker.commands.send(c);
         }
         if app.should_quit {
+            // Wait (briefly) for the cancelled tasks to end, so what they were doing is
+            // journaled before the runtime goes.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while app.running_tasks() > 0 {
+                match tokio::time::timeout_at(deadline, worker.events.recv()).await {
+                    Ok(Some(ev)) => app.on_event(ev),
+                    _ => break,
+                }
+            }
             return Ok(());
         }
         if dirty {

@@ -3,8 +3,12 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+use std::collections::BTreeMap;
+
 use tpdb::config::Config;
 
 pub struct Demo {
@@ -98,3 +102,82 @@ pub fn logs(dir: &Path) -> String {
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
         .collect()
 }
+
+// The real binary in a real terminal: tmux sessions for the end-to-end tests.
+
+pub fn tmux(args: &[&str]) -> std::process::Output {
+    Command::new("tmux").args(args).output().unwrap_or_else(|e| {
+        panic!("tmux is needed for this end-to-end test ({e}); install it (apt-get install tmux) or run `bash .ci/run`, which does")
+    })
+}
+
+pub fn capture(session: &str) -> String {
+    String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", session]).stdout).into_owned()
+}
+
+pub fn wait_for(session: &str, what: &str, within: Duration) -> String {
+    let start = Instant::now();
+    loop {
+        let screen = capture(session);
+        if screen.contains(what) {
+            return screen;
+        }
+        assert!(
+            start.elapsed() < within,
+            "'{what}' never appeared; the screen was:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub struct Session(pub String);
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .output();
+    }
+}
+
+
+/// A big source table so a copy takes many batches.
+pub fn add_big_table(demo: &Demo, rows: i64) {
+    let c = demo.node("node1");
+    c.execute_batch(r#"CREATE TABLE "dbo.Ledger" (entry_id INT NOT NULL PRIMARY KEY, site_id INT NOT NULL, memo NVARCHAR(100) NOT NULL, amount DECIMAL(12,2) NOT NULL)"#)
+        .unwrap();
+    let tx = c.unchecked_transaction().unwrap();
+    {
+        let mut st = tx
+            .prepare(r#"INSERT INTO "dbo.Ledger" VALUES (?1, ?2, ?3, ?4)"#)
+            .unwrap();
+        for i in 0..rows {
+            st.execute(rusqlite::params![
+                i * 3 + 1,
+                i % 40 + 1,
+                format!("entry {i}"),
+                (i % 997) as f64 + 0.25
+            ])
+            .unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    tpdb::db::sandbox::security::register_object(
+        &c,
+        &tpdb::domain::tsql::ObjectName::new("dbo", "Ledger"),
+        "U",
+    )
+    .unwrap();
+}
+
+
+/// Every table's (rows, checksum) on a node.
+pub async fn checksums(demo: &Demo, node: &str) -> BTreeMap<String, (i64, String)> {
+    let n = tpdb::db::open(&demo.config, node, None).unwrap();
+    let mut out = BTreeMap::new();
+    for t in tpdb::db::Node::inventory(&n, tpdb::db::Sizes::Skip).await.unwrap() {
+        out.insert(t.name.to_string(), tpdb::flows::migration::table_checksum(&n, &t).await.unwrap());
+    }
+    out
+}
+

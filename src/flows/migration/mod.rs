@@ -314,15 +314,19 @@ pub async fn run_step(
     findings.extend(step_findings);
     let mut st = j.stages(&plan).map_err(Error::Io)?.remove(i);
     st.set(step, state.clone());
-    if let (Step::Rollback, StepState::Passed) = (step, &state) {
-        st.copy = StepState::RolledBack;
-        st.validate = StepState::Pending;
-    }
     let reason = match &state {
         StepState::Failed(r) | StepState::Skipped(r) => r.clone(),
         _ => String::new(),
     };
-    j.record(&st, step, &reason).map_err(Error::Io)?;
+    if let (Step::Rollback, StepState::Passed) = (step, &state) {
+        st.copy = StepState::RolledBack;
+        st.validate = StepState::Pending;
+        st.written = false;
+        st.rollback_unfinished = None;
+        j.finish_rollback(&st, &reason).map_err(Error::Io)?;
+    } else {
+        j.record(&st, step, &reason).map_err(Error::Io)?;
+    }
     intent.finish(
         state.label(),
         format!("stage {stage}: {} findings", findings.len()),

@@ -148,13 +148,17 @@ pub fn render(state: &MigrationState, theme: &Theme, frame: &mut Frame, area: Re
         .map(|(ri, s)| {
             let mut cells = vec![Line::styled(
                 format!(
-                    "{} → {}{}",
+                    "{} → {}{}{}",
                     s.name,
                     s.target,
                     if s.override_reason.is_some() {
                         " (override)"
                     } else {
                         ""
+                    },
+                    match &s.lease {
+                        Some(h) => format!(" ⚿ pid {}", h.pid),
+                        None => String::new(),
                     }
                 ),
                 if ri == state.row {
@@ -223,8 +227,17 @@ pub fn render(state: &MigrationState, theme: &Theme, frame: &mut Frame, area: Re
             Span::styled(format!("{} · {}: ", s.name, step), theme.header()),
             Span::styled(st.label(), state_style(theme, st)),
         ]));
-        if let StepState::Failed(r) | StepState::Skipped(r) = st {
-            lines.push(Line::styled(r.clone(), theme.fg("error")));
+        match st {
+            StepState::Failed(r) | StepState::Skipped(r) => {
+                lines.push(Line::styled(r.clone(), theme.fg("error")));
+            }
+            StepState::Interrupted(r) => {
+                lines.push(Line::styled(format!("interrupted {r}"), theme.fg("warn")));
+            }
+            _ => {}
+        }
+        if let Some(next) = s.next_action() {
+            lines.push(Line::styled(format!("next: {next}"), theme.fg("warn")));
         }
         if let Some(r) = &s.override_reason {
             lines.push(Line::styled(
