@@ -178,8 +178,7 @@ impl Audit {
             }
         }
         open.retain(|r| {
-            !(r.host == here
-                && (r.pid == std::process::id() || crate::lease::process_alive(r.pid)))
+            !(r.host == here && (r.pid == std::process::id() || crate::lease::process_alive(r.pid)))
         });
         open
     }
@@ -294,10 +293,19 @@ mod tests {
         let audit = Audit::new(dir.path().join("audit.jsonl"));
         // Finished, cancelled (dropped) and live intents are not unfinished.
         audit
-            .begin(AuditRecord::new("training", "dbo", "privileges.apply", &[]), "3 statements")
+            .begin(
+                AuditRecord::new("training", "dbo", "privileges.apply", &[]),
+                "3 statements",
+            )
             .finish("ok", "3 statements");
-        drop(audit.begin(AuditRecord::new("training", "dbo", "migrate.copy", &[]), "dbo.Site"));
-        let live = audit.begin(AuditRecord::new("training", "dbo", "migrate.copy", &[]), "x");
+        drop(audit.begin(
+            AuditRecord::new("training", "dbo", "migrate.copy", &[]),
+            "dbo.Site",
+        ));
+        let live = audit.begin(
+            AuditRecord::new("training", "dbo", "migrate.copy", &[]),
+            "x",
+        );
         assert!(audit.unfinished("training").is_empty());
         assert_eq!(audit.tail(10)[3].outcome, "cancelled");
         // One written by a process that is gone.
@@ -319,7 +327,10 @@ mod tests {
             "{}",
             found[0]
         );
-        assert!(audit.settle_unfinished("training").is_empty(), "reported once");
+        assert!(
+            audit.settle_unfinished("training").is_empty(),
+            "reported once"
+        );
         assert_eq!(audit.unfinished("uat").len(), 1);
         live.finish("ok", "");
     }

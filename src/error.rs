@@ -39,9 +39,7 @@ impl Error {
         match self {
             Error::Config(_) | Error::Usage(_) => EXIT_USAGE,
             Error::Db { source, .. } if source.is_connection() => EXIT_CONNECTION,
-            Error::Db { .. } | Error::Refused(_) | Error::Cancelled | Error::Io(_) => {
-                EXIT_FINDINGS
-            }
+            Error::Db { .. } | Error::Refused(_) | Error::Cancelled | Error::Io(_) => EXIT_FINDINGS,
         }
     }
 

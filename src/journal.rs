@@ -205,8 +205,8 @@ impl Journal {
                 )
                 .map_err(err)?;
             st.written = tables > 0;
-            st.rollback_unfinished = (restored > 0)
-                .then(|| format!("{restored} of {tables} tables restored"));
+            st.rollback_unfinished =
+                (restored > 0).then(|| format!("{restored} of {tables} tables restored"));
             st.lease = None;
             out.push(st);
         }
@@ -589,7 +589,10 @@ mod tests {
         let j = Journal::open(&path).unwrap();
         let p = j.prestage("training", &site()).unwrap().unwrap();
         assert!(p.existed && !p.merged && p.rows == 3);
-        assert!(p.prepared && !p.restored, "older records were prepared when written");
+        assert!(
+            p.prepared && !p.restored,
+            "older records were prepared when written"
+        );
     }
 
     #[test]
@@ -644,7 +647,10 @@ mod tests {
         j.mark_prepared("training", &site()).unwrap();
         assert!(j.prestage("training", &site()).unwrap().unwrap().prepared);
         let stages = j.stages(&plan).unwrap();
-        assert!(stages[0].written, "a pre-stage record means there is something to roll back");
+        assert!(
+            stages[0].written,
+            "a pre-stage record means there is something to roll back"
+        );
         assert_eq!(stages[0].rollback_unfinished, None);
         j.mark_restored("training", &site()).unwrap();
         assert_eq!(

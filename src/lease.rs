@@ -81,7 +81,12 @@ fn open_lock(journal: &Path, stage: &str) -> Result<File, Error> {
         .read(true)
         .write(true)
         .open(&path)
-        .map_err(|e| Error::Io(format!("cannot open the stage lock {}: {e}", path.display())))
+        .map_err(|e| {
+            Error::Io(format!(
+                "cannot open the stage lock {}: {e}",
+                path.display()
+            ))
+        })
 }
 
 /// The row as the user reads it: start time in local time.
@@ -159,9 +164,9 @@ impl StageLease {
         match file.try_lock() {
             Ok(()) => Self::take(journal, stage, None, host_name(), file).map(Some),
             Err(TryLockError::WouldBlock) => Ok(None),
-            Err(TryLockError::Error(e)) => Err(Error::Io(format!(
-                "cannot lock stage '{stage}': {e}"
-            ))),
+            Err(TryLockError::Error(e)) => {
+                Err(Error::Io(format!("cannot lock stage '{stage}': {e}")))
+            }
         }
     }
 
@@ -233,9 +238,9 @@ fn refusal(stage: &str, row: Option<&LeaseRow>) -> Error {
                 h.pid, h.host, h.since, h.step
             )
         }
-        None => format!(
-            "stage '{stage}' is being run by another tpdb process; wait for it or stop it"
-        ),
+        None => {
+            format!("stage '{stage}' is being run by another tpdb process; wait for it or stop it")
+        }
     })
 }
 
@@ -266,8 +271,9 @@ mod tests {
             .to_string();
         let me = std::process::id();
         assert!(
-            e.contains(&format!("stage 'training' is being run by pid {me} on host "))
-                && e.contains("(copy); wait for it or stop it"),
+            e.contains(&format!(
+                "stage 'training' is being run by pid {me} on host "
+            )) && e.contains("(copy); wait for it or stop it"),
             "{e}"
         );
         assert_eq!(
@@ -300,7 +306,10 @@ mod tests {
         assert!(!process_alive(stale.pid));
         let lease = StageLease::acquire(j.clone(), &path, "training", Step::Rollback).unwrap();
         assert_eq!(lease.previous, Some(stale));
-        assert_eq!(j.lease("training").unwrap().unwrap().pid, std::process::id());
+        assert_eq!(
+            j.lease("training").unwrap().unwrap().pid,
+            std::process::id()
+        );
     }
 
     #[test]

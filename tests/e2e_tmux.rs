@@ -11,27 +11,11 @@ use std::time::Duration;
 #[test]
 fn demo_opens_the_tui_with_five_panes_and_rate_rows() {
     let dir = tempfile::tempdir().unwrap();
-    let session = Session(format!("tpdb-e2e-{}", std::process::id()));
-    let cmd = format!(
-        "{} demo --dir {}; echo TPDB-EXITED-$?; sleep 30",
-        env!("CARGO_BIN_EXE_tpdb"),
-        dir.path().display()
-    );
-    let out = tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session.0,
-        "-x",
-        "150",
-        "-y",
-        "42",
-        &cmd,
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let session = Session::start(
+        "e2e",
+        &format!("demo --dir {}", dir.path().display()),
+        150,
+        42,
     );
 
     let screen = wait_for(

@@ -9,7 +9,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Demo, Session, add_big_table, checksums, text, tmux, tpdb, wait_for};
+use common::{Demo, Session, add_big_table, checksums, text, tpdb};
 use tpdb::audit::Audit;
 use tpdb::domain::tsql::ObjectName;
 use tpdb::journal::Journal;
@@ -121,9 +121,12 @@ async fn thirty_kills_at_random_instants_never_wedge_the_stage_and_lose_or_dupli
     .unwrap();
     let script = script.to_string_lossy().into_owned();
     assert_eq!(
-        tpdb(&demo, &["migrate", "run", "training", "--step", "assessment"])
-            .status
-            .code(),
+        tpdb(
+            &demo,
+            &["migrate", "run", "training", "--step", "assessment"]
+        )
+        .status
+        .code(),
         Some(0)
     );
     let before = checksums(&demo, "training").await;
@@ -155,7 +158,11 @@ async fn thirty_kills_at_random_instants_never_wedge_the_stage_and_lose_or_dupli
         );
         window.insert(format!("{action:?}"), started.elapsed().as_millis() as u64);
     }
-    assert_eq!(checksums(&demo, "training").await, before, "calibration rollback");
+    assert_eq!(
+        checksums(&demo, "training").await,
+        before,
+        "calibration rollback"
+    );
     println!("uninterrupted (ms): {window:?}");
 
     let actions = [
@@ -206,7 +213,8 @@ async fn thirty_kills_at_random_instants_never_wedge_the_stage_and_lose_or_dupli
             continue;
         }
         completed += 1;
-        notes += (stdout.matches("has no outcome").count() + stderr.matches("has no outcome").count()) as u32;
+        notes += (stdout.matches("has no outcome").count()
+            + stderr.matches("has no outcome").count()) as u32;
         match out.status.code() {
             Some(0) => {}
             Some(1) if REFUSALS.iter().any(|r| stderr.contains(r)) => refusals += 1,
@@ -231,7 +239,10 @@ async fn thirty_kills_at_random_instants_never_wedge_the_stage_and_lose_or_dupli
     );
     // A final copy and validation: source and target equal, no key twice.
     for step in ["copy", "validate"] {
-        let out = tpdb(&demo, &["migrate", "run", "training", "--step", step, "--yes"]);
+        let out = tpdb(
+            &demo,
+            &["migrate", "run", "training", "--step", step, "--yes"],
+        );
         assert_eq!(
             out.status.code(),
             Some(0),
@@ -267,9 +278,12 @@ fn two_runs_of_one_stage_at_once_one_runs_the_other_is_refused_naming_it() {
     add_big_table(&demo, 200_000);
     demo.edit_config(|t| t.replace("batch_size = 5000", "batch_size = 1000"));
     assert_eq!(
-        tpdb(&demo, &["migrate", "run", "training", "--step", "assessment"])
-            .status
-            .code(),
+        tpdb(
+            &demo,
+            &["migrate", "run", "training", "--step", "assessment"]
+        )
+        .status
+        .code(),
         Some(0)
     );
     let site = ObjectName::new("dbo", "Site");
@@ -306,7 +320,12 @@ fn two_runs_of_one_stage_at_once_one_runs_the_other_is_refused_naming_it() {
         );
         drop(j);
         let out = tpdb(&demo, &["migrate", "rollback", "training", "--yes"]);
-        assert_eq!(out.status.code(), Some(0), "trial {trial}: {}", text(&out.stdout));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "trial {trial}: {}",
+            text(&out.stdout)
+        );
         assert!(
             text(&out.stdout)
                 .contains("dbo.Site: restored 3 rows; checksum equals the pre-stage one"),
@@ -314,7 +333,9 @@ fn two_runs_of_one_stage_at_once_one_runs_the_other_is_refused_naming_it() {
             text(&out.stdout)
         );
     }
-    println!("concurrency: 20 trials, each one copy ran and one was refused naming its holder; every snapshot held exactly the 3 pre-stage rows");
+    println!(
+        "concurrency: 20 trials, each one copy ran and one was refused naming its holder; every snapshot held exactly the 3 pre-stage rows"
+    );
 }
 
 /// Wait until the journal shows the big table's copy part-way.
@@ -339,7 +360,10 @@ fn wait_for_checkpoint(demo: &Demo) -> i64 {
 
 /// After a cancel: copy interrupted (cancelled), the cancel audited, rollback proves the
 /// pre-stage checksums.
-async fn interrupted_then_rolled_back(demo: &Demo, before: &std::collections::BTreeMap<String, (i64, String)>) {
+async fn interrupted_then_rolled_back(
+    demo: &Demo,
+    before: &std::collections::BTreeMap<String, (i64, String)>,
+) {
     let status = status_json(demo);
     assert_eq!(step_state(&status, 0, "copy"), "interrupted", "{status}");
     let reason = status[0]["copy"]["reason"].as_str().unwrap();
@@ -350,7 +374,8 @@ async fn interrupted_then_rolled_back(demo: &Demo, before: &std::collections::BT
     let out = tpdb(demo, &["migrate", "status"]);
     assert!(
         text(&out.stdout).contains("⏸ interrupted at ")
-            && text(&out.stdout).contains("`tpdb migrate run training --step copy --yes` (Enter) resumes"),
+            && text(&out.stdout)
+                .contains("`tpdb migrate run training --step copy --yes` (Enter) resumes"),
         "{}",
         text(&out.stdout)
     );
@@ -358,7 +383,8 @@ async fn interrupted_then_rolled_back(demo: &Demo, before: &std::collections::BT
     assert!(
         audit
             .lines()
-            .any(|l| l.contains(r#""action":"migrate.copy""#) && l.contains(r#""outcome":"cancelled""#)),
+            .any(|l| l.contains(r#""action":"migrate.copy""#)
+                && l.contains(r#""outcome":"cancelled""#)),
         "{audit}"
     );
     let out = tpdb(demo, &["migrate", "rollback", "training", "--yes"]);
@@ -371,9 +397,12 @@ fn big_demo() -> Demo {
     add_big_table(&demo, 400_000);
     demo.edit_config(|t| t.replace("batch_size = 5000", "batch_size = 300"));
     assert_eq!(
-        tpdb(&demo, &["migrate", "run", "training", "--step", "assessment"])
-            .status
-            .code(),
+        tpdb(
+            &demo,
+            &["migrate", "run", "training", "--step", "assessment"]
+        )
+        .status
+        .code(),
         Some(0)
     );
     demo
@@ -383,51 +412,55 @@ fn big_demo() -> Demo {
 async fn ctrl_c_in_a_terminal_leaves_the_copy_interrupted_audited_and_rollback_proves_it() {
     let demo = big_demo();
     let before = checksums(&demo, "training").await;
-    let session = Session(format!("tpdb-ctrlc-{}", std::process::id()));
-    let cmd = format!(
-        "{} --config {} migrate run training --step copy --yes; echo TPDB-EXITED-$?; sleep 30",
-        env!("CARGO_BIN_EXE_tpdb"),
-        demo.config_path().display()
+    let session = Session::start(
+        "ctrlc",
+        &format!(
+            "--config {} migrate run training --step copy --yes",
+            demo.config_path().display()
+        ),
+        150,
+        30,
     );
-    let out = tmux(&["new-session", "-d", "-s", &session.0, "-x", "150", "-y", "30", &cmd]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
     wait_for_checkpoint(&demo);
-    tmux(&["send-keys", "-t", &session.0, "C-c"]);
-    let screen = wait_for(&session.0, "TPDB-EXITED-", Duration::from_secs(30));
+    session.keys(&["C-c"]);
+    let screen = session.wait_for("TPDB-EXITED-", Duration::from_secs(30));
     assert!(screen.contains("TPDB-EXITED-130"), "{screen}");
     assert!(screen.contains("stopped by SIGINT"), "{screen}");
     interrupted_then_rolled_back(&demo, &before).await;
+}
+
+/// The TUI on the Migration pane, running training's copy, part-way.
+fn copy_running_in_the_tui(demo: &Demo, name: &str) -> Session {
+    let session = Session::start(
+        name,
+        &format!("--config {}", demo.config_path().display()),
+        160,
+        45,
+    );
+    let wait = |what: &str| session.wait_for(what, Duration::from_secs(30));
+    wait("Migration");
+    session.keys(&["1"]);
+    wait("training → training");
+    session.keys(&["Right", "Right", "Enter"]);
+    wait("copy writes to training");
+    session.keys(&["Enter"]);
+    wait_for_checkpoint(demo);
+    session
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_tuis_x_leaves_the_copy_interrupted_audited_and_rollback_proves_it() {
     let demo = big_demo();
     let before = checksums(&demo, "training").await;
-    let session = Session(format!("tpdb-tui-x-{}", std::process::id()));
-    let cmd = format!(
-        "{} --config {}; echo TPDB-EXITED-$?; sleep 30",
-        env!("CARGO_BIN_EXE_tpdb"),
-        demo.config_path().display()
+    let session = copy_running_in_the_tui(&demo, "tui-x");
+    session.keys(&["x"]);
+    let screen = session.wait_for("⏸ interrupted", Duration::from_secs(30));
+    assert!(
+        screen.contains("next: training · copy was interrupted at "),
+        "{screen}"
     );
-    let out = tmux(&["new-session", "-d", "-s", &session.0, "-x", "160", "-y", "45", &cmd]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let keys = |k: &[&str]| {
-        let mut args = vec!["send-keys", "-t", &session.0];
-        args.extend_from_slice(k);
-        tmux(&args);
-    };
-    wait_for(&session.0, "Migration", Duration::from_secs(30));
-    keys(&["1"]);
-    wait_for(&session.0, "training → training", Duration::from_secs(30));
-    keys(&["Right", "Right", "Enter"]);
-    wait_for(&session.0, "copy writes to training", Duration::from_secs(10));
-    keys(&["Enter"]);
-    wait_for_checkpoint(&demo);
-    keys(&["x"]);
-    let screen = wait_for(&session.0, "⏸ interrupted", Duration::from_secs(30));
-    assert!(screen.contains("next: training · copy was interrupted at "), "{screen}");
-    keys(&["q"]);
-    wait_for(&session.0, "TPDB-EXITED-0", Duration::from_secs(10));
+    session.keys(&["q"]);
+    session.wait_for("TPDB-EXITED-0", Duration::from_secs(10));
     interrupted_then_rolled_back(&demo, &before).await;
 }
 
@@ -436,17 +469,18 @@ async fn a_transient_error_during_rollback_is_retried_and_the_rollback_completes
     let demo = common::demo();
     let before = checksums(&demo, "training").await;
     for step in ["assessment", "copy"] {
-        let out = tpdb(&demo, &["migrate", "run", "training", "--step", step, "--yes"]);
+        let out = tpdb(
+            &demo,
+            &["migrate", "run", "training", "--step", step, "--yes"],
+        );
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     }
     // The first restore write (dbo.Site's 3 rows) fails once with 40613.
-    let out = Command::new(env!("CARGO_BIN_EXE_tpdb"))
-        .arg("--config")
-        .arg(demo.config_path())
-        .args(["migrate", "rollback", "training", "--yes"])
-        .env("TPDB_SANDBOX_FAULT", "write:1")
-        .output()
-        .unwrap();
+    let out = common::tpdb_env(
+        &demo,
+        &["migrate", "rollback", "training", "--yes"],
+        &[("TPDB_SANDBOX_FAULT", "write:1")],
+    );
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -460,7 +494,10 @@ async fn a_transient_error_during_rollback_is_retried_and_the_rollback_completes
         text(&out.stdout)
     );
     let logs = common::logs(&demo.path("logs"));
-    assert!(logs.contains("restore: transient error, retrying"), "{logs}");
+    assert!(
+        logs.contains("restore: transient error, retrying"),
+        "{logs}"
+    );
     assert_eq!(checksums(&demo, "training").await, before);
 }
 
@@ -497,7 +534,10 @@ async fn hostile_table_names_copy_validate_and_roll_back() {
     }
     let before = checksums(&demo, "training").await;
     for step in ["assessment", "copy", "validate"] {
-        let out = tpdb(&demo, &["migrate", "run", "training", "--step", step, "--yes"]);
+        let out = tpdb(
+            &demo,
+            &["migrate", "run", "training", "--step", step, "--yes"],
+        );
         assert_eq!(
             out.status.code(),
             Some(0),
@@ -539,7 +579,10 @@ async fn hostile_type_texts_are_refused_before_any_ddl() {
         &["1, 200, 'x'"],
     );
     let before = checksums(&demo, "training").await;
-    let out = tpdb(&demo, &["migrate", "run", "training", "--step", "assessment"]);
+    let out = tpdb(
+        &demo,
+        &["migrate", "run", "training", "--step", "assessment"],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
     let stdout = text(&out.stdout);
     assert!(
@@ -552,10 +595,17 @@ async fn hostile_type_texts_are_refused_before_any_ddl() {
     let plan = [("training".to_string(), "training".to_string())];
     let mut st = j.stages(&plan).unwrap().remove(0);
     st.assessment = tpdb::domain::plan::StepState::Passed;
-    j.record(&st, tpdb::domain::plan::Step::Assessment, "test: taken as passed")
-        .unwrap();
+    j.record(
+        &st,
+        tpdb::domain::plan::Step::Assessment,
+        "test: taken as passed",
+    )
+    .unwrap();
     drop(j);
-    let out = tpdb(&demo, &["migrate", "run", "training", "--step", "copy", "--yes"]);
+    let out = tpdb(
+        &demo,
+        &["migrate", "run", "training", "--step", "copy", "--yes"],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
     assert!(
         text(&out.stdout).contains("nothing was written: fix these types on the source"),
@@ -565,4 +615,19 @@ async fn hostile_type_texts_are_refused_before_any_ddl() {
     assert_eq!(checksums(&demo, "training").await, before);
     let j = Journal::open(&demo.path("journal.db")).unwrap();
     assert!(j.all_prestage("training").unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quitting_the_tui_during_a_copy_asks_then_leaves_it_interrupted() {
+    let demo = big_demo();
+    let before = checksums(&demo, "training").await;
+    let session = copy_running_in_the_tui(&demo, "tui-q");
+    session.keys(&["q"]);
+    session.wait_for(
+        "the migration step is left interrupted",
+        Duration::from_secs(10),
+    );
+    session.keys(&["q"]);
+    session.wait_for("TPDB-EXITED-0", Duration::from_secs(15));
+    interrupted_then_rolled_back(&demo, &before).await;
 }

@@ -154,13 +154,11 @@ fn a_killed_copy_resumes_with_nothing_lost_or_duplicated_and_transient_errors_ar
     );
 
     // The rerun resumes — with one batch write failing transiently on the way.
-    let out = Command::new(env!("CARGO_BIN_EXE_tpdb"))
-        .arg("--config")
-        .arg(demo.config_path())
-        .args(["migrate", "run", "training", "--step", "copy", "--yes"])
-        .env("TPDB_SANDBOX_FAULT", "write:3")
-        .output()
-        .unwrap();
+    let out = common::tpdb_env(
+        &demo,
+        &["migrate", "run", "training", "--step", "copy", "--yes"],
+        &[("TPDB_SANDBOX_FAULT", "write:3")],
+    );
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -423,7 +421,22 @@ async fn rollback_after_a_partial_copy_restores_the_pre_stage_checksums() {
         tpdb::domain::plan::Step::Copy,
         &no_progress,
     );
-    let _ = tokio::time::timeout(Duration::from_millis(300), copy).await;
+    let part_way = async {
+        let ledger = ledger();
+        loop {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            if let Ok(j) = Journal::open(&demo.path("journal.db"))
+                && let Ok(Some((_, rows, false))) = j.checkpoint("training", &ledger)
+                && rows > 0
+            {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        r = copy => panic!("the copy ended before it could be stopped: {r:?}"),
+        _ = part_way => {}
+    }
     let partial = checksums(&demo, "training").await;
     assert_ne!(
         partial, before,

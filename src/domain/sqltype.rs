@@ -20,8 +20,14 @@ pub enum SqlType {
     SmallInt,
     Int,
     BigInt,
-    Decimal { precision: u8, scale: u8 },
-    Numeric { precision: u8, scale: u8 },
+    Decimal {
+        precision: u8,
+        scale: u8,
+    },
+    Numeric {
+        precision: u8,
+        scale: u8,
+    },
     Money,
     SmallMoney,
     /// `float(n)`, n the mantissa bits (1–53).
@@ -85,7 +91,10 @@ fn shape(text: &str) -> Result<Shape, String> {
     if name.is_empty() {
         return Err("names no type".into());
     }
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ' ') {
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ' ')
+    {
         return Err("is not a type name (only letters, digits and '_' may name a type)".into());
     }
     Ok(Shape {
@@ -162,7 +171,9 @@ impl SqlType {
             "smallint" => none(SqlType::SmallInt),
             "int" | "integer" => none(SqlType::Int),
             "bigint" => none(SqlType::BigInt),
-            "decimal" | "dec" => exact().map(|(precision, scale)| SqlType::Decimal { precision, scale }),
+            "decimal" | "dec" => {
+                exact().map(|(precision, scale)| SqlType::Decimal { precision, scale })
+            }
             "numeric" => exact().map(|(precision, scale)| SqlType::Numeric { precision, scale }),
             "money" => none(SqlType::Money),
             "smallmoney" => none(SqlType::SmallMoney),

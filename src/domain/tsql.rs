@@ -69,9 +69,7 @@ impl ObjectName {
 
 /// A name part as people read it: bare, or bracketed where bare would be ambiguous.
 fn display_part(part: &str) -> std::borrow::Cow<'_, str> {
-    let plain = !part.is_empty()
-        && !part.contains(['.', '[', ']'])
-        && part.trim() == part;
+    let plain = !part.is_empty() && !part.contains(['.', '[', ']']) && part.trim() == part;
     if plain {
         part.into()
     } else {
@@ -82,7 +80,12 @@ fn display_part(part: &str) -> std::borrow::Cow<'_, str> {
 impl fmt::Display for ObjectName {
     /// `dbo.Site`; a part holding `.` or brackets is bracketed: `dbo.[a.b]`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", display_part(&self.schema), display_part(&self.name))
+        write!(
+            f,
+            "{}.{}",
+            display_part(&self.schema),
+            display_part(&self.name)
+        )
     }
 }
 

@@ -151,10 +151,8 @@ pub async fn apply_script(config: &Config, node: &str, script: &str) -> Result<u
         .map(String::from)
         .collect();
     let record = AuditRecord::new(node, &n.identity(), "privileges.apply", &statements);
-    let intent = Audit::new(&config.paths.audit).begin(
-        record,
-        format!("{} statements", statements.len()),
-    );
+    let intent =
+        Audit::new(&config.paths.audit).begin(record, format!("{} statements", statements.len()));
     match n.apply_security_script(script).await {
         Ok(count) => {
             intent.finish("ok", format!("{count} statements"));

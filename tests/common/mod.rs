@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use tempfile::TempDir;
 use std::collections::BTreeMap;
+use tempfile::TempDir;
 
 use tpdb::config::Config;
 
@@ -74,10 +74,16 @@ pub async fn silent_listener() -> u16 {
 
 /// Run the real binary with the demo's config.
 pub fn tpdb(demo: &Demo, args: &[&str]) -> std::process::Output {
+    tpdb_env(demo, args, &[])
+}
+
+/// Run the real binary with the demo's config and extra environment variables.
+pub fn tpdb_env(demo: &Demo, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_tpdb"))
         .arg("--config")
         .arg(demo.config_path())
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .unwrap()
 }
@@ -132,6 +138,47 @@ pub fn wait_for(session: &str, what: &str, within: Duration) -> String {
 
 pub struct Session(pub String);
 
+impl Session {
+    /// Run the real binary with `args` (shell words) in a new detached tmux session of
+    /// `width`×`height`; when it ends the shell prints `TPDB-EXITED-<code>` and waits.
+    pub fn start(name: &str, args: &str, width: u16, height: u16) -> Session {
+        let session = Session(format!("tpdb-{name}-{}", std::process::id()));
+        let cmd = format!(
+            "{} {args}; echo TPDB-EXITED-$?; sleep 30",
+            env!("CARGO_BIN_EXE_tpdb")
+        );
+        let (w, h) = (width.to_string(), height.to_string());
+        let out = tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            &session.0,
+            "-x",
+            &w,
+            "-y",
+            &h,
+            &cmd,
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        session
+    }
+
+    /// Type keys into the session (tmux key names: `Enter`, `Right`, `C-c`, `q` …).
+    pub fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", &self.0];
+        args.extend_from_slice(keys);
+        tmux(&args);
+    }
+
+    pub fn wait_for(&self, what: &str, within: Duration) -> String {
+        wait_for(&self.0, what, within)
+    }
+}
+
 impl Drop for Session {
     fn drop(&mut self) {
         let _ = Command::new("tmux")
@@ -139,7 +186,6 @@ impl Drop for Session {
             .output();
     }
 }
-
 
 /// A big source table so a copy takes many batches.
 pub fn add_big_table(demo: &Demo, rows: i64) {
@@ -170,14 +216,20 @@ pub fn add_big_table(demo: &Demo, rows: i64) {
     .unwrap();
 }
 
-
 /// Every table's (rows, checksum) on a node.
 pub async fn checksums(demo: &Demo, node: &str) -> BTreeMap<String, (i64, String)> {
     let n = tpdb::db::open(&demo.config, node, None).unwrap();
     let mut out = BTreeMap::new();
-    for t in tpdb::db::Node::inventory(&n, tpdb::db::Sizes::Skip).await.unwrap() {
-        out.insert(t.name.to_string(), tpdb::flows::migration::table_checksum(&n, &t).await.unwrap());
+    for t in tpdb::db::Node::inventory(&n, tpdb::db::Sizes::Skip)
+        .await
+        .unwrap()
+    {
+        out.insert(
+            t.name.to_string(),
+            tpdb::flows::migration::table_checksum(&n, &t)
+                .await
+                .unwrap(),
+        );
     }
     out
 }
-

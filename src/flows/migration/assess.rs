@@ -176,4 +176,3 @@ pub(super) async fn privileges(config: &Config, target: &str) -> StepResult {
         ))
     }
 }
-

@@ -146,7 +146,10 @@ async fn prepare(
     } else if pre.rows > 0 {
         let intent = audit.begin(record("migrate.empty_table"), name.to_string());
         let r = retrying("empty", || tgt.empty_table(name)).await;
-        intent.settle(&r, format!("emptied {name}; {} rows kept for rollback", pre.rows));
+        intent.settle(
+            &r,
+            format!("emptied {name}; {} rows kept for rollback", pre.rows),
+        );
         r.map_err(db_err(target, &format!("emptying {name}")))?;
         format!(
             "emptied {name} on {target} ({} rows kept for rollback)",
@@ -277,7 +280,7 @@ pub(super) async fn copy(
             });
         };
         let batches = async {
-    if !merging && tgt.native_copy_from(&src) {
+            if !merging && tgt.native_copy_from(&src) {
                 // The driver copies each batch itself (e.g. sandbox → sandbox inside SQLite).
                 loop {
                     let (n, last) = retrying("copy", || {
@@ -347,13 +350,22 @@ pub(super) async fn copy(
                     }
                 }
             }
-        j.set_checkpoint(stage, &t.name, after.as_deref().unwrap_or(&[]), copied, true)
-                .map_err(Error::Io)
+            j.set_checkpoint(
+                stage,
+                &t.name,
+                after.as_deref().unwrap_or(&[]),
+                copied,
+                true,
+            )
+            .map_err(Error::Io)
         }
         .await;
         intent.settle(
             &batches,
-            format!("{name}: {} rows in this run, {copied} in all", copied - copied_before),
+            format!(
+                "{name}: {} rows in this run, {copied} in all",
+                copied - copied_before
+            ),
         );
         batches?;
         tables.push((name, copied, "copied".into()));

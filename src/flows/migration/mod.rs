@@ -57,7 +57,6 @@ pub fn journal(config: &Config) -> Result<Journal, Error> {
     Journal::open(&config.paths.journal).map_err(Error::Io)
 }
 
-
 pub fn stage_index(m: &MigrationConfig, name: &str) -> Result<usize, Error> {
     m.stages.iter().position(|s| s.name == name).ok_or_else(|| {
         Error::Usage(format!(
@@ -135,7 +134,6 @@ fn db_err(node: &str, what: &str) -> impl Fn(DbError) -> Error {
 
 /// Rows per read when scanning for checksums and snapshots.
 const SCAN: usize = 5000;
-
 
 /// Every stage's state, as journaled, with the run holding each stage's lease. A step journaled
 /// as running whose run is gone is settled as interrupted here (journaled and audited).
@@ -219,8 +217,10 @@ fn settle(
         st.set(step, StepState::Interrupted(reason.clone()));
         j.record(&st, step, &reason).map_err(Error::Io)?;
         let _ = audit.append(
-            &AuditRecord::new(&target, "tpdb", &format!("migrate.{step}"), &[])
-                .outcome(crate::audit::INTERRUPTED, format!("stage {stage}: {reason}")),
+            &AuditRecord::new(&target, "tpdb", &format!("migrate.{step}"), &[]).outcome(
+                crate::audit::INTERRUPTED,
+                format!("stage {stage}: {reason}"),
+            ),
         );
         tracing::warn!(stage, %step, %reason, "found an interrupted step");
         found.push(format!("{stage} · {step} was interrupted {reason}"));
@@ -281,6 +281,10 @@ pub async fn run_step(
     let mut stages = j.stages(&plan).map_err(Error::Io)?;
     may_run(&stages, i, step).map_err(Error::Refused)?;
     stages[i].set(step, StepState::Running);
+    if step == Step::Copy {
+        // A new copy makes an earlier rollback's outcome history, not the stage's state.
+        stages[i].rollback = StepState::Pending;
+    }
     j.record(&stages[i], step, "").map_err(Error::Io)?;
     let identity = open(config, &sc.target)?.identity();
     let intent = Audit::new(&config.paths.audit).begin(
@@ -390,8 +394,7 @@ where
     unreachable!("the loop returns")
 }
 
-#[allow(clippy::too_many_arguments)]
-
+/// The stage's forward steps still to run, in order, stopping at the first failure.
 pub async fn run_stage(
     config: &Config,
     stage: &str,
@@ -411,7 +414,6 @@ pub async fn run_stage(
     }
     Ok(out)
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -136,7 +136,9 @@ pub(super) async fn rollback(
                 tables.push((name, 0, "dropped".into()));
             }
             (false, false) => {
-                findings.push(format!("{name}, which the stage created, is still there after DROP"));
+                findings.push(format!(
+                    "{name}, which the stage created, is still there after DROP"
+                ));
                 tables.push((name, 0, "not dropped".into()));
             }
             (true, ok) => {

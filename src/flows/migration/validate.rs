@@ -272,7 +272,6 @@ fn describe_difference(
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,5 +307,4 @@ mod tests {
         assert_eq!(Value::Text("it's".into()).to_string(), "'it''s'");
         assert_eq!(Value::Bytes(vec![10, 27]).to_string(), "0x0a1b");
     }
-
 }

@@ -231,13 +231,13 @@ pub fn render(state: &MigrationState, theme: &Theme, frame: &mut Frame, area: Re
             StepState::Failed(r) | StepState::Skipped(r) => {
                 lines.push(Line::styled(r.clone(), theme.fg("error")));
             }
-            StepState::Interrupted(r) => {
-                lines.push(Line::styled(format!("interrupted {r}"), theme.fg("warn")));
-            }
             _ => {}
         }
+        // What to do next (for an interrupted step this also says where it stopped and why).
         if let Some(next) = s.next_action() {
             lines.push(Line::styled(format!("next: {next}"), theme.fg("warn")));
+        } else if let StepState::Interrupted(r) = st {
+            lines.push(Line::styled(format!("interrupted {r}"), theme.fg("warn")));
         }
         if let Some(r) = &s.override_reason {
             lines.push(Line::styled(
