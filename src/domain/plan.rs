@@ -344,6 +344,54 @@ mod tests {
     }
 
     #[test]
+    fn an_interrupted_or_half_rolled_back_stage_says_what_comes_next() {
+        let mut s = stages();
+        s[0].assessment = StepState::Passed;
+        s[0].written = true;
+        s[0].copy = StepState::Interrupted("at 265000 rows copied: cancelled".into());
+        assert_eq!(s[0].copy.headline(), "interrupted at 265000 rows copied");
+        assert_eq!(s[0].copy.icon(), "⏸");
+        let e = may_run(&s, 0, Step::Validate).unwrap_err();
+        assert!(
+            e.contains("was interrupted at 265000 rows copied: cancelled: resume it with `tpdb migrate run training --step copy --yes`"),
+            "{e}"
+        );
+        assert!(may_run(&s, 0, Step::Copy).is_ok(), "a copy resumes");
+        assert!(may_run(&s, 0, Step::Rollback).is_ok(), "or is rolled back");
+        let next = s[0].next_action().unwrap();
+        assert!(
+            next.contains("(Enter) resumes from its checkpoint") && next.contains("(b) undoes it"),
+            "{next}"
+        );
+        s[0].rollback_unfinished = Some("2 of 5 tables restored".into());
+        for step in [Step::Copy, Step::Validate] {
+            let e = may_run(&s, 0, step).unwrap_err();
+            assert!(
+                e.contains("a rollback of stage 'training' is unfinished (2 of 5 tables restored)"),
+                "{e}"
+            );
+        }
+        assert!(may_run(&s, 0, Step::Rollback).is_ok());
+        s[0].lease = Some(LeaseHolder {
+            host: "h".into(),
+            pid: 4242,
+            since: "10:41:07".into(),
+            step: Step::Rollback,
+        });
+        assert_eq!(
+            s[0].next_action().unwrap(),
+            "training is being run by pid 4242 on host h since 10:41:07 (rollback); wait for it or stop it"
+        );
+        let mut s = stages();
+        s[0].copy = StepState::RolledBack;
+        assert!(
+            may_run(&s, 0, Step::Validate)
+                .unwrap_err()
+                .contains("was rolled back")
+        );
+    }
+
+    #[test]
     fn steps_parse_and_explain_the_choices() {
         assert_eq!("Copy".parse::<Step>().unwrap(), Step::Copy);
         assert!(

@@ -280,13 +280,13 @@ pub async fn run_step(
     let plan = plan_of(m);
     let mut stages = j.stages(&plan).map_err(Error::Io)?;
     may_run(&stages, i, step).map_err(Error::Refused)?;
+    let identity = open(config, &sc.target)?.identity();
     stages[i].set(step, StepState::Running);
     if step == Step::Copy {
         // A new copy makes an earlier rollback's outcome history, not the stage's state.
         stages[i].rollback = StepState::Pending;
     }
     j.record(&stages[i], step, "").map_err(Error::Io)?;
-    let identity = open(config, &sc.target)?.identity();
     let intent = Audit::new(&config.paths.audit).begin(
         AuditRecord::new(&sc.target, &identity, &format!("migrate.{step}"), &[]),
         format!("stage {stage}"),
