@@ -217,7 +217,7 @@ impl StageState {
                     ),
                     s => format!("`tpdb migrate run {name} --step {s}` (Enter) runs it again"),
                 };
-                return Some(format!("{name} · {step} was interrupted {r}; {resume}"));
+                return Some(format!("{name} · {step} was interrupted ({r}); {resume}"));
             }
         }
         None
@@ -281,7 +281,7 @@ pub fn may_run(stages: &[StageState], index: usize, step: Step) -> Result<(), St
                 "stage '{name}' was rolled back: there is no copy to validate; run copy again first"
             )),
             StepState::Interrupted(r) => Err(format!(
-                "the copy of stage '{name}' was interrupted {r}: resume it with `tpdb migrate run {name} --step copy --yes` before validate"
+                "the copy of stage '{name}' was interrupted ({r}): resume it with `tpdb migrate run {name} --step copy --yes` before validate"
             )),
             _ => Err(format!(
                 "stage '{name}' has not copied yet: run copy before validate"
@@ -353,7 +353,7 @@ mod tests {
         assert_eq!(s[0].copy.icon(), "⏸");
         let e = may_run(&s, 0, Step::Validate).unwrap_err();
         assert!(
-            e.contains("was interrupted at 265000 rows copied: cancelled: resume it with `tpdb migrate run training --step copy --yes`"),
+            e.contains("was interrupted (at 265000 rows copied: cancelled): resume it with `tpdb migrate run training --step copy --yes`"),
             "{e}"
         );
         assert!(may_run(&s, 0, Step::Copy).is_ok(), "a copy resumes");

@@ -149,7 +149,7 @@ pub fn status(config: &Config) -> Result<Vec<StageState>, Error> {
         }
         // Nobody runs it: settle under the lock, so no run starts meanwhile.
         if let Some(lease) = StageLease::settle_now(j.clone(), path, &s.name)? {
-            settle(config, &j, &s.name, lease.previous.as_ref())?;
+            settle(config, &j, &s.name, lease.previous.as_ref(), false)?;
             if let Some(prev) = &lease.previous {
                 j.clear_lease(&s.name, &prev.host, prev.pid)
                     .map_err(Error::Io)?;
@@ -188,13 +188,15 @@ fn where_it_stopped(j: &Journal, stage: &str, step: Step) -> String {
 }
 
 /// Settle what a run that is gone left: each step it left running becomes interrupted
-/// (journaled, audited), and every audit intent on the target without an outcome is reported
-/// and closed. Returns what was found, in words. The caller holds the stage's lock.
+/// (journaled, audited), and with `intents`, every audit intent on the target without an
+/// outcome is reported and closed (a step does that and shows them; `migrate status` leaves
+/// them to the next step). Returns what was found, in words. The caller holds the stage's lock.
 fn settle(
     config: &Config,
     j: &Journal,
     stage: &str,
     previous: Option<&LeaseRow>,
+    intents: bool,
 ) -> Result<Vec<String>, Error> {
     let m = migration(config)?;
     let i = stage_index(m, stage)?;
@@ -225,12 +227,14 @@ fn settle(
         tracing::warn!(stage, %step, %reason, "found an interrupted step");
         found.push(format!("{stage} · {step} was interrupted {reason}"));
     }
-    found.extend(
-        audit
-            .settle_unfinished(&target)
-            .into_iter()
-            .map(|n| format!("audit: {n}")),
-    );
+    if intents {
+        found.extend(
+            audit
+                .settle_unfinished(&target)
+                .into_iter()
+                .map(|n| format!("audit: {n}")),
+        );
+    }
     Ok(found)
 }
 
@@ -276,10 +280,14 @@ pub async fn run_step(
     let j = Arc::new(journal(config)?);
     // Declared first, so released last: after the outcome (or the interruption) is journaled.
     let lease = StageLease::acquire(j.clone(), &config.paths.journal, stage, step)?;
-    let mut findings = settle(config, &j, stage, lease.previous.as_ref())?;
+    let mut findings = settle(config, &j, stage, lease.previous.as_ref(), true)?;
     let plan = plan_of(m);
     let mut stages = j.stages(&plan).map_err(Error::Io)?;
-    may_run(&stages, i, step).map_err(Error::Refused)?;
+    if let Err(why) = may_run(&stages, i, step) {
+        // What settling found is said even when the step is refused.
+        let found: String = findings.iter().map(|f| format!("\n  {f}")).collect();
+        return Err(Error::Refused(format!("{why}{found}")));
+    }
     let identity = open(config, &sc.target)?.identity();
     stages[i].set(step, StepState::Running);
     if step == Step::Copy {
