@@ -384,7 +384,7 @@ async fn interrupted_then_rolled_back(
     assert_eq!(step_state(&status, 0, "copy"), "interrupted", "{status}");
     let reason = status[0]["copy"]["reason"].as_str().unwrap();
     assert!(
-        reason.starts_with("at ") && reason.ends_with("rows copied: cancelled"),
+        reason.starts_with("at ") && reason.ends_with(" rows: cancelled"),
         "{reason}"
     );
     let out = tpdb(demo, &["migrate", "status"]);

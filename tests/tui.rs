@@ -651,3 +651,60 @@ async fn migration_pane_during_a_copy_and_after_validation() {
         matches!(&app.take_commands()[..], [Command::MigrationOverride { stage, reason, .. }] if stage == "prod" && reason == "CHG-7")
     );
 }
+
+#[test]
+fn an_interrupted_step_and_a_held_lease_read_whole_at_80_by_24_and_wide() {
+    use tpdb::domain::plan::{LeaseHolder, StageState, Step, StepState};
+    let demo = common::demo();
+    let mut app = App::new(
+        Keymap::default(),
+        Theme::load("dark", None, true).unwrap(),
+        Some(defaults()),
+        facts_for(&demo),
+    );
+    let now = Instant::now();
+    app.on_key(key('1'), now);
+    let id = match &app.take_commands()[..] {
+        [Command::MigrationStatus { id }] => *id,
+        other => panic!("{other:?}"),
+    };
+    let mut stages: Vec<StageState> = ["training", "devnode", "uat", "prod"]
+        .iter()
+        .map(|s| StageState::new(s, s))
+        .collect();
+    stages[0].assessment = StepState::Passed;
+    stages[0].written = true;
+    stages[0].copy = StepState::Interrupted("at 265000 rows: cancelled".into());
+    stages[1].lease = Some(LeaseHolder {
+        host: "h".into(),
+        pid: 4242,
+        since: "10:41:07".into(),
+        step: Step::Assessment,
+    });
+    app.on_event(Event::MigrationStatus { id, stages });
+    app.on_key(key('l'), now);
+    app.on_key(key('l'), now);
+    let narrow = screen(&render(&app, 80, 24));
+    for whole in [
+        "⏸ interrupted",
+        "training → training · copy: interrupted",
+        "next: training · copy was interrupted (at 265000 rows: cancelled);",
+    ] {
+        assert!(narrow.contains(whole), "'{whole}' is not whole:\n{narrow}");
+    }
+    app.on_key(code(KeyCode::Down), now);
+    let narrow = screen(&render(&app, 80, 24));
+    assert!(
+        narrow.contains(
+            "next: devnode is being run by pid 4242 on host h since 10:41:07 (assessment);"
+        ),
+        "{narrow}"
+    );
+    let wide = screen(&render(&app, 200, 60));
+    for whole in [
+        "⏸ interrupted at 265000 rows",
+        "devnode → devnode ⚿ pid 4242",
+    ] {
+        assert!(wide.contains(whole), "'{whole}' is not whole:\n{wide}");
+    }
+}

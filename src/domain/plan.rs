@@ -76,7 +76,7 @@ pub enum StepState {
     /// A live run holds the stage's lease and runs this step.
     Running,
     /// The run ended without an outcome. The reason reads `WHERE: WHY`, e.g.
-    /// `at 265000 rows copied: cancelled`.
+    /// `at 265000 rows: cancelled`.
     Interrupted(String),
     Passed,
     Failed(String),
@@ -113,7 +113,7 @@ impl StepState {
         matches!(self, StepState::Passed | StepState::Skipped(_))
     }
 
-    /// The label with where an interruption stopped: `interrupted at 265000 rows copied`.
+    /// The label with where an interruption stopped: `interrupted at 265000 rows`.
     pub fn headline(&self) -> String {
         match self {
             StepState::Interrupted(r) => match r.split_once(": ") {
@@ -348,12 +348,12 @@ mod tests {
         let mut s = stages();
         s[0].assessment = StepState::Passed;
         s[0].written = true;
-        s[0].copy = StepState::Interrupted("at 265000 rows copied: cancelled".into());
-        assert_eq!(s[0].copy.headline(), "interrupted at 265000 rows copied");
+        s[0].copy = StepState::Interrupted("at 265000 rows: cancelled".into());
+        assert_eq!(s[0].copy.headline(), "interrupted at 265000 rows");
         assert_eq!(s[0].copy.icon(), "⏸");
         let e = may_run(&s, 0, Step::Validate).unwrap_err();
         assert!(
-            e.contains("was interrupted (at 265000 rows copied: cancelled): resume it with `tpdb migrate run training --step copy --yes`"),
+            e.contains("was interrupted (at 265000 rows: cancelled): resume it with `tpdb migrate run training --step copy --yes`"),
             "{e}"
         );
         assert!(may_run(&s, 0, Step::Copy).is_ok(), "a copy resumes");

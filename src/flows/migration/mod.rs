@@ -172,7 +172,7 @@ fn where_it_stopped(j: &Journal, stage: &str, step: Step) -> String {
     match step {
         Step::Copy => match j.rows_copied(stage) {
             Ok(0) => "before any row was copied".into(),
-            Ok(n) => format!("at {n} rows copied"),
+            Ok(n) => format!("at {n} rows"),
             Err(_) => "during copy".into(),
         },
         Step::Rollback => match j.all_prestage(stage) {

@@ -130,7 +130,53 @@ pub fn render(state: &MigrationState, theme: &Theme, frame: &mut Frame, area: Re
     };
     frame.render_widget(Paragraph::new(status), head);
 
-    let header = std::iter::once("stage → target".to_string())
+    // The stage column takes what its longest label needs; the steps share the rest, and a
+    // step's cell says where an interruption stopped when its column has room for it.
+    let label = |s: &StageState, wide: bool| {
+        if !wide {
+            return s.name.clone();
+        }
+        format!(
+            "{} → {}{}{}",
+            s.name,
+            s.target,
+            if s.override_reason.is_some() {
+                " (override)"
+            } else {
+                ""
+            },
+            match &s.lease {
+                Some(h) => format!(" ⚿ pid {}", h.pid),
+                None => String::new(),
+            }
+        )
+    };
+    let widths = |labels: &[String]| {
+        let stage = labels
+            .iter()
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap_or(5)
+            .clamp(5, 40) as u16;
+        (
+            stage,
+            (grid.width.saturating_sub(2 + stage + 5) / 5) as usize,
+        )
+    };
+    let mut labels: Vec<String> = state.stages.iter().map(|s| label(s, true)).collect();
+    let (mut stage_width, mut step_width) = widths(&labels);
+    if step_width < 13 {
+        // Narrow: only the stage's name (the detail names its target, override and the run
+        // that holds it; a held step shows ⟳ running), so every state reads whole.
+        labels = state.stages.iter().map(|s| label(s, false)).collect();
+        (stage_width, step_width) = widths(&labels);
+    }
+    let header_stage = if labels.iter().any(|l| l.contains(" → ")) {
+        "stage → target"
+    } else {
+        "stage"
+    };
+    let header = std::iter::once(header_stage.to_string())
         .chain(STEPS.iter().map(|s| s.as_str().to_string()))
         .enumerate()
         .map(|(i, h)| {
@@ -144,23 +190,11 @@ pub fn render(state: &MigrationState, theme: &Theme, frame: &mut Frame, area: Re
     let rows: Vec<Row> = state
         .stages
         .iter()
+        .zip(labels)
         .enumerate()
-        .map(|(ri, s)| {
+        .map(|(ri, (s, label))| {
             let mut cells = vec![Line::styled(
-                format!(
-                    "{} → {}{}{}",
-                    s.name,
-                    s.target,
-                    if s.override_reason.is_some() {
-                        " (override)"
-                    } else {
-                        ""
-                    },
-                    match &s.lease {
-                        Some(h) => format!(" ⚿ pid {}", h.pid),
-                        None => String::new(),
-                    }
-                ),
+                label,
                 if ri == state.row {
                     theme.header()
                 } else {
@@ -169,10 +203,13 @@ pub fn render(state: &MigrationState, theme: &Theme, frame: &mut Frame, area: Re
             )];
             for (ci, step) in STEPS.iter().enumerate() {
                 let st = s.get(*step);
-                let l = Line::styled(
-                    format!("{} {}", st.icon(), st.label()),
-                    state_style(theme, st),
-                );
+                let headline = st.headline();
+                let text = if headline.chars().count() + 2 <= step_width {
+                    headline
+                } else {
+                    st.label().to_string()
+                };
+                let l = Line::styled(format!("{} {text}", st.icon()), state_style(theme, st));
                 cells.push(if ri == state.row && ci == state.col {
                     l.style(theme.selected())
                 } else {
@@ -186,12 +223,12 @@ pub fn render(state: &MigrationState, theme: &Theme, frame: &mut Frame, area: Re
         Table::new(
             rows,
             [
-                Constraint::Min(22),
-                Constraint::Length(13),
-                Constraint::Length(13),
-                Constraint::Length(14),
-                Constraint::Length(13),
-                Constraint::Length(13),
+                Constraint::Length(stage_width),
+                Constraint::Fill(1),
+                Constraint::Fill(1),
+                Constraint::Fill(1),
+                Constraint::Fill(1),
+                Constraint::Fill(1),
             ],
         )
         .header(Row::new(header).style(theme.header()))
@@ -224,7 +261,10 @@ pub fn render(state: &MigrationState, theme: &Theme, frame: &mut Frame, area: Re
         let step = state.selected_step();
         let st = s.get(step);
         lines.push(Line::from(vec![
-            Span::styled(format!("{} · {}: ", s.name, step), theme.header()),
+            Span::styled(
+                format!("{} → {} · {}: ", s.name, s.target, step),
+                theme.header(),
+            ),
             Span::styled(st.label(), state_style(theme, st)),
         ]));
         match st {
