@@ -550,27 +550,36 @@ async fn probes_pane_shows_the_matrix_the_failure_and_fixes_after_the_typed_name
     assert!(matches!(app.take_commands()[..], [Command::Probe { .. }]));
 }
 
-#[tokio::test]
-async fn migration_pane_during_a_copy_and_after_validation() {
-    use tpdb::domain::plan::{StageState, Step, StepState};
-    use tpdb::flows::migration::StepReport;
-    let demo = common::demo();
+/// The app on the Migration pane, its status request's id, and the demo's four stages, pending.
+fn migration_app(
+    demo: &common::Demo,
+    now: Instant,
+) -> (App, u64, Vec<tpdb::domain::plan::StageState>) {
     let mut app = App::new(
         Keymap::default(),
         Theme::load("dark", None, true).unwrap(),
         Some(defaults()),
-        facts_for(&demo),
+        facts_for(demo),
     );
-    let now = Instant::now();
     app.on_key(key('1'), now);
     let id = match &app.take_commands()[..] {
         [Command::MigrationStatus { id }] => *id,
         other => panic!("{other:?}"),
     };
-    let mut stages: Vec<StageState> = ["training", "devnode", "uat", "prod"]
+    let stages = ["training", "devnode", "uat", "prod"]
         .iter()
-        .map(|s| StageState::new(s, s))
+        .map(|s| tpdb::domain::plan::StageState::new(s, s))
         .collect();
+    (app, id, stages)
+}
+
+#[tokio::test]
+async fn migration_pane_during_a_copy_and_after_validation() {
+    use tpdb::domain::plan::{Step, StepState};
+    use tpdb::flows::migration::StepReport;
+    let demo = common::demo();
+    let now = Instant::now();
+    let (mut app, id, mut stages) = migration_app(&demo, now);
     stages[0].assessment = StepState::Passed;
     app.on_event(Event::MigrationStatus {
         id,
@@ -654,24 +663,10 @@ async fn migration_pane_during_a_copy_and_after_validation() {
 
 #[test]
 fn an_interrupted_step_and_a_held_lease_read_whole_at_80_by_24_and_wide() {
-    use tpdb::domain::plan::{LeaseHolder, StageState, Step, StepState};
+    use tpdb::domain::plan::{LeaseHolder, Step, StepState};
     let demo = common::demo();
-    let mut app = App::new(
-        Keymap::default(),
-        Theme::load("dark", None, true).unwrap(),
-        Some(defaults()),
-        facts_for(&demo),
-    );
     let now = Instant::now();
-    app.on_key(key('1'), now);
-    let id = match &app.take_commands()[..] {
-        [Command::MigrationStatus { id }] => *id,
-        other => panic!("{other:?}"),
-    };
-    let mut stages: Vec<StageState> = ["training", "devnode", "uat", "prod"]
-        .iter()
-        .map(|s| StageState::new(s, s))
-        .collect();
+    let (mut app, id, mut stages) = migration_app(&demo, now);
     stages[0].assessment = StepState::Passed;
     stages[0].written = true;
     stages[0].copy = StepState::Interrupted("at 265000 rows: cancelled".into());
