@@ -863,15 +863,9 @@ impl Cx<'_> {
         }
         let default_to = match &r.default_to {
             None => None,
-            Some(v) => Some(
-                NaiveDate::parse_from_str(v.get_ref(), "%Y-%m-%d").or_else(|_| {
-                    self.err(
-                        v.span(),
-                        "rates.default_to is not a date",
-                        "write it as YYYY-MM-DD",
-                    )
-                })?,
-            ),
+            Some(v) => Some(crate::domain::dates::parse_date(v.get_ref()).or_else(|e| {
+                self.err(v.span(), format!("rates.default_to: {e}"), "fix the date")
+            })?),
         };
         Ok(RatesConfig {
             edw_node,

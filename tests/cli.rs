@@ -135,7 +135,7 @@ fn usage_errors_exit_2_with_a_message_that_says_how_to_fix() {
     );
     let out = c.run(&["rates", "preview", "--from", "2026-13-01"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("is not a date; write YYYY-MM-DD"));
+    assert!(text(&out.stderr).contains("is not a day of the calendar: write YYYY-MM-DD"));
     let out = tpdb(&["--config", "/nonexistent/tpdb.toml", "rates", "preview"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("does not exist"));
@@ -290,4 +290,44 @@ fn check_config_also_checks_the_tuis_keys_and_theme() {
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn a_two_digit_year_is_refused_everywhere_and_nothing_is_written() {
+    let demo = common::demo();
+    let rates = |d: &common::Demo| {
+        common::count(
+            &d.node("node1"),
+            r#"SELECT COUNT(*) FROM "dbo.SiteJobCodeRate""#,
+        )
+    };
+    let before = rates(&demo);
+    for args in [
+        vec!["rates", "preview", "--from", "26-01-01"],
+        vec![
+            "rates",
+            "apply",
+            "--sites",
+            "1",
+            "--effective-date",
+            "26-11-01",
+            "--yes",
+            "--confirm",
+            "node1",
+        ],
+    ] {
+        let out = common::tpdb(&demo, &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let e = text(&out.stderr);
+        assert!(
+            e.contains("is not a date: write YYYY-MM-DD with a four-digit year from 1900 to 9999"),
+            "{args:?}: {e}"
+        );
+    }
+    assert_eq!(rates(&demo), before);
+    let zero_year = common::count(
+        &demo.node("node1"),
+        r#"SELECT COUNT(*) FROM "dbo.SiteJobCodeRate" WHERE effective_date LIKE '00%'"#,
+    );
+    assert_eq!(zero_year, 0);
 }

@@ -163,7 +163,7 @@ async fn a_bad_date_is_shown_and_sends_nothing() {
     assert!(previews(&app.take_commands()).is_empty());
     let s = screen(&render(&app, 140, 30));
     assert!(
-        s.contains("From: '2025-11-0' is not a date; write YYYY-MM-DD"),
+        s.contains("From: '2025-11-0' is not a date: write YYYY-MM-DD"),
         "{s}"
     );
 }

@@ -59,8 +59,7 @@ pub struct ParamArgs {
 }
 
 fn parse_date(s: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|_| format!("'{s}' is not a date; write YYYY-MM-DD"))
+    crate::domain::dates::parse_date(s)
 }
 
 fn parse_method(s: &str) -> Result<Method, String> {

@@ -1,6 +1,7 @@
 //! Pure logic of tpdb: permissions, rates and T-SQL text. No I/O, no async, no drivers.
 
 pub mod checksum;
+pub mod dates;
 pub mod diagnosis;
 pub mod perms;
 pub mod plan;

@@ -136,16 +136,7 @@ fn single_line(text: &str) -> TextArea<'static> {
 }
 
 fn parse_date(field: usize, text: &str) -> Result<NaiveDate, (usize, String)> {
-    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
-        (
-            field,
-            format!(
-                "{}: '{}' is not a date; write YYYY-MM-DD",
-                FIELDS[field],
-                text.trim()
-            ),
-        )
-    })
+    crate::domain::dates::parse_date(text).map_err(|e| (field, format!("{}: {e}", FIELDS[field])))
 }
 
 impl RatesState {
