@@ -331,3 +331,43 @@ fn a_two_digit_year_is_refused_everywhere_and_nothing_is_written() {
     );
     assert_eq!(zero_year, 0);
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly_with_141() {
+    use std::process::Stdio;
+    let demo = common::demo();
+    for args in [
+        vec!["migrate", "status"],
+        vec!["check-config"],
+        vec!["privileges", "diff", "--from", "node1", "--to", "training"],
+        vec![
+            "privileges",
+            "check",
+            "--principal",
+            "sp-billing-dataflow",
+            "--node",
+            "training",
+        ],
+        vec!["probe", "--principal", "sp-billing-dataflow"],
+        vec!["rates", "preview"],
+        vec!["rates", "preview", "--format", "csv"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tpdb"))
+            .arg("--config")
+            .arg(demo.config_path())
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before reading a byte.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let e = text(&out.stderr);
+        assert!(
+            !e.contains("panicked") && !e.contains("Broken pipe"),
+            "{args:?}: {e}"
+        );
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {e}");
+    }
+}

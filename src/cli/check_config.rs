@@ -9,10 +9,10 @@ pub fn run(config: &Config) -> Result<i32, Error> {
     // The TUI's theme and keys are part of the config: check them too.
     Theme::load(&config.ui.theme, config.ui.theme_file.as_deref(), false).map_err(Error::Usage)?;
     Keymap::with_overrides(&config.ui.keys).map_err(Error::Usage)?;
-    println!("{}: ok", config.file.display());
-    println!("\nnodes:");
+    outln!("{}: ok", config.file.display());
+    outln!("\nnodes:");
     for n in config.nodes.values() {
-        println!(
+        outln!(
             "  {:<12} {:<8} {}{}",
             n.name,
             n.driver_name(),
@@ -20,12 +20,12 @@ pub fn run(config: &Config) -> Result<i32, Error> {
             if n.protected { "  [protected]" } else { "" }
         );
     }
-    println!("\nprincipals:");
+    outln!("\nprincipals:");
     if config.principals.is_empty() {
-        println!("  (none)");
+        outln!("  (none)");
     }
     for p in config.principals.values() {
-        println!(
+        outln!(
             "  {:<22} user {} ({:?}){}",
             p.name,
             p.user,
@@ -36,16 +36,16 @@ pub fn run(config: &Config) -> Result<i32, Error> {
                 .unwrap_or_default()
         );
         for r in &p.required {
-            println!("      requires {r}");
+            outln!("      requires {r}");
         }
     }
-    println!("\nmigration stages:");
+    outln!("\nmigration stages:");
     match &config.migration {
-        None => println!("  (no [migration] section)"),
+        None => outln!("  (no [migration] section)"),
         Some(m) => {
-            println!("  source {}", m.source);
+            outln!("  source {}", m.source);
             for (i, s) in m.stages.iter().enumerate() {
-                println!(
+                outln!(
                     "  {}. {:<10} → {} (non-empty target: {:?})",
                     i + 1,
                     s.name,
@@ -55,15 +55,18 @@ pub fn run(config: &Config) -> Result<i32, Error> {
             }
         }
     }
-    println!("\nrates:");
+    outln!("\nrates:");
     match &config.rates {
-        None => println!("  (no [rates] section)"),
+        None => outln!("  (no [rates] section)"),
         Some(r) => {
-            println!(
+            outln!(
                 "  EDW {} on {}, GP {} on {}",
-                r.edw.table, r.edw_node, r.gp.table, r.gp_node
+                r.edw.table,
+                r.edw_node,
+                r.gp.table,
+                r.gp_node
             );
-            println!(
+            outln!(
                 "  writes {:?} on {} as {}",
                 r.write_path,
                 r.rates_node,

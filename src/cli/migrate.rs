@@ -51,7 +51,7 @@ fn print_report(r: &StepReport) {
         StepState::Failed(w) | StepState::Skipped(w) => format!(": {w}"),
         _ => String::new(),
     };
-    println!(
+    outln!(
         "{} {} · {} {}{} ({} ms)",
         r.state.icon(),
         r.stage,
@@ -61,7 +61,7 @@ fn print_report(r: &StepReport) {
         r.millis
     );
     for f in &r.findings {
-        println!("    {f}");
+        outln!("    {f}");
     }
     if !r.tables.is_empty() {
         let rows: Vec<Vec<String>> = r
@@ -69,7 +69,7 @@ fn print_report(r: &StepReport) {
             .iter()
             .map(|(n, c, note)| vec![format!("    {n}"), c.to_string(), note.clone()])
             .collect();
-        print!("{}", table(&["    table", "rows", ""], &rows));
+        out!("{}", table(&["    table", "rows", ""], &rows));
     }
 }
 
@@ -91,7 +91,7 @@ pub async fn run(config: &Config, cmd: MigrateCommand) -> Result<i32, Error> {
         MigrateCommand::Status { format } => {
             let stages = migration::status(config)?;
             match format {
-                Format::Json => println!(
+                Format::Json => outln!(
                     "{}",
                     serde_json::to_string_pretty(&stages).unwrap_or_default()
                 ),
@@ -107,7 +107,7 @@ pub async fn run(config: &Config, cmd: MigrateCommand) -> Result<i32, Error> {
                             r
                         })
                         .collect();
-                    print!(
+                    out!(
                         "{}",
                         table(
                             &[
@@ -123,7 +123,7 @@ pub async fn run(config: &Config, cmd: MigrateCommand) -> Result<i32, Error> {
                         )
                     );
                     for next in stages.iter().filter_map(|s| s.next_action()) {
-                        println!("{next}");
+                        outln!("{next}");
                     }
                 }
             }

@@ -1,5 +1,23 @@
 //! The command line: argument parsing and dispatch to the subcommands.
 
+/// `print!` for the subcommands' output: a closed pipe (`tpdb … | head`) ends the command
+/// quietly with exit code 141, as a shell reports a program stopped by SIGPIPE.
+macro_rules! out {
+    ($($t:tt)*) => {
+        $crate::cli::output::write_out(format_args!($($t)*))
+    };
+}
+
+/// `println!` for the subcommands' output, with `out!`'s handling of a closed pipe.
+macro_rules! outln {
+    () => {
+        $crate::cli::output::write_out(format_args!("\n"))
+    };
+    ($($t:tt)*) => {
+        $crate::cli::output::write_out(format_args!("{}\n", format_args!($($t)*)))
+    };
+}
+
 pub mod check_config;
 pub mod demo;
 pub mod migrate;

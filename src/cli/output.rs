@@ -1,6 +1,30 @@
 //! Output formats shared by the subcommands: aligned table, CSV and JSON.
 
+use std::io::Write;
+
 use clap::ValueEnum;
+
+/// Exit code of a command whose output pipe was closed by its reader (128 + SIGPIPE).
+pub const EXIT_CLOSED_PIPE: i32 = 141;
+
+/// Write to stdout at once (see `out!`).
+pub fn write_out(args: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
+        stdout_failed(e);
+    }
+}
+
+/// Output could not be written: a closed pipe ends the command quietly (141); anything else
+/// (a full disk behind a redirect) is said on stderr (exit 1). Nothing is left half-done by
+/// this: output is written after the work it reports, or before a write it announces.
+pub fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(EXIT_CLOSED_PIPE);
+    }
+    eprintln!("error: cannot write the output: {e}");
+    std::process::exit(1);
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {

@@ -69,12 +69,12 @@ fn print(o: &PrivilegeOutcome, format: Format) {
                 script: r.script.iter().map(|s| s.tsql()).collect(),
                 findings: &r.findings,
             };
-            println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
         }
         Format::Table | Format::Csv => {
-            println!("{}", o.title);
+            outln!("{}", o.title);
             if r.rows.is_empty() {
-                println!("no differences");
+                outln!("no differences");
             } else {
                 let rows: Vec<Vec<String>> = r
                     .rows
@@ -91,7 +91,7 @@ fn print(o: &PrivilegeOutcome, format: Format) {
                         ]
                     })
                     .collect();
-                print!(
+                out!(
                     "{}",
                     table(
                         &[
@@ -108,13 +108,15 @@ fn print(o: &PrivilegeOutcome, format: Format) {
                 );
             }
             for f in &r.findings {
-                println!(
+                outln!(
                     "over-privilege: {}: {} (to remove: {})",
-                    f.principal, f.what, f.statement
+                    f.principal,
+                    f.what,
+                    f.statement
                 );
             }
-            println!();
-            print!("{}", o.script_text());
+            outln!();
+            out!("{}", o.script_text());
         }
     }
 }
@@ -170,10 +172,10 @@ pub async fn run(config: &Config, cmd: PrivilegesCommand) -> Result<i32, Error> 
             let text = std::fs::read_to_string(&script).map_err(|e| {
                 Error::Usage(format!("cannot read the script {}: {e}", script.display()))
             })?;
-            println!("-- on node {node}, in one transaction:");
-            print!("{text}");
+            outln!("-- on node {node}, in one transaction:");
+            out!("{text}");
             if !text.ends_with('\n') {
-                println!();
+                outln!();
             }
             if !yes {
                 eprintln!("nothing changed: this is what would run; add --yes to run it");

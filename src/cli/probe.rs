@@ -34,7 +34,7 @@ pub struct ProbeArgs {
 
 fn print(results: &[CheckResult], format: Format) {
     match format {
-        Format::Json => println!(
+        Format::Json => outln!(
             "{}",
             serde_json::to_string_pretty(results).unwrap_or_default()
         ),
@@ -61,15 +61,15 @@ fn print(results: &[CheckResult], format: Format) {
                     ]
                 })
                 .collect();
-            print!("{}", table(&["node", "check", "", "time", "error"], &rows));
+            out!("{}", table(&["node", "check", "", "time", "error"], &rows));
             for r in results.iter().filter(|r| r.status == Status::Fail) {
-                println!("\n{} · {}", r.node, r.check);
+                outln!("\n{} · {}", r.node, r.check);
                 if let Some(c) = &r.cause {
-                    println!("  why: {c}");
+                    outln!("  why: {c}");
                 }
                 if let Some(f) = &r.fix {
                     for line in f.lines() {
-                        println!("  fix: {line}");
+                        outln!("  fix: {line}");
                     }
                 }
             }
@@ -110,7 +110,7 @@ pub async fn run(config: &Config, args: ProbeArgs) -> Result<i32, Error> {
     }
     for node in &failing {
         let script = probes::fix_script(config, &args.principal, node).await?;
-        println!(
+        outln!(
             "\n-- fix for {} on {node}, as the node's admin identity:\n{script}",
             args.principal
         );

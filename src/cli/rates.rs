@@ -185,14 +185,15 @@ pub async fn run(config: &Config, cmd: RatesCommand) -> Result<i32, Error> {
         } => {
             let p = params.resolve(config)?;
             if print_query {
-                println!("{}", rates::aggregate_query_text(config, &p)?);
+                outln!("{}", rates::aggregate_query_text(config, &p)?);
                 return Ok(EXIT_OK);
             }
             let o = rates::preview(config, &p, &no_progress).await?;
             let stdout = std::io::stdout();
             let mut lock = std::io::BufWriter::new(stdout.lock());
-            render(&o, format, &mut lock).map_err(|e| Error::Io(e.to_string()))?;
-            lock.flush().map_err(|e| Error::Io(e.to_string()))?;
+            if let Err(e) = render(&o, format, &mut lock).and_then(|()| lock.flush()) {
+                super::output::stdout_failed(e);
+            }
             if format != Format::Table {
                 eprintln!("{}", summary(&o));
             }
@@ -211,7 +212,7 @@ pub async fn run(config: &Config, cmd: RatesCommand) -> Result<i32, Error> {
             let p = params.resolve(config)?;
             let o = rates::preview(config, &p, &no_progress).await?;
             let prep = rates::prepare_apply(config, &o)?;
-            println!(
+            outln!(
                 "-- {} rows to write on node {} as {}; {} left out",
                 prep.plan.writes.len(),
                 prep.node,
@@ -219,10 +220,10 @@ pub async fn run(config: &Config, cmd: RatesCommand) -> Result<i32, Error> {
                 prep.plan.skipped.len()
             );
             for (site, code, why) in &prep.plan.skipped {
-                println!("--   left out: site {site} {code}: {why}");
+                outln!("--   left out: site {site} {code}: {why}");
             }
             for s in &prep.statements {
-                println!("{s}");
+                outln!("{s}");
             }
             if !yes {
                 eprintln!("nothing written: these are the statements; add --yes to run them");
