@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::audit::os_user;
 use crate::domain::checksum::Value;
-use crate::domain::plan::{StageState, Step};
+use crate::domain::plan::{StageState, Step, StepState};
 use crate::domain::tsql::ObjectName;
 
 const DDL: &str = r#"
@@ -205,8 +205,14 @@ impl Journal {
                 )
                 .map_err(err)?;
             st.written = tables > 0;
-            st.rollback_unfinished =
-                (restored > 0).then(|| format!("{restored} of {tables} tables restored"));
+            // A rollback that began (its step did not pass) may have undone tables it had not
+            // yet journaled as restored: until it finishes, nothing else writes the stage.
+            let began = matches!(
+                st.rollback,
+                StepState::Running | StepState::Interrupted(_) | StepState::Failed(_)
+            );
+            st.rollback_unfinished = (tables > 0 && (restored > 0 || began))
+                .then(|| format!("{restored} of {tables} tables restored"));
             st.lease = None;
             out.push(st);
         }
@@ -652,6 +658,14 @@ mod tests {
             "a pre-stage record means there is something to roll back"
         );
         assert_eq!(stages[0].rollback_unfinished, None);
+        // A rollback that was interrupted before it journaled any table is unfinished too.
+        let mut st = j.stages(&plan).unwrap().remove(0);
+        st.rollback = StepState::Interrupted("at 0 of 1 tables restored: cancelled".into());
+        j.record(&st, Step::Rollback, "").unwrap();
+        assert_eq!(
+            j.stages(&plan).unwrap()[0].rollback_unfinished.as_deref(),
+            Some("0 of 1 tables restored")
+        );
         j.mark_restored("training", &site()).unwrap();
         assert_eq!(
             j.stages(&plan).unwrap()[0].rollback_unfinished.as_deref(),
@@ -660,7 +674,8 @@ mod tests {
         let t = j.transitions("training").unwrap();
         assert_eq!(t[0].step, "assessment");
         assert_eq!(t[0].outcome, "passed");
-        assert_eq!(t.len(), 1);
+        assert_eq!(t[1].outcome, "interrupted");
+        assert_eq!(t.len(), 2);
     }
 
     #[test]
