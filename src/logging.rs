@@ -67,25 +67,82 @@ pub fn since_start_ms() -> f64 {
         * 1000.0
 }
 
-pub fn init(dir: &Path, tui_lines: Option<mpsc::UnboundedSender<String>>) -> Option<WorkerGuard> {
+/// `--log-level` / `TPDB_LOG`, which win over `[ui] log_level`.
+static LEVEL_OVERRIDE: std::sync::OnceLock<Level> = std::sync::OnceLock::new();
+
+pub fn set_level_override(level: Level) {
+    let _ = LEVEL_OVERRIDE.set(level);
+}
+
+/// The level to log at: `--log-level` or `TPDB_LOG`, else `[ui] log_level`, else info.
+pub fn level(config: &crate::config::Config) -> Level {
+    LEVEL_OVERRIDE.get().copied().unwrap_or_else(|| {
+        config
+            .ui
+            .log_level
+            .as_deref()
+            .and_then(|l| parse_level(l).ok())
+            .unwrap_or(Level::INFO)
+    })
+}
+
+/// Read a log level as users write it: error, warn, info, debug or trace.
+pub fn parse_level(text: &str) -> Result<Level, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "error" => Ok(Level::ERROR),
+        "warn" | "warning" => Ok(Level::WARN),
+        "info" => Ok(Level::INFO),
+        "debug" => Ok(Level::DEBUG),
+        "trace" => Ok(Level::TRACE),
+        other => Err(format!(
+            "'{other}' is not a log level: use error, warn, info, debug or trace"
+        )),
+    }
+}
+
+/// Start logging to `dir/tpdb.log.YYYY-MM-DD` at `level` (events of tpdb's own modules; the
+/// libraries below it log at warn at most, so their request dumps never reach the file).
+/// Keep the guard alive until exit.
+pub fn init(
+    dir: &Path,
+    level: Level,
+    tui_lines: Option<mpsc::UnboundedSender<String>>,
+) -> Option<WorkerGuard> {
     std::fs::create_dir_all(dir).ok()?;
     let appender = tracing_appender::rolling::daily(dir, "tpdb.log");
     let (writer, guard) = tracing_appender::non_blocking(appender);
     let file = tracing_subscriber::fmt::layer()
         .with_writer(writer)
         .with_ansi(false)
-        .with_filter(tracing_subscriber::filter::LevelFilter::from_level(
-            Level::INFO,
-        ));
+        .with_filter(Filter { level });
     let channel = tui_lines.map(|tx| {
-        ChannelLayer { tx }.with_filter(tracing_subscriber::filter::LevelFilter::from_level(
-            Level::INFO,
-        ))
+        ChannelLayer { tx }.with_filter(Filter {
+            level: level.min(Level::INFO),
+        })
     });
     tracing_subscriber::registry()
         .with(file)
         .with(channel)
         .try_init()
         .ok()?;
+    tracing::debug!(level = %level, "logging started");
     Some(guard)
+}
+
+/// `level` for tpdb's own events, at most WARN for every other target.
+#[derive(Clone, Copy)]
+struct Filter {
+    level: Level,
+}
+
+impl<S: Subscriber> tracing_subscriber::layer::Filter<S> for Filter {
+    fn enabled(&self, meta: &tracing::Metadata<'_>, _cx: &Context<'_, S>) -> bool {
+        let max = if meta.target().starts_with("tpdb") {
+            self.level
+        } else {
+            self.level.min(Level::WARN)
+        };
+        // tracing orders levels by verbosity: TRACE > DEBUG > … > ERROR.
+        *meta.level() <= max
+    }
 }

@@ -181,7 +181,7 @@ fn apply_shows_statements_and_writes_only_with_yes_and_confirmation() {
         "2026-11-01",
         "--yes",
     ]);
-    assert_eq!(unconfirmed.status.code(), Some(2));
+    assert_eq!(unconfirmed.status.code(), Some(1));
     assert!(text(&unconfirmed.stderr).contains("node 'node1' is protected"));
     assert_eq!(rows(), before);
 

@@ -237,7 +237,7 @@ fn unknown_names_and_unconfirmed_protected_applies_are_refused() {
             "--yes",
         ],
     );
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("node 'prod' is protected"));
     let dry = tpdb(
         &demo,

@@ -96,7 +96,7 @@ fn the_blocked_data_flow_fails_execute_then_fix_makes_every_check_pass() {
         ],
         &[],
     );
-    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stderr));
     let fixed = tpdb_env(
         &demo,
         &[

@@ -1,7 +1,7 @@
 //! `tpdb check-config`: validate the config and show what it describes.
 
-use crate::config::Config;
-use crate::error::{EXIT_OK, Error};
+use crate::config::{Config, kind_name};
+use crate::error::{EXIT_OK, EXIT_USAGE, Error};
 use crate::tui::keymap::Keymap;
 use crate::tui::theme::Theme;
 
@@ -9,6 +9,20 @@ pub fn run(config: &Config) -> Result<i32, Error> {
     // The TUI's theme and keys are part of the config: check them too.
     Theme::load(&config.ui.theme, config.ui.theme_file.as_deref(), false).map_err(Error::Usage)?;
     Keymap::with_overrides(&config.ui.keys).map_err(Error::Usage)?;
+    // What the file points at: every problem at once, each with its place and fix.
+    let problems = config.environment_problems();
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("error: {p}");
+        }
+        eprintln!(
+            "{}: {} problem{} found",
+            config.file.display(),
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" }
+        );
+        return Ok(EXIT_USAGE);
+    }
     outln!("{}: ok", config.file.display());
     outln!("\nnodes:");
     for n in config.nodes.values() {
@@ -26,10 +40,10 @@ pub fn run(config: &Config) -> Result<i32, Error> {
     }
     for p in config.principals.values() {
         outln!(
-            "  {:<22} user {} ({:?}){}",
+            "  {:<22} user {} (kind {}){}",
             p.name,
             p.user,
-            p.kind,
+            kind_name(p.kind),
             p.auth
                 .as_ref()
                 .map(|a| format!(", auth {}", a.method()))
@@ -46,11 +60,11 @@ pub fn run(config: &Config) -> Result<i32, Error> {
             outln!("  source {}", m.source);
             for (i, s) in m.stages.iter().enumerate() {
                 outln!(
-                    "  {}. {:<10} → {} (non-empty target: {:?})",
+                    "  {}. {:<10} → {} (on_nonempty = {})",
                     i + 1,
                     s.name,
                     s.target,
-                    s.on_nonempty
+                    s.on_nonempty.as_str()
                 );
             }
         }
@@ -67,8 +81,13 @@ pub fn run(config: &Config) -> Result<i32, Error> {
                 r.gp_node
             );
             outln!(
-                "  writes {:?} on {} as {}",
-                r.write_path,
+                "  writes through the {} (write_path = {}) on {} as {}",
+                match r.write_path {
+                    crate::config::WritePath::Procedure =>
+                        format!("procedure {}", r.objects.procedure),
+                    crate::config::WritePath::Table => format!("table {}", r.objects.rate_table),
+                },
+                r.write_path.as_str(),
                 r.rates_node,
                 r.write_as.as_deref().unwrap_or("the node's identity")
             );

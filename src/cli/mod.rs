@@ -46,6 +46,10 @@ pub struct Cli {
     /// Config file (default: $TPDB_CONFIG, then the platform config dir's tpdb/tpdb.toml).
     #[arg(long, global = true, env = "TPDB_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Log level of the log file: error, warn, info, debug or trace (default: `[ui] log_level`,
+    /// else info). Secrets and row values are never logged at any level.
+    #[arg(long, global = true, env = "TPDB_LOG", value_name = "LEVEL", value_parser = parse_level)]
+    pub log_level: Option<tracing::Level>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -69,6 +73,20 @@ pub enum Command {
     Migrate(migrate::MigrateCommand),
 }
 
+fn parse_level(s: &str) -> Result<tracing::Level, String> {
+    crate::logging::parse_level(s)
+}
+
+/// Find and load the config, and refuse it when a location tpdb writes (journal, audit trail,
+/// log folder) cannot be used: such a problem is the config's, found before any work starts.
+pub fn load_usable_config(path: Option<&PathBuf>) -> Result<Config, Error> {
+    let config = load_config(path)?;
+    match config.path_problems().into_iter().next() {
+        Some(p) => Err(Error::Config(p)),
+        None => Ok(config),
+    }
+}
+
 /// Find and load the config.
 pub fn load_config(path: Option<&PathBuf>) -> Result<Config, Error> {
     let path = match path {
@@ -88,32 +106,36 @@ pub fn load_config(path: Option<&PathBuf>) -> Result<Config, Error> {
 
 /// Run a parsed command line; returns the exit code.
 pub async fn run(cli: Cli) -> Result<i32, Error> {
+    if let Some(level) = cli.log_level {
+        crate::logging::set_level_override(level);
+    }
+    let config = || load_usable_config(cli.config.as_ref());
+    let log = |c: &Config| crate::logging::init(&c.paths.log_dir, crate::logging::level(c), None);
     match cli.command {
         Some(Command::Demo(args)) => demo::run(args).await,
         Some(Command::CheckConfig) => check_config::run(&load_config(cli.config.as_ref())?),
         Some(Command::Rates(cmd)) => {
-            let config = load_config(cli.config.as_ref())?;
-            let _guard = crate::logging::init(&config.paths.log_dir, None);
+            let config = config()?;
+            let _guard = log(&config);
             rates::run(&config, cmd).await
         }
         Some(Command::Migrate(cmd)) => {
-            let config = load_config(cli.config.as_ref())?;
-            let _guard = crate::logging::init(&config.paths.log_dir, None);
+            let config = config()?;
+            let _guard = log(&config);
             migrate::run(&config, cmd).await
         }
         Some(Command::Probe(args)) => {
-            let config = load_config(cli.config.as_ref())?;
-            let _guard = crate::logging::init(&config.paths.log_dir, None);
+            let config = config()?;
+            let _guard = log(&config);
             probe::run(&config, args).await
         }
         Some(Command::Privileges(cmd)) => {
-            let config = load_config(cli.config.as_ref())?;
-            let _guard = crate::logging::init(&config.paths.log_dir, None);
+            let config = config()?;
+            let _guard = log(&config);
             privileges::run(&config, cmd).await
         }
         None => {
-            let config = load_config(cli.config.as_ref())?;
-            crate::tui::run(Arc::new(config)).await?;
+            crate::tui::run(Arc::new(config()?)).await?;
             Ok(EXIT_OK)
         }
     }

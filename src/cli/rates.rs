@@ -72,9 +72,9 @@ impl ParamArgs {
         let mut p = rc.default_params(chrono::Local::now().date_naive());
         if let Some(to) = self.to {
             p.to = to;
-            p.effective_date = to + chrono::Duration::days(1);
+            p.effective_date = crate::domain::dates::day_after(to);
             if self.from.is_none() {
-                p.from = to - chrono::Duration::days(i64::from(rc.lookback_days.max(1)) - 1);
+                p.from = crate::domain::dates::range_start(to, rc.lookback_days);
             }
         }
         if let Some(f) = self.from {

@@ -24,6 +24,18 @@ pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
     Ok(date)
 }
 
+/// The first day of a range of `days` days ending on `to` (never overflowing: the earliest
+/// date chrono holds at worst).
+pub fn range_start(to: NaiveDate, days: u32) -> NaiveDate {
+    to.checked_sub_days(chrono::Days::new(u64::from(days.max(1)) - 1))
+        .unwrap_or(NaiveDate::MIN)
+}
+
+/// The day after `to` (the last date chrono holds at worst).
+pub fn day_after(to: NaiveDate) -> NaiveDate {
+    to.succ_opt().unwrap_or(NaiveDate::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,6 +60,16 @@ mod tests {
             let e = parse_date(text).unwrap_err();
             assert!(e.contains(says) && e.contains("YYYY-MM-DD"), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn date_arithmetic_saturates_instead_of_overflowing() {
+        let d = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd).unwrap();
+        assert_eq!(range_start(d(2026, 10, 31), 365), d(2025, 11, 1));
+        assert_eq!(range_start(d(2026, 10, 31), 0), d(2026, 10, 31));
+        assert_eq!(range_start(d(1900, 1, 1), u32::MAX), NaiveDate::MIN);
+        assert_eq!(day_after(d(2026, 10, 31)), d(2026, 11, 1));
+        assert_eq!(day_after(NaiveDate::MAX), NaiveDate::MAX);
     }
 
     proptest! {

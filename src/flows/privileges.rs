@@ -116,7 +116,7 @@ pub async fn check(
 pub fn check_confirmation(config: &Config, node: &str, typed: Option<&str>) -> Result<(), Error> {
     let n = config.node(node).map_err(Error::Usage)?;
     if n.protected && typed != Some(node) {
-        return Err(Error::Usage(format!(
+        return Err(Error::Refused(format!(
             "node '{node}' is protected: confirm by typing its name (CLI: --confirm {node})"
         )));
     }

@@ -204,7 +204,7 @@ pub fn prepare_apply(config: &Config, outcome: &PreviewOutcome) -> Result<ApplyP
 /// Check the confirmation a protected node needs: the node's name, typed.
 pub fn check_confirmation(prep: &ApplyPreparation, typed: Option<&str>) -> Result<(), Error> {
     if prep.protected && typed != Some(prep.node.as_str()) {
-        return Err(Error::Usage(format!(
+        return Err(Error::Refused(format!(
             "node '{}' is protected: confirm by typing its name (CLI: --confirm {})",
             prep.node, prep.node
         )));

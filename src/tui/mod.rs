@@ -127,7 +127,11 @@ pub async fn run(config: Arc<Config>) -> Result<(), Error> {
         .map_err(Error::Usage)?;
     let keymap = Keymap::with_overrides(&config.ui.keys).map_err(Error::Usage)?;
     let (log_tx, log_rx) = mpsc::unbounded_channel();
-    let _log_guard = crate::logging::init(&config.paths.log_dir, Some(log_tx));
+    let _log_guard = crate::logging::init(
+        &config.paths.log_dir,
+        crate::logging::level(&config),
+        Some(log_tx),
+    );
     tracing::info!(config = %config.file.display(), "tui started");
     let defaults = config
         .rates

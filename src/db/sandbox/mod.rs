@@ -4,6 +4,7 @@
 //! DECIMAL(p, s) columns are stored as REAL holding at most `s` places and summed as scaled
 //! integers inside the database, so aggregates are exact.
 
+mod decimals;
 pub mod security;
 pub mod seed;
 
@@ -394,21 +395,35 @@ impl Node for SandboxNode {
             s.require(c, "SELECT", &table)?;
             let mut st = c
                 .prepare(&format!(
-                    "SELECT job_code_id, job_code, title, CAST(ROUND(default_rate * 10000) AS INTEGER) FROM {} ORDER BY job_code",
+                    "SELECT job_code_id, job_code, title, CAST(default_rate AS REAL) FROM {} ORDER BY job_code",
                     table_ident(&table)
                 ))
                 .map_err(sqlite_error)?;
+            let ty = decimals::declared(c, &table, "default_rate");
             let rows = st
                 .query_map([], |r| {
-                    Ok(JobCode {
-                        job_code_id: r.get(0)?,
-                        job_code: r.get(1)?,
-                        title: r.get(2)?,
-                        default_rate: money(r.get(3)?, 4),
-                    })
+                    Ok((
+                        r.get::<_, i32>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<f64>>(3)?,
+                    ))
                 })
                 .map_err(sqlite_error)?;
-            rows.collect::<Result<_, _>>().map_err(sqlite_error)
+            let mut out = Vec::new();
+            for row in rows {
+                let (job_code_id, job_code, title, rate) = row.map_err(sqlite_error)?;
+                let rate = decimals::read(rate, ty, || {
+                    format!("{table} job_code '{job_code}': default_rate")
+                })?;
+                out.push(JobCode {
+                    job_code_id,
+                    job_code,
+                    title,
+                    default_rate: rate.map(as_money).unwrap_or_default(),
+                });
+            }
+            Ok(out)
         })
         .await
     }
@@ -479,7 +494,7 @@ impl Node for SandboxNode {
             s.require(c, "SELECT", &table)?;
             let t = table_ident(&table);
             let sql = format!(
-                "SELECT k.site_id, k.job_code_id, CAST(ROUND(r.hourly_rate * 10000) AS INTEGER), k.as_of_date, k.newest_date \
+                "SELECT k.site_id, k.job_code_id, CAST(r.hourly_rate AS REAL), k.as_of_date, k.newest_date \
 FROM (SELECT site_id, job_code_id, MAX(CASE WHEN effective_date <= ?1 THEN effective_date END) AS as_of_date, \
 MAX(effective_date) AS newest_date FROM {t} GROUP BY site_id, job_code_id) AS k \
 LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AND r.effective_date = k.as_of_date"
@@ -490,19 +505,26 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
                     Ok((
                         r.get::<_, i32>(0)?,
                         r.get::<_, i32>(1)?,
-                        r.get::<_, Option<i64>>(2)?,
+                        r.get::<_, Option<f64>>(2)?,
                         r.get::<_, Option<String>>(3)?,
                         r.get::<_, String>(4)?,
                     ))
                 })
                 .map_err(sqlite_error)?;
+            let ty = decimals::declared(c, &table, "hourly_rate");
             let mut out = Vec::new();
             for row in rows {
                 let (site_id, job_code_id, rate, as_of, newest) = row.map_err(sqlite_error)?;
+                let rate = decimals::read(rate, ty, || {
+                    format!(
+                        "{table} site {site_id} job_code_id {job_code_id} effective {}: hourly_rate",
+                        as_of.as_deref().unwrap_or("?")
+                    )
+                })?;
                 out.push(CurrentRate {
                     site_id,
                     job_code_id,
-                    hourly_rate: rate.map(|v| money(v, 4)),
+                    hourly_rate: rate.map(as_money),
                     as_of_date: as_of.as_deref().map(parse_date).transpose()?,
                     newest_date: parse_date(&newest)?,
                 });
@@ -1046,6 +1068,16 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
                     target.table.clone()
                 }
             };
+            // A rate the column cannot hold is refused before anything is written, as SQL
+            // Server refuses it (8115) and rolls the transaction back.
+            if let Some(ty) = decimals::declared(c, &table, "hourly_rate")
+                && let Some(r) = rows.iter().find(|r| !decimals::fits(r.hourly_rate, ty))
+            {
+                return Err(decimals::overflow(&format!(
+                    "site {} job_code_id {}: hourly_rate {} does not fit decimal({},{})",
+                    r.site_id, r.job_code_id, r.hourly_rate, ty.0, ty.1
+                )));
+            }
             let tx = c.transaction().map_err(sqlite_error)?;
             {
                 let mut st = tx

@@ -53,8 +53,15 @@ fn plan_of(m: &MigrationConfig) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The journal; one that cannot be opened is a problem of `paths.journal` (exit 2).
 pub fn journal(config: &Config) -> Result<Journal, Error> {
-    Journal::open(&config.paths.journal).map_err(Error::Io)
+    Journal::open(&config.paths.journal).map_err(|e| {
+        Error::Config(config.problem(
+            "paths.journal",
+            format!("paths.journal: {e}"),
+            "point paths.journal at a file tpdb may write (relative to this config file)",
+        ))
+    })
 }
 
 pub fn stage_index(m: &MigrationConfig, name: &str) -> Result<usize, Error> {

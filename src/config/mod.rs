@@ -1,6 +1,8 @@
 //! Configuration: TOML → a validated `Config`. Errors name file, line and column and say how to
 //! fix them; secrets are accepted only by reference (an environment variable's name).
 
+mod environment;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -28,14 +30,19 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file.display(),
-            self.line,
-            self.col,
-            self.message
-        )?;
+        if self.line == 0 {
+            // Not a place in the file: a key left to its default, or the file itself.
+            write!(f, "{}: {}", self.file.display(), self.message)?;
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file.display(),
+                self.line,
+                self.col,
+                self.message
+            )?;
+        }
         if !self.hint.is_empty() {
             write!(f, "\n  fix: {}", self.hint)?;
         }
@@ -151,6 +158,28 @@ pub enum OnNonEmpty {
     Merge,
 }
 
+impl OnNonEmpty {
+    /// As written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnNonEmpty::Fail => "fail",
+            OnNonEmpty::Replace => "replace",
+            OnNonEmpty::Merge => "merge",
+        }
+    }
+}
+
+/// A principal's kind as written in the config (`kind = "external"`).
+pub fn kind_name(kind: PrincipalKind) -> &'static str {
+    match kind {
+        PrincipalKind::ExternalUser => "external",
+        PrincipalKind::ExternalGroup => "external_group",
+        PrincipalKind::SqlUser => "sql",
+        PrincipalKind::WithoutLogin => "without_login",
+        _ => "other",
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StageConfig {
     pub name: String,
@@ -175,6 +204,16 @@ pub enum WritePath {
     Table,
     /// Call the upsert procedure once per row.
     Procedure,
+}
+
+impl WritePath {
+    /// As written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WritePath::Table => "table",
+            WritePath::Procedure => "procedure",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,10 +269,10 @@ impl RatesConfig {
         crate::domain::rates::RateParams {
             sites: Vec::new(),
             job_codes: Vec::new(),
-            from: to - chrono::Duration::days(i64::from(self.lookback_days.max(1)) - 1),
+            from: crate::domain::dates::range_start(to, self.lookback_days),
             to,
             method: self.default_method,
-            effective_date: to + chrono::Duration::days(1),
+            effective_date: crate::domain::dates::day_after(to),
         }
     }
 }
@@ -246,6 +285,8 @@ pub struct UiConfig {
     pub theme_file: Option<String>,
     /// action name → key, e.g. `quit = "ctrl-q"`.
     pub keys: BTreeMap<String, String>,
+    /// `[ui] log_level`: error, warn, info, debug or trace (None: info, or `TPDB_LOG`).
+    pub log_level: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,34 +305,56 @@ pub struct Config {
     pub rates: Option<RatesConfig>,
     pub ui: UiConfig,
     pub paths: Paths,
+    /// Line and column of the keys checked after loading (paths, sandbox files, secrets'
+    /// variables), so a later problem with one still names its place: `paths.journal` → (3, 11).
+    pub places: BTreeMap<String, (usize, usize)>,
 }
 
 impl Config {
     /// Read and validate a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: path.to_path_buf(),
-            line: 0,
-            col: 0,
-            message: format!("cannot read the config file: {e}"),
-            hint:
-                "pass --config FILE, set TPDB_CONFIG, or run `tpdb demo --setup-only` to write one"
-                    .into(),
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let (message, hint) = if e.kind() == std::io::ErrorKind::InvalidData {
+                (
+                    "the config file is not UTF-8 text".to_string(),
+                    "save it as UTF-8 (TOML files are UTF-8)",
+                )
+            } else {
+                (
+                    format!("cannot read the config file: {e}"),
+                    "pass --config FILE, set TPDB_CONFIG, or run `tpdb demo --setup-only` to write one",
+                )
+            };
+            ConfigError {
+                file: path.to_path_buf(),
+                line: 0,
+                col: 0,
+                message,
+                hint: hint.into(),
+            }
         })?;
         Self::parse(&text, path)
     }
 
     /// Validate config text; `path` names the file in errors and anchors relative paths.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let cx = Cx { text, file: path };
+        let cx = Cx {
+            text,
+            file: path,
+            places: Default::default(),
+        };
         let raw: raw::Root = toml::from_str(text).map_err(|e| {
             let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+            let (message, hint) = e
+                .span()
+                .and_then(|s| ranged_parse_error(text, s.start, e.message()))
+                .unwrap_or_else(|| (e.message().trim().to_string(), hint_for_parse(e.message())));
             ConfigError {
                 file: path.to_path_buf(),
                 line,
                 col,
-                message: e.message().trim().to_string(),
-                hint: hint_for_parse(e.message()),
+                message,
+                hint,
             }
         })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -336,6 +399,83 @@ impl Config {
     }
 }
 
+/// Every whole-number key (its last part) with its accepted range and default.
+pub const RANGES: &[(&str, i64, i64, i64)] = &[
+    ("port", 1, 65_535, 1433),
+    ("connect_timeout_secs", 1, 300, 15),
+    ("command_timeout_secs", 1, 86_400, 30),
+    ("batch_size", 1, 1_000_000, 5000),
+    ("scale", 0, 6, 2),
+    ("min_samples", 0, 1_000_000, 5),
+    ("lookback_days", 1, 36_500, 365),
+];
+
+/// (lowest, highest, default) of a whole-number key, by its last part.
+fn range_of(key: &str) -> Option<(i64, i64, i64)> {
+    let last = key.rsplit('.').next().unwrap_or(key);
+    RANGES
+        .iter()
+        .find(|(k, ..)| *k == last)
+        .map(|&(_, lo, hi, d)| (lo, hi, d))
+}
+
+/// The message and fix for `key = value` outside the key's range (None: not a ranged key).
+fn out_of_range(key: &str, value: &str) -> Option<(String, String)> {
+    let (lo, hi, default) = range_of(key)?;
+    let (lo, hi) = (thousands(lo), thousands(hi));
+    Some((
+        format!("{key} = {value}: it must be a whole number from {lo} to {hi}"),
+        format!(
+            "write a whole number from {lo} to {hi} (default {})",
+            thousands(default)
+        ),
+    ))
+}
+
+/// A type or range error of the TOML reader on a whole-number key, said as a range error.
+fn ranged_parse_error(text: &str, offset: usize, message: &str) -> Option<(String, String)> {
+    if !(message.starts_with("invalid value") || message.starts_with("invalid type")) {
+        return None;
+    }
+    let start = text[..offset.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let line = text[start..].lines().next()?;
+    let (key, value) = line.split_once('=')?;
+    let value = value.split('#').next().unwrap_or("").trim();
+    // The table the line is in, for the key's full name: `[migration]` → `migration.batch_size`.
+    let table = text[..start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    let key = match table {
+        Some(t) if !t.is_empty() => format!("{t}.{}", key.trim()),
+        _ => key.trim().to_string(),
+    };
+    out_of_range(&key, value)
+}
+/// Rates in the config (bounds, fixed rates): from 0 to 1,000,000 an hour.
+const RATE_RANGE: (Decimal, Decimal) = (
+    Decimal::ZERO,
+    Decimal::from_parts(1_000_000, 0, 0, false, 0),
+);
+const LEVEL_HINT: &str = "use error, warn, info (the default), debug or trace";
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
 /// Where the config is looked for: `--config`, `$TPDB_CONFIG` (both via clap), then the
 /// platform config dir.
 pub fn default_config_path() -> Option<PathBuf> {
@@ -366,9 +506,53 @@ fn hint_for_parse(message: &str) -> String {
 struct Cx<'a> {
     text: &'a str,
     file: &'a Path,
+    /// Where keys that are checked after loading were written: `paths.journal` → (line, col).
+    places: std::cell::RefCell<BTreeMap<String, (usize, usize)>>,
 }
 
 impl Cx<'_> {
+    fn place(&self, key: &str, span: std::ops::Range<usize>) {
+        self.places
+            .borrow_mut()
+            .insert(key.to_string(), line_col(self.text, span.start));
+    }
+
+    /// A whole number within its key's range (`RANGES`), or an error at the key's own place
+    /// giving the range. `key` is the full key; its last part names the range.
+    fn int_in(&self, key: &str, value: &Option<Spanned<i64>>) -> Result<i64, ConfigError> {
+        let (lo, hi, default) = range_of(key).expect("every whole-number key has a range");
+        let Some(v) = value else {
+            return Ok(default);
+        };
+        let n = *v.get_ref();
+        if (lo..=hi).contains(&n) {
+            return Ok(n);
+        }
+        let (message, hint) = out_of_range(key, &n.to_string()).expect("ranged key");
+        self.err(v.span(), message, hint)
+    }
+
+    /// A decimal within `lo..=hi` (and above `lo` when `above_lo`), at the key's own place.
+    fn decimal_in(
+        &self,
+        key: &str,
+        value: &Spanned<toml::Value>,
+        (lo, hi): (Decimal, Decimal),
+        above_lo: bool,
+    ) -> Result<Decimal, ConfigError> {
+        let d = self.decimal(key, value)?;
+        let low_ok = if above_lo { d > lo } else { d >= lo };
+        if low_ok && d <= hi {
+            return Ok(d);
+        }
+        let from = if above_lo { "above" } else { "from" };
+        self.err(
+            value.span(),
+            format!("{key} = {d} is out of range: it must be {from} {lo} to {hi}"),
+            format!("write a decimal {from} {lo} to {hi}, e.g. {key} = \"{hi}\""),
+        )
+    }
+
     fn err<T>(
         &self,
         span: std::ops::Range<usize>,
@@ -449,9 +633,25 @@ impl Cx<'_> {
         }
     }
 
-    fn auth(&self, a: &Spanned<raw::Auth>, base: &Path) -> Result<AuthConfig, ConfigError> {
+    fn auth(
+        &self,
+        key: &str,
+        a: &Spanned<raw::Auth>,
+        base: &Path,
+    ) -> Result<AuthConfig, ConfigError> {
         let span = a.span();
         let a = a.get_ref();
+        for (name, v) in [
+            ("password_env", &a.password_env),
+            ("secret_env", &a.secret_env),
+            ("certificate_path", &a.certificate_path),
+        ] {
+            if let Some(v) = v {
+                self.place(&format!("{key}.{name}"), v.span());
+            }
+        }
+        let password_env = a.password_env.as_ref().map(|v| v.get_ref().clone());
+        let secret_env = a.secret_env.as_ref().map(|v| v.get_ref().clone());
         self.secret_refused("password", &a.password, "password_env")?;
         self.secret_refused("client_secret", &a.client_secret, "secret_env")?;
         self.secret_refused("secret", &a.secret, "secret_env")?;
@@ -469,12 +669,12 @@ impl Cx<'_> {
         match a.method.get_ref().as_str() {
             "sql" => Ok(AuthConfig::SqlLogin {
                 user: need(&a.user, "user", "sql")?,
-                password_env: need(&a.password_env, "password_env", "sql")?,
+                password_env: need(&password_env, "password_env", "sql")?,
             }),
             "service_principal" => {
                 let tenant_id = need(&a.tenant_id, "tenant_id", "service_principal")?;
                 let client_id = need(&a.client_id, "client_id", "service_principal")?;
-                if a.secret_env.is_none() && a.certificate_path.is_none() {
+                if secret_env.is_none() && a.certificate_path.is_none() {
                     return self.err(
                         span,
                         "auth method 'service_principal' needs 'secret_env' or 'certificate_path'",
@@ -484,8 +684,8 @@ impl Cx<'_> {
                 Ok(AuthConfig::ServicePrincipal {
                     tenant_id,
                     client_id,
-                    secret_env: a.secret_env.clone(),
-                    certificate_path: a.certificate_path.as_ref().map(|p| base.join(p)),
+                    secret_env,
+                    certificate_path: a.certificate_path.as_ref().map(|p| base.join(p.get_ref())),
                     authority_host: a.authority_host.clone(),
                 })
             }
@@ -516,8 +716,9 @@ impl Cx<'_> {
                             "add path = \"NAME.db\" (relative to this file)",
                         );
                     };
+                    self.place(&format!("nodes.{name}.path"), path.span());
                     Driver::Sandbox(SandboxConfig {
-                        path: base.join(path),
+                        path: base.join(path.get_ref()),
                         user: n.user.clone().unwrap_or_else(|| "dbo".into()),
                     })
                 }
@@ -547,14 +748,19 @@ impl Cx<'_> {
                             );
                         }
                     };
+                    let key = |k: &str| format!("nodes.{name}.{k}");
                     Driver::Mssql(MssqlConfig {
                         host: host.clone(),
-                        port: n.port.unwrap_or(1433),
-                        auth: self.auth(auth, base)?,
+                        port: self.int_in(&key("port"), &n.port)? as u16,
+                        auth: self.auth(&key("auth"), auth, base)?,
                         encryption,
                         trust_server_certificate: n.trust_server_certificate.unwrap_or(false),
-                        connect_timeout_secs: n.connect_timeout_secs.unwrap_or(15),
-                        command_timeout_secs: n.command_timeout_secs.unwrap_or(30),
+                        connect_timeout_secs: self
+                            .int_in(&key("connect_timeout_secs"), &n.connect_timeout_secs)?
+                            as u64,
+                        command_timeout_secs: self
+                            .int_in(&key("command_timeout_secs"), &n.command_timeout_secs)?
+                            as u64,
                     })
                 }
                 other => {
@@ -576,6 +782,14 @@ impl Cx<'_> {
             );
         }
 
+        if nodes.is_empty() {
+            return self.err(
+                0..0,
+                "no nodes are defined: tpdb needs at least one [nodes.NAME] table",
+                "add a node, e.g. [nodes.node1] with driver = \"mssql\" (or \"sandbox\"); config.example.toml shows every key, and `tpdb demo --setup-only` writes a working config",
+            );
+        }
+
         let mut principals = BTreeMap::new();
         for (name, p) in raw.principals {
             let kind = match p.kind.as_ref().map(|k| k.get_ref().as_str()) {
@@ -592,7 +806,7 @@ impl Cx<'_> {
                 }
             };
             let auth = match &p.auth {
-                Some(a) => Some(self.auth(a, base)?),
+                Some(a) => Some(self.auth(&format!("principals.{name}.auth"), a, base)?),
                 None => None,
             };
             let mut required = Vec::new();
@@ -672,7 +886,7 @@ impl Cx<'_> {
                     stages,
                     include: m.include.unwrap_or_else(|| vec!["*".into()]),
                     exclude: m.exclude.unwrap_or_default(),
-                    batch_size: m.batch_size.unwrap_or(5000).max(1),
+                    batch_size: self.int_in("migration.batch_size", &m.batch_size)? as usize,
                 })
             }
         };
@@ -703,25 +917,37 @@ impl Cx<'_> {
         } else {
             None
         };
+        let log_level = match &ui.log_level {
+            None => None,
+            Some(l) => Some(
+                crate::logging::parse_level(l.get_ref())
+                    .map(|_| l.get_ref().trim().to_ascii_lowercase())
+                    .or_else(|e| self.err(l.span(), format!("ui.log_level: {e}"), LEVEL_HINT))?,
+            ),
+        };
         let ui = UiConfig {
             theme,
             theme_file,
             keys: ui.keys.unwrap_or_default(),
+            log_level,
         };
         let data_dir = directories::ProjectDirs::from("", "", "tpdb")
             .map(|d| d.data_dir().to_path_buf())
             .unwrap_or_else(|| base.to_path_buf());
         let p = raw.paths.unwrap_or_default();
-        let resolve = |v: Option<String>, default: &str| -> PathBuf {
+        let resolve = |key: &str, v: Option<Spanned<String>>, default: &str| -> PathBuf {
             match v {
-                Some(v) => base.join(v),
+                Some(v) => {
+                    self.place(&format!("paths.{key}"), v.span());
+                    base.join(v.into_inner())
+                }
                 None => data_dir.join(default),
             }
         };
         let paths = Paths {
-            audit: resolve(p.audit, "audit.jsonl"),
-            log_dir: resolve(p.log_dir, "logs"),
-            journal: resolve(p.journal, "journal.db"),
+            audit: resolve("audit", p.audit, "audit.jsonl"),
+            log_dir: resolve("log_dir", p.log_dir, "logs"),
+            journal: resolve("journal", p.journal, "journal.db"),
         };
         Ok(Config {
             file: self.file.to_path_buf(),
@@ -731,6 +957,7 @@ impl Cx<'_> {
             rates,
             ui,
             paths,
+            places: self.places.take(),
         })
     }
 
@@ -819,13 +1046,18 @@ impl Cx<'_> {
         let mut bounds = Bounds::default();
         if let Some(b) = &r.bounds {
             if let Some(v) = &b.min_rate {
-                bounds.min_rate = self.decimal("rates.bounds.min_rate", v)?;
+                bounds.min_rate = self.decimal_in("rates.bounds.min_rate", v, RATE_RANGE, false)?;
             }
             if let Some(v) = &b.max_rate {
-                bounds.max_rate = self.decimal("rates.bounds.max_rate", v)?;
+                bounds.max_rate = self.decimal_in("rates.bounds.max_rate", v, RATE_RANGE, false)?;
             }
             if let Some(v) = &b.max_hours {
-                bounds.max_hours = self.decimal("rates.bounds.max_hours", v)?;
+                bounds.max_hours = self.decimal_in(
+                    "rates.bounds.max_hours",
+                    v,
+                    (Decimal::ZERO, Decimal::from(10_000)),
+                    true,
+                )?;
             }
             if bounds.min_rate > bounds.max_rate {
                 return self.err(
@@ -838,27 +1070,23 @@ impl Cx<'_> {
                 );
             }
         }
-        let mut policy = RatePolicy::default();
-        if let Some(s) = r.scale {
-            if s > 6 {
-                return self.err(
-                    0..0,
-                    format!("rates.scale {s} is too large"),
-                    "use 0 to 6 (default 2)",
-                );
-            }
-            policy.scale = s;
-        }
-        if let Some(m) = r.min_samples {
-            policy.min_samples = m;
-        }
+        let mut policy = RatePolicy {
+            scale: self.int_in("rates.scale", &r.scale)? as u32,
+            min_samples: self.int_in("rates.min_samples", &r.min_samples)?,
+            ..RatePolicy::default()
+        };
         if let Some(v) = &r.large_change_pct {
-            policy.large_change_pct = self.decimal("rates.large_change_pct", v)?;
+            policy.large_change_pct = self.decimal_in(
+                "rates.large_change_pct",
+                v,
+                (Decimal::ZERO, Decimal::from(10_000)),
+                false,
+            )?;
         }
         for (code, v) in r.fixed.unwrap_or_default() {
             policy.fixed.insert(
                 code.clone(),
-                self.decimal(&format!("rates.fixed.{code}"), &v)?,
+                self.decimal_in(&format!("rates.fixed.{code}"), &v, RATE_RANGE, false)?,
             );
         }
         let default_to = match &r.default_to {
@@ -879,7 +1107,7 @@ impl Cx<'_> {
             bounds,
             default_method,
             policy,
-            lookback_days: r.lookback_days.unwrap_or(365),
+            lookback_days: self.int_in("rates.lookback_days", &r.lookback_days)? as u32,
             default_to,
         })
     }
@@ -908,15 +1136,15 @@ mod raw {
         pub driver: Spanned<String>,
         pub database: Option<String>,
         pub protected: Option<bool>,
-        pub path: Option<String>,
+        pub path: Option<Spanned<String>>,
         pub user: Option<String>,
         pub host: Option<String>,
-        pub port: Option<u16>,
+        pub port: Option<Spanned<i64>>,
         pub auth: Option<Spanned<Auth>>,
         pub encrypt: Option<Spanned<String>>,
         pub trust_server_certificate: Option<bool>,
-        pub connect_timeout_secs: Option<u64>,
-        pub command_timeout_secs: Option<u64>,
+        pub connect_timeout_secs: Option<Spanned<i64>>,
+        pub command_timeout_secs: Option<Spanned<i64>>,
     }
 
     #[derive(Deserialize)]
@@ -924,11 +1152,11 @@ mod raw {
     pub struct Auth {
         pub method: Spanned<String>,
         pub user: Option<String>,
-        pub password_env: Option<String>,
+        pub password_env: Option<Spanned<String>>,
         pub tenant_id: Option<String>,
         pub client_id: Option<String>,
-        pub secret_env: Option<String>,
-        pub certificate_path: Option<String>,
+        pub secret_env: Option<Spanned<String>>,
+        pub certificate_path: Option<Spanned<String>>,
         pub authority_host: Option<String>,
         // Accepted only to be refused with a pointed message.
         pub password: Option<Spanned<toml::Value>>,
@@ -955,7 +1183,7 @@ mod raw {
         pub stages: Vec<Stage>,
         pub include: Option<Vec<String>>,
         pub exclude: Option<Vec<String>>,
-        pub batch_size: Option<usize>,
+        pub batch_size: Option<Spanned<i64>>,
     }
 
     #[derive(Deserialize)]
@@ -979,10 +1207,10 @@ mod raw {
         pub rate_table: Option<Spanned<String>>,
         pub procedure: Option<Spanned<String>>,
         pub default_method: Option<Spanned<String>>,
-        pub scale: Option<u32>,
-        pub min_samples: Option<i64>,
+        pub scale: Option<Spanned<i64>>,
+        pub min_samples: Option<Spanned<i64>>,
         pub large_change_pct: Option<Spanned<toml::Value>>,
-        pub lookback_days: Option<u32>,
+        pub lookback_days: Option<Spanned<i64>>,
         pub default_to: Option<Spanned<String>>,
         pub edw: Option<Edw>,
         pub gp: Option<Gp>,
@@ -1022,15 +1250,16 @@ mod raw {
     #[serde(deny_unknown_fields)]
     pub struct Ui {
         pub theme: Option<Spanned<String>>,
+        pub log_level: Option<Spanned<String>>,
         pub keys: Option<BTreeMap<String, String>>,
     }
 
     #[derive(Deserialize, Default)]
     #[serde(deny_unknown_fields)]
     pub struct PathsRaw {
-        pub audit: Option<String>,
-        pub log_dir: Option<String>,
-        pub journal: Option<String>,
+        pub audit: Option<Spanned<String>>,
+        pub log_dir: Option<Spanned<String>>,
+        pub journal: Option<Spanned<String>>,
     }
 }
 
