@@ -628,6 +628,7 @@ async fn migration_pane_during_a_copy_and_after_validation() {
             ("gp.UnitAccount".into(), 37, "equal (a8f1f0ae3d18)".into()),
         ],
         millis: 12,
+        unreachable: false,
     };
     app.on_event(Event::TaskFinished {
         id: copy_id,

@@ -155,7 +155,6 @@ pub async fn run(config: &Config, cmd: MigrateCommand) -> Result<i32, Error> {
                 check_confirmation(config, &target, confirm.as_deref())
                     .or_else(|e| if yes { Err(e) } else { Ok(()) })?;
             }
-            let mut failed = false;
             for s in steps {
                 if s == Step::Copy && !yes {
                     break;
@@ -163,11 +162,10 @@ pub async fn run(config: &Config, cmd: MigrateCommand) -> Result<i32, Error> {
                 let r = migration::run_step(config, &stage, s, &progress).await?;
                 print_report(&r);
                 if matches!(r.state, StepState::Failed(_)) {
-                    failed = true;
-                    break;
+                    return Ok(failure_code(&r));
                 }
             }
-            Ok(if failed { EXIT_FINDINGS } else { EXIT_OK })
+            Ok(EXIT_OK)
         }
         MigrateCommand::Rollback {
             stage,
@@ -185,10 +183,19 @@ pub async fn run(config: &Config, cmd: MigrateCommand) -> Result<i32, Error> {
             let r = migration::run_step(config, &stage, Step::Rollback, &progress).await?;
             print_report(&r);
             Ok(if matches!(r.state, StepState::Failed(_)) {
-                EXIT_FINDINGS
+                failure_code(&r)
             } else {
                 EXIT_OK
             })
         }
+    }
+}
+
+/// A failed step exits 1, or 3 when a node could not be reached or refused the login.
+fn failure_code(r: &migration::StepReport) -> i32 {
+    if r.unreachable {
+        crate::error::EXIT_CONNECTION
+    } else {
+        EXIT_FINDINGS
     }
 }

@@ -51,6 +51,12 @@ pub enum DbError {
     /// A credential could not be obtained (missing env var, token refused, ...).
     #[error("{0}")]
     Credential(String),
+    /// The token's issuer (the Entra authority, the managed identity endpoint) did not answer
+    /// within the node's connect timeout.
+    #[error(
+        "no token from {issuer} within {secs} s (the node's connect_timeout_secs): it did not answer"
+    )]
+    TokenTimeout { issuer: String, secs: u64 },
     #[error("{0}")]
     Other(String),
 }
@@ -86,7 +92,8 @@ impl DbError {
             | DbError::Timeout { .. }
             | DbError::Tls { .. }
             | DbError::Unavailable(_)
-            | DbError::Credential(_) => true,
+            | DbError::Credential(_)
+            | DbError::TokenTimeout { .. } => true,
             DbError::Other(_) | DbError::Script(_) => false,
         }
     }

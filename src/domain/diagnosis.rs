@@ -19,6 +19,8 @@ pub enum Failure {
         message: String,
     },
     Tls(String),
+    /// The token's issuer did not answer within the connect timeout.
+    TokenTimeout(String),
     Timeout,
     Unreachable(String),
     Other(String),
@@ -169,6 +171,10 @@ pub fn diagnose(f: &Failure) -> Option<Diagnosis> {
         Failure::Tls(_) => d(
             "the TLS handshake failed: the server's certificate is not trusted, or TLS versions do not match",
             "install the CA that signed the server's certificate, or set trust_server_certificate = true for a server you know",
+        ),
+        Failure::TokenTimeout(_) => d(
+            "the Entra authority (or the managed identity endpoint) did not answer within the connect timeout: a proxy or firewall stands between this host and it, or authority_host names the wrong host",
+            "check that this host reaches the authority over HTTPS (set HTTPS_PROXY where a proxy is needed) and that authority_host is right for the cloud",
         ),
         Failure::Timeout => d(
             "the server did not answer in time: a firewall, a wrong host or port, or a stalled server",

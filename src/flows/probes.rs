@@ -59,6 +59,7 @@ fn failure(e: &DbError) -> Failure {
         },
         DbError::Tls { reason, .. } => Failure::Tls(reason.clone()),
         DbError::Timeout { .. } => Failure::Timeout,
+        DbError::TokenTimeout { issuer, .. } => Failure::TokenTimeout(issuer.clone()),
         DbError::Connect { reason, .. } => Failure::Unreachable(reason.clone()),
         DbError::Credential(m) => match aadsts_code(m) {
             Some(code) => Failure::Entra {
@@ -139,6 +140,7 @@ async fn probe_node(
                         | DbError::Tls { .. }
                         | DbError::Unavailable(_)
                         | DbError::Credential(_)
+                        | DbError::TokenTimeout { .. }
                 )
             );
             let (status, error, cause) = match &s.outcome {

@@ -5,10 +5,11 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::{Secret, TokenCredential};
-use azure_core::http::{ClientOptions, Transport};
+use azure_core::http::{ClientOptions, RetryOptions, Transport};
 use azure_identity::{
     AzureCliCredential, ClientSecretCredential, ClientSecretCredentialOptions,
     ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
@@ -29,8 +30,17 @@ fn credentials() -> &'static Mutex<HashMap<String, Arc<dyn TokenCredential>>> {
     CACHE.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
+/// The Entra authority a service principal asks when the config names none.
+pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
+
 fn client_options(authority_host: Option<&str>, transport: &TransportOverride) -> ClientOptions {
-    let mut options = ClientOptions::default();
+    // No retry policy of the SDK's own: its back-off outlasts any connect timeout (80 s and
+    // more against a silent authority). The first refusal is reported as it is, and silence is
+    // bounded by the node's connect timeout in `sql_token`.
+    let mut options = ClientOptions {
+        retry: RetryOptions::none(),
+        ..ClientOptions::default()
+    };
     if let Some(host) = authority_host {
         let mut custom = CustomConfiguration::default();
         custom.authority_host = host.to_string();
@@ -162,17 +172,37 @@ fn credential(
     Ok(cred)
 }
 
-/// An Entra ID access token for Azure SQL. Errors keep Entra's own text (with its AADSTS code)
-/// but never the secret.
+/// Who issues an identity's tokens, for messages: the authority host, the instance metadata
+/// endpoint, or the Azure CLI.
+pub fn token_issuer(auth: &AuthConfig) -> String {
+    match auth {
+        AuthConfig::ServicePrincipal { authority_host, .. } => authority_host
+            .clone()
+            .unwrap_or_else(|| DEFAULT_AUTHORITY.to_string()),
+        AuthConfig::ManagedIdentity { .. } => "the managed identity endpoint".into(),
+        AuthConfig::AzureCli => "the Azure CLI (az account get-access-token)".into(),
+        AuthConfig::SqlLogin { .. } => "no one (a SQL login has no token)".into(),
+    }
+}
+
+/// An Entra ID access token for Azure SQL, within `limit` (the node's connect timeout). Errors
+/// keep Entra's own text (with its AADSTS code) and name the authority, but never the secret.
 pub async fn sql_token(
     auth: &AuthConfig,
     transport: &TransportOverride,
+    limit: Duration,
 ) -> Result<String, DbError> {
     let cred = credential(auth, transport)?;
-    let token = cred
-        .get_token(&[SQL_SCOPE], None)
-        .await
-        .map_err(|e| DbError::Credential(e.to_string()))?;
+    let issuer = token_issuer(auth);
+    let token = match tokio::time::timeout(limit, cred.get_token(&[SQL_SCOPE], None)).await {
+        Err(_) => {
+            return Err(DbError::TokenTimeout {
+                issuer,
+                secs: limit.as_secs(),
+            });
+        }
+        Ok(r) => r.map_err(|e| DbError::Credential(format!("token from {issuer}: {e}")))?,
+    };
     Ok(token.token.secret().to_string())
 }
 
@@ -181,6 +211,7 @@ pub async fn auth_method(
     node: &str,
     auth: &AuthConfig,
     transport: &TransportOverride,
+    limit: Duration,
 ) -> Result<AuthMethod, DbError> {
     match auth {
         AuthConfig::SqlLogin { user, password_env } => {
@@ -190,7 +221,9 @@ pub async fn auth_method(
             )?;
             Ok(AuthMethod::sql_server(user, password))
         }
-        other => Ok(AuthMethod::aad_token(sql_token(other, transport).await?)),
+        other => Ok(AuthMethod::aad_token(
+            sql_token(other, transport, limit).await?,
+        )),
     }
 }
 

@@ -61,7 +61,13 @@ impl MssqlNode {
 
     /// The authentication the next connection will use (a SQL login or an Entra token).
     pub async fn auth_method(&self) -> Result<AuthMethod, DbError> {
-        auth::auth_method(&self.name, &self.auth, &self.transport).await
+        auth::auth_method(
+            &self.name,
+            &self.auth,
+            &self.transport,
+            Duration::from_secs(self.config.connect_timeout_secs),
+        )
+        .await
     }
 
     /// The tiberius configuration for this node (no secret is logged or displayed).

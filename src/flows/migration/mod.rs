@@ -35,6 +35,9 @@ pub struct StepReport {
     /// Per table: (name, rows, note).
     pub tables: Vec<(String, i64, String)>,
     pub millis: u64,
+    /// The step failed because a node could not be reached or refused the login: the CLI
+    /// exits 3 for it, as for every connection or authentication error.
+    pub unreachable: bool,
 }
 
 pub fn migration(config: &Config) -> Result<&MigrationConfig, Error> {
@@ -322,6 +325,7 @@ pub async fn run_step(
         Step::Rollback => rollback::rollback(config, &j, stage, &sc.target, progress).await,
     };
     guard.armed = false;
+    let unreachable = matches!(&result, Err(e) if e.exit_code() == crate::error::EXIT_CONNECTION);
     let (state, step_findings, tables) = match result {
         Ok(r) => r,
         Err(e) => (
@@ -358,6 +362,7 @@ pub async fn run_step(
         findings,
         tables,
         millis: started.elapsed().as_millis() as u64,
+        unreachable,
     })
 }
 
