@@ -53,3 +53,60 @@ fn demo_opens_the_tui_with_five_panes_and_rate_rows() {
         .unwrap_or_else(|| panic!("no first-frame time in the log:\n{logs}"));
     assert!(ms > 0.0, "{logs}");
 }
+
+/// The terminal as the shell left it: what `stty -a` printed after tpdb ended, and tmux's view
+/// of the pane (alternate screen, cursor, mouse).
+fn assert_terminal_restored(session: &Session, what: &str) {
+    let screen = session.wait_for("speed", Duration::from_secs(10));
+    let stty = screen
+        .split_once("TPDB-EXITED-")
+        .map(|(_, rest)| rest.to_string())
+        .unwrap_or_default();
+    let words: Vec<&str> = stty.split_whitespace().collect();
+    for mode in ["icanon", "echo", "isig", "icrnl", "opost"] {
+        assert!(
+            words.contains(&mode) && !words.contains(&format!("-{mode}").as_str()),
+            "{what}: {mode} is not restored (raw mode left on):\n{screen}"
+        );
+    }
+    assert_eq!(session.format("#{alternate_on}"), "0", "{what}: alternate screen");
+    assert_eq!(session.format("#{cursor_flag}"), "1", "{what}: cursor hidden");
+    assert_eq!(session.format("#{mouse_any_flag}"), "0", "{what}: mouse capture");
+    assert!(
+        !screen.contains("panicked"),
+        "{what}: a panic was reported:\n{screen}"
+    );
+}
+
+#[test]
+fn each_stop_signal_restores_the_terminal_and_exits_with_its_code() {
+    let dir = tempfile::tempdir().unwrap();
+    // Create the demo once; each run below opens the TUI on it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tpdb"))
+        .args(["demo", "--setup-only", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let config = dir.path().join("tpdb.toml");
+    for (signal, code) in [("TERM", 143), ("INT", 130), ("HUP", 129)] {
+        let session = Session::start_then(
+            &format!("sig{signal}"),
+            &format!("--config {}", config.display()),
+            100,
+            30,
+            "stty -a;",
+        );
+        session.wait_for("Migration", Duration::from_secs(60));
+        // While the TUI runs, the pane is in its modes (so the checks below can fail).
+        assert_eq!(session.format("#{alternate_on}"), "1");
+        assert_eq!(session.format("#{mouse_any_flag}"), "1");
+        session.signal(signal);
+        let screen = session.wait_for("TPDB-EXITED-", Duration::from_secs(15));
+        assert!(
+            screen.contains(&format!("TPDB-EXITED-{code}")),
+            "SIG{signal}:\n{screen}"
+        );
+        assert_terminal_restored(&session, &format!("SIG{signal}"));
+    }
+}

@@ -647,3 +647,17 @@ async fn quitting_the_tui_during_a_copy_asks_then_leaves_it_interrupted() {
     session.wait_for("TPDB-EXITED-0", Duration::from_secs(15));
     interrupted_then_rolled_back(&demo, &before).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_to_the_tui_during_a_copy_restores_the_terminal_and_leaves_it_interrupted() {
+    let demo = big_demo();
+    let before = checksums(&demo, "training").await;
+    let session = copy_running_in_the_tui(&demo, "tui-term");
+    session.signal("TERM");
+    let screen = session.wait_for("TPDB-EXITED-", Duration::from_secs(30));
+    assert!(screen.contains("TPDB-EXITED-143"), "{screen}");
+    assert!(screen.contains("stopped by SIGTERM"), "{screen}");
+    assert_eq!(session.format("#{alternate_on}"), "0");
+    assert_eq!(session.format("#{mouse_any_flag}"), "0");
+    interrupted_then_rolled_back(&demo, &before).await;
+}

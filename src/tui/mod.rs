@@ -5,6 +5,7 @@
 pub mod app;
 pub mod keymap;
 pub mod panes;
+pub mod terminal;
 pub mod theme;
 pub mod widgets;
 
@@ -12,10 +13,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossterm::event::{
-    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
-    Event as TermEvent, EventStream, KeyEventKind,
-};
+use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
 use futures_util::StreamExt;
 use ratatui::Terminal;
 use ratatui::backend::Backend;
@@ -102,24 +100,6 @@ fn migration_order(config: &Config) -> Vec<String> {
     names
 }
 
-/// Restores mouse capture and bracketed paste on every exit path; `ratatui::init` already
-/// restores raw mode and the screen on panic.
-struct TerminalGuard;
-
-impl TerminalGuard {
-    fn enable() -> io::Result<TerminalGuard> {
-        crossterm::execute!(io::stdout(), EnableMouseCapture, EnableBracketedPaste)?;
-        Ok(TerminalGuard)
-    }
-}
-
-impl Drop for TerminalGuard {
-    fn drop(&mut self) {
-        let _ = crossterm::execute!(io::stdout(), DisableMouseCapture, DisableBracketedPaste);
-        ratatui::restore();
-    }
-}
-
 /// Open the TUI on a validated config. Themes and keys are checked before raw mode starts.
 pub async fn run(config: Arc<Config>) -> Result<(), Error> {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
@@ -140,8 +120,8 @@ pub async fn run(config: Arc<Config>) -> Result<(), Error> {
     let mut app = App::new(keymap, theme, defaults, facts(&config));
     let worker = worker::spawn(config.clone());
 
-    let mut terminal = ratatui::init();
-    let guard = TerminalGuard::enable().map_err(|e| Error::Io(e.to_string()))?;
+    let (guard, mut terminal) = terminal::TerminalGuard::enter()
+        .map_err(|e| Error::Io(format!("cannot set up the terminal: {e}")))?;
     let result = event_loop(&mut terminal, &mut app, worker, log_rx, EventStream::new()).await;
     drop(guard);
     result.map_err(|e| Error::Io(format!("terminal: {e}")))

@@ -142,9 +142,15 @@ impl Session {
     /// Run the real binary with `args` (shell words) in a new detached tmux session of
     /// `width`×`height`; when it ends the shell prints `TPDB-EXITED-<code>` and waits.
     pub fn start(name: &str, args: &str, width: u16, height: u16) -> Session {
+        Session::start_then(name, args, width, height, "")
+    }
+
+    /// As `start`, and after the exit line the shell runs `after` (e.g. `stty -a`) in the
+    /// same terminal.
+    pub fn start_then(name: &str, args: &str, width: u16, height: u16, after: &str) -> Session {
         let session = Session(format!("tpdb-{name}-{}", std::process::id()));
         let cmd = format!(
-            "{} {args}; echo TPDB-EXITED-$?; sleep 30",
+            "{} {args}; echo TPDB-EXITED-$?; {after} sleep 30",
             env!("CARGO_BIN_EXE_tpdb")
         );
         let (w, h) = (width.to_string(), height.to_string());
@@ -176,6 +182,41 @@ impl Session {
 
     pub fn wait_for(&self, what: &str, within: Duration) -> String {
         wait_for(&self.0, what, within)
+    }
+
+    /// A tmux format of the pane, e.g. `#{alternate_on}`.
+    pub fn format(&self, format: &str) -> String {
+        String::from_utf8_lossy(&tmux(&["display-message", "-p", "-t", &self.0, format]).stdout)
+            .trim()
+            .to_string()
+    }
+
+    /// The pid of the tpdb process the pane's shell started.
+    pub fn tpdb_pid(&self) -> u32 {
+        let shell = self.format("#{pane_pid}");
+        let start = Instant::now();
+        loop {
+            let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+                .unwrap_or_default();
+            if let Some(pid) = children.split_whitespace().next() {
+                return pid.parse().unwrap();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "no child of the pane's shell {shell}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Send `signal` (`TERM`, `INT`, `HUP` …) to the tpdb process of the pane.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.tpdb_pid().to_string();
+        let out = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "kill -{signal} {pid}: {out:?}");
     }
 }
 
