@@ -371,3 +371,55 @@ fn output_into_a_closed_pipe_ends_quietly_with_141() {
         assert_eq!(out.status.code(), Some(141), "{args:?}: {e}");
     }
 }
+
+#[test]
+fn the_log_level_comes_from_the_flag_the_environment_or_the_config() {
+    let demo = common::demo();
+    let logs = demo.path("logs");
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let _ = std::fs::remove_dir_all(&logs);
+        let out = common::tpdb_env(&demo, args, env);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        common::logs(&logs)
+    };
+    let status = ["migrate", "status"];
+    let info = run(&status, &[]);
+    assert!(
+        info.contains("command started command=\"migrate\""),
+        "{info}"
+    );
+    assert!(!info.contains("DEBUG"), "info is the default: {info}");
+
+    let debug = run(&["--log-level", "debug", "migrate", "status"], &[]);
+    assert!(
+        debug.contains("DEBUG") && debug.contains("config loaded"),
+        "{debug}"
+    );
+
+    let quiet = run(&status, &[("TPDB_LOG", "error")]);
+    assert!(
+        !quiet.contains("INFO") && !quiet.contains("DEBUG"),
+        "{quiet}"
+    );
+
+    // The flag wins over the environment.
+    let flag = run(
+        &["--log-level", "debug", "migrate", "status"],
+        &[("TPDB_LOG", "error")],
+    );
+    assert!(flag.contains("DEBUG"), "{flag}");
+
+    let text_cfg = std::fs::read_to_string(demo.config_path()).unwrap();
+    std::fs::write(
+        demo.config_path(),
+        text_cfg.replace("[ui]\n", "[ui]\nlog_level = \"warn\"\n"),
+    )
+    .unwrap();
+    let warn = run(&status, &[]);
+    assert!(!warn.contains("INFO"), "[ui] log_level = warn: {warn}");
+    let env = run(&status, &[("TPDB_LOG", "debug")]);
+    assert!(
+        env.contains("DEBUG"),
+        "TPDB_LOG wins over the config: {env}"
+    );
+}

@@ -69,9 +69,21 @@ fn assert_terminal_restored(session: &Session, what: &str) {
             "{what}: {mode} is not restored (raw mode left on):\n{screen}"
         );
     }
-    assert_eq!(session.format("#{alternate_on}"), "0", "{what}: alternate screen");
-    assert_eq!(session.format("#{cursor_flag}"), "1", "{what}: cursor hidden");
-    assert_eq!(session.format("#{mouse_any_flag}"), "0", "{what}: mouse capture");
+    assert_eq!(
+        session.format("#{alternate_on}"),
+        "0",
+        "{what}: alternate screen"
+    );
+    assert_eq!(
+        session.format("#{cursor_flag}"),
+        "1",
+        "{what}: cursor hidden"
+    );
+    assert_eq!(
+        session.format("#{mouse_any_flag}"),
+        "0",
+        "{what}: mouse capture"
+    );
     assert!(
         !screen.contains("panicked"),
         "{what}: a panic was reported:\n{screen}"

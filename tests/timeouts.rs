@@ -92,6 +92,25 @@ fn a_silent_authority_fails_the_token_step_within_the_connect_timeout() {
         assert!(took < Duration::from_secs(20), "{args:?} took {took:?}");
         assert!(!all.contains("not-a-real-secret"), "{args:?}: {all}");
     }
+
+    // At the most verbose level the log holds the attempt, never the secret.
+    let out = tpdb_env(
+        &demo,
+        &[
+            "--log-level",
+            "trace",
+            "probe",
+            "--principal",
+            "sp",
+            "--node",
+            "azure",
+        ],
+        &[("TPDB_TEST_SP_SECRET", "not-a-real-secret")],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    let logs = common::logs(&demo.path("logs"));
+    assert!(logs.contains("TRACE") || logs.contains("DEBUG"), "{logs}");
+    assert!(!logs.contains("not-a-real-secret"), "{logs}");
 }
 
 #[test]

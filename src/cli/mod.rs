@@ -104,13 +104,32 @@ pub fn load_config(path: Option<&PathBuf>) -> Result<Config, Error> {
     Ok(Config::load(&path)?)
 }
 
+/// The subcommand's name for the log (`rates`, `migrate` …; `tui` without one).
+fn command_name(command: Option<&Command>) -> &'static str {
+    match command {
+        None => "tui",
+        Some(Command::Demo(_)) => "demo",
+        Some(Command::CheckConfig) => "check-config",
+        Some(Command::Rates(_)) => "rates",
+        Some(Command::Privileges(_)) => "privileges",
+        Some(Command::Probe(_)) => "probe",
+        Some(Command::Migrate(_)) => "migrate",
+    }
+}
+
 /// Run a parsed command line; returns the exit code.
 pub async fn run(cli: Cli) -> Result<i32, Error> {
     if let Some(level) = cli.log_level {
         crate::logging::set_level_override(level);
     }
     let config = || load_usable_config(cli.config.as_ref());
-    let log = |c: &Config| crate::logging::init(&c.paths.log_dir, crate::logging::level(c), None);
+    let name = command_name(cli.command.as_ref());
+    let log = |c: &Config| {
+        let guard = crate::logging::init(&c.paths.log_dir, crate::logging::level(c), None);
+        tracing::info!(command = name, "command started");
+        tracing::debug!(config = %c.file.display(), nodes = c.nodes.len(), "config loaded");
+        guard
+    };
     match cli.command {
         Some(Command::Demo(args)) => demo::run(args).await,
         Some(Command::CheckConfig) => check_config::run(&load_config(cli.config.as_ref())?),

@@ -546,10 +546,15 @@ impl Cx<'_> {
             return Ok(d);
         }
         let from = if above_lo { "above" } else { "from" };
+        let show = |d: Decimal| match i64::try_from(d) {
+            Ok(n) if d.fract().is_zero() => thousands(n),
+            _ => d.to_string(),
+        };
+        let (lo, hi) = (show(lo), show(hi));
         self.err(
             value.span(),
             format!("{key} = {d} is out of range: it must be {from} {lo} to {hi}"),
-            format!("write a decimal {from} {lo} to {hi}, e.g. {key} = \"{hi}\""),
+            format!("write a quoted decimal {from} {lo} to {hi}"),
         )
     }
 

@@ -102,6 +102,9 @@ mod tests {
         let mouse = at("\x1b[?1000l");
         let screen = at("\x1b[?1049l");
         let cursor = at("\x1b[?25h");
-        assert!(paste < mouse && mouse < screen && screen < cursor, "{text:?}");
+        assert!(
+            paste < mouse && mouse < screen && screen < cursor,
+            "{text:?}"
+        );
     }
 }

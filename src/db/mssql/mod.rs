@@ -114,6 +114,7 @@ impl MssqlNode {
         port: u16,
     ) -> Result<Conn, ConnectFailure> {
         let secs = self.config.connect_timeout_secs;
+        tracing::debug!(node = %self.name, host, port, "connecting");
         let tcp = tokio::time::timeout(Duration::from_secs(secs), TcpStream::connect((host, port)))
             .await
             .map_err(|_| {
