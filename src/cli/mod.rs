@@ -40,7 +40,7 @@ use crate::error::{EXIT_OK, Error};
     version,
     about = "Terminal console for a staged SQL Server node migration, job-code rates and service-principal probes",
     long_about = "Without a subcommand, opens the TUI on the configured nodes.\n\
-                  Exit codes: 0 ok, 1 findings or a refused operation, 2 usage or config error, 3 connection or authentication error."
+                  Exit codes: 0 ok, 1 findings or a refused operation, 2 usage or config error, 3 connection or authentication error, 130/143/129 stopped by SIGINT/SIGTERM/SIGHUP, 141 output reader gone."
 )]
 pub struct Cli {
     /// Config file (default: $TPDB_CONFIG, then the platform config dir's tpdb/tpdb.toml).

@@ -92,10 +92,14 @@ fn error_info(e: &DbError) -> ErrorInfo {
     }
 }
 
-/// Per-probe time limit for a node: its connect timeout plus a margin for the checks.
-fn limit(config: &Config, node: &str) -> Duration {
+/// Per-probe time limit for a node. Each step bounds itself — token, TCP and login by the
+/// connect timeout, every check by the command timeout — so this only catches what escapes
+/// them: three connect timeouts and a command timeout per check, plus two.
+fn limit(config: &Config, node: &str, checks: usize) -> Duration {
     let secs = match config.nodes.get(node).map(|n| &n.driver) {
-        Some(Driver::Mssql(m)) => m.connect_timeout_secs + m.command_timeout_secs,
+        Some(Driver::Mssql(m)) => {
+            3 * m.connect_timeout_secs + (checks as u64 + 2) * m.command_timeout_secs
+        }
         _ => 30,
     };
     Duration::from_secs(secs.max(1))
@@ -110,25 +114,26 @@ async fn probe_node(
     let p = config.principal(principal).map_err(Error::Usage)?;
     let handle = db::open(config, node, Some(principal)).map_err(Error::Usage)?;
     let started = Instant::now();
-    let steps =
-        match tokio::time::timeout(limit(config, node), handle.probe(&p.required, active)).await {
-            Ok(steps) => steps,
-            Err(_) => {
-                let (host, port) = match config.nodes.get(node).map(|n| &n.driver) {
-                    Some(Driver::Mssql(m)) => (m.host.clone(), m.port),
-                    _ => (node.to_string(), 0),
-                };
-                vec![db::ProbeStep {
-                    check: "connect".into(),
-                    millis: started.elapsed().as_millis() as u64,
-                    outcome: StepOutcome::Fail(DbError::Timeout {
-                        host,
-                        port,
-                        secs: limit(config, node).as_secs(),
-                    }),
-                }]
-            }
-        };
+    let limit = limit(config, node, p.required.len());
+    let steps = match tokio::time::timeout(limit, handle.probe(&p.required, active)).await {
+        Ok(steps) => steps,
+        Err(_) => {
+            let (host, port) = match config.nodes.get(node).map(|n| &n.driver) {
+                Some(Driver::Mssql(m)) => (m.host.clone(), m.port),
+                _ => (node.to_string(), 0),
+            };
+            // Not one step's fault: the probe as a whole outlasted every step's own bound.
+            vec![db::ProbeStep {
+                check: "probe".into(),
+                millis: started.elapsed().as_millis() as u64,
+                outcome: StepOutcome::Fail(DbError::Timeout {
+                    host,
+                    port,
+                    secs: limit.as_secs(),
+                }),
+            }]
+        }
+    };
     let mut results: Vec<CheckResult> = steps
         .iter()
         .map(|s| {
@@ -175,8 +180,7 @@ async fn probe_node(
         .any(|r| r.status == Status::Fail && !r.unreachable);
     if needs_fix
         && let Ok(admin) = db::open(config, node, None)
-        && let Ok(Ok(catalog)) =
-            tokio::time::timeout(limit(config, node), admin.security_catalog()).await
+        && let Ok(Ok(catalog)) = tokio::time::timeout(limit, admin.security_catalog()).await
     {
         let whole = check_required(&p.user, p.kind, &p.required, &catalog).script;
         for r in results.iter_mut().filter(|r| r.status == Status::Fail) {
