@@ -787,14 +787,6 @@ impl Cx<'_> {
             );
         }
 
-        if nodes.is_empty() {
-            return self.err(
-                0..0,
-                "no nodes are defined: tpdb needs at least one [nodes.NAME] table",
-                "add a node, e.g. [nodes.node1] with driver = \"mssql\" (or \"sandbox\"); config.example.toml shows every key, and `tpdb demo --setup-only` writes a working config",
-            );
-        }
-
         let mut principals = BTreeMap::new();
         for (name, p) in raw.principals {
             let kind = match p.kind.as_ref().map(|k| k.get_ref().as_str()) {
@@ -954,6 +946,14 @@ impl Cx<'_> {
             log_dir: resolve("log_dir", p.log_dir, "logs"),
             journal: resolve("journal", p.journal, "journal.db"),
         };
+        // Last, so a more particular problem elsewhere in the file is named first.
+        if nodes.is_empty() {
+            return self.err(
+                0..0,
+                "no nodes are defined: tpdb needs at least one [nodes.NAME] table",
+                "add a node, e.g. [nodes.node1] with driver = \"mssql\" (or \"sandbox\"); config.example.toml shows every key, and `tpdb demo --setup-only` writes a working config",
+            );
+        }
         Ok(Config {
             file: self.file.to_path_buf(),
             nodes,
