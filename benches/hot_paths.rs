@@ -93,6 +93,7 @@ fn rate_data(sites: i32, codes: i32) -> RateData {
                     site_id: s,
                     job_code_id: j,
                     hourly_rate: Some(d(1550 + (j as i64 % 90))),
+                    as_of_method: Some("weighted".into()),
                     as_of_date: Some(date("2025-01-01")),
                     newest_date: date("2025-01-01"),
                 });

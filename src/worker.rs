@@ -33,6 +33,9 @@ pub enum Command {
     PrepareApply {
         id: TaskId,
         outcome: Box<PreviewOutcome>,
+        /// Also write the rows that replace a rate on record for their date (asked for
+        /// explicitly, after seeing them listed).
+        replace_recorded: bool,
     },
     ApplyRates {
         id: TaskId,
@@ -218,11 +221,11 @@ async fn run(
                                 .map(|o| Event::RatesPreview { id, outcome: Box::new(o) })
                         });
                     }
-                    Command::PrepareApply { id, outcome } => {
+                    Command::PrepareApply { id, outcome, replace_recorded } => {
                         let token = start(&mut running, id, Kind::Other);
                         let cfg = config.clone();
                         spawn_task(id, "plan rate write".into(), token, events.clone(), done_tx.clone(), async move {
-                            rates::prepare_apply(&cfg, &outcome)
+                            rates::prepare_apply(&cfg, &outcome, replace_recorded)
                                 .map(|p| Event::ApplyPrepared { id, prep: Box::new(p) })
                         });
                     }

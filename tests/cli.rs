@@ -81,6 +81,8 @@ fn json_preview_has_the_documented_keys_with_decimals_as_strings() {
         "method",
         "rate",
         "current_rate",
+        "recorded_rate",
+        "recorded_method",
         "delta",
         "delta_pct",
         "samples",
@@ -116,7 +118,7 @@ fn csv_preview_has_a_header_and_one_line_per_row() {
     let mut lines = body.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "site_id,job_code,method,rate,current_rate,delta,delta_pct,samples,hours,source,gp_unit_account,flags"
+        "site_id,job_code,method,rate,current_rate,recorded_rate,recorded_method,delta,delta_pct,samples,hours,source,gp_unit_account,flags"
     );
     let rows: Vec<&str> = lines.collect();
     assert!(rows.len() > 300);

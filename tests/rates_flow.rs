@@ -224,7 +224,7 @@ async fn a_refused_write_writes_nothing_and_names_the_grant() {
     let out = preview(&demo.config, &params(Method::Weighted), &no_progress)
         .await
         .unwrap();
-    let prep = prepare_apply(&demo.config, &out).unwrap();
+    let prep = prepare_apply(&demo.config, &out, false).unwrap();
     assert_eq!(prep.identity, "sp-billing-dataflow");
     assert!(prep.protected);
     assert!(
@@ -259,7 +259,7 @@ async fn applying_twice_leaves_one_row_per_key_and_date_and_keeps_history() {
     let out = preview(&demo.config, &params(Method::Weighted), &no_progress)
         .await
         .unwrap();
-    let prep = prepare_apply(&demo.config, &out).unwrap();
+    let prep = prepare_apply(&demo.config, &out, false).unwrap();
     let written = apply(&demo.config, &prep).await.unwrap();
     assert_eq!(written, prep.plan.writes.len());
     assert!(written > 300);
@@ -316,7 +316,7 @@ async fn with_execute_granted_the_procedure_path_writes() {
     let mut p = params(Method::Average);
     p.sites = vec![1, 2];
     let out = preview(&demo.config, &p, &no_progress).await.unwrap();
-    let prep = prepare_apply(&demo.config, &out).unwrap();
+    let prep = prepare_apply(&demo.config, &out, false).unwrap();
     let n = apply(&demo.config, &prep).await.unwrap();
     assert_eq!(n, out.preview.rows.len());
     let conn = demo.node("node1");
@@ -352,7 +352,7 @@ async fn a_deny_through_a_role_refuses_the_table_write_and_writes_nothing() {
     let out = preview(&demo.config, &params(Method::Weighted), &no_progress)
         .await
         .unwrap();
-    let prep = prepare_apply(&demo.config, &out).unwrap();
+    let prep = prepare_apply(&demo.config, &out, false).unwrap();
     let e = apply(&demo.config, &prep).await.unwrap_err();
     assert_eq!(e.server_number(), Some(229));
     assert!(e.to_string().contains("The INSERT permission was denied on the object 'SiteJobCodeRate', database 'node1', schema 'dbo'."), "{e}");
@@ -377,5 +377,179 @@ async fn a_rates_node_without_the_rate_table_names_the_key() {
         e.to_string()
             .contains("dbo.SiteJobCodeRate does not exist on node 'uat'"),
         "{e}"
+    );
+}
+
+/// Every stored rate row, byte for byte as SQLite holds it (rate as text, method included).
+fn history_dump(demo: &common::Demo) -> Vec<String> {
+    let conn = demo.node("node1");
+    let mut st = conn
+        .prepare(r#"SELECT job_code_id || '|' || site_id || '|' || effective_date || '|' || quote(hourly_rate) || '|' || calculation_method FROM "dbo.SiteJobCodeRate" ORDER BY 1"#)
+        .unwrap();
+    st.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// Sites 5, job codes CSH and VAL, effective 2025-01-01: a date the demo has rates on record for.
+fn on_record_params(method: Method) -> RateParams {
+    RateParams {
+        sites: vec![5],
+        job_codes: vec!["CSH".into(), "VAL".into()],
+        effective_date: d("2025-01-01"),
+        ..params(method)
+    }
+}
+
+#[tokio::test]
+async fn a_rate_on_record_for_the_date_is_flagged_left_out_and_replaced_only_when_asked() {
+    let mut demo = common::demo();
+    demo.edit_config(|t| t.replace("write_path = \"procedure\"", "write_path = \"table\""));
+    let before = history_dump(&demo);
+    let out = preview(
+        &demo.config,
+        &on_record_params(Method::Weighted),
+        &no_progress,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.preview.rows.len(), 2);
+    for r in &out.preview.rows {
+        assert!(r.flags.contains(&Flag::ReplacesRateOnRecord), "{r:?}");
+        assert_eq!(r.recorded_rate, r.current_rate, "{r:?}");
+        assert_eq!(r.recorded_method.as_deref(), Some("average"), "{r:?}");
+        assert_ne!(r.recorded_rate, Some(r.rate), "{r:?}");
+    }
+
+    // Without asking: nothing is written, history stays byte-identical, the rows are named.
+    let prep = prepare_apply(&demo.config, &out, false).unwrap();
+    assert!(prep.plan.writes.is_empty());
+    assert_eq!(prep.plan.replacements_left_out(), 2);
+    assert!(
+        prep.plan
+            .skipped
+            .iter()
+            .all(|(_, _, why)| why.starts_with("replaces the rate on record (site 5 ")),
+        "{:?}",
+        prep.plan.skipped
+    );
+    assert_eq!(apply(&demo.config, &prep).await.unwrap(), 0);
+    assert_eq!(history_dump(&demo), before);
+
+    // Asked for: written, and the audit line carries old and new values of each row.
+    let prep = prepare_apply(&demo.config, &out, true).unwrap();
+    assert_eq!(prep.plan.writes.len(), 2);
+    assert_eq!(apply(&demo.config, &prep).await.unwrap(), 2);
+    let audit = std::fs::read_to_string(demo.path("audit.jsonl")).unwrap();
+    let last = audit.lines().last().unwrap();
+    for r in &out.preview.rows {
+        let said = format!(
+            "site 5 {} 2025-01-01: {} average → {} weighted",
+            r.job_code,
+            r.recorded_rate.unwrap(),
+            r.rate
+        );
+        assert!(last.contains(&said), "{said} not in {last}");
+    }
+    assert!(last.contains("\"outcome\":\"ok\""), "{last}");
+
+    // Written again, the same rows are unchanged: nothing to write, nothing sent.
+    let again = preview(
+        &demo.config,
+        &on_record_params(Method::Weighted),
+        &no_progress,
+    )
+    .await
+    .unwrap();
+    assert!(
+        again
+            .preview
+            .rows
+            .iter()
+            .all(|r| r.flags.contains(&Flag::Unchanged) && !r.writable()),
+        "{:?}",
+        again.preview.rows
+    );
+    let after = history_dump(&demo);
+    let prep = prepare_apply(&demo.config, &again, true).unwrap();
+    assert!(prep.plan.writes.is_empty() && prep.plan.replacing.is_empty());
+    assert_eq!(apply(&demo.config, &prep).await.unwrap(), 0);
+    assert_eq!(history_dump(&demo), after);
+    let applies = |text: &str| text.lines().filter(|l| l.contains("rates.apply")).count();
+    let now = std::fs::read_to_string(demo.path("audit.jsonl")).unwrap();
+    assert_eq!(applies(&now), applies(&audit), "no write was even begun");
+}
+
+#[test]
+fn the_cli_leaves_rates_on_record_out_until_replace_recorded_and_asks_no_confirmation_for_nothing()
+{
+    let mut demo = common::demo();
+    demo.edit_config(|t| t.replace("write_path = \"procedure\"", "write_path = \"table\""));
+    let before = history_dump(&demo);
+    let args = [
+        "rates",
+        "apply",
+        "--sites",
+        "5",
+        "--job-codes",
+        "CSH,VAL",
+        "--effective-date",
+        "2025-01-01",
+        "--yes",
+    ];
+    // node1 is protected, yet with nothing to write no confirmation is asked.
+    let out = common::tpdb(&demo, &args);
+    let (o, e) = (common::text(&out.stdout), common::text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{o}{e}");
+    assert!(
+        o.contains("-- 0 rows to write") && o.contains("2 left out"),
+        "{o}"
+    );
+    assert!(o.contains("add --replace-recorded"), "{o}");
+    assert!(e.contains("nothing to write"), "{e}");
+    assert!(!e.contains("protected"), "{e}");
+    assert_eq!(history_dump(&demo), before);
+
+    let mut replace = args.to_vec();
+    replace.extend(["--replace-recorded", "--confirm", "node1"]);
+    let out = common::tpdb(&demo, &replace);
+    let o = common::text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{o}{}",
+        common::text(&out.stderr)
+    );
+    assert!(o.contains("--   replaces: site 5 CSH 2025-01-01: "), "{o}");
+    assert_ne!(history_dump(&demo), before);
+
+    // JSON shows what is on record next to the new rate.
+    let out = common::tpdb(
+        &demo,
+        &[
+            "rates",
+            "preview",
+            "--sites",
+            "5",
+            "--job-codes",
+            "CSH",
+            "--effective-date",
+            "2025-01-01",
+            "--method",
+            "average",
+            "--format",
+            "json",
+        ],
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["recorded_method"], "weighted", "{rows}");
+    assert!(rows[0]["recorded_rate"].is_string(), "{rows}");
+    assert!(
+        rows[0]["flags"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("replaces_rate_on_record")),
+        "{rows}"
     );
 }

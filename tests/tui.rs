@@ -172,7 +172,7 @@ async fn a_bad_date_is_shown_and_sends_nothing() {
 async fn apply_needs_the_typed_node_name_on_a_protected_node() {
     let demo = common::demo();
     let outcome = demo_outcome(&demo).await;
-    let prep = prepare_apply(&demo.config, &outcome).unwrap();
+    let prep = prepare_apply(&demo.config, &outcome, false).unwrap();
     let mut app = app();
     load(&mut app, outcome);
     let now = Instant::now();
@@ -703,4 +703,92 @@ fn an_interrupted_step_and_a_held_lease_read_whole_at_80_by_24_and_wide() {
     ] {
         assert!(wide.contains(whole), "'{whole}' is not whole:\n{wide}");
     }
+}
+
+#[tokio::test]
+async fn rates_on_record_need_a_second_confirmation_that_lists_them_and_nothing_asks_nothing() {
+    let mut demo = common::demo();
+    // An unprotected rates node, so the word typed is `replace`, not the node's name.
+    demo.edit_config(|t| {
+        t.replacen(
+            "user = \"dbo\"\nprotected = true\n\n[nodes.edw]",
+            "user = \"dbo\"\nprotected = false\n\n[nodes.edw]",
+            1,
+        )
+    });
+    let params = RateParams {
+        sites: vec![5],
+        job_codes: vec!["CSH".into(), "VAL".into()],
+        effective_date: chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+        ..defaults()
+    };
+    let outcome = preview(&demo.config, &params, &no_progress).await.unwrap();
+    let mut app = app();
+    load(&mut app, outcome.clone());
+    let now = Instant::now();
+    let summary = screen(&render(&app, 160, 40));
+    assert!(summary.contains("2 replace a rate on record"), "{summary}");
+
+    // The first confirmation: nothing to write unless replaced, and it says how.
+    let first = prepare_apply(&demo.config, &outcome, false).unwrap();
+    assert!(!first.protected, "the test needs an unprotected node");
+    app.on_event(Event::ApplyPrepared {
+        id: 9,
+        prep: Box::new(first),
+    });
+    let s = screen(&render(&app, 160, 40));
+    assert!(
+        s.contains("2 rows would replace a different rate on record"),
+        "{s}"
+    );
+    app.on_key(code(KeyCode::Enter), now);
+    assert!(app.take_commands().is_empty(), "Enter writes nothing here");
+
+    // ctrl-r asks for the plan that replaces them.
+    app.on_event(Event::ApplyPrepared {
+        id: 10,
+        prep: Box::new(prepare_apply(&demo.config, &outcome, false).unwrap()),
+    });
+    app.on_key(
+        KeyEvent::new(KeyCode::Char('r'), KeyModifiers::CONTROL),
+        now,
+    );
+    assert!(matches!(
+        app.take_commands()[..],
+        [Command::PrepareApply {
+            replace_recorded: true,
+            ..
+        }]
+    ));
+    let second = prepare_apply(&demo.config, &outcome, true).unwrap();
+    app.on_event(Event::ApplyPrepared {
+        id: 11,
+        prep: Box::new(second),
+    });
+    let s = screen(&render(&app, 160, 40));
+    assert!(s.contains("Replace 2 rates on record on node1"), "{s}");
+    assert!(s.contains("replaces site 5 CSH 2025-01-01: "), "{s}");
+    assert!(s.contains("→"), "{s}");
+    assert!(s.contains("type replace"), "{s}");
+    app.on_key(code(KeyCode::Enter), now);
+    assert!(app.take_commands().is_empty(), "not without the word");
+    for c in "replace".chars() {
+        app.on_key(key(c), now);
+    }
+    app.on_key(code(KeyCode::Enter), now);
+    assert!(matches!(
+        app.take_commands()[..],
+        [Command::ApplyRates { .. }]
+    ));
+
+    // A plan with nothing at all to write opens no confirmation.
+    let mut none = prepare_apply(&demo.config, &outcome, false).unwrap();
+    none.plan.replacing.clear();
+    app.on_event(Event::ApplyPrepared {
+        id: 12,
+        prep: Box::new(none),
+    });
+    let s = screen(&render(&app, 160, 40));
+    assert!(!s.contains("Write site rates"), "{s}");
+    assert!(s.contains("nothing to write"), "{s}");
 }

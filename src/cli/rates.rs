@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 
 use super::output::{Format, csv_line, table};
 use crate::config::Config;
-use crate::domain::rates::{Method, Preview, RateParams};
+use crate::domain::rates::{Flag, Method, Preview, RateParams};
 use crate::error::{EXIT_OK, Error};
 use crate::flows::no_progress;
 use crate::flows::rates::{self, PreviewOutcome};
@@ -34,6 +34,10 @@ pub enum RatesCommand {
         /// The node's name, required when the rates node is protected.
         #[arg(long, value_name = "NODE")]
         confirm: Option<String>,
+        /// Also write the rows whose (site, job code, effective date) already has a different
+        /// rate on record, replacing it (old and new values are printed and audited).
+        #[arg(long)]
+        replace_recorded: bool,
     },
 }
 
@@ -97,12 +101,14 @@ impl ParamArgs {
     }
 }
 
-const COLUMNS: [&str; 12] = [
+const COLUMNS: [&str; 14] = [
     "site_id",
     "job_code",
     "method",
     "rate",
     "current_rate",
+    "recorded_rate",
+    "recorded_method",
     "delta",
     "delta_pct",
     "samples",
@@ -123,6 +129,8 @@ fn cells(p: &Preview) -> Vec<Vec<String>> {
                 r.method.to_string(),
                 r.rate.to_string(),
                 opt(r.current_rate),
+                opt(r.recorded_rate),
+                r.recorded_method.clone().unwrap_or_default(),
                 opt(r.delta),
                 opt(r.delta_pct),
                 r.samples.to_string(),
@@ -149,7 +157,16 @@ fn summary(o: &PreviewOutcome) -> String {
         o.params.method,
         p.excluded_records,
         p.sites_without_gp_text()
-    )
+    ) + &match (
+        p.count(Flag::ReplacesRateOnRecord),
+        p.count(Flag::Unchanged),
+    ) {
+        (0, 0) => String::new(),
+        (r, u) => format!(
+            " · rates on record for {}: {r} would be replaced (--replace-recorded), {u} unchanged",
+            o.params.effective_date
+        ),
+    }
 }
 
 /// Write a preview in the chosen format.
@@ -203,6 +220,7 @@ pub async fn run(config: &Config, cmd: RatesCommand) -> Result<i32, Error> {
             params,
             yes,
             confirm,
+            replace_recorded,
         } => {
             if params.effective_date.is_none() {
                 return Err(Error::Usage(
@@ -211,7 +229,7 @@ pub async fn run(config: &Config, cmd: RatesCommand) -> Result<i32, Error> {
             }
             let p = params.resolve(config)?;
             let o = rates::preview(config, &p, &no_progress).await?;
-            let prep = rates::prepare_apply(config, &o)?;
+            let prep = rates::prepare_apply(config, &o, replace_recorded)?;
             outln!(
                 "-- {} rows to write on node {} as {}; {} left out",
                 prep.plan.writes.len(),
@@ -221,6 +239,26 @@ pub async fn run(config: &Config, cmd: RatesCommand) -> Result<i32, Error> {
             );
             for (site, code, why) in &prep.plan.skipped {
                 outln!("--   left out: site {site} {code}: {why}");
+            }
+            if prep.plan.replace_recorded {
+                for r in &prep.plan.replacing {
+                    outln!("--   replaces: {r}");
+                }
+            }
+            let left_out = prep.plan.replacements_left_out();
+            if left_out > 0 {
+                outln!(
+                    "-- {left_out} rows would replace a different rate on record for {}: add --replace-recorded to write them",
+                    p.effective_date
+                );
+            }
+            if prep.plan.writes.is_empty() {
+                eprintln!(
+                    "nothing to write: all {} rows are left out; nothing was sent to node {}",
+                    prep.plan.skipped.len(),
+                    prep.node
+                );
+                return Ok(EXIT_OK);
             }
             for s in &prep.statements {
                 outln!("{s}");

@@ -107,13 +107,15 @@ pub struct JobCode {
     pub default_rate: Decimal,
 }
 
-/// The rate on record for a (site, job code): the latest at or before the effective date,
-/// and the newest date on record at all.
+/// The rate on record for a (site, job code): the latest at or before the effective date
+/// (with the method it was written with), and the newest date on record at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CurrentRate {
     pub site_id: i32,
     pub job_code_id: i32,
     pub hourly_rate: Option<Decimal>,
+    /// `calculation_method` of that row, as stored.
+    pub as_of_method: Option<String>,
     pub as_of_date: Option<NaiveDate>,
     pub newest_date: NaiveDate,
 }
@@ -184,6 +186,11 @@ pub enum Flag {
     FewSamples,
     LargeChange,
     LaterRateOnRecord,
+    /// A different rate (or method) is on record for this very effective date: writing would
+    /// rewrite history, so apply leaves it out unless asked to replace it.
+    ReplacesRateOnRecord,
+    /// The same rate and method are on record for this effective date: nothing to write.
+    Unchanged,
 }
 
 impl Flag {
@@ -194,12 +201,18 @@ impl Flag {
             Flag::FewSamples => "few_samples",
             Flag::LargeChange => "large_change",
             Flag::LaterRateOnRecord => "later_rate_on_record",
+            Flag::ReplacesRateOnRecord => "replaces_rate_on_record",
+            Flag::Unchanged => "unchanged",
         }
     }
 
-    /// Rows with these flags are not written by apply.
+    /// Rows with these flags are never written by apply (a row that replaces a rate on record
+    /// is written only when the user asked for it: `plan_apply`).
     pub fn blocks_write(self) -> bool {
-        matches!(self, Flag::NoGpAccount | Flag::LaterRateOnRecord)
+        matches!(
+            self,
+            Flag::NoGpAccount | Flag::LaterRateOnRecord | Flag::Unchanged
+        )
     }
 }
 
@@ -215,6 +228,10 @@ pub struct PreviewRow {
     pub method: Method,
     pub rate: Decimal,
     pub current_rate: Option<Decimal>,
+    /// The rate on record for this very effective date, if any, and its method: what a write
+    /// would replace.
+    pub recorded_rate: Option<Decimal>,
+    pub recorded_method: Option<String>,
     pub delta: Option<Decimal>,
     pub delta_pct: Option<Decimal>,
     pub samples: i64,
@@ -227,6 +244,50 @@ pub struct PreviewRow {
 impl PreviewRow {
     pub fn writable(&self) -> bool {
         !self.flags.iter().any(|f| f.blocks_write())
+    }
+
+    /// What writing this row would replace, when a rate is on record for its date.
+    pub fn replacement(&self, effective_date: NaiveDate) -> Option<Replacement> {
+        self.flags
+            .contains(&Flag::ReplacesRateOnRecord)
+            .then(|| Replacement {
+                site_id: self.site_id,
+                job_code: self.job_code.clone(),
+                effective_date,
+                old_rate: self.recorded_rate,
+                old_method: self.recorded_method.clone(),
+                new_rate: self.rate,
+                new_method: self.method,
+            })
+    }
+}
+
+/// A rate on record that a write replaces: old and new, for the confirmation and the audit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Replacement {
+    pub site_id: i32,
+    pub job_code: String,
+    pub effective_date: NaiveDate,
+    pub old_rate: Option<Decimal>,
+    pub old_method: Option<String>,
+    pub new_rate: Decimal,
+    pub new_method: Method,
+}
+
+impl fmt::Display for Replacement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "site {} {} {}: {} {} → {} {}",
+            self.site_id,
+            self.job_code,
+            self.effective_date,
+            self.old_rate
+                .map_or_else(|| "NULL".to_string(), |r| r.to_string()),
+            self.old_method.as_deref().unwrap_or("?"),
+            self.new_rate,
+            self.new_method
+        )
     }
 }
 
@@ -459,6 +520,22 @@ pub fn build_preview(inp: &PreviewInputs<'_>) -> Preview {
         if cur.is_some_and(|c| c.newest_date > p.effective_date) {
             flags.push(Flag::LaterRateOnRecord);
         }
+        // A rate already on record for this very date: history a write would rewrite.
+        let recorded = cur.filter(|c| c.as_of_date == Some(p.effective_date));
+        let (recorded_rate, recorded_method) = match recorded {
+            Some(c) => (c.hourly_rate, c.as_of_method.clone()),
+            None => (None, None),
+        };
+        if recorded.is_some() {
+            let same_method = recorded_method
+                .as_deref()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case(p.method.as_str()));
+            if recorded_rate == Some(rate) && same_method {
+                flags.push(Flag::Unchanged);
+            } else {
+                flags.push(Flag::ReplacesRateOnRecord);
+            }
+        }
         rows.push(PreviewRow {
             site_id,
             site_name: site_names.get(&site_id).unwrap_or(&"").to_string(),
@@ -467,6 +544,8 @@ pub fn build_preview(inp: &PreviewInputs<'_>) -> Preview {
             method: p.method,
             rate,
             current_rate,
+            recorded_rate,
+            recorded_method,
             delta,
             delta_pct,
             samples,
@@ -498,13 +577,46 @@ pub struct SiteRateWrite {
 pub struct ApplyPlan {
     pub writes: Vec<SiteRateWrite>,
     pub skipped: Vec<(i32, String, String)>,
+    /// Rows that would replace a rate on record for their date: written (and listed in the
+    /// audit with old and new values) only when `replace_recorded`, else left out.
+    pub replacing: Vec<Replacement>,
+    pub replace_recorded: bool,
 }
 
-/// Rows without a GP unit account, or with a later rate already on record, are not written.
-pub fn plan_apply(preview: &Preview, effective_date: NaiveDate) -> ApplyPlan {
-    let mut plan = ApplyPlan::default();
+impl ApplyPlan {
+    /// Rows left out only because they would replace a rate on record.
+    pub fn replacements_left_out(&self) -> usize {
+        if self.replace_recorded {
+            0
+        } else {
+            self.replacing.len()
+        }
+    }
+}
+
+/// Rows without a GP unit account, with a later rate already on record, or with the same rate
+/// on record are not written; rows that would replace a different rate on record for their
+/// date are written only when `replace_recorded`.
+pub fn plan_apply(
+    preview: &Preview,
+    effective_date: NaiveDate,
+    replace_recorded: bool,
+) -> ApplyPlan {
+    let mut plan = ApplyPlan {
+        replace_recorded,
+        ..ApplyPlan::default()
+    };
     for r in &preview.rows {
+        let replacement = r.replacement(effective_date);
         if r.writable() {
+            if let Some(rep) = replacement {
+                let why = format!("replaces the rate on record ({rep})");
+                plan.replacing.push(rep);
+                if !replace_recorded {
+                    plan.skipped.push((r.site_id, r.job_code.clone(), why));
+                    continue;
+                }
+            }
             plan.writes.push(SiteRateWrite {
                 job_code_id: r.job_code_id,
                 site_id: r.site_id,
@@ -519,6 +631,7 @@ pub fn plan_apply(preview: &Preview, effective_date: NaiveDate) -> ApplyPlan {
                 .filter(|f| f.blocks_write())
                 .map(|f| match f {
                     Flag::NoGpAccount => "site has no active GP unit account",
+                    Flag::Unchanged => "unchanged: the same rate and method are on record",
                     _ => "a later rate is already on record",
                 })
                 .collect();
@@ -624,6 +737,70 @@ mod tests {
     }
 
     #[test]
+    fn a_rate_on_record_for_the_date_is_unchanged_when_equal_and_replaced_only_when_asked() {
+        let a = agg(1, "VAL", &[(dec!(10), dec!(1)), (dec!(20), dec!(3))], 0);
+        let on_record = |rate: Decimal, method: &str| CurrentRate {
+            site_id: 1,
+            job_code_id: 10,
+            hourly_rate: Some(rate),
+            as_of_method: Some(method.into()),
+            as_of_date: Some(d("2026-07-01")),
+            newest_date: d("2026-07-01"),
+        };
+        // Same value (17.5 = 17.50) and method: unchanged, never written.
+        let p = preview_with(
+            Method::Weighted,
+            std::slice::from_ref(&a),
+            &[on_record(dec!(17.5), "weighted")],
+            &[acct(1)],
+        );
+        assert!(p.rows[0].flags.contains(&Flag::Unchanged));
+        assert!(!p.rows[0].flags.contains(&Flag::ReplacesRateOnRecord));
+        for replace in [false, true] {
+            let plan = plan_apply(&p, d("2026-07-01"), replace);
+            assert!(plan.writes.is_empty() && plan.replacing.is_empty());
+            assert!(plan.skipped[0].2.starts_with("unchanged"));
+        }
+        // Same value, other method; other value: replaces, with old and new shown.
+        for (rate, method) in [(dec!(17.50), "average"), (dec!(16.89), "weighted")] {
+            let p = preview_with(
+                Method::Weighted,
+                std::slice::from_ref(&a),
+                &[on_record(rate, method)],
+                &[acct(1)],
+            );
+            let row = &p.rows[0];
+            assert!(row.flags.contains(&Flag::ReplacesRateOnRecord), "{method}");
+            assert!(!row.flags.contains(&Flag::Unchanged), "{method}");
+            assert_eq!(row.recorded_rate, Some(rate));
+            assert_eq!(row.recorded_method.as_deref(), Some(method));
+            let kept = plan_apply(&p, d("2026-07-01"), false);
+            assert!(kept.writes.is_empty());
+            assert_eq!(kept.replacements_left_out(), 1);
+            let replaced = plan_apply(&p, d("2026-07-01"), true);
+            assert_eq!(replaced.writes.len(), 1);
+            assert_eq!(replaced.replacements_left_out(), 0);
+            assert_eq!(
+                replaced.replacing[0].to_string(),
+                format!("site 1 VAL 2026-07-01: {rate} {method} → 17.50 weighted")
+            );
+        }
+        // A rate on record for an earlier date is history the write adds to, not replaces.
+        let mut earlier = on_record(dec!(16.89), "weighted");
+        earlier.as_of_date = Some(d("2026-01-01"));
+        earlier.newest_date = d("2026-01-01");
+        let p = preview_with(Method::Weighted, &[a], &[earlier], &[acct(1)]);
+        assert!(
+            !p.rows[0].flags.contains(&Flag::ReplacesRateOnRecord)
+                && !p.rows[0].flags.contains(&Flag::Unchanged),
+            "{:?}",
+            p.rows[0].flags
+        );
+        assert_eq!(p.rows[0].recorded_rate, None);
+        assert_eq!(plan_apply(&p, d("2026-07-01"), false).writes.len(), 1);
+    }
+
+    #[test]
     fn average_is_mean_of_rates_and_weighted_is_cost_per_hour() {
         let a = agg(1, "VAL", &[(dec!(10), dec!(1)), (dec!(20), dec!(3))], 0);
         let avg = preview_with(Method::Average, std::slice::from_ref(&a), &[], &[acct(1)]);
@@ -670,6 +847,7 @@ mod tests {
             site_id: 2,
             job_code_id: 11,
             hourly_rate: Some(dec!(14.00)),
+            as_of_method: Some("weighted".into()),
             as_of_date: Some(d("2025-01-01")),
             newest_date: d("2025-01-01"),
         };
@@ -720,6 +898,7 @@ mod tests {
             site_id: 3,
             job_code_id: 10,
             hourly_rate: Some(dec!(15)),
+            as_of_method: Some("weighted".into()),
             as_of_date: Some(d("2024-01-01")),
             newest_date: d("2024-01-01"),
         };
@@ -730,7 +909,7 @@ mod tests {
             vec![Flag::NoGpAccount, Flag::FewSamples, Flag::LargeChange]
         );
         assert_eq!(p.sites_without_gp, vec![3]);
-        let plan = plan_apply(&p, d("2026-07-01"));
+        let plan = plan_apply(&p, d("2026-07-01"), false);
         assert!(plan.writes.is_empty());
         assert_eq!(plan.skipped.len(), 1);
     }
@@ -742,12 +921,13 @@ mod tests {
             site_id: 1,
             job_code_id: 10,
             hourly_rate: Some(dec!(19)),
+            as_of_method: Some("weighted".into()),
             as_of_date: Some(d("2026-01-01")),
             newest_date: d("2026-09-01"),
         };
         let p = preview_with(Method::Average, &[a], &[cur], &[acct(1)]);
         assert!(p.rows[0].flags.contains(&Flag::LaterRateOnRecord));
-        assert!(plan_apply(&p, d("2026-07-01")).writes.is_empty());
+        assert!(plan_apply(&p, d("2026-07-01"), false).writes.is_empty());
     }
 
     #[test]

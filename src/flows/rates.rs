@@ -171,8 +171,13 @@ pub struct ApplyPreparation {
     pub statements: Vec<String>,
 }
 
-/// Plan the write of a preview at its effective date.
-pub fn prepare_apply(config: &Config, outcome: &PreviewOutcome) -> Result<ApplyPreparation, Error> {
+/// Plan the write of a preview at its effective date. Rows that would replace a different rate
+/// on record for that date are written only with `replace_recorded`.
+pub fn prepare_apply(
+    config: &Config,
+    outcome: &PreviewOutcome,
+    replace_recorded: bool,
+) -> Result<ApplyPreparation, Error> {
     let rc = config.rates().map_err(Error::Usage)?;
     let node_cfg = config.node(&rc.rates_node).map_err(Error::Usage)?;
     let writer = open(config, &rc.rates_node, rc.write_as.as_deref())?;
@@ -181,7 +186,11 @@ pub fn prepare_apply(config: &Config, outcome: &PreviewOutcome) -> Result<ApplyP
         table: rc.objects.rate_table.clone(),
         procedure: rc.objects.procedure.clone(),
     };
-    let plan = plan_apply(&outcome.preview, outcome.params.effective_date);
+    let plan = plan_apply(
+        &outcome.preview,
+        outcome.params.effective_date,
+        replace_recorded,
+    );
     let statements = writer.rate_write_statements(&target, &plan.writes);
     let identity = match &rc.write_as {
         Some(p) => config
@@ -219,16 +228,26 @@ pub async fn apply(config: &Config, prep: &ApplyPreparation) -> Result<usize, Er
     let audit = Audit::new(&config.paths.audit);
     let record = AuditRecord::new(&prep.node, &prep.identity, "rates.apply", &prep.statements);
     if prep.plan.writes.is_empty() {
-        let _ = audit.append(&record.outcome("ok", "nothing to write"));
+        // Nothing is sent to the node: no transaction, no confirmation.
         return Ok(0);
     }
-    let intent = audit.begin(record, format!("{} rows to write", prep.plan.writes.len()));
+    let mut detail = format!("{} rows to write", prep.plan.writes.len());
+    if prep.plan.replace_recorded && !prep.plan.replacing.is_empty() {
+        // Old and new values of every rate on record this write replaces.
+        let list: Vec<String> = prep.plan.replacing.iter().map(|r| r.to_string()).collect();
+        detail.push_str(&format!(
+            "; replaces {} rates on record: {}",
+            list.len(),
+            list.join("; ")
+        ));
+    }
+    let intent = audit.begin(record, detail.clone());
     match writer
         .write_site_rates(&prep.target, &prep.plan.writes)
         .await
     {
         Ok(n) => {
-            intent.finish("ok", format!("{n} rows written"));
+            intent.finish("ok", detail.replacen("rows to write", "rows written", 1));
             Ok(n)
         }
         Err(e) => {

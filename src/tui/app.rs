@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crossterm::event::{KeyEvent, MouseButton, MouseEvent, MouseEventKind};
+use crossterm::event::{KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Modifier;
@@ -400,7 +400,7 @@ impl App {
             }
             Action::CycleMethod => self.rates.cycle_method(now),
             Action::Refresh => self.preview_now(),
-            Action::Apply => self.request_apply(),
+            Action::Apply => self.request_apply(false),
             Action::CancelTask => {
                 if let Some(id) = self.activity.selected_running() {
                     self.outbox.push(Command::Cancel { id });
@@ -559,7 +559,9 @@ impl App {
         }
     }
 
-    fn request_apply(&mut self) {
+    /// Ask the worker to plan the write; `replace_recorded` also writes the rows that replace
+    /// a rate on record (asked for from the confirmation, after seeing them listed).
+    fn request_apply(&mut self, replace_recorded: bool) {
         let Some(outcome) = self.rates.outcome.clone() else {
             self.rates.error = Some("nothing to write yet: wait for the preview".into());
             return;
@@ -568,6 +570,7 @@ impl App {
         self.outbox.push(Command::PrepareApply {
             id,
             outcome: Box::new(outcome),
+            replace_recorded,
         });
     }
 
@@ -582,20 +585,31 @@ impl App {
                 self.rates.notice = Some("write cancelled; nothing was written".into());
             }
             KeyCode::Up => c.scroll = c.scroll.saturating_sub(1),
-            KeyCode::Down => {
-                c.scroll = (c.scroll + 1).min(c.prep.statements.len().saturating_sub(1))
-            }
+            KeyCode::Down => c.scroll = (c.scroll + 1).min(confirm_lines(&c.prep) - 1),
             KeyCode::PageUp => c.scroll = c.scroll.saturating_sub(10),
-            KeyCode::PageDown => {
-                c.scroll = (c.scroll + 10).min(c.prep.statements.len().saturating_sub(1))
+            KeyCode::PageDown => c.scroll = (c.scroll + 10).min(confirm_lines(&c.prep) - 1),
+            KeyCode::Char('r')
+                if key.modifiers.contains(KeyModifiers::CONTROL)
+                    && c.prep.plan.replacements_left_out() > 0 =>
+            {
+                // The first explicit step: see the rows that replace rates on record, listed
+                // with old and new values, in a confirmation of their own.
+                self.rates.confirm = None;
+                self.request_apply(true);
             }
             KeyCode::Enter => {
+                if c.prep.plan.writes.is_empty() {
+                    self.rates.confirm = None;
+                    self.rates.notice = Some("nothing written: there is nothing to write".into());
+                    return;
+                }
                 let typed = c.typed.lines().join("");
-                if c.prep.protected && typed.trim() != c.prep.node {
+                if let Some(word) = confirm_word(&c.prep)
+                    && typed.trim() != word
+                {
                     c.error = Some(format!(
-                        "'{}' is not '{}': type the node's name exactly",
-                        typed.trim(),
-                        c.prep.node
+                        "'{}' is not '{word}': type it exactly",
+                        typed.trim()
                     ));
                     return;
                 }
@@ -608,7 +622,7 @@ impl App {
                 });
             }
             _ => {
-                if c.prep.protected {
+                if confirm_word(&c.prep).is_some() {
                     c.typed.input(key);
                     c.error = None;
                 }
@@ -709,6 +723,14 @@ impl App {
                 }
             }
             Event::ApplyPrepared { prep, .. } => {
+                if prep.plan.writes.is_empty() && prep.plan.replacements_left_out() == 0 {
+                    // Nothing would be sent: no confirmation to give.
+                    self.rates.notice = Some(format!(
+                        "nothing to write: all {} rows are left out (no GP unit account, a later rate on record, or unchanged)",
+                        prep.plan.skipped.len()
+                    ));
+                    return;
+                }
                 self.rates.confirm = Some(Confirm {
                     prep: *prep,
                     typed: ratatui_textarea::TextArea::default(),
@@ -1000,4 +1022,27 @@ pub fn frame_layout(area: Rect) -> [Rect; 3] {
         Constraint::Length(1),
     ])
     .areas(area)
+}
+
+/// Lines the rates confirmation scrolls through (at least one): the replaced rates when they
+/// are to be written, then the statements.
+fn confirm_lines(prep: &crate::worker::ApplyPreparation) -> usize {
+    let replaced = if prep.plan.replace_recorded {
+        prep.plan.replacing.len()
+    } else {
+        0
+    };
+    (replaced + prep.statements.len()).max(1)
+}
+
+/// What the rates confirmation asks to be typed: the node's name on a protected node, else
+/// `replace` when the write replaces rates on record; None when Enter alone confirms.
+pub fn confirm_word(prep: &crate::worker::ApplyPreparation) -> Option<String> {
+    if prep.protected {
+        Some(prep.node.clone())
+    } else if prep.plan.replace_recorded && !prep.plan.replacing.is_empty() {
+        Some("replace".into())
+    } else {
+        None
+    }
 }

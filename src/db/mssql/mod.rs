@@ -501,6 +501,9 @@ impl Node for MssqlNode {
                     site_id: get_i32(r, "site_id")?,
                     job_code_id: get_i32(r, "job_code_id")?,
                     hourly_rate: get_dec(r, "hourly_rate")?.map(as_money),
+                    as_of_method: r
+                        .try_get::<&str, _>("calculation_method")?
+                        .map(str::to_string),
                     as_of_date: get_date(r, "as_of_date")?,
                     newest_date: get_date(r, "newest_date")?.ok_or_else(|| conv("newest_date"))?,
                 })

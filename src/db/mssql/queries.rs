@@ -161,14 +161,15 @@ pub fn unit_accounts(m: &GpMapping) -> Statement {
     ))
 }
 
-/// Per (site, job code): the rate in force at `as_of` and the newest effective date on record.
+/// Per (site, job code): the rate in force at `as_of` (with the method it was written with) and
+/// the newest effective date on record.
 pub fn current_rates(table: &ObjectName, as_of: NaiveDate) -> Statement {
     let mut s = Statement::new(String::new());
     let p = s.bind(Param::Date(as_of));
     let t = table.quoted();
     s.sql = format!(
         "SELECT k.[site_id], k.[job_code_id], CAST(r.[hourly_rate] AS decimal(19,4)) AS hourly_rate, \
-k.as_of_date, k.newest_date \
+CAST(r.[calculation_method] AS nvarchar(20)) AS calculation_method, k.as_of_date, k.newest_date \
 FROM (SELECT [site_id], [job_code_id], \
 MAX(CASE WHEN [effective_date] <= {p} THEN [effective_date] END) AS as_of_date, \
 MAX([effective_date]) AS newest_date FROM {t} GROUP BY [site_id], [job_code_id]) AS k \
@@ -631,6 +632,10 @@ VALUES (4, 12, 18.25, '2026-11-01', N'weighted');"
             "MAX(CASE WHEN [effective_date] <= @P1 THEN [effective_date] END) AS as_of_date"
         ));
         assert!(s.sql.contains("LEFT JOIN [dbo].[SiteJobCodeRate] AS r"));
+        assert!(
+            s.sql
+                .contains("CAST(r.[calculation_method] AS nvarchar(20)) AS calculation_method")
+        );
         assert_eq!(s.params, vec![Param::Date(d("2026-11-01"))]);
     }
 

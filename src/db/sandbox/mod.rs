@@ -494,7 +494,7 @@ impl Node for SandboxNode {
             s.require(c, "SELECT", &table)?;
             let t = table_ident(&table);
             let sql = format!(
-                "SELECT k.site_id, k.job_code_id, CAST(r.hourly_rate AS REAL), k.as_of_date, k.newest_date \
+                "SELECT k.site_id, k.job_code_id, CAST(r.hourly_rate AS REAL), k.as_of_date, k.newest_date, r.calculation_method \
 FROM (SELECT site_id, job_code_id, MAX(CASE WHEN effective_date <= ?1 THEN effective_date END) AS as_of_date, \
 MAX(effective_date) AS newest_date FROM {t} GROUP BY site_id, job_code_id) AS k \
 LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AND r.effective_date = k.as_of_date"
@@ -508,13 +508,15 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
                         r.get::<_, Option<f64>>(2)?,
                         r.get::<_, Option<String>>(3)?,
                         r.get::<_, String>(4)?,
+                        r.get::<_, Option<String>>(5)?,
                     ))
                 })
                 .map_err(sqlite_error)?;
             let ty = decimals::declared(c, &table, "hourly_rate");
             let mut out = Vec::new();
             for row in rows {
-                let (site_id, job_code_id, rate, as_of, newest) = row.map_err(sqlite_error)?;
+                let (site_id, job_code_id, rate, as_of, newest, method) =
+                    row.map_err(sqlite_error)?;
                 let rate = decimals::read(rate, ty, || {
                     format!(
                         "{table} site {site_id} job_code_id {job_code_id} effective {}: hourly_rate",
@@ -525,6 +527,7 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
                     site_id,
                     job_code_id,
                     hourly_rate: rate.map(as_money),
+                    as_of_method: method,
                     as_of_date: as_of.as_deref().map(parse_date).transpose()?,
                     newest_date: parse_date(&newest)?,
                 });

@@ -108,6 +108,8 @@ pub struct Digest {
     pub large_change: usize,
     pub default_used: usize,
     pub few_samples: usize,
+    pub replaces: usize,
+    pub unchanged: usize,
     pub sites_without_gp: String,
     pub rows_of_site: HashMap<i32, Vec<usize>>,
 }
@@ -122,6 +124,8 @@ impl Digest {
             large_change: p.count(Flag::LargeChange),
             default_used: p.count(Flag::DefaultUsed),
             few_samples: p.count(Flag::FewSamples),
+            replaces: p.count(Flag::ReplacesRateOnRecord),
+            unchanged: p.count(Flag::Unchanged),
             sites_without_gp: p.sites_without_gp_text(),
             rows_of_site,
         }
@@ -375,6 +379,8 @@ fn flag_style(theme: &Theme, f: Flag) -> Style {
         Flag::NoGpAccount | Flag::LaterRateOnRecord => theme.fg("error"),
         Flag::LargeChange | Flag::FewSamples => theme.fg("warn"),
         Flag::DefaultUsed => theme.fg("missing"),
+        Flag::ReplacesRateOnRecord => theme.fg("extra"),
+        Flag::Unchanged => theme.muted(),
     }
 }
 
@@ -481,6 +487,25 @@ fn render_summary(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Re
                 ),
                 theme.muted(),
             ),
+            Span::styled(
+                if d.replaces > 0 {
+                    format!(
+                        " · {} replace a rate on record for {}",
+                        d.replaces, o.params.effective_date
+                    )
+                } else {
+                    String::new()
+                },
+                theme.fg("extra"),
+            ),
+            Span::styled(
+                if d.unchanged > 0 {
+                    format!(" · {} unchanged", d.unchanged)
+                } else {
+                    String::new()
+                },
+                theme.muted(),
+            ),
         ]));
     }
     if let Some(p) = &state.progress {
@@ -536,7 +561,22 @@ fn render_table(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect
             Line::from(r.site_name.clone()),
             Line::from(r.job_code.clone()),
             Line::from(format!("{:>8}", r.rate)),
-            Line::from(format!("{:>8}", fmt_opt(r.current_rate))),
+            if r.recorded_rate.is_some() {
+                // The rate on record for this very date: what a write would replace.
+                Line::styled(
+                    format!("{:>8}", fmt_opt(r.current_rate)),
+                    flag_style(
+                        theme,
+                        if r.flags.contains(&Flag::Unchanged) {
+                            Flag::Unchanged
+                        } else {
+                            Flag::ReplacesRateOnRecord
+                        },
+                    ),
+                )
+            } else {
+                Line::from(format!("{:>8}", fmt_opt(r.current_rate)))
+            },
             Line::styled(format!("{:>7}", fmt_opt(r.delta_pct)), delta_style),
             Line::from(format!("{:>6}", r.samples)),
             Line::from(r.source.as_str()),
@@ -642,70 +682,113 @@ fn render_confirm(c: &Confirm, theme: &Theme, frame: &mut Frame, area: Rect) {
     );
     frame.render_widget(Clear, rect);
     let p = &c.prep;
+    let replacing = p.plan.replace_recorded && !p.plan.replacing.is_empty();
+    let title = if replacing {
+        format!(
+            " Replace {} rates on record on {} ",
+            p.plan.replacing.len(),
+            p.node
+        )
+    } else {
+        format!(" Write site rates to {} ", p.node)
+    };
     let block = Block::bordered()
-        .title(format!(" Write site rates to {} ", p.node))
+        .title(title)
         .title_style(theme.title())
         .border_style(theme.fg("warn"));
     let inner = block.inner(rect);
     frame.render_widget(block, rect);
+    let word = crate::tui::app::confirm_word(p);
     let [head, body, foot] = Layout::vertical([
-        Constraint::Length(3),
+        Constraint::Length(4),
         Constraint::Min(3),
-        Constraint::Length(if p.protected { 4 } else { 2 }),
+        Constraint::Length(if word.is_some() { 4 } else { 2 }),
     ])
     .areas(inner);
-    let head_lines = vec![
-        Line::from(format!(
-            "{} rows as {} through {}; {} rows left out (no GP unit account or a later rate on record).",
-            p.plan.writes.len(),
-            p.identity,
-            match p.target.path {
-                crate::config::WritePath::Procedure => p.target.procedure.to_string(),
-                crate::config::WritePath::Table => p.target.table.to_string(),
-            },
-            p.plan.skipped.len()
-        )),
-        Line::styled(
+    let mut head_lines = vec![Line::from(format!(
+        "{} rows as {} through {}; {} rows left out (no GP unit account, a later rate on record, unchanged, or replacing one).",
+        p.plan.writes.len(),
+        p.identity,
+        match p.target.path {
+            crate::config::WritePath::Procedure => p.target.procedure.to_string(),
+            crate::config::WritePath::Table => p.target.table.to_string(),
+        },
+        p.plan.skipped.len()
+    ))];
+    let left_out = p.plan.replacements_left_out();
+    if replacing {
+        head_lines.push(Line::styled(
+            "These rows replace the rates on record for their date (old → new), then the statements run in one transaction:",
+            theme.fg("extra"),
+        ));
+    } else if left_out > 0 {
+        head_lines.push(Line::styled(
+            format!(
+                "{left_out} rows would replace a different rate on record and are left out: ctrl-r lists them to replace them."
+            ),
+            theme.fg("extra"),
+        ));
+    } else {
+        head_lines.push(Line::styled(
             "These exact statements run, in one transaction:",
             theme.muted(),
-        ),
-    ];
+        ));
+    }
     frame.render_widget(
         Paragraph::new(head_lines)
             .style(theme.text())
             .wrap(Wrap { trim: true }),
         head,
     );
+    // The replaced rates first (what the user must read), then the statements.
     let visible = body.height as usize;
-    let lines: Vec<Line> = p
+    let replaced = p
+        .plan
+        .replacing
+        .iter()
+        .filter(|_| replacing)
+        .map(|r| Line::styled(format!("replaces {r}"), theme.fg("extra")));
+    let statements = p
         .statements
         .iter()
+        .map(|s| Line::styled(s.clone(), theme.fg("extra")));
+    let lines: Vec<Line> = replaced
+        .chain(statements)
         .skip(c.scroll)
         .take(visible)
-        .map(|s| Line::styled(s.clone(), theme.fg("extra")))
         .collect();
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), body);
     let mut foot_lines = Vec::new();
     if let Some(e) = &c.error {
         foot_lines.push(Line::styled(e.clone(), theme.fg("error")));
     }
-    if p.protected {
+    if let Some(word) = word {
+        let why = if p.protected {
+            format!("{} is protected: type its name", p.node)
+        } else {
+            "these rows rewrite history: type replace".to_string()
+        };
         foot_lines.push(Line::styled(
-            format!(
-                "{} is protected: type its name and press Enter; Esc cancels.",
-                p.node
-            ),
+            format!("{why} and press Enter; Esc cancels; ↑↓ scroll."),
             theme.fg("warn"),
         ));
         let [msg, input] =
             Layout::vertical([Constraint::Length(2), Constraint::Length(2)]).areas(foot);
         frame.render_widget(Paragraph::new(foot_lines), msg);
         let mut t = c.typed.clone();
-        t.set_block(Block::new().borders(Borders::TOP).title("node name"));
+        t.set_block(Block::new().borders(Borders::TOP).title(if p.protected {
+            "node name".to_string()
+        } else {
+            format!("type {word}")
+        }));
         frame.render_widget(&t, input);
     } else {
         foot_lines.push(Line::styled(
-            "Enter writes; Esc cancels; ↑↓ scroll.",
+            if p.plan.writes.is_empty() {
+                "Nothing to write unless replaced: ctrl-r lists them; Esc cancels."
+            } else {
+                "Enter writes; Esc cancels; ↑↓ scroll."
+            },
             theme.fg("warn"),
         ));
         frame.render_widget(Paragraph::new(foot_lines), foot);
