@@ -254,3 +254,164 @@ fn unknown_names_and_unconfirmed_protected_applies_are_refused() {
     assert!(text(&dry.stdout).contains("GRANT SELECT TO [migration_user];"));
     assert!(text(&dry.stderr).contains("nothing changed"));
 }
+
+/// The node's whole security catalog as stored, row by row, to prove nothing changed.
+fn catalog_rows(demo: &common::Demo, node: &str) -> Vec<String> {
+    let c = demo.node(node);
+    let mut out = Vec::new();
+    for table in [
+        "sys.database_principals",
+        "sys.database_role_members",
+        "sys.database_permissions",
+    ] {
+        let mut st = c
+            .prepare(&format!(r#"SELECT * FROM "{table}" ORDER BY 1, 2"#))
+            .unwrap();
+        let n = st.column_count();
+        let rows = st
+            .query_map([], |r| {
+                Ok((0..n)
+                    .map(|i| match r.get_ref(i).unwrap() {
+                        rusqlite::types::ValueRef::Text(t) => {
+                            format!("Text({:?})", String::from_utf8_lossy(t))
+                        }
+                        other => format!("{other:?}"),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("|"))
+            })
+            .unwrap();
+        out.extend(rows.map(|r| format!("{table}: {}", r.unwrap())));
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_sandbox_refuses_what_sql_server_refuses_naming_the_line_and_changing_nothing() {
+    let demo = common::demo();
+    let before = catalog_rows(&demo, "training");
+    // (statement, SQL Server's number, words of its message)
+    let refused = [
+        (
+            "GRANT SELECT ON OBJECT::[dbo].[NoSuch] TO [migration_user];",
+            15151,
+            "Cannot find the object 'NoSuch', because it does not exist or you do not have permission.",
+        ),
+        (
+            "GRANT SELECT ON SCHEMA::[nosuch] TO [migration_user];",
+            15151,
+            "Cannot find the schema 'nosuch', because it does not exist or you do not have permission.",
+        ),
+        (
+            "GRANT EXECUTE ON OBJECT::[dbo].[Site] TO [migration_user];",
+            4606,
+            "Granted or revoked privilege EXECUTE is not compatible with object.",
+        ),
+        (
+            "GRANT INSERT ON OBJECT::[dbo].[usp_UpsertSiteJobCodeRate] TO [migration_user];",
+            4606,
+            "Granted or revoked privilege INSERT is not compatible with object.",
+        ),
+        (
+            "GRANT SELECT TO [dbo];",
+            4624,
+            "Cannot grant, deny, or revoke permissions to sa, dbo, entity owner, information_schema, sys, or yourself.",
+        ),
+        (
+            "DENY SELECT ON SCHEMA::[dbo] TO [sys];",
+            4624,
+            "Cannot grant, deny, or revoke permissions to sa, dbo",
+        ),
+        (
+            "GRANT SELECT ON SCHEMA::[gp] TO [db_datareader];",
+            4617,
+            "Cannot grant, deny or revoke permissions to or from special roles.",
+        ),
+        (
+            "ALTER ROLE [db_owner] ADD MEMBER [dbo];",
+            15405,
+            "Cannot use the special principal 'dbo'.",
+        ),
+        (
+            "ALTER ROLE [db_datareader] ADD MEMBER [db_datawriter];",
+            15405,
+            "Cannot use the special principal 'db_datawriter'.",
+        ),
+    ];
+    for (statement, number, message) in refused {
+        // A good statement first: one refusal rejects the whole script.
+        let script = format!("GRANT SELECT ON SCHEMA::[gp] TO [migration_user];\n{statement}\n");
+        let e = apply_script(&demo.config, "training", &script)
+            .await
+            .unwrap_err();
+        let text = e.to_string();
+        assert_eq!(e.server_number(), Some(number), "{statement}: {text}");
+        assert!(text.contains(message), "{statement}: {text}");
+        assert!(text.contains(&format!("(line 2: {statement})")), "{text}");
+        assert_eq!(catalog_rows(&demo, "training"), before, "{statement}");
+    }
+    // What SQL Server accepts still runs, under the names the database spells.
+    let ok = "GRANT SELECT ON SCHEMA::[GP] TO [public];\nGRANT EXECUTE ON OBJECT::[dbo].[usp_UpsertSiteJobCodeRate] TO [migration_user];\nGRANT VIEW DEFINITION ON OBJECT::[dbo].[Site] TO [migration_user];\n";
+    apply_script(&demo.config, "training", ok).await.unwrap();
+    let after = catalog_rows(&demo, "training");
+    assert!(
+        after
+            .iter()
+            .any(|r| r.contains("Text(\"gp\")") && r.contains("SELECT")),
+        "stored as gp: {after:?}"
+    );
+    assert!(
+        !after.iter().any(|r| r.contains("Text(\"GP\")")),
+        "{after:?}"
+    );
+}
+
+#[tokio::test]
+async fn twenty_thousand_roles_are_created_with_distinct_ids_never_reused() {
+    let demo = common::demo();
+    let mut script = String::new();
+    for i in 0..20_000 {
+        script.push_str(&format!("CREATE ROLE [r{i}];\n"));
+    }
+    let n = apply_script(&demo.config, "devnode", &script)
+        .await
+        .unwrap();
+    assert_eq!(n, 20_000);
+    let c = demo.node("devnode");
+    let (rows, distinct, fixed_clash): (i64, i64, i64) = c
+        .query_row(
+            r#"SELECT COUNT(*), COUNT(DISTINCT principal_id),
+                      SUM(principal_id BETWEEN 16384 AND 16399 AND is_fixed_role = 0)
+               FROM "sys.database_principals""#,
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(rows, distinct);
+    assert_eq!(fixed_clash, 0, "no user or role takes a fixed role's id");
+    let highest: i64 = c
+        .query_row(
+            r#"SELECT MAX(principal_id) FROM "sys.database_principals" WHERE name LIKE 'r%'"#,
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    // Ids are not reused: a role created after one was dropped gets a new id.
+    let fresh = "CREATE ROLE [after];\n";
+    c.execute(
+        r#"DELETE FROM "sys.database_principals" WHERE name = 'r19999'"#,
+        [],
+    )
+    .unwrap();
+    drop(c);
+    apply_script(&demo.config, "devnode", fresh).await.unwrap();
+    let id: i64 = demo
+        .node("devnode")
+        .query_row(
+            r#"SELECT principal_id FROM "sys.database_principals" WHERE name = 'after'"#,
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(id > highest, "{id} reuses an id at or below {highest}");
+}

@@ -147,6 +147,26 @@ pub fn diagnose(f: &Failure) -> Option<Diagnosis> {
                 "the admin identity may not run this security statement",
                 "run it as a member of db_owner or db_securityadmin",
             ),
+            // "Granted or revoked privilege P is not compatible with object."
+            (4606, _) => d(
+                "the permission does not apply to this kind of object (EXECUTE is for procedures and functions; SELECT, INSERT, UPDATE, DELETE for tables and views)",
+                "grant the permission the object's kind takes, or name the object it was meant for",
+            ),
+            // "Cannot grant, deny or revoke permissions to or from special roles."
+            (4617, _) => d(
+                "fixed database roles carry fixed permissions; none can be granted to or taken from them",
+                "grant the permission to a user or a role of your own instead",
+            ),
+            // "Cannot grant, deny, or revoke permissions to sa, dbo, entity owner, …"
+            (4624, _) => d(
+                "dbo, sys and INFORMATION_SCHEMA (and the object's owner, and the identity itself) take no permissions: dbo already holds every one",
+                "leave the statement out, or grant to the principal that needs it",
+            ),
+            // "Cannot use the special principal 'P'."
+            (15405, _) => d(
+                "dbo, public and the fixed database roles are no role's members (dbo is db_owner by definition)",
+                "leave the statement out, or add a user or a role of your own",
+            ),
             _ => None,
         },
         Failure::Entra { code, .. } => match code {
@@ -270,6 +290,12 @@ mod tests {
             server(40532, 1),
             server(40613, 1),
             server(40615, 1),
+            server(4606, 1),
+            server(4617, 1),
+            server(4624, 1),
+            server(15151, 1),
+            server(15405, 1),
+            Failure::TokenTimeout("https://login.microsoftonline.com".into()),
             Failure::Tls("handshake".into()),
             Failure::Timeout,
             Failure::Unreachable("refused".into()),

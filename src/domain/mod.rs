@@ -3,6 +3,7 @@
 pub mod checksum;
 pub mod dates;
 pub mod diagnosis;
+pub mod objects;
 pub mod perms;
 pub mod plan;
 pub mod privdiff;

@@ -222,6 +222,9 @@ pub struct Catalog {
     /// (role, member)
     pub memberships: Vec<(String, String)>,
     pub permissions: Vec<PermEntry>,
+    /// The database's schemas and objects, when the node reported them: a requirement on a
+    /// securable that is not there is unmet, and a statement on one is refused.
+    pub objects: Option<super::objects::Objects>,
 }
 
 /// The outcome of an effective-permission check.
@@ -523,6 +526,7 @@ mod tests {
                     grantee: name(*g % 8),
                     state: states[*st],
                 }).collect(),
+                objects: None,
             };
             let indexed = Evaluator::new(&c);
             for u in 0..6 {
@@ -572,6 +576,7 @@ mod tests {
             principals: vec![user("sp")],
             memberships: vec![("db_datareader".into(), "sp".into())],
             permissions: vec![],
+            objects: None,
         };
         assert_eq!(
             c.evaluate("sp", "SELECT", &table()).outcome,
@@ -597,6 +602,7 @@ mod tests {
                 Securable::Schema("dbo".into()),
                 "outer",
             )],
+            objects: None,
         };
         let d = c.evaluate("sp", "EXECUTE", &proc_());
         assert_eq!(d.outcome, Outcome::Allowed);
@@ -621,6 +627,7 @@ mod tests {
                     "legacy_readonly",
                 ),
             ],
+            objects: None,
         };
         let d = c.evaluate("sp", "INSERT", &table());
         assert_eq!(d.outcome, Outcome::Denied);
@@ -640,6 +647,7 @@ mod tests {
                 ("db_owner".into(), "sp".into()),
             ],
             permissions: vec![],
+            objects: None,
         };
         assert_eq!(
             c.evaluate("sp", "UPDATE", &table()).outcome,
@@ -670,6 +678,7 @@ mod tests {
                     "public",
                 ),
             ],
+            objects: None,
         };
         assert!(c.evaluate("a", "EXECUTE", &proc_()).allowed());
         assert!(!c.evaluate("b", "EXECUTE", &proc_()).allowed());
@@ -690,6 +699,7 @@ mod tests {
                 Securable::Database,
                 "public",
             )],
+            objects: None,
         };
         assert!(c.evaluate("dbo", "SELECT", &table()).allowed());
     }
@@ -845,6 +855,7 @@ mod tests {
                     .into_iter()
                     .map(|(st, pm, s, g)| entry(st, pm, s, g))
                     .collect(),
+                objects: None,
             };
             let d = c.evaluate(u, p, &on);
             assert_eq!(d.outcome, want, "{rule}: {}", d.explain());

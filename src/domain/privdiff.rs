@@ -616,6 +616,7 @@ mod tests {
                     state: PermState::Deny,
                 },
             ],
+            objects: None,
         }
     }
 
@@ -723,6 +724,7 @@ mod tests {
                     state: PermState::GrantWithGrantOption,
                 },
             ],
+            objects: None,
         };
         let mut right = blocked_node();
         right

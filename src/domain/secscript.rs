@@ -191,6 +191,86 @@ fn not_found(what: &str, name: &str) -> ApplyError {
     }
 }
 
+/// Principals no permission can be granted, denied or revoked to (Msg 4624).
+const UNGRANTABLE: [&str; 3] = ["dbo", "sys", "INFORMATION_SCHEMA"];
+
+fn special_principal(name: &str) -> ApplyError {
+    ApplyError {
+        number: 15405,
+        message: format!("Cannot use the special principal '{name}'."),
+    }
+}
+
+impl ApplyError {
+    /// The severity SQL Server gives this error (15405 is 11; the others here are 16).
+    pub fn class(&self) -> u8 {
+        if self.number == 15405 { 11 } else { 16 }
+    }
+}
+
+impl Statement {
+    /// The same statement on `on` instead of its own securable (names as the database spells
+    /// them); statements without a securable are returned as they are.
+    pub fn on_securable(&self, on: Securable) -> Statement {
+        let mut s = self.clone();
+        match &mut s {
+            Statement::Grant { securable, .. }
+            | Statement::Deny { securable, .. }
+            | Statement::Revoke { securable, .. } => *securable = on,
+            _ => {}
+        }
+        s
+    }
+
+    /// The securable a GRANT, DENY or REVOKE is on.
+    pub fn securable(&self) -> Option<&Securable> {
+        match self {
+            Statement::Grant { securable, .. }
+            | Statement::Deny { securable, .. }
+            | Statement::Revoke { securable, .. } => Some(securable),
+            _ => None,
+        }
+    }
+
+    /// Refuse, as SQL Server does, a statement on a securable that does not exist here (15151)
+    /// or a permission that the securable's class or kind does not take (4606).
+    pub fn check_securable(&self, objects: &super::objects::Objects) -> Result<(), ApplyError> {
+        let (permission, securable) = match self {
+            Statement::Grant {
+                permission,
+                securable,
+                ..
+            }
+            | Statement::Deny {
+                permission,
+                securable,
+                ..
+            }
+            | Statement::Revoke {
+                permission,
+                securable,
+                ..
+            } => (permission, securable),
+            _ => return Ok(()),
+        };
+        match objects.applies(permission, securable) {
+            None => Err(match securable {
+                Securable::Schema(s) => not_found("schema", s),
+                Securable::Object { name, .. } => not_found("object", name),
+                Securable::Database => not_found("database", ""),
+            }),
+            Some(false) => Err(ApplyError {
+                number: 4606,
+                message: format!(
+                    "Granted or revoked privilege {} is not compatible with object.",
+                    permission.to_ascii_uppercase()
+                ),
+            }),
+            Some(true) => Ok(()),
+        }
+    }
+}
+
 impl Catalog {
     fn has_principal(&self, name: &str) -> bool {
         self.principals.iter().any(|p| p.name == name) || is_fixed_role(name) || name == "public"
@@ -242,6 +322,14 @@ impl Catalog {
                 Ok(true)
             }
             Statement::AddMember { role, member } | Statement::DropMember { role, member } => {
+                // dbo, public and the fixed roles are no role's members (dbo belongs to
+                // db_owner by definition, and that cannot change).
+                if member.eq_ignore_ascii_case("dbo")
+                    || member.eq_ignore_ascii_case("public")
+                    || is_fixed_role(member)
+                {
+                    return Err(special_principal(member));
+                }
                 if !self.is_role(role) {
                     return Err(ApplyError {
                         number: 15151,
@@ -268,6 +356,7 @@ impl Catalog {
                 principal,
                 with_grant_option,
             } => {
+                grantee_allowed(principal)?;
                 if !self.has_principal(principal) {
                     return Err(not_found("user", principal));
                 }
@@ -287,6 +376,7 @@ impl Catalog {
                 securable,
                 principal,
             } => {
+                grantee_allowed(principal)?;
                 if !self.has_principal(principal) {
                     return Err(not_found("user", principal));
                 }
@@ -303,6 +393,7 @@ impl Catalog {
                 principal,
                 grant_option_only,
             } => {
+                grantee_allowed(principal)?;
                 if !self.has_principal(principal) {
                     return Err(not_found("user", principal));
                 }
@@ -349,6 +440,27 @@ impl Catalog {
             }
         }
     }
+}
+
+/// SQL Server refuses permissions to dbo, sys and INFORMATION_SCHEMA (4624) and to the fixed
+/// database roles (4617); public and guest take them.
+fn grantee_allowed(principal: &str) -> Result<(), ApplyError> {
+    if UNGRANTABLE
+        .iter()
+        .any(|u| u.eq_ignore_ascii_case(principal))
+    {
+        return Err(ApplyError {
+            number: 4624,
+            message: "Cannot grant, deny, or revoke permissions to sa, dbo, entity owner, information_schema, sys, or yourself.".into(),
+        });
+    }
+    if is_fixed_role(principal) && !principal.eq_ignore_ascii_case("public") {
+        return Err(ApplyError {
+            number: 4617,
+            message: "Cannot grant, deny or revoke permissions to or from special roles.".into(),
+        });
+    }
+    Ok(())
 }
 
 /// A script statement tpdb cannot run, with its 1-based line.

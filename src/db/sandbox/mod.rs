@@ -1025,9 +1025,22 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
                         format!("User does not have permission to perform this action. (line {line}: {st})"),
                     ));
                 }
-                cat.apply(st).map_err(|e| {
-                    DbError::server(e.number, 1, 16, format!("{} (line {line}: {st})", e.message))
-                })?;
+                let refused = |e: crate::domain::secscript::ApplyError| {
+                    DbError::server(e.number, 1, e.class(), format!("{} (line {line}: {st})", e.message))
+                };
+                // Checked as SQL Server checks it, and kept under the names the database
+                // spells (identifiers compare case-insensitively).
+                let st = match &s.catalog.objects {
+                    Some(objects) => {
+                        st.check_securable(objects).map_err(refused)?;
+                        match st.securable().and_then(|on| objects.canonical(on)) {
+                            Some(on) => st.on_securable(on),
+                            None => st.clone(),
+                        }
+                    }
+                    None => st.clone(),
+                };
+                cat.apply(&st).map_err(refused)?;
             }
             let tx = c.transaction().map_err(sqlite_error)?;
             store_catalog(&tx, &cat).map_err(sqlite_error)?;

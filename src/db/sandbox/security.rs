@@ -4,6 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::db::{DbError, Identity};
+use crate::domain::objects::Objects;
 use crate::domain::perms::{
     Catalog, FIXED_ROLES, PermEntry, PermState, Principal, PrincipalKind, Securable, is_fixed_role,
 };
@@ -87,10 +88,11 @@ pub fn add_principal(conn: &Connection, name: &str, kind: PrincipalKind) -> rusq
         PrincipalKind::SqlUser => "INSTANCE",
         PrincipalKind::WithoutLogin | PrincipalKind::Role => "NONE",
     };
+    let id = allocate_principal_id(conn)?;
     conn.execute(
         r#"INSERT INTO "sys.database_principals" (principal_id, name, type, authentication_type)
-           VALUES ((SELECT MAX(principal_id) + 1 FROM "sys.database_principals" WHERE principal_id < 16384), ?1, ?2, ?3)"#,
-        params![name, kind.type_code(), auth],
+           VALUES (?1, ?2, ?3, ?4)"#,
+        params![id, name, kind.type_code(), auth],
     )?;
     if kind != PrincipalKind::Role {
         set_permission(
@@ -220,7 +222,50 @@ pub fn load_catalog(conn: &Connection) -> rusqlite::Result<Catalog> {
             });
         }
     }
+    let mut st = conn.prepare(r#"SELECT schema_name, name, type FROM "sys.objects""#)?;
+    let rows: Vec<(String, String, String)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    cat.objects = Some(Objects::new(
+        std::iter::empty(),
+        rows.iter()
+            .map(|(s, n, t)| (s.as_str(), n.as_str(), t.as_str())),
+    ));
     Ok(cat)
+}
+
+/// The fixed database roles' principal ids (16384 …): never given to a user or role.
+const FIXED_IDS: std::ops::RangeInclusive<i64> = 16384..=16399;
+
+/// The next principal id, as SQL Server allocates them: counting up from 5, skipping the fixed
+/// roles' range, never reused after a principal is dropped (a high-water mark in `tpdb.meta`).
+fn allocate_principal_id(conn: &Connection) -> rusqlite::Result<i64> {
+    let stored: Option<String> = conn
+        .query_row(
+            r#"SELECT value FROM "tpdb.meta" WHERE key = 'next_principal_id'"#,
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let highest: i64 = conn.query_row(
+        r#"SELECT COALESCE(MAX(principal_id), 4) FROM "sys.database_principals"
+           WHERE principal_id NOT BETWEEN 16384 AND 16399"#,
+        [],
+        |r| r.get(0),
+    )?;
+    let mut id = stored
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(5)
+        .max(highest + 1)
+        .max(5);
+    if FIXED_IDS.contains(&id) {
+        id = FIXED_IDS.end() + 1;
+    }
+    conn.execute(
+        r#"INSERT OR REPLACE INTO "tpdb.meta" (key, value) VALUES ('next_principal_id', ?1)"#,
+        [(id + 1).to_string()],
+    )?;
+    Ok(id)
 }
 
 /// Replace the stored catalog with `cat` (principal ids kept for names that stay).
@@ -233,13 +278,19 @@ pub fn store_catalog(conn: &Connection, cat: &Catalog) -> rusqlite::Result<()> {
             ids.insert(n, id);
         }
     }
-    let mut next = ids
-        .values()
-        .filter(|v| **v < 16384)
-        .max()
-        .copied()
-        .unwrap_or(1)
-        + 1;
+    // The high-water mark covers every id in use before any row is removed, so a new
+    // principal never takes the id of one that stays (or of one dropped here).
+    let in_use: i64 = conn.query_row(
+        r#"SELECT COALESCE(MAX(principal_id), 4) FROM "sys.database_principals"
+           WHERE principal_id NOT BETWEEN 16384 AND 16399"#,
+        [],
+        |r| r.get(0),
+    )?;
+    conn.execute(
+        r#"INSERT INTO "tpdb.meta" (key, value) VALUES ('next_principal_id', ?1)
+           ON CONFLICT (key) DO UPDATE SET value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))"#,
+        [(in_use + 1).to_string()],
+    )?;
     conn.execute(r#"DELETE FROM "sys.database_permissions""#, [])?;
     conn.execute(r#"DELETE FROM "sys.database_role_members""#, [])?;
     conn.execute(r#"DELETE FROM "sys.database_principals" WHERE is_fixed_role = 0 AND name NOT IN ('dbo', 'public')"#, [])?;
@@ -247,10 +298,14 @@ pub fn store_catalog(conn: &Connection, cat: &Catalog) -> rusqlite::Result<()> {
         if is_fixed_role(&p.name) || p.name == "dbo" || p.name == "public" {
             continue;
         }
-        let id = *ids.entry(p.name.clone()).or_insert_with(|| {
-            next += 1;
-            next - 1
-        });
+        let id = match ids.get(&p.name) {
+            Some(id) => *id,
+            None => {
+                let id = allocate_principal_id(conn)?;
+                ids.insert(p.name.clone(), id);
+                id
+            }
+        };
         let auth = match p.kind {
             PrincipalKind::ExternalUser | PrincipalKind::ExternalGroup => "EXTERNAL",
             PrincipalKind::SqlUser => "INSTANCE",
