@@ -74,12 +74,24 @@ fn every_drifted_node_is_fixed_by_its_script_and_then_matches_the_source() {
                 node,
             ],
         );
-        assert_eq!(
-            after.status.code(),
-            Some(0),
-            "{principal} on {node} after the fix:\n{}",
-            text(&after.stdout)
-        );
+        let after_text = text(&after.stdout);
+        if (principal, node) == ("sp-billing-dataflow", "devnode") {
+            // devnode has no gp schema: that requirement stays unmet (nothing to grant on
+            // what is not there) and is the only row left.
+            assert_eq!(after.status.code(), Some(1), "{after_text}");
+            let rows: Vec<&str> = after_text
+                .lines()
+                .filter(|l| l.starts_with("sp-billing-dataflow  "))
+                .collect();
+            assert_eq!(rows.len(), 1, "{after_text}");
+            assert!(rows[0].contains("SCHEMA::gp") && rows[0].contains("securable missing"));
+        } else {
+            assert_eq!(
+                after.status.code(),
+                Some(0),
+                "{principal} on {node} after the fix:\n{after_text}"
+            );
+        }
     }
     // The data flow's required objects now read the same on the source and every target.
     let sp = &demo.config.principals["sp-billing-dataflow"];
@@ -141,7 +153,7 @@ async fn a_node_diff_closes_after_its_script_and_explains_the_deny() {
     demo2.edit_config(|t| {
         t.replace(
             "\"CONNECT ON DATABASE\",\n  \"SELECT ON SCHEMA::dbo\",",
-            "\"INSERT ON OBJECT::dbo.SiteJobCodeRate\",\n  \"SELECT ON SCHEMA::dbo\",",
+            "\"INSERT ON OBJECT::dbo.Site\",\n  \"SELECT ON SCHEMA::dbo\",",
         )
     });
     let c = check(&demo2.config, "sp-billing-dataflow", "uat")
@@ -414,4 +426,76 @@ async fn twenty_thousand_roles_are_created_with_distinct_ids_never_reused() {
         )
         .unwrap();
     assert!(id > highest, "{id} reuses an id at or below {highest}");
+}
+
+#[test]
+fn a_requirement_on_a_securable_that_does_not_exist_is_unmet_and_gets_no_grant() {
+    let mut demo = common::demo();
+    demo.edit_config(|t| {
+        format!(
+            "{t}\n[principals.gp-reader]\nkind = \"without_login\"\nrequired = [\"SELECT ON OBJECT::gp.UnitAccount\"]\n"
+        )
+    });
+    // node1 has gp.UnitAccount; devnode has no gp schema at all.
+    let out = tpdb(
+        &demo,
+        &[
+            "privileges",
+            "check",
+            "--principal",
+            "gp-reader",
+            "--node",
+            "devnode",
+            "--format",
+            "json",
+        ],
+    );
+    let o = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{o}{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_str(&o).unwrap();
+    let rows = report["rows"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{report}"));
+    let row = rows
+        .iter()
+        .find(|r| r["securable"] == "OBJECT::gp.UnitAccount")
+        .unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(row["kind"], "securable_missing", "{report}");
+    assert!(
+        row["why"].as_str().unwrap().starts_with(
+            "gp.UnitAccount does not exist on devnode: the migration creates it, or create it first"
+        ),
+        "{report}"
+    );
+    let script = report["script"].to_string();
+    assert!(!script.contains("UnitAccount"), "no GRANT for it: {script}");
+
+    // Where it exists (node1), the same requirement is judged on permissions: a GRANT.
+    let out = tpdb(
+        &demo,
+        &[
+            "privileges",
+            "check",
+            "--principal",
+            "gp-reader",
+            "--node",
+            "node1",
+            "--format",
+            "json",
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        report["script"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!(
+                "GRANT SELECT ON OBJECT::[gp].[UnitAccount] TO [gp-reader];"
+            )),
+        "{report}"
+    );
+    assert!(
+        !report.to_string().contains("securable_missing"),
+        "{report}"
+    );
 }

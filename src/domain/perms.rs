@@ -52,6 +52,17 @@ impl Securable {
     }
 }
 
+impl Securable {
+    /// The name alone, as people write it: `dbo.Site`, `gp` (schema), `the database`.
+    pub fn name(&self) -> String {
+        match self {
+            Securable::Database => "the database".into(),
+            Securable::Schema(s) => format!("schema {s}"),
+            Securable::Object { schema, name } => format!("{schema}.{name}"),
+        }
+    }
+}
+
 impl fmt::Display for Securable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

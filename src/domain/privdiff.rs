@@ -21,6 +21,9 @@ pub enum DiffKind {
     Missing,
     StateDiffers,
     Extra,
+    /// A requirement on a schema or object that does not exist on the node: unmet, and no
+    /// GRANT is proposed for it until it exists.
+    SecurableMissing,
 }
 
 impl DiffKind {
@@ -31,6 +34,7 @@ impl DiffKind {
             DiffKind::Missing => "missing",
             DiffKind::StateDiffers => "state differs",
             DiffKind::Extra => "extra",
+            DiffKind::SecurableMissing => "securable missing",
         }
     }
 }
@@ -332,6 +336,7 @@ pub fn diff_catalogs(left: &Catalog, right: &Catalog, only: Option<&str>) -> Rep
 /// A principal's requirements against a node's catalog: unmet requirements with the reason,
 /// the smallest script that meets them all, and access beyond them.
 pub fn check_required(
+    node_name: &str,
     user: &str,
     kind: PrincipalKind,
     requirements: &[Requirement],
@@ -394,6 +399,25 @@ pub fn check_required(
                 permission,
                 securable,
             } => {
+                // A permission on something that is not there cannot be exercised: unmet,
+                // whatever the catalog grants, and nothing to grant yet.
+                if let Some(objects) = &node.objects
+                    && !objects.exists(securable)
+                {
+                    report.rows.push(DiffRow {
+                        principal: user.into(),
+                        securable: securable.to_string(),
+                        permission: permission.clone(),
+                        left: "GRANT (required)".into(),
+                        right: "does not exist".into(),
+                        kind: DiffKind::SecurableMissing,
+                        why: format!(
+                            "{} does not exist on {node_name}: the migration creates it, or create it first; no GRANT is proposed until it exists",
+                            securable.name()
+                        ),
+                    });
+                    continue;
+                }
                 let d = if exists {
                     node.evaluate(user, permission, securable)
                 } else {
@@ -627,7 +651,7 @@ mod tests {
             req("EXECUTE ON OBJECT::dbo.usp_UpsertSiteJobCodeRate"),
             req("SELECT ON SCHEMA::gp"),
         ];
-        let r = check_required("sp", PrincipalKind::ExternalUser, &reqs, &node);
+        let r = check_required("node", "sp", PrincipalKind::ExternalUser, &reqs, &node);
         assert_eq!(r.rows.len(), 1);
         assert_eq!(r.rows[0].kind, DiffKind::StateDiffers);
         assert_eq!(
@@ -646,7 +670,9 @@ mod tests {
         for s in &r.script {
             fixed.apply(s).unwrap();
         }
-        assert!(check_required("sp", PrincipalKind::ExternalUser, &reqs, &fixed).is_clean());
+        assert!(
+            check_required("node", "sp", PrincipalKind::ExternalUser, &reqs, &fixed).is_clean()
+        );
         // db_datawriter gives writes no requirement asks for.
         assert!(
             r.findings
@@ -670,7 +696,7 @@ mod tests {
             req("MEMBER OF db_datareader"),
             req("SELECT ON SCHEMA::gp"),
         ];
-        let r = check_required("sp", PrincipalKind::ExternalUser, &reqs, &node);
+        let r = check_required("node", "sp", PrincipalKind::ExternalUser, &reqs, &node);
         assert_eq!(r.rows[0].kind, DiffKind::PrincipalMissing);
         let text: Vec<String> = r.script.iter().map(|s| s.tsql()).collect();
         // CONNECT comes with CREATE USER; SELECT comes with db_datareader: neither is scripted.
@@ -689,6 +715,7 @@ mod tests {
         node.memberships
             .push(("db_denydatawriter".into(), "sp".into()));
         let r = check_required(
+            "node",
             "sp",
             PrincipalKind::ExternalUser,
             &[req("INSERT ON OBJECT::dbo.T")],

@@ -104,7 +104,7 @@ pub async fn check(
     let p = config.principal(principal).map_err(Error::Usage)?;
     config.node(node).map_err(Error::Usage)?;
     let cat = catalog(config, node, "privileges.check").await?;
-    let report = check_required(&p.user, p.kind, &p.required, &cat);
+    let report = check_required(node, &p.user, p.kind, &p.required, &cat);
     Ok(PrivilegeOutcome {
         title: format!("{principal} required vs {node}"),
         target: node.to_string(),

@@ -182,7 +182,7 @@ async fn probe_node(
         && let Ok(admin) = db::open(config, node, None)
         && let Ok(Ok(catalog)) = tokio::time::timeout(limit, admin.security_catalog()).await
     {
-        let whole = check_required(&p.user, p.kind, &p.required, &catalog).script;
+        let whole = check_required(node, &p.user, p.kind, &p.required, &catalog).script;
         for r in results.iter_mut().filter(|r| r.status == Status::Fail) {
             let statements = match p.required.iter().find(|q| q.to_string() == r.check) {
                 Some(req) => {
@@ -204,7 +204,8 @@ async fn probe_node(
                             r.cause.clone().unwrap_or_default()
                         ));
                     }
-                    check_required(&p.user, p.kind, std::slice::from_ref(req), &catalog).script
+                    check_required(node, &p.user, p.kind, std::slice::from_ref(req), &catalog)
+                        .script
                 }
                 None if r.check == "login" || r.check == "open database" => whole.clone(),
                 None => Vec::new(),
@@ -277,7 +278,7 @@ pub async fn fix_script(config: &Config, principal: &str, node: &str) -> Result<
         .security_catalog()
         .await
         .map_err(|e| Error::db(node, "reading the security catalog", e))?;
-    let report = check_required(&p.user, p.kind, &p.required, &catalog);
+    let report = check_required(node, &p.user, p.kind, &p.required, &catalog);
     Ok(report
         .script
         .iter()

@@ -21,6 +21,7 @@ use super::{
 };
 use crate::config::{AuthConfig, Encryption, GpMapping, MssqlConfig};
 use crate::domain::checksum::Value as CValue;
+use crate::domain::objects::Objects;
 use crate::domain::perms::{Catalog, PermEntry, PermState, Principal, PrincipalKind, Securable};
 use crate::domain::rates::{
     CurrentRate, JobCode, RateAggregate, Site, SiteRateWrite, UnitAccount, as_money,
@@ -879,6 +880,33 @@ impl Node for MssqlNode {
             )
         })?;
         cat.permissions = entries.into_iter().flatten().collect();
+        // What exists, so a requirement on a missing securable is unmet. Optional: where the
+        // identity cannot read the views, requirements are judged on permissions alone.
+        let schemas = self
+            .rows(queries::schemas())
+            .await
+            .and_then(|rows| rows_into(rows, |r| get_str(r, "schema_name")));
+        let objects = self.rows(queries::objects()).await.and_then(|rows| {
+            rows_into(rows, |r| {
+                Ok((
+                    get_str(r, "schema_name")?,
+                    get_str(r, "object_name")?,
+                    get_str(r, "type")?,
+                ))
+            })
+        });
+        cat.objects = match (schemas, objects) {
+            (Ok(schemas), Ok(objects)) => Some(Objects::new(
+                schemas.iter().map(String::as_str),
+                objects
+                    .iter()
+                    .map(|(s, n, t)| (s.as_str(), n.as_str(), t.as_str())),
+            )),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(node = %self.name, %e, "schemas and objects not read: requirements judged on permissions alone");
+                None
+            }
+        };
         Ok(cat)
     }
 

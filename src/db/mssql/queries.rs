@@ -224,6 +224,22 @@ pub fn role_members() -> Statement {
     )
 }
 
+/// Every schema of the database.
+pub fn schemas() -> Statement {
+    Statement::new("SELECT s.name AS schema_name FROM sys.schemas AS s;".into())
+}
+
+/// The user objects that take permissions (tables, views, procedures, functions, synonyms,
+/// sequences …): top-level ones only, so constraints and triggers are left out.
+pub fn objects() -> Statement {
+    Statement::new(
+        "SELECT s.name AS schema_name, o.name AS object_name, CAST(o.type AS nvarchar(2)) AS type \
+         FROM sys.objects AS o JOIN sys.schemas AS s ON s.schema_id = o.schema_id \
+         WHERE o.is_ms_shipped = 0 AND o.parent_object_id = 0;"
+            .into(),
+    )
+}
+
 /// Permission entries on the database (class 0), objects (1, whole object: minor_id 0) and
 /// schemas (3). Column-level entries (minor_id <> 0) are left out.
 pub fn permissions() -> Statement {
@@ -637,6 +653,20 @@ VALUES (4, 12, 18.25, '2026-11-01', N'weighted');"
                 .contains("CAST(r.[calculation_method] AS nvarchar(20)) AS calculation_method")
         );
         assert_eq!(s.params, vec![Param::Date(d("2026-11-01"))]);
+    }
+
+    #[test]
+    fn schema_and_object_queries_read_sys_schemas_and_sys_objects() {
+        assert_eq!(
+            schemas().sql,
+            "SELECT s.name AS schema_name FROM sys.schemas AS s;"
+        );
+        let o = objects().sql;
+        assert!(
+            o.contains("FROM sys.objects AS o JOIN sys.schemas AS s ON s.schema_id = o.schema_id")
+        );
+        assert!(o.contains("CAST(o.type AS nvarchar(2)) AS type"));
+        assert!(o.contains("WHERE o.is_ms_shipped = 0 AND o.parent_object_id = 0;"));
     }
 
     #[test]

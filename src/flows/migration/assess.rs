@@ -116,7 +116,7 @@ pub(super) async fn assess(
             .security_catalog()
             .await
             .map_err(db_err(target, "reading the security catalog"))?;
-        let r = check_required(&p.user, p.kind, &p.required, &cat);
+        let r = check_required(target, &p.user, p.kind, &p.required, &cat);
         for row in &r.rows {
             findings.push(format!(
                 "the migration identity {identity} lacks {} {} on {target}: {}",
@@ -147,7 +147,7 @@ pub(super) async fn privileges(config: &Config, target: &str) -> StepResult {
     let mut findings = Vec::new();
     let mut script = Vec::new();
     for p in config.principals.values() {
-        let r = check_required(&p.user, p.kind, &p.required, &cat);
+        let r = check_required(target, &p.user, p.kind, &p.required, &cat);
         for row in &r.rows {
             findings.push(format!(
                 "{} lacks {} {} on {target}: {}",

@@ -256,7 +256,9 @@ impl PrivilegesState {
 
 fn kind_style(theme: &Theme, k: DiffKind) -> Style {
     match k {
-        DiffKind::Missing | DiffKind::PrincipalMissing => theme.fg("missing"),
+        DiffKind::Missing | DiffKind::PrincipalMissing | DiffKind::SecurableMissing => {
+            theme.fg("missing")
+        }
         DiffKind::Extra => theme.fg("extra"),
         DiffKind::StateDiffers => theme.fg("denied"),
         DiffKind::MembershipDiffers => theme.fg("warn"),
