@@ -499,3 +499,80 @@ fn a_requirement_on_a_securable_that_does_not_exist_is_unmet_and_gets_no_grant()
         "{report}"
     );
 }
+
+#[test]
+fn the_node_diff_script_keeps_what_configured_principals_require() {
+    let demo = common::demo();
+    let script = demo.path("nvn.sql");
+    let s = script.to_str().unwrap();
+    let check = || {
+        tpdb(
+            &demo,
+            &[
+                "privileges",
+                "check",
+                "--principal",
+                "migration_user",
+                "--node",
+                "training",
+            ],
+        )
+    };
+    let before = check();
+    let met_before = before.status.code();
+    let diff = tpdb(
+        &demo,
+        &[
+            "privileges",
+            "diff",
+            "--from",
+            "node1",
+            "--to",
+            "training",
+            "--script",
+            s,
+        ],
+    );
+    let o = text(&diff.stdout);
+    let body = std::fs::read_to_string(&script).unwrap();
+    // The rows that would take migration_user's requirements away are tagged and left out.
+    assert!(
+        o.contains("membership differs · required by migration_user"),
+        "{o}"
+    );
+    assert!(
+        body.contains("rows kept as they are because a configured principal requires them"),
+        "{body}"
+    );
+    assert!(
+        body.contains("--   left out (required by migration_user): ALTER ROLE [db_ddladmin] DROP MEMBER [migration_user];"),
+        "{body}"
+    );
+    let statements: Vec<&str> = body.lines().filter(|l| !l.starts_with("--")).collect();
+    assert!(
+        !statements
+            .iter()
+            .any(|l| l.contains("DROP MEMBER [migration_user]")
+                || (l.starts_with("REVOKE")
+                    && l.contains("FROM [migration_user]")
+                    && !l.contains("SCHEMA::"))),
+        "{statements:?}"
+    );
+    let applied = tpdb(
+        &demo,
+        &[
+            "privileges",
+            "apply",
+            "--node",
+            "training",
+            "--script",
+            s,
+            "--yes",
+        ],
+    );
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied.stderr));
+    // Applying it took nothing away: the requirement check is as clean as before, and met.
+    let after = check();
+    assert_eq!(met_before, Some(0), "{}", text(&before.stdout));
+    assert_eq!(after.status.code(), Some(0), "{}", text(&after.stdout));
+}

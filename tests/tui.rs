@@ -357,7 +357,7 @@ async fn privileges_pane_shows_the_diff_and_the_selected_rows_path() {
     d.edit_config(|t| {
         t.replace(
             "\"CONNECT ON DATABASE\",\n  \"SELECT ON SCHEMA::dbo\",",
-            "\"INSERT ON OBJECT::dbo.SiteJobCodeRate\",\n  \"SELECT ON SCHEMA::dbo\",",
+            "\"INSERT ON OBJECT::dbo.Site\",\n  \"SELECT ON SCHEMA::dbo\",",
         )
     });
     let outcome = tpdb::flows::privileges::check(&d.config, "sp-billing-dataflow", "uat")

@@ -86,7 +86,7 @@ fn print(o: &PrivilegeOutcome, format: Format) {
                             d.permission.clone(),
                             d.left.clone(),
                             d.right.clone(),
-                            d.kind.as_str().to_string(),
+                            d.kind_label(),
                             d.why.clone(),
                         ]
                     })

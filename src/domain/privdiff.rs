@@ -49,6 +49,10 @@ pub struct DiffRow {
     pub kind: DiffKind,
     /// Why the right side decides as it does, in words.
     pub why: String,
+    /// Configured principals whose requirements this row's change would take away: the row is
+    /// left out of a node-vs-node script.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required_by: Option<String>,
 }
 
 /// More access than the requirement asks for.
@@ -58,6 +62,17 @@ pub struct Finding {
     pub what: String,
     /// The statement that would take it away (never run by tpdb on its own).
     pub statement: String,
+}
+
+impl DiffRow {
+    /// The kind as shown: `extra`, or `extra · required by migration_user` for a row a
+    /// configured principal's requirement keeps as it is.
+    pub fn kind_label(&self) -> String {
+        match &self.required_by {
+            Some(by) => format!("{} · required by {by}", self.kind.as_str()),
+            None => self.kind.as_str().to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -145,6 +160,7 @@ fn membership_row(role: &str, member: &str, on_left: bool) -> DiffRow {
             "{member} is in {role} on the {} only",
             if on_left { "left" } else { "right" }
         ),
+        required_by: None,
     }
 }
 
@@ -178,6 +194,7 @@ pub fn diff_catalogs(left: &Catalog, right: &Catalog, only: Option<&str>) -> Rep
                 right: "absent".into(),
                 kind: DiffKind::PrincipalMissing,
                 why: format!("{name} has no database user or role on the right"),
+                required_by: None,
             });
             candidates.push(match kind {
                 PrincipalKind::Role => Statement::CreateRole {
@@ -200,6 +217,7 @@ pub fn diff_catalogs(left: &Catalog, right: &Catalog, only: Option<&str>) -> Rep
                 right: kind_word(*kind).into(),
                 kind: DiffKind::Extra,
                 why: format!("{name} exists only on the right"),
+                required_by: None,
             });
             report.notes.push(format!(
                 "{name} exists only on the right; tpdb does not drop principals. If it should go: DROP {} {};",
@@ -267,6 +285,7 @@ pub fn diff_catalogs(left: &Catalog, right: &Catalog, only: Option<&str>) -> Rep
             right,
             kind,
             why: why.clone(),
+            required_by: None,
         };
         let entry = PermEntry {
             securable: securable.clone(),
@@ -311,6 +330,7 @@ pub fn diff_catalogs(left: &Catalog, right: &Catalog, only: Option<&str>) -> Rep
                     "on the left, {}",
                     left_eval.evaluate(grantee, permission, securable).explain()
                 ),
+                required_by: None,
             });
             candidates.push(Statement::Revoke {
                 permission: permission.clone(),
@@ -331,6 +351,202 @@ pub fn diff_catalogs(left: &Catalog, right: &Catalog, only: Option<&str>) -> Rep
     let (script, _) = minimise(right, candidates);
     report.script = script;
     report
+}
+
+/// A configured principal and what it requires, for a node-vs-node script that must not take
+/// any of it away.
+#[derive(Debug, Clone, Copy)]
+pub struct Requirer<'a> {
+    /// The name in the config (`[principals.NAME]`), for the tag.
+    pub name: &'a str,
+    /// Its database user.
+    pub user: &'a str,
+    pub kind: PrincipalKind,
+    pub required: &'a [Requirement],
+}
+
+fn requirement_met(c: &Catalog, user: &str, r: &Requirement) -> bool {
+    match r {
+        Requirement::Member { role } => c.roles_of(user).iter().any(|(x, _)| x == role),
+        Requirement::Permission {
+            permission,
+            securable,
+        } => c.evaluate(user, permission, securable).allowed(),
+    }
+}
+
+/// The principal a statement changes the access of (grantee or member).
+fn subject(s: &Statement) -> Option<&str> {
+    match s {
+        Statement::Deny { principal, .. } | Statement::Revoke { principal, .. } => Some(principal),
+        Statement::AddMember { member, .. } | Statement::DropMember { member, .. } => Some(member),
+        Statement::Grant { .. } | Statement::CreateUser { .. } | Statement::CreateRole { .. } => {
+            None
+        }
+    }
+}
+
+/// Leave out of a node-vs-node script every statement that would take away — or block — what
+/// a configured principal requires on the target, and tag the rows it would have fixed
+/// `required by P`. A statement counts as taking away when, on the target as the principal's
+/// own remediation would leave it (its requirements met), the statement makes one of them
+/// unmet: a DENY, a REVOKE of a grant it relies on, a dropped membership, a membership in a
+/// role that denies. So the two modes never undo each other.
+pub fn keep_required(report: &mut Report, right: &Catalog, requirers: &[Requirer<'_>]) {
+    let mut fixed: Vec<(&Requirer<'_>, Catalog)> = requirers
+        .iter()
+        .map(|p| {
+            let mut c = right.clone();
+            for st in check_required("", p.user, p.kind, p.required, right).script {
+                let _ = c.apply(&st);
+            }
+            (p, c)
+        })
+        .collect();
+    // The target as the script leaves it so far: a statement must not take away what is met
+    // there either (the principal's own remediation may never be run).
+    let mut current = right.clone();
+    let mut kept = Vec::new();
+    let mut left_out: Vec<(Statement, Vec<String>)> = Vec::new();
+    for st in std::mem::take(&mut report.script) {
+        let mut by = Vec::new();
+        if let Some(who) = subject(&st) {
+            for (p, c) in &fixed {
+                // Only statements on the principal itself, a role it is in, or public.
+                let reaches = |c: &Catalog| {
+                    who == p.user
+                        || who == "public"
+                        || c.roles_of(p.user).iter().any(|(r, _)| r == who)
+                };
+                let takes_away = |c: &Catalog| {
+                    let mut trial = c.clone();
+                    reaches(c)
+                        && trial.apply(&st) == Ok(true)
+                        && p.required.iter().any(|r| {
+                            requirement_met(c, p.user, r) && !requirement_met(&trial, p.user, r)
+                        })
+                };
+                if takes_away(c) || takes_away(&current) || denies_required(&st, p, c, reaches(c)) {
+                    by.push(p.name.to_string());
+                }
+            }
+        }
+        if by.is_empty() {
+            // Later statements are judged after this one: a DENY to a role and a membership
+            // in it are harmless alone and take away together.
+            for (_, c) in &mut fixed {
+                let _ = c.apply(&st);
+            }
+            let _ = current.apply(&st);
+            kept.push(st);
+        } else {
+            left_out.push((st, by));
+        }
+    }
+    if left_out.is_empty() {
+        report.script = kept;
+        return;
+    }
+    let mut tagged = 0;
+    for row in &mut report.rows {
+        let Some((_, by)) = left_out.iter().find(|(st, _)| fixes_row(st, row)) else {
+            continue;
+        };
+        let names = by.join(", ");
+        row.why = format!(
+            "required by {names}: left out of the script, since changing it would take away what [principals.{}].required needs; {}",
+            by[0], row.why
+        );
+        row.required_by = Some(names);
+        tagged += 1;
+    }
+    report.notes.push(format!(
+        "{tagged} rows kept as they are because a configured principal requires them ({} statements left out):",
+        left_out.len()
+    ));
+    for (st, by) in &left_out {
+        report.notes.push(format!(
+            "  left out (required by {}): {}",
+            by.join(", "),
+            st.tsql()
+        ));
+    }
+    report.script = kept;
+}
+
+/// Whether `st` puts a DENY in the way of one of `p`'s required permissions — directly, on a
+/// role it is in or public, or by a membership in a role that denies — whether or not the
+/// permission is held today: the principal's own remediation would revoke it again.
+fn denies_required(st: &Statement, p: &Requirer<'_>, c: &Catalog, reaches: bool) -> bool {
+    if !reaches {
+        return false;
+    }
+    let covers = |denied: &str, on: &Securable, rp: &str, rs: &Securable| {
+        (denied.eq_ignore_ascii_case(rp) || denied.eq_ignore_ascii_case("CONTROL"))
+            && rs.with_containers().contains(on)
+    };
+    let blocked = |denied: &str, on: &Securable| {
+        p.required.iter().any(|r| match r {
+            Requirement::Permission {
+                permission,
+                securable,
+            } => covers(denied, on, permission, securable),
+            Requirement::Member { .. } => false,
+        })
+    };
+    match st {
+        Statement::Deny {
+            permission,
+            securable,
+            ..
+        } => blocked(permission, securable),
+        Statement::AddMember { role, .. } => {
+            crate::domain::perms::fixed_role_permissions(role)
+                .iter()
+                .any(|(perm, state)| {
+                    *state == PermState::Deny && blocked(perm, &Securable::Database)
+                })
+                || c.permissions.iter().any(|e| {
+                    e.grantee == *role
+                        && e.state == PermState::Deny
+                        && blocked(&e.permission, &e.securable)
+                })
+        }
+        _ => false,
+    }
+}
+
+/// Whether `st` is the statement a node-vs-node `row` proposed.
+fn fixes_row(st: &Statement, row: &DiffRow) -> bool {
+    match st {
+        Statement::AddMember { role, member } | Statement::DropMember { role, member } => {
+            row.kind == DiffKind::MembershipDiffers
+                && row.principal == *member
+                && row.securable == format!("ROLE::{role}")
+        }
+        Statement::Grant {
+            permission,
+            securable,
+            principal,
+            ..
+        }
+        | Statement::Deny {
+            permission,
+            securable,
+            principal,
+        }
+        | Statement::Revoke {
+            permission,
+            securable,
+            principal,
+            ..
+        } => {
+            row.principal == *principal
+                && row.permission == *permission
+                && row.securable == securable.to_string()
+        }
+        Statement::CreateUser { .. } | Statement::CreateRole { .. } => false,
+    }
 }
 
 /// A principal's requirements against a node's catalog: unmet requirements with the reason,
@@ -357,6 +573,7 @@ pub fn check_required(
             right: "absent".into(),
             kind: DiffKind::PrincipalMissing,
             why: format!("{user} has no database user here: it cannot even connect"),
+            required_by: None,
         });
         let s = Statement::CreateUser {
             name: user.into(),
@@ -379,6 +596,7 @@ pub fn check_required(
                     right: "not a member".into(),
                     kind: DiffKind::MembershipDiffers,
                     why: format!("{user} is not in {role}, directly or through another role"),
+                    required_by: None,
                 });
                 if !is_fixed_role(role) && sim.principal(role).is_none() {
                     let s = Statement::CreateRole { name: role.clone() };
@@ -415,6 +633,7 @@ pub fn check_required(
                             "{} does not exist on {node_name}: the migration creates it, or create it first; no GRANT is proposed until it exists",
                             securable.name()
                         ),
+                        required_by: None,
                     });
                     continue;
                 }
@@ -442,6 +661,7 @@ pub fn check_required(
                     right: right.into(),
                     kind,
                     why: d.explain(),
+                    required_by: None,
                 });
                 // Remove what denies it, then grant what is still missing.
                 let denial = sim.evaluate(user, permission, securable);
@@ -788,5 +1008,191 @@ mod tests {
             after.notes
         );
         assert!(r.script.first().is_some_and(|s| s.phase() == 0));
+    }
+
+    /// Two statements that undo each other: one grants, denies or revokes what the other
+    /// revokes, grants or denies (same permission, securable and principal), or one adds the
+    /// membership the other drops.
+    fn undoes(a: &Statement, b: &Statement) -> bool {
+        let key = |s: &Statement| match s {
+            Statement::Grant {
+                permission,
+                securable,
+                principal,
+                ..
+            } => Some((0, permission.clone(), securable.clone(), principal.clone())),
+            Statement::Deny {
+                permission,
+                securable,
+                principal,
+            } => Some((1, permission.clone(), securable.clone(), principal.clone())),
+            Statement::Revoke {
+                permission,
+                securable,
+                principal,
+                grant_option_only: false,
+            } => Some((2, permission.clone(), securable.clone(), principal.clone())),
+            _ => None,
+        };
+        if let (Some(x), Some(y)) = (key(a), key(b)) {
+            return x.0 != y.0 && (x.1, &x.2, &x.3) == (y.1, &y.2, &y.3);
+        }
+        matches!((a, b),
+            (Statement::AddMember { role: r1, member: m1 }, Statement::DropMember { role: r2, member: m2 })
+            | (Statement::DropMember { role: r1, member: m1 }, Statement::AddMember { role: r2, member: m2 })
+            if r1 == r2 && m1 == m2)
+    }
+
+    fn applied(c: &Catalog, script: &[Statement]) -> Catalog {
+        let mut c = c.clone();
+        for s in script {
+            let _ = c.apply(s);
+        }
+        c
+    }
+
+    use proptest::prelude::*;
+
+    fn arb_catalog() -> impl Strategy<Value = Catalog> {
+        let roles = [
+            "r1",
+            "r2",
+            "db_datareader",
+            "db_datawriter",
+            "db_denydatareader",
+            "db_ddladmin",
+        ];
+        let perms = ["SELECT", "INSERT", "EXECUTE"];
+        let secs = || {
+            vec![
+                Securable::Database,
+                Securable::Schema("dbo".into()),
+                Securable::object("dbo", "t"),
+                Securable::object("dbo", "proc"),
+            ]
+        };
+        let who = ["p", "r1", "r2", "public"];
+        (
+            proptest::collection::vec((0..roles.len(), 0..3usize), 0..5),
+            proptest::collection::vec((0..who.len(), 0..perms.len(), 0..4usize, 0..3usize), 0..7),
+        )
+            .prop_map(move |(members, entries)| {
+                let mut c = Catalog {
+                    principals: vec![
+                        user("p"),
+                        Principal {
+                            name: "r1".into(),
+                            kind: PrincipalKind::Role,
+                        },
+                        Principal {
+                            name: "r2".into(),
+                            kind: PrincipalKind::Role,
+                        },
+                    ],
+                    memberships: Vec::new(),
+                    permissions: Vec::new(),
+                    objects: None,
+                };
+                for (role, m) in members {
+                    let member = ["p", "r1", "r2"][m];
+                    if roles[role] != member {
+                        let pair = (roles[role].to_string(), member.to_string());
+                        if !c.memberships.contains(&pair) {
+                            c.memberships.push(pair);
+                        }
+                    }
+                }
+                for (g, p, sec, st) in entries {
+                    let e = PermEntry {
+                        securable: secs()[sec].clone(),
+                        permission: perms[p].into(),
+                        grantee: who[g].into(),
+                        state: [
+                            PermState::Grant,
+                            PermState::GrantWithGrantOption,
+                            PermState::Deny,
+                        ][st],
+                    };
+                    c.permissions.retain(|x| {
+                        !(x.grantee == e.grantee
+                            && x.permission == e.permission
+                            && x.securable == e.securable)
+                    });
+                    c.permissions.push(e);
+                }
+                c
+            })
+    }
+
+    fn arb_requirements() -> impl Strategy<Value = Vec<Requirement>> {
+        let all = vec![
+            Requirement::Member { role: "r1".into() },
+            Requirement::Member {
+                role: "db_datawriter".into(),
+            },
+            Requirement::Permission {
+                permission: "SELECT".into(),
+                securable: Securable::Schema("dbo".into()),
+            },
+            Requirement::Permission {
+                permission: "INSERT".into(),
+                securable: Securable::Database,
+            },
+            Requirement::Permission {
+                permission: "EXECUTE".into(),
+                securable: Securable::object("dbo", "proc"),
+            },
+            Requirement::Permission {
+                permission: "SELECT".into(),
+                securable: Securable::object("dbo", "t"),
+            },
+        ];
+        proptest::sample::subsequence(all, 0..=4)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        #[test]
+        fn node_vs_node_and_required_modes_never_undo_each_other(
+            left in arb_catalog(),
+            right in arb_catalog(),
+            required in arb_requirements(),
+        ) {
+            let req = [Requirer { name: "p", user: "p", kind: PrincipalKind::ExternalUser, required: &required }];
+            let met = |c: &Catalog| -> Vec<bool> {
+                required.iter().map(|r| requirement_met(c, "p", r)).collect()
+            };
+            // Node vs node first, then the requirements.
+            let mut nvn = diff_catalogs(&left, &right, None);
+            keep_required(&mut nvn, &right, &req);
+            let r1 = applied(&right, &nvn.script);
+            for (before, after) in met(&right).iter().zip(met(&r1)) {
+                prop_assert!(!before || after, "node vs node took a requirement away: {:?}", nvn.script);
+            }
+            let then = check_required("n", "p", PrincipalKind::ExternalUser, &required, &r1).script;
+            for a in &nvn.script {
+                for b in &then {
+                    prop_assert!(!undoes(a, b), "required mode undoes {a} with {b}");
+                }
+            }
+            // The requirements first, then node vs node.
+            let fix = check_required("n", "p", PrincipalKind::ExternalUser, &required, &right).script;
+            let r2 = applied(&right, &fix);
+            let mut after = diff_catalogs(&left, &r2, None);
+            keep_required(&mut after, &r2, &req);
+            let r3 = applied(&r2, &after.script);
+            // What the requirements got stays: node vs node may reach it another way (the
+            // role the source uses instead of a direct grant), never take it away…
+            for (before, now) in met(&r2).iter().zip(met(&r3)) {
+                prop_assert!(!before || now, "node vs node took back what remediation gave: {:?}", after.script);
+            }
+            // …so the requirements ask nothing back: no ping-pong between the modes.
+            let again = check_required("n", "p", PrincipalKind::ExternalUser, &required, &r3).script;
+            for a in &after.script {
+                for b in &again {
+                    prop_assert!(!undoes(a, b), "required mode undoes {a} with {b}");
+                }
+            }
+        }
     }
 }

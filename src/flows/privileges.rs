@@ -5,7 +5,7 @@ use crate::audit::{Audit, AuditRecord};
 use crate::config::Config;
 use crate::db::{self, AnyNode, Node};
 use crate::domain::perms::Catalog;
-use crate::domain::privdiff::{Report, check_required, diff_catalogs};
+use crate::domain::privdiff::{Report, Requirer, check_required, diff_catalogs, keep_required};
 use crate::error::Error;
 
 /// A diff or check with what it compared.
@@ -84,7 +84,19 @@ pub async fn diff_nodes(
             }
         }),
     };
-    let report = diff_catalogs(&l, &r, user.as_deref());
+    let mut report = diff_catalogs(&l, &r, user.as_deref());
+    // Never take away what a configured principal requires on the target.
+    let requirers: Vec<Requirer<'_>> = config
+        .principals
+        .values()
+        .map(|p| Requirer {
+            name: &p.name,
+            user: &p.user,
+            kind: p.kind,
+            required: &p.required,
+        })
+        .collect();
+    keep_required(&mut report, &r, &requirers);
     Ok(PrivilegeOutcome {
         title: format!(
             "{left} → {right}{}",

@@ -327,7 +327,7 @@ pub fn render(
         None => vec![Line::styled("select a row to see why", theme.muted())],
         Some(r) => vec![
             Line::from(vec![
-                Span::styled(format!("{} ", r.kind.as_str()), kind_style(theme, r.kind)),
+                Span::styled(format!("{} ", r.kind_label()), kind_style(theme, r.kind)),
                 Span::styled(
                     format!("{} {} on {}", r.principal, r.permission, r.securable),
                     theme.text(),
@@ -482,7 +482,7 @@ fn render_table(
             Line::from(r.permission.clone()),
             Line::from(r.left.clone()),
             Line::from(r.right.clone()),
-            Line::styled(r.kind.as_str(), kind_style(theme, r.kind)),
+            Line::styled(r.kind_label(), kind_style(theme, r.kind)),
         ])
         .style(theme.text());
         if offset + i == state.cursor.selected {
