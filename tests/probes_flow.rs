@@ -268,3 +268,31 @@ async fn a_node_that_never_answers_is_unreachable_within_its_timeout_and_the_oth
     );
     assert_eq!(only.status.code(), Some(3), "{}", text(&only.stdout));
 }
+
+#[tokio::test]
+async fn a_required_securable_that_does_not_exist_fails_its_probe_as_securable_missing() {
+    let demo = common::demo();
+    // devnode has no gp schema; db_datareader would otherwise make SELECT on it "pass".
+    let results = probe(
+        &demo.config,
+        "sp-billing-dataflow",
+        &["devnode".to_string()],
+        false,
+    )
+    .await
+    .unwrap();
+    let gp = results
+        .iter()
+        .find(|r| r.check == "SELECT ON SCHEMA::gp")
+        .unwrap_or_else(|| panic!("{results:?}"));
+    assert_eq!(gp.status, Status::Fail, "{gp:?}");
+    let cause = gp.cause.clone().unwrap_or_default();
+    assert!(
+        cause.starts_with("securable missing: schema gp does not exist on devnode"),
+        "{cause}"
+    );
+    assert!(
+        gp.fix.is_none(),
+        "nothing to grant on what is not there: {gp:?}"
+    );
+}

@@ -191,6 +191,23 @@ async fn probe_node(
                         securable,
                     } = req
                     {
+                        // A securable that is not there: that is the cause, whatever is granted.
+                        let missing = check_required(
+                            node,
+                            &p.user,
+                            p.kind,
+                            std::slice::from_ref(req),
+                            &catalog,
+                        )
+                        .rows
+                        .into_iter()
+                        .find(|row| {
+                            row.kind == crate::domain::privdiff::DiffKind::SecurableMissing
+                        });
+                        if let Some(row) = missing {
+                            r.cause = Some(format!("securable missing: {}", row.why));
+                            continue;
+                        }
                         let why = catalog.evaluate(&p.user, permission, securable).explain();
                         let chain = if permission == "EXECUTE"
                             && matches!(securable, crate::domain::perms::Securable::Object { .. })

@@ -590,6 +590,15 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
                             Err(e) => StepOutcome::Fail(e),
                         }
                     }
+                    Requirement::Permission { permission, securable }
+                        if session.catalog.objects.as_ref().is_some_and(|o| !o.exists(securable)) =>
+                    {
+                        // What SQL Server answers for a securable that is not there.
+                        StepOutcome::Fail(DbError::Other(format!(
+                            "HAS_PERMS_BY_NAME would return NULL: {} does not exist on this node; no permission on it can be exercised",
+                            securable.name()
+                        )))
+                    }
                     Requirement::Permission { permission, securable } => {
                         let d = session.catalog.evaluate(&session.user, permission, securable);
                         if d.allowed() {
