@@ -440,20 +440,23 @@ fn a_requirement_on_a_securable_that_does_not_exist_is_unmet_and_gets_no_grant()
             "{t}\n[principals.gp-reader]\nkind = \"without_login\"\nrequired = [\"SELECT ON OBJECT::gp.UnitAccount\"]\n"
         )
     });
+    let check_json = |node: &str| {
+        tpdb(
+            &demo,
+            &[
+                "privileges",
+                "check",
+                "--principal",
+                "gp-reader",
+                "--node",
+                node,
+                "--format",
+                "json",
+            ],
+        )
+    };
     // node1 has gp.UnitAccount; devnode has no gp schema at all.
-    let out = tpdb(
-        &demo,
-        &[
-            "privileges",
-            "check",
-            "--principal",
-            "gp-reader",
-            "--node",
-            "devnode",
-            "--format",
-            "json",
-        ],
-    );
+    let out = check_json("devnode");
     let o = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{o}{}", text(&out.stderr));
     let report: serde_json::Value = serde_json::from_str(&o).unwrap();
@@ -475,19 +478,7 @@ fn a_requirement_on_a_securable_that_does_not_exist_is_unmet_and_gets_no_grant()
     assert!(!script.contains("UnitAccount"), "no GRANT for it: {script}");
 
     // Where it exists (node1), the same requirement is judged on permissions: a GRANT.
-    let out = tpdb(
-        &demo,
-        &[
-            "privileges",
-            "check",
-            "--principal",
-            "gp-reader",
-            "--node",
-            "node1",
-            "--format",
-            "json",
-        ],
-    );
+    let out = check_json("node1");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
         report["script"]

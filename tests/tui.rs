@@ -770,6 +770,18 @@ async fn rates_on_record_need_a_second_confirmation_that_lists_them_and_nothing_
     assert!(s.contains("replaces site 5 CSH 2025-01-01: "), "{s}");
     assert!(s.contains("→"), "{s}");
     assert!(s.contains("type replace"), "{s}");
+    // At 80×24 every replaced rate still reads whole, old → new.
+    let small = screen(&render(&app, 80, 24));
+    for r in &outcome.preview.rows {
+        let line = format!(
+            "replaces site 5 {} 2025-01-01: {} {} → {} weighted",
+            r.job_code,
+            r.recorded_rate.unwrap(),
+            r.recorded_method.as_deref().unwrap(),
+            r.rate
+        );
+        assert!(small.contains(&line), "{line} is cut at 80×24:\n{small}");
+    }
     app.on_key(code(KeyCode::Enter), now);
     assert!(app.take_commands().is_empty(), "not without the word");
     for c in "replace".chars() {
