@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod bulk;
+pub mod optional;
 pub mod queries;
 
 use std::time::Duration;
@@ -40,6 +41,10 @@ pub struct MssqlNode {
     auth: AuthConfig,
     transport: auth::TransportOverride,
     conn: Mutex<Option<Conn>>,
+    /// The bulk load's ORDER hint: dropped for good once this server refuses it.
+    order_hint: optional::Optional,
+    /// Table sizes from `sys.dm_db_partition_stats`: unknown once this server refuses them.
+    size_view: optional::Optional,
 }
 
 impl MssqlNode {
@@ -51,6 +56,8 @@ impl MssqlNode {
             auth,
             transport: None,
             conn: Mutex::new(None),
+            order_hint: optional::Optional::new("bulk load ORDER hint"),
+            size_view: optional::Optional::new("sys.dm_db_partition_stats (table sizes)"),
         }
     }
 
@@ -683,8 +690,7 @@ impl Node for MssqlNode {
         steps
     }
 
-    async fn inventory(&self, _sizes: Sizes) -> Result<Vec<TableInfo>, DbError> {
-        // Sizes come from sys.dm_db_partition_stats with the row count, at no extra cost.
+    async fn inventory(&self, sizes: Sizes) -> Result<Vec<TableInfo>, DbError> {
         let rows = self.rows(queries::inventory()).await?;
         let mut tables: Vec<TableInfo> = Vec::new();
         let mut keys: Vec<Vec<(i32, String)>> = Vec::new();
@@ -727,15 +733,28 @@ impl Node for MssqlNode {
         for (t, mut k) in tables.iter_mut().zip(keys) {
             k.sort();
             t.primary_key = k.into_iter().map(|(_, c)| c).collect();
-            let count = self.rows(queries::count_rows(&t.name)).await?;
-            let get = |col: &str| {
-                count
-                    .first()
+            // Exact counts always; sizes only when asked, and unknown where the size view is
+            // refused (no VIEW DATABASE STATE, or no such view on this server).
+            let first = |rows: Vec<tiberius::Row>, col: &str| {
+                rows.first()
                     .and_then(|r| r.try_get::<i64, _>(col).ok().flatten())
-                    .unwrap_or(0)
             };
-            t.rows = get("row_count");
-            t.bytes = Some(get("bytes"));
+            t.rows =
+                first(self.rows(queries::count_rows(&t.name)).await?, "row_count").unwrap_or(0);
+            t.bytes = match sizes {
+                Sizes::Skip => None,
+                Sizes::Measure => {
+                    self.size_view
+                        .run(&self.name, optional::refuses_size_view, async |measure| {
+                            if !measure {
+                                return Ok(None);
+                            }
+                            let rows = self.rows(queries::table_bytes(&t.name)).await?;
+                            Ok(first(rows, "bytes"))
+                        })
+                        .await?
+                }
+            };
         }
         Ok(tables)
     }
@@ -797,25 +816,51 @@ impl Node for MssqlNode {
         let (columns, order) = bulk::columns_and_order(table);
         let quoted = table.name.quoted();
         let n = rows.len();
-        self.transaction(async |c| {
-            for delete in &deletes {
-                build_query(delete).execute(&mut *c).await?;
-            }
-            let column_refs: Vec<&str> = columns.iter().map(String::as_str).collect();
-            let hints: Vec<tiberius::ColumnOrderHint<'_>> = order
-                .iter()
-                .map(|k| (k.as_str(), tiberius::SortOrder::Ascending))
-                .collect();
-            let mut req = c
-                .bulk_insert_with_options(&quoted, &column_refs, bulk::options(), &hints)
-                .await?;
-            for row in token_rows {
-                req.send(row).await?;
-            }
-            req.finalize().await?;
-            Ok(n)
-        })
-        .await
+        // The ORDER hint only speeds the load up: where the server refuses it, the batch
+        // (rolled back whole) runs again without it, and so does every batch after.
+        let prepared = std::sync::Mutex::new(Some(token_rows));
+        self.order_hint
+            .run(
+                &self.name,
+                optional::refuses_order_hint,
+                async |with_hint| {
+                    // The converted rows go to the first try; a retry converts them again.
+                    let ready = prepared.lock().unwrap_or_else(|p| p.into_inner()).take();
+                    let token_rows = match ready {
+                        Some(r) => r,
+                        None => bulk::token_rows(table, &rows).map_err(DbError::Other)?,
+                    };
+                    self.transaction(async |c| {
+                        for delete in &deletes {
+                            build_query(delete).execute(&mut *c).await?;
+                        }
+                        let column_refs: Vec<&str> = columns.iter().map(String::as_str).collect();
+                        let hints: Vec<tiberius::ColumnOrderHint<'_>> = if with_hint {
+                            order
+                                .iter()
+                                .map(|k| (k.as_str(), tiberius::SortOrder::Ascending))
+                                .collect()
+                        } else {
+                            Vec::new()
+                        };
+                        let mut req = c
+                            .bulk_insert_with_options(
+                                &quoted,
+                                &column_refs,
+                                bulk::options(),
+                                &hints,
+                            )
+                            .await?;
+                        for row in token_rows {
+                            req.send(row).await?;
+                        }
+                        req.finalize().await?;
+                        Ok(n)
+                    })
+                    .await
+                },
+            )
+            .await
     }
 
     async fn create_table(&self, table: &TableInfo) -> Result<(), DbError> {

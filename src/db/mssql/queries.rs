@@ -357,16 +357,22 @@ pub fn type_ddl(type_name: &str, max_length: i32, precision: i32, scale: i32) ->
     }
 }
 
-/// The exact row count (catalog counts are estimates on some servers) and the space reserved
-/// for the table and its indexes.
+/// The exact row count (catalog counts are estimates on some servers).
 pub fn count_rows(table: &ObjectName) -> Statement {
+    Statement::new(format!(
+        "SELECT COUNT_BIG(*) AS row_count FROM {};",
+        table.quoted()
+    ))
+}
+
+/// The space reserved for the table and its indexes: an optional figure (the view needs VIEW
+/// DATABASE STATE, and not every TDS server has it).
+pub fn table_bytes(table: &ObjectName) -> Statement {
     let mut s = Statement::new(String::new());
     let name = s.bind(Param::Str(table.quoted()));
     s.sql = format!(
-        "SELECT (SELECT COUNT_BIG(*) FROM {}) AS row_count, \
-         (SELECT COALESCE(SUM(ps.reserved_page_count), 0) * 8192 FROM sys.dm_db_partition_stats AS ps \
-         WHERE ps.object_id = OBJECT_ID({name})) AS bytes;",
-        table.quoted()
+        "SELECT CAST(COALESCE(SUM(ps.reserved_page_count), 0) * 8192 AS bigint) AS bytes \
+         FROM sys.dm_db_partition_stats AS ps WHERE ps.object_id = OBJECT_ID({name});"
     );
     s
 }
@@ -849,8 +855,12 @@ ORDER BY s.name, t.name, c.column_id;"
         );
         assert_eq!(
             count_rows(&ObjectName::new("dbo", "Site")).render(),
-            "SELECT (SELECT COUNT_BIG(*) FROM [dbo].[Site]) AS row_count, (SELECT COALESCE(SUM(ps.reserved_page_count), 0) * 8192 \
-FROM sys.dm_db_partition_stats AS ps WHERE ps.object_id = OBJECT_ID(N'[dbo].[Site]')) AS bytes;"
+            "SELECT COUNT_BIG(*) AS row_count FROM [dbo].[Site];"
+        );
+        assert_eq!(
+            table_bytes(&ObjectName::new("dbo", "Site")).render(),
+            "SELECT CAST(COALESCE(SUM(ps.reserved_page_count), 0) * 8192 AS bigint) AS bytes \
+FROM sys.dm_db_partition_stats AS ps WHERE ps.object_id = OBJECT_ID(N'[dbo].[Site]');"
         );
     }
 
