@@ -222,6 +222,36 @@ async fn batches_committed_past_a_lost_checkpoint_are_replaced_not_duplicated() 
         "{:?}",
         report.findings
     );
+    // The summary counts this run's rows; what earlier runs copied is said apart.
+    let summary = report.findings.last().unwrap();
+    assert!(
+        summary.starts_with("17,900 rows in ") && summary.contains(" copied before"),
+        "{summary}"
+    );
+    // Before: the 2,100 Ledger rows of the checkpoint and every row of the tables done.
+    let others: i64 = [
+        "dbo.\"Site\"",
+        "dbo.\"JobCode\"",
+        "dbo.\"SiteJobCodeRate\"",
+        "gp.\"UnitAccount\"",
+    ]
+    .iter()
+    .map(|t| {
+        let (schema, name) = t.split_once('.').unwrap();
+        common::count(
+            &demo.node("node1"),
+            &format!(
+                r#"SELECT COUNT(*) FROM "{schema}.{}""#,
+                name.trim_matches('"')
+            ),
+        )
+    })
+    .sum();
+    let before = tpdb::domain::progress::thousands(2_100 + others);
+    assert!(
+        summary.ends_with(&format!(" · {before} copied before")),
+        "{summary} ({before})"
+    );
     let target = demo.node("training");
     assert_eq!(
         common::count(&target, r#"SELECT COUNT(*) FROM "dbo.Ledger""#),

@@ -463,18 +463,7 @@ const RATE_RANGE: (Decimal, Decimal) = (
 );
 const LEVEL_HINT: &str = "use error, warn, info (the default), debug or trace";
 
-/// `1234567` → `1,234,567`.
-pub fn thousands(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
-}
+pub use crate::domain::progress::thousands;
 
 /// Where the config is looked for: `--config`, `$TPDB_CONFIG` (both via clap), then the
 /// platform config dir.

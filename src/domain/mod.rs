@@ -7,6 +7,7 @@ pub mod objects;
 pub mod perms;
 pub mod plan;
 pub mod privdiff;
+pub mod progress;
 pub mod rates;
 pub mod requirement;
 pub mod secscript;

@@ -11,6 +11,7 @@ use crate::config::{Config, MigrationConfig, OnNonEmpty, StageConfig};
 use crate::db::{AnyNode, Keyset, Node, Replace, TableInfo, key_of};
 use crate::domain::checksum::{TableChecksum, Value};
 use crate::domain::plan::StepState;
+use crate::domain::progress::{CopyProgress, thousands};
 use crate::error::Error;
 use crate::flows::{Progress, ProgressFn};
 use crate::journal::{Journal, PreStage};
@@ -203,7 +204,9 @@ pub(super) async fn copy(
         ));
     }
     let total: i64 = copied_tables.iter().map(|t| t.rows).sum();
+    // Rows earlier runs copied (done tables, resumed checkpoints), and rows of this run.
     let mut done_rows: i64 = 0;
+    let mut run_rows: i64 = 0;
     let started = Instant::now();
     let mut findings = Vec::new();
     let mut tables = Vec::new();
@@ -262,21 +265,23 @@ pub(super) async fn copy(
         );
         let copied_before = copied;
         done_rows += copied;
-        let report = |copied: i64, done_rows: i64| {
-            let secs = started.elapsed().as_secs_f64().max(0.001);
-            let rate = done_rows as f64 / secs;
-            let eta = if rate > 0.0 {
-                (total - done_rows).max(0) as f64 / rate
-            } else {
-                0.0
+        let report = |copied: i64, done_rows: i64, run_rows: i64| {
+            let secs = started.elapsed().as_secs_f64();
+            let p = CopyProgress {
+                total,
+                before: done_rows,
+                this_run: run_rows,
             };
+            let eta = p
+                .eta_secs(secs)
+                .map_or_else(|| "ETA …".to_string(), |e| format!("ETA {e:.0} s"));
             progress(Progress {
-                message: format!("{name}: {copied} rows · {rate:.0} rows/s · ETA {eta:.0} s"),
-                fraction: Some(if total > 0 {
-                    done_rows as f64 / total as f64
-                } else {
-                    1.0
-                }),
+                message: format!(
+                    "{name}: {} rows · {} rows/s · {eta}",
+                    thousands(copied),
+                    thousands(p.rate(secs) as i64)
+                ),
+                fraction: Some(p.fraction()),
             });
         };
         let batches = async {
@@ -290,11 +295,11 @@ pub(super) async fn copy(
                     .map_err(db_err(target, &format!("copying {name}")))?;
                     let Some(next) = last else { break };
                     copied += n as i64;
-                    done_rows += n as i64;
+                    run_rows += n as i64;
                     j.set_checkpoint(stage, &t.name, &next, copied, false)
                         .map_err(Error::Io)?;
                     after = Some(next);
-                    report(copied, done_rows);
+                    report(copied, done_rows, run_rows);
                     if n < m.batch_size {
                         break;
                     }
@@ -339,12 +344,12 @@ pub(super) async fn copy(
                     written?;
                     let following = following?;
                     copied += n as i64;
-                    done_rows += n as i64;
+                    run_rows += n as i64;
                     j.set_checkpoint(stage, &t.name, &next, copied, false)
                         .map_err(Error::Io)?;
                     after = Some(next);
                     batch = following;
-                    report(copied, done_rows);
+                    report(copied, done_rows, run_rows);
                     if n < m.batch_size {
                         break;
                     }
@@ -370,10 +375,14 @@ pub(super) async fn copy(
         batches?;
         tables.push((name, copied, "copied".into()));
     }
-    findings.push(format!(
-        "{done_rows} rows in {:.1} s",
-        started.elapsed().as_secs_f64()
-    ));
+    findings.push(
+        CopyProgress {
+            total,
+            before: done_rows,
+            this_run: run_rows,
+        }
+        .summary(started.elapsed().as_secs_f64()),
+    );
     Ok((StepState::Passed, findings, tables))
 }
 
