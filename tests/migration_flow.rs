@@ -540,3 +540,77 @@ fn unknown_and_locked_stages_are_refused_with_the_way_forward() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("nothing to roll back"));
 }
+
+#[tokio::test]
+async fn validate_reads_every_table_it_can_and_never_passes_with_nothing_validated() {
+    use tpdb::domain::plan::{Step, StepState};
+    let mut demo = common::demo();
+    let run = |demo: &common::Demo, step| {
+        let config = demo.config.clone();
+        async move {
+            tpdb::flows::migration::run_step(&config, "training", step, &no_progress)
+                .await
+                .unwrap()
+        }
+    };
+    for step in [Step::Assessment, Step::Copy] {
+        run(&demo, step).await;
+    }
+    // The catalog says dbo.JobCode is there; reading it fails (the table itself is gone).
+    demo.node("training")
+        .execute_batch(r#"DROP TABLE "dbo.JobCode""#)
+        .unwrap();
+    demo.node("training")
+        .execute(
+            r#"INSERT OR REPLACE INTO "sys.objects" VALUES ('dbo', 'JobCode', 'U')"#,
+            [],
+        )
+        .unwrap();
+    let report = run(&demo, Step::Validate).await;
+    assert!(
+        matches!(report.state, StepState::Failed(_)),
+        "{:?} {:?}",
+        report.state,
+        report.findings
+    );
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.starts_with("dbo.JobCode: unreadable, not validated: on training: Msg 208")),
+        "{:?}",
+        report.findings
+    );
+    let unreadable: Vec<_> = report
+        .tables
+        .iter()
+        .filter(|(_, _, note)| note.starts_with("UNREADABLE") || note.starts_with("MISSING"))
+        .collect();
+    assert_eq!(unreadable.len(), 1, "{:?}", report.tables);
+    assert_eq!(unreadable[0].0, "dbo.JobCode");
+    // Every other table still got its result.
+    let equal = report
+        .tables
+        .iter()
+        .filter(|(_, _, note)| note.starts_with("equal ("))
+        .count();
+    assert_eq!(equal, report.tables.len() - 1, "{:?}", report.tables);
+
+    // A stage whose selection has no table with a key validates nothing: it does not pass.
+    demo.edit_config(|t| {
+        t.replace(
+            "include = [\"dbo.*\", \"gp.*\"]",
+            "include = [\"nosuch.*\"]",
+        )
+    });
+    let report = run(&demo, Step::Validate).await;
+    match &report.state {
+        StepState::Failed(why) => {
+            assert!(
+                why.starts_with("nothing was validated: no table is selected"),
+                "{why}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -162,6 +162,10 @@ pub struct TableInfo {
     /// Space the table takes, in bytes (data and indexes), when the inventory measured it.
     #[serde(default)]
     pub bytes: Option<i64>,
+    /// Why its rows could not be read (no SELECT, gone since the catalog was read): the
+    /// inventory goes on, and validation records the table as unreadable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
 }
 
 /// A row's primary key, given where the key columns sit (`TableInfo::key_positions`).

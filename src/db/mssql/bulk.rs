@@ -404,6 +404,7 @@ mod tests {
             primary_key: vec!["entry_id".into()],
             rows: 2,
             bytes: None,
+            unreadable: None,
         };
         let ok = token_rows(&table, &[vec![Value::Int(1), Value::Dec(dec!(2.5))]]).unwrap();
         assert_eq!(ok.len(), 1);

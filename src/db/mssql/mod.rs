@@ -718,6 +718,7 @@ impl Node for MssqlNode {
                     primary_key: Vec::new(),
                     rows: 0,
                     bytes: None,
+                    unreadable: None,
                 });
                 keys.push(Vec::new());
             }
@@ -739,8 +740,15 @@ impl Node for MssqlNode {
                 rows.first()
                     .and_then(|r| r.try_get::<i64, _>(col).ok().flatten())
             };
-            t.rows =
-                first(self.rows(queries::count_rows(&t.name)).await?, "row_count").unwrap_or(0);
+            // A table whose rows this identity cannot read (229) stays in the inventory, marked.
+            match self.rows(queries::count_rows(&t.name)).await {
+                Ok(rows) => t.rows = first(rows, "row_count").unwrap_or(0),
+                Err(e @ DbError::Server { .. }) => {
+                    t.unreadable = Some(e.to_string());
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
             t.bytes = match sizes {
                 Sizes::Skip => None,
                 Sizes::Measure => {

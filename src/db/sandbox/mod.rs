@@ -641,8 +641,12 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
             let mut out = Vec::new();
             for (schema, name) in names {
                 let object = ObjectName::new(schema, name);
-                s.require(c, "SELECT", &object)?;
                 let t = table_ident(&object);
+                // A table that cannot be read stays in the inventory, marked, with its error.
+                let readable = s.require(c, "SELECT", &object).and_then(|()| {
+                    c.query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get::<_, i64>(0))
+                        .map_err(sqlite_error)
+                });
                 let mut st = c.prepare(&format!("PRAGMA table_info({t})")).map_err(sqlite_error)?;
                 let cols: Vec<(String, String, bool, i64)> = st
                     .query_map([], |r| Ok((r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? == 0, r.get(5)?)))
@@ -651,10 +655,14 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
                     .map_err(sqlite_error)?;
                 let mut pk: Vec<(i64, String)> = cols.iter().filter(|c| c.3 > 0).map(|c| (c.3, c.0.clone())).collect();
                 pk.sort();
-                let rows: i64 = c.query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get(0)).map_err(sqlite_error)?;
+                let (rows, unreadable) = match readable {
+                    Ok(n) => (n, None),
+                    Err(e) => (0, Some(e.to_string())),
+                };
                 // Pages of the table and of its automatic index (the primary key).
                 let bytes: Option<i64> = match sizes {
                     Sizes::Skip => None,
+                    Sizes::Measure if unreadable.is_some() => None,
                     Sizes::Measure => Some(
                         c.query_row(
                             "SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name = ?1 OR name LIKE ?2",
@@ -673,6 +681,7 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
                     primary_key: pk.into_iter().map(|(_, n)| n).collect(),
                     rows,
                     bytes,
+                    unreadable,
                 });
             }
             Ok(out)

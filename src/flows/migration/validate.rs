@@ -32,6 +32,17 @@ pub(super) async fn validate(
     let mut findings = Vec::new();
     let mut tables = Vec::new();
     let mut bad = 0;
+    let mut validated = 0;
+    let keyless: Vec<String> = source_tables
+        .iter()
+        .filter(|t| t.primary_key.is_empty())
+        .map(|t| t.name.to_string())
+        .collect();
+    for name in &keyless {
+        findings.push(format!(
+            "{name}: not validated (no primary key, so it was not copied)"
+        ));
+    }
     for t in source_tables.iter().filter(|t| !t.primary_key.is_empty()) {
         let name = t.name.to_string();
         progress(Progress {
@@ -41,46 +52,45 @@ pub(super) async fn validate(
         let Some(tt) = target_tables.iter().find(|x| x.name == t.name) else {
             bad += 1;
             findings.push(format!("{name} is missing on {target}"));
+            tables.push((name, 0, format!("MISSING on {target}")));
             continue;
         };
         let merged = j
             .prestage(stage, &t.name)
             .map_err(Error::Io)?
             .is_some_and(|p| p.merged);
-        let (sn, sc, tn, tc, ok, first_difference) = if merged {
-            // The target keeps rows of its own: compare it on the source's keys only.
-            let w = compare_on_source_keys(&src, t, &tgt, tt)
+        let compared = match (&t.unreadable, &tt.unreadable) {
+            (Some(e), _) => Err(format!("on {}: {e}", m.source)),
+            (_, Some(e)) => Err(format!("on {target}: {e}")),
+            _ => compare(m, target, &name, merged, &src, t, &tgt, tt, &mut findings)
                 .await
-                .map_err(db_err(target, &format!("comparing {name}")))?;
-            if w.difference.is_none() {
-                findings.push(format!(
-                    "{name}: {} rows equal on the source's keys; {} rows only on {target} kept (merge)",
-                    w.source_rows, w.target_only
-                ));
-            }
-            let ok = w.difference.is_none();
-            (
-                w.source_rows,
-                w.source_sum,
-                w.matched_rows,
-                w.target_sum,
-                ok,
-                w.difference.unwrap_or_default(),
-            )
-        } else {
-            let (s, r) = tokio::join!(table_checksum(&src, t), table_checksum(&tgt, tt));
-            let (sn, sc) = s.map_err(db_err(&m.source, &format!("checksumming {name}")))?;
-            let (tn, tc) = r.map_err(db_err(target, &format!("checksumming {name}")))?;
-            let ok = sn == tn && sc == tc;
-            let first_difference = if ok {
-                String::new()
-            } else {
-                first_difference(&src, t, &tgt, tt)
-                    .await
-                    .unwrap_or_default()
-            };
-            (sn, sc, tn, tc, ok, first_difference)
+                .map_err(|e| e.to_string()),
         };
+        let (sn, sc, tn, tc, ok, first_difference) = match compared {
+            Ok(c) => c,
+            Err(e) => {
+                // One table that cannot be read does not stop the others: it is recorded as
+                // not validated, with the error, and the stage does not pass.
+                bad += 1;
+                findings.push(format!("{name}: unreadable, not validated: {e}"));
+                tables.push((name, 0, format!("UNREADABLE: {e}")));
+                j.save_validation(
+                    stage,
+                    &Validation {
+                        table: t.name.clone(),
+                        source_rows: 0,
+                        target_rows: 0,
+                        source_checksum: String::new(),
+                        target_checksum: String::new(),
+                        ok: false,
+                        first_difference: format!("unreadable: {e}"),
+                    },
+                )
+                .map_err(Error::Io)?;
+                continue;
+            }
+        };
+        validated += 1;
         if !ok {
             bad += 1;
             findings.push(format!(
@@ -104,18 +114,79 @@ pub(super) async fn validate(
             name,
             sn,
             if ok {
-                format!("equal ({})", &sc[..12])
+                format!("equal ({})", &sc[..12.min(sc.len())])
             } else {
                 "DIFFERS".into()
             },
         ));
     }
-    let state = if bad == 0 {
-        StepState::Passed
+    let state = if bad > 0 {
+        StepState::Failed(format!("{bad} tables differ or could not be read"))
+    } else if validated == 0 {
+        StepState::Failed(format!(
+            "nothing was validated: {} — a stage passes only when its tables were compared",
+            if keyless.is_empty() {
+                "no table is selected".to_string()
+            } else {
+                format!(
+                    "{} selected tables have no primary key ({})",
+                    keyless.len(),
+                    keyless.join(", ")
+                )
+            }
+        ))
     } else {
-        StepState::Failed(format!("{bad} tables differ"))
+        StepState::Passed
     };
     Ok((state, findings, tables))
+}
+
+/// Compare one table: (source rows, source checksum, target rows, target checksum, equal,
+/// first difference).
+#[allow(clippy::too_many_arguments)]
+async fn compare(
+    m: &MigrationConfig,
+    target: &str,
+    name: &str,
+    merged: bool,
+    src: &AnyNode,
+    t: &TableInfo,
+    tgt: &AnyNode,
+    tt: &TableInfo,
+    findings: &mut Vec<String>,
+) -> Result<(i64, String, i64, String, bool, String), Error> {
+    Ok(if merged {
+        // The target keeps rows of its own: compare it on the source's keys only.
+        let w = compare_on_source_keys(src, t, tgt, tt)
+            .await
+            .map_err(db_err(target, &format!("comparing {name}")))?;
+        if w.difference.is_none() {
+            findings.push(format!(
+                "{name}: {} rows equal on the source's keys; {} rows only on {target} kept (merge)",
+                w.source_rows, w.target_only
+            ));
+        }
+        let ok = w.difference.is_none();
+        (
+            w.source_rows,
+            w.source_sum,
+            w.matched_rows,
+            w.target_sum,
+            ok,
+            w.difference.unwrap_or_default(),
+        )
+    } else {
+        let (s, r) = tokio::join!(table_checksum(src, t), table_checksum(tgt, tt));
+        let (sn, sc) = s.map_err(db_err(&m.source, &format!("checksumming {name}")))?;
+        let (tn, tc) = r.map_err(db_err(target, &format!("checksumming {name}")))?;
+        let ok = sn == tn && sc == tc;
+        let first_difference = if ok {
+            String::new()
+        } else {
+            first_difference(src, t, tgt, tt).await.unwrap_or_default()
+        };
+        (sn, sc, tn, tc, ok, first_difference)
+    })
 }
 
 /// Walk both tables in key order and name the first key where they differ.
