@@ -133,3 +133,38 @@ fn the_demo_config_parses() {
     assert!(c.nodes["node1"].protected && c.nodes["prod"].protected && !c.nodes["uat"].protected);
     assert_eq!(c.migration.unwrap().stages.len(), 4);
 }
+
+#[test]
+fn a_private_ca_is_trusted_by_its_file_and_never_together_with_trust_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tpdb.toml");
+    let node = |extra: &str| {
+        format!(
+            "[nodes.onprem]\ndriver = \"mssql\"\nhost = \"db.internal\"\nauth = {{ method = \"sql\", user = \"u\", password_env = \"TPDB_TEST_PW\" }}\n{extra}"
+        )
+    };
+    let both = node("ca_certificate = \"ca.pem\"\ntrust_server_certificate = true\n");
+    let e = Config::parse(&both, &path).unwrap_err();
+    assert_eq!((e.line, e.col), (5, 18), "{e}");
+    assert!(
+        e.message
+            .contains("sets both ca_certificate and trust_server_certificate"),
+        "{e}"
+    );
+    let c = Config::parse(&node("ca_certificate = \"ca.pem\"\n"), &path).unwrap();
+    let tpdb::config::Driver::Mssql(m) = &c.nodes["onprem"].driver else {
+        panic!()
+    };
+    assert_eq!(
+        m.ca_certificate.as_deref(),
+        Some(dir.path().join("ca.pem").as_path())
+    );
+    // check-config names a CA file that is not there, at its line.
+    let problems = c.environment_problems();
+    assert!(
+        problems.iter().any(|p| p.line == 5
+            && p.message
+                .starts_with("nodes.onprem.ca_certificate: the CA certificate")),
+        "{problems:?}"
+    );
+}

@@ -61,6 +61,7 @@ fn node(secret_env: &str) -> MssqlNode {
             auth: auth.clone(),
             encryption: Encryption::Required,
             trust_server_certificate: false,
+            ca_certificate: None,
             connect_timeout_secs: 5,
             command_timeout_secs: 5,
         },

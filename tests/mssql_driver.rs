@@ -23,6 +23,7 @@ fn node(port: u16, password_env: &str, timeout: u64) -> MssqlNode {
             },
             encryption: Encryption::Required,
             trust_server_certificate: false,
+            ca_certificate: None,
             connect_timeout_secs: timeout,
             command_timeout_secs: 5,
         },

@@ -63,6 +63,19 @@ impl Config {
                     "fix the path (relative to this config file), or create the demo's nodes with `tpdb demo --setup-only --dir DIR`",
                 )),
                 Driver::Mssql(m) => {
+                    if let Some(ca) = &m.ca_certificate
+                        && !ca.is_file()
+                    {
+                        out.push(self.problem(
+                            &format!("nodes.{}.ca_certificate", n.name),
+                            format!(
+                                "nodes.{}.ca_certificate: the CA certificate {} does not exist",
+                                n.name,
+                                ca.display()
+                            ),
+                            "point it at the PEM (or DER) file of the CA that signed the server's certificate, relative to this config file",
+                        ));
+                    }
                     out.extend(self.auth_problems(&format!("nodes.{}.auth", n.name), &m.auth))
                 }
                 Driver::Sandbox(_) => {}

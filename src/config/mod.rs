@@ -97,6 +97,9 @@ pub struct MssqlConfig {
     pub auth: AuthConfig,
     pub encryption: Encryption,
     pub trust_server_certificate: bool,
+    /// A CA certificate (PEM or DER) to trust besides the system's: the private CA that signed
+    /// an on-premises server's certificate.
+    pub ca_certificate: Option<PathBuf>,
     pub connect_timeout_secs: u64,
     pub command_timeout_secs: u64,
 }
@@ -743,12 +746,30 @@ impl Cx<'_> {
                         }
                     };
                     let key = |k: &str| format!("nodes.{name}.{k}");
+                    let trust_any = n.trust_server_certificate.unwrap_or(false);
+                    let ca_certificate = match &n.ca_certificate {
+                        Some(ca) if trust_any => {
+                            return self.err(
+                                ca.span(),
+                                format!(
+                                    "node '{name}' sets both ca_certificate and trust_server_certificate = true"
+                                ),
+                                "keep ca_certificate (it trusts that CA only) and remove trust_server_certificate, which trusts any certificate",
+                            );
+                        }
+                        Some(ca) => {
+                            self.place(&key("ca_certificate"), ca.span());
+                            Some(base.join(ca.get_ref()))
+                        }
+                        None => None,
+                    };
                     Driver::Mssql(MssqlConfig {
                         host: host.clone(),
                         port: self.int_in(&key("port"), &n.port)? as u16,
                         auth: self.auth(&key("auth"), auth, base)?,
                         encryption,
-                        trust_server_certificate: n.trust_server_certificate.unwrap_or(false),
+                        trust_server_certificate: trust_any,
+                        ca_certificate,
                         connect_timeout_secs: self
                             .int_in(&key("connect_timeout_secs"), &n.connect_timeout_secs)?
                             as u64,
@@ -1137,6 +1158,7 @@ mod raw {
         pub auth: Option<Spanned<Auth>>,
         pub encrypt: Option<Spanned<String>>,
         pub trust_server_certificate: Option<bool>,
+        pub ca_certificate: Option<Spanned<String>>,
         pub connect_timeout_secs: Option<Spanned<i64>>,
         pub command_timeout_secs: Option<Spanned<i64>>,
     }

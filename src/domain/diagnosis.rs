@@ -190,7 +190,7 @@ pub fn diagnose(f: &Failure) -> Option<Diagnosis> {
         },
         Failure::Tls(_) => d(
             "the TLS handshake failed: the server's certificate is not trusted, or TLS versions do not match",
-            "install the CA that signed the server's certificate, or set trust_server_certificate = true for a server you know",
+            "name the CA that signed the server's certificate with ca_certificate = \"ca.pem\" on the node, or set trust_server_certificate = true for a server you know",
         ),
         Failure::TokenTimeout(_) => d(
             "the Entra authority (or the managed identity endpoint) did not answer within the connect timeout: a proxy or firewall stands between this host and it, or authority_host names the wrong host",

@@ -89,8 +89,11 @@ impl MssqlNode {
             Encryption::Required => EncryptionLevel::Required,
             Encryption::Off => EncryptionLevel::Off,
         });
+        // The config refuses both together (tiberius would panic on it).
         if self.config.trust_server_certificate {
             c.trust_cert();
+        } else if let Some(ca) = &self.config.ca_certificate {
+            c.trust_cert_ca(ca.display().to_string());
         }
         c.handshake_timeout(Some(Duration::from_secs(self.config.connect_timeout_secs)));
         c.command_timeout(Some(Duration::from_secs(self.config.command_timeout_secs)));
@@ -294,7 +297,7 @@ pub fn map_error(e: tiberius::error::Error, host: &str, port: u16) -> DbError {
         E::Tls(reason) => DbError::Tls {
             host: host.into(),
             port,
-            reason,
+            reason: tls_reason(&reason, host),
         },
         E::Io { message, .. } => DbError::Connect {
             host: host.into(),
@@ -302,6 +305,35 @@ pub fn map_error(e: tiberius::error::Error, host: &str, port: u16) -> DbError {
             reason: message,
         },
         other => DbError::Other(other.to_string()),
+    }
+}
+
+/// A TLS failure said in tpdb's terms: what failed and which config key fixes it (the TLS
+/// library's advice names its own API, which a user cannot act on).
+pub fn tls_reason(reason: &str, host: &str) -> String {
+    let r = reason.to_ascii_lowercase();
+    let said = reason
+        .split("To connect anyway")
+        .next()
+        .unwrap_or(reason)
+        .trim()
+        .trim_end_matches('.');
+    if r.contains("unknownissuer") || r.contains("unknown issuer") {
+        format!(
+            "the server's certificate is signed by a CA this host does not trust (unknown issuer); set ca_certificate = \"ca.pem\" on this node to the CA that signed it, or trust_server_certificate = true for a server you know ({said})"
+        )
+    } else if r.contains("notvalidforname") || r.contains("not valid for name") {
+        format!(
+            "the server's certificate does not name the host '{host}' (name mismatch); set host to a name the certificate carries ({said})"
+        )
+    } else if r.contains("expired") || r.contains("notvalidyet") {
+        format!(
+            "the server's certificate has expired or is not valid yet; renew it on the server, or check this host's clock ({said})"
+        )
+    } else if r.contains("ca") && (r.contains("no such file") || r.contains("could not")) {
+        format!("the CA certificate named by ca_certificate cannot be read ({said})")
+    } else {
+        said.to_string()
     }
 }
 
@@ -1010,4 +1042,25 @@ pub fn rate_write_script(target: &RateWriteTarget, rows: &[SiteRateWrite]) -> Ve
     );
     out.push("COMMIT TRANSACTION;".to_string());
     out
+}
+
+#[cfg(test)]
+mod tls_tests {
+    use super::tls_reason;
+
+    #[test]
+    fn tls_failures_say_what_failed_and_which_key_fixes_it() {
+        let unknown = "invalid peer certificate: UnknownIssuer. To connect anyway you can: (1) trust a specific CA certificate with Config::trust_cert_ca(path), (2) trust all certificates with Config::trust_cert(), (3) … (4) build tiberius with the native-tls backend";
+        let r = tls_reason(unknown, "db.internal");
+        assert!(r.starts_with("the server's certificate is signed by a CA this host does not trust (unknown issuer); set ca_certificate"), "{r}");
+        assert!(!r.contains("Config::") && !r.contains("tiberius"), "{r}");
+        let r = tls_reason("invalid peer certificate: NotValidForName", "10.1.2.3");
+        assert!(
+            r.contains("does not name the host '10.1.2.3' (name mismatch); set host"),
+            "{r}"
+        );
+        let r = tls_reason("invalid peer certificate: Expired", "h");
+        assert!(r.contains("has expired or is not valid yet"), "{r}");
+        assert_eq!(tls_reason("handshake failure", "h"), "handshake failure");
+    }
 }
