@@ -614,3 +614,29 @@ async fn validate_reads_every_table_it_can_and_never_passes_with_nothing_validat
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_principal_without_a_database_user_is_said_so_not_as_lacks_dashes() {
+    use tpdb::domain::plan::Step;
+    let mut demo = common::demo();
+    demo.edit_config(|t| {
+        format!("{t}\n[principals.sp-new-app]\nrequired = [\"CONNECT ON DATABASE\"]\n")
+    });
+    let report =
+        tpdb::flows::migration::run_step(&demo.config, "training", Step::Privileges, &no_progress)
+            .await
+            .unwrap();
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.starts_with("sp-new-app has no database user on training: ")),
+        "{:?}",
+        report.findings
+    );
+    assert!(
+        !report.findings.iter().any(|f| f.contains("lacks — —")),
+        "{:?}",
+        report.findings
+    );
+}

@@ -296,3 +296,47 @@ async fn a_required_securable_that_does_not_exist_fails_its_probe_as_securable_m
         "nothing to grant on what is not there: {gp:?}"
     );
 }
+
+#[test]
+fn a_node_the_principal_cannot_log_in_to_fails_alone_and_the_others_are_probed() {
+    let mut demo = common::demo();
+    // An mssql node, and sp-billing-dataflow has no auth for it.
+    demo.edit_config(|t| {
+        format!(
+            "{t}\n[nodes.azure]\ndriver = \"mssql\"\nhost = \"127.0.0.1\"\nport = 1\nauth = {{ method = \"sql\", user = \"admin\", password_env = \"TPDB_TEST_ADMIN_PW\" }}\n"
+        )
+    });
+    let out = tpdb_env(
+        &demo,
+        &[
+            "probe",
+            "--principal",
+            "sp-billing-dataflow",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    let o = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{o}{}", text(&out.stderr));
+    let checks: Vec<serde_json::Value> = serde_json::from_str(&o).unwrap();
+    let azure: Vec<_> = checks.iter().filter(|c| c["node"] == "azure").collect();
+    assert_eq!(azure.len(), 1, "{o}");
+    assert_eq!(azure[0]["check"], "login");
+    assert!(
+        azure[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("principal 'sp-billing-dataflow' has no auth configured"),
+        "{o}"
+    );
+    // Every sandbox node was still probed.
+    for node in ["node1", "training", "devnode", "uat", "prod", "edw"] {
+        assert!(
+            checks
+                .iter()
+                .any(|c| c["node"] == node && c["check"] == "CONNECT ON DATABASE"),
+            "{node}: {o}"
+        );
+    }
+}

@@ -112,27 +112,35 @@ async fn probe_node(
     active: bool,
 ) -> Result<Vec<CheckResult>, Error> {
     let p = config.principal(principal).map_err(Error::Usage)?;
-    let handle = db::open(config, node, Some(principal)).map_err(Error::Usage)?;
     let started = Instant::now();
     let limit = limit(config, node, p.required.len());
-    let steps = match tokio::time::timeout(limit, handle.probe(&p.required, active)).await {
-        Ok(steps) => steps,
-        Err(_) => {
-            let (host, port) = match config.nodes.get(node).map(|n| &n.driver) {
-                Some(Driver::Mssql(m)) => (m.host.clone(), m.port),
-                _ => (node.to_string(), 0),
-            };
-            // Not one step's fault: the probe as a whole outlasted every step's own bound.
-            vec![db::ProbeStep {
-                check: "probe".into(),
-                millis: started.elapsed().as_millis() as u64,
-                outcome: StepOutcome::Fail(DbError::Timeout {
-                    host,
-                    port,
-                    secs: limit.as_secs(),
-                }),
-            }]
-        }
+    // A principal that cannot connect to this node (no auth for an mssql node) fails this
+    // node's login; the other nodes are still probed.
+    let steps = match db::open(config, node, Some(principal)) {
+        Err(why) => vec![db::ProbeStep {
+            check: "login".into(),
+            millis: 0,
+            outcome: StepOutcome::Fail(DbError::Credential(why)),
+        }],
+        Ok(handle) => match tokio::time::timeout(limit, handle.probe(&p.required, active)).await {
+            Ok(steps) => steps,
+            Err(_) => {
+                let (host, port) = match config.nodes.get(node).map(|n| &n.driver) {
+                    Some(Driver::Mssql(m)) => (m.host.clone(), m.port),
+                    _ => (node.to_string(), 0),
+                };
+                // Not one step's fault: the probe as a whole outlasted every step's own bound.
+                vec![db::ProbeStep {
+                    check: "probe".into(),
+                    millis: started.elapsed().as_millis() as u64,
+                    outcome: StepOutcome::Fail(DbError::Timeout {
+                        host,
+                        port,
+                        secs: limit.as_secs(),
+                    }),
+                }]
+            }
+        },
     };
     let mut results: Vec<CheckResult> = steps
         .iter()

@@ -118,9 +118,10 @@ pub(super) async fn assess(
             .map_err(db_err(target, "reading the security catalog"))?;
         let r = check_required(target, &p.user, p.kind, &p.required, &cat);
         for row in &r.rows {
-            findings.push(format!(
-                "the migration identity {identity} lacks {} {} on {target}: {}",
-                row.permission, row.securable, row.why
+            findings.push(unmet(
+                &format!("the migration identity {identity}"),
+                row,
+                target,
             ));
         }
     }
@@ -149,10 +150,7 @@ pub(super) async fn privileges(config: &Config, target: &str) -> StepResult {
     for p in config.principals.values() {
         let r = check_required(target, &p.user, p.kind, &p.required, &cat);
         for row in &r.rows {
-            findings.push(format!(
-                "{} lacks {} {} on {target}: {}",
-                p.name, row.permission, row.securable, row.why
-            ));
+            findings.push(unmet(&p.name, row, target));
         }
         script.extend(r.script.iter().map(|s| s.tsql()));
     }
@@ -174,5 +172,18 @@ pub(super) async fn privileges(config: &Config, target: &str) -> StepResult {
             findings,
             Vec::new(),
         ))
+    }
+}
+
+/// An unmet requirement as a finding: `X lacks EXECUTE OBJECT::dbo.P on uat: why`, or, for a
+/// principal with no database user there, `X has no database user on uat: why`.
+fn unmet(who: &str, row: &crate::domain::privdiff::DiffRow, target: &str) -> String {
+    if row.kind == crate::domain::privdiff::DiffKind::PrincipalMissing {
+        format!("{who} has no database user on {target}: {}", row.why)
+    } else {
+        format!(
+            "{who} lacks {} {} on {target}: {}",
+            row.permission, row.securable, row.why
+        )
     }
 }
