@@ -308,6 +308,7 @@ fn loaded_app(config: &tpdb::config::Config, rt: &tokio::runtime::Runtime) -> Ap
             preview,
             sites: data.sites,
             job_codes: data.job_codes,
+            max_excluded_pct: rust_decimal::Decimal::ONE,
         }),
     });
     app.on_event(Event::TaskFinished {

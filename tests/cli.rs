@@ -425,3 +425,30 @@ fn the_log_level_comes_from_the_flag_the_environment_or_the_config() {
         "TPDB_LOG wins over the config: {env}"
     );
 }
+
+#[test]
+fn a_preview_that_excludes_too_many_records_warns_and_exits_1() {
+    let mut demo = common::demo();
+    let out = common::tpdb(&demo, &["rates", "preview", "--format", "csv"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("warning:"));
+    // Bounds that exclude nearly every record: the rates would rest on a handful.
+    demo.edit_config(|t| t.replace("max_rate = \"250\"", "max_rate = \"14\""));
+    let out = common::tpdb(&demo, &["rates", "preview", "--format", "csv"]);
+    let e = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains("% of the EDW records in range were excluded (")
+            && e.contains("above rates.max_excluded_pct = 1"),
+        "{e}"
+    );
+    // The limit is the user's to set.
+    demo.edit_config(|t| {
+        t.replace(
+            "[rates.bounds]",
+            "max_excluded_pct = \"100\"\n\n[rates.bounds]",
+        )
+    });
+    let out = common::tpdb(&demo, &["rates", "preview", "--format", "csv"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}

@@ -214,6 +214,10 @@ pub async fn run(config: &Config, cmd: RatesCommand) -> Result<i32, Error> {
             if format != Format::Table {
                 eprintln!("{}", summary(&o));
             }
+            if let Some(w) = o.excluded_warning() {
+                eprintln!("{w}");
+                return Ok(crate::error::EXIT_FINDINGS);
+            }
             Ok(EXIT_OK)
         }
         RatesCommand::Apply {

@@ -262,6 +262,8 @@ pub struct RatesConfig {
     pub policy: RatePolicy,
     pub lookback_days: u32,
     pub default_to: Option<NaiveDate>,
+    /// Above this share of EDW records excluded (percent), a preview warns (the CLI exits 1).
+    pub max_excluded_pct: Decimal,
 }
 
 impl RatesConfig {
@@ -1123,6 +1125,15 @@ impl Cx<'_> {
             default_method,
             policy,
             lookback_days: self.int_in("rates.lookback_days", &r.lookback_days)? as u32,
+            max_excluded_pct: match &r.max_excluded_pct {
+                None => Decimal::ONE,
+                Some(v) => self.decimal_in(
+                    "rates.max_excluded_pct",
+                    v,
+                    (Decimal::ZERO, Decimal::ONE_HUNDRED),
+                    false,
+                )?,
+            },
             default_to,
         })
     }
@@ -1228,6 +1239,7 @@ mod raw {
         pub large_change_pct: Option<Spanned<toml::Value>>,
         pub lookback_days: Option<Spanned<i64>>,
         pub default_to: Option<Spanned<String>>,
+        pub max_excluded_pct: Option<Spanned<toml::Value>>,
         pub edw: Option<Edw>,
         pub gp: Option<Gp>,
         pub bounds: Option<BoundsRaw>,

@@ -297,6 +297,8 @@ pub struct Preview {
     pub rows: Vec<PreviewRow>,
     /// EDW records outside the bounds, excluded from every rate.
     pub excluded_records: i64,
+    /// EDW records in scope, used or excluded.
+    pub records: i64,
     /// Sites in scope with no active GP unit account.
     pub sites_without_gp: Vec<i32>,
 }
@@ -308,6 +310,24 @@ impl Preview {
             return "none".into();
         }
         join_list(self.sites_without_gp.iter().map(|s| s.to_string()))
+    }
+
+    /// The share of EDW records excluded, in percent (0 with no records).
+    pub fn excluded_pct(&self) -> Decimal {
+        if self.records == 0 {
+            return Decimal::ZERO;
+        }
+        round(
+            Decimal::from(self.excluded_records) * Decimal::ONE_HUNDRED
+                / Decimal::from(self.records),
+            1,
+        )
+    }
+
+    /// More records excluded than `limit` percent: the data may be broken (a bad load, a unit
+    /// change), so the rates would rest on what is left.
+    pub fn too_many_excluded(&self, limit: Decimal) -> bool {
+        self.excluded_pct() > limit
     }
 
     /// How many rows carry `flag`.
@@ -432,9 +452,11 @@ pub fn build_preview(inp: &PreviewInputs<'_>) -> Preview {
 
     let mut aggs: BTreeMap<(i32, &str), &RateAggregate> = BTreeMap::new();
     let mut excluded = 0;
+    let mut records = 0;
     for a in inp.aggregates {
         if site_ok(a.site_id) && code_ok(&a.job_code) {
             excluded += a.excluded;
+            records += a.excluded + a.samples;
             aggs.insert((a.site_id, a.job_code.as_str()), a);
         }
     }
@@ -558,6 +580,7 @@ pub fn build_preview(inp: &PreviewInputs<'_>) -> Preview {
     Preview {
         rows,
         excluded_records: excluded,
+        records,
         sites_without_gp: without_gp.into_iter().collect(),
     }
 }

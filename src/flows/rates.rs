@@ -37,6 +37,23 @@ pub struct PreviewOutcome {
     pub preview: Preview,
     pub sites: Vec<Site>,
     pub job_codes: Vec<JobCode>,
+    /// `rates.max_excluded_pct`: above it the preview warns.
+    pub max_excluded_pct: rust_decimal::Decimal,
+}
+
+impl PreviewOutcome {
+    /// The warning when too many EDW records were excluded, else None.
+    pub fn excluded_warning(&self) -> Option<String> {
+        let limit = self.max_excluded_pct;
+        self.preview.too_many_excluded(limit).then(|| {
+            format!(
+                "warning: {}% of the EDW records in range were excluded ({} of {}), above rates.max_excluded_pct = {limit}: check the labor history (a broken load, a unit change) before trusting these rates",
+                self.preview.excluded_pct(),
+                self.preview.excluded_records,
+                self.preview.records
+            )
+        })
+    }
 }
 
 fn open(config: &Config, node: &str, principal: Option<&str>) -> Result<AnyNode, Error> {
@@ -154,6 +171,7 @@ pub async fn preview(
         preview,
         sites,
         job_codes,
+        max_excluded_pct: rc.max_excluded_pct,
     })
 }
 

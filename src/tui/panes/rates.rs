@@ -508,6 +508,9 @@ fn render_summary(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Re
             ),
         ]));
     }
+    if let Some(w) = state.outcome.as_ref().and_then(|o| o.excluded_warning()) {
+        lines.push(Line::styled(w, theme.fg("error")));
+    }
     if let Some(p) = &state.progress {
         lines.push(Line::styled(format!("⟳ {p}"), theme.muted()));
     } else if let Some(n) = &state.notice {
