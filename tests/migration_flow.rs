@@ -640,3 +640,47 @@ async fn a_principal_without_a_database_user_is_said_so_not_as_lacks_dashes() {
         report.findings
     );
 }
+
+#[tokio::test]
+async fn a_copy_reads_its_first_batch_back_and_stops_a_table_the_server_stores_wrongly() {
+    let mut demo = common::demo();
+    add_big_table(&demo, 3_000);
+    demo.edit_config(|t| t.replace("batch_size = 5000", "batch_size = 500"));
+    let before = checksums(&demo, "training").await;
+    let out = tpdb(
+        &demo,
+        &["migrate", "run", "training", "--step", "assessment"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let out = common::tpdb_env(
+        &demo,
+        &["migrate", "run", "training", "--step", "copy", "--yes"],
+        &[("TPDB_SANDBOX_FAULT", "corrupt:dbo.Ledger")],
+    );
+    let o = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{o}");
+    assert!(
+        o.contains("dbo.Ledger row entry_id = 1: amount sent 0.25, server stored 5244313317.5246"),
+        "{o}"
+    );
+    assert!(
+        o.contains("dropped dbo.Ledger, which the stage created"),
+        "{o}"
+    );
+    // Stopped at its first batch: nothing of it is left on the target.
+    let gone: i64 = common::count(
+        &demo.node("training"),
+        r#"SELECT COUNT(*) FROM sqlite_master WHERE name = 'dbo.Ledger'"#,
+    );
+    assert_eq!(gone, 0, "{o}");
+    // The rest of the stage rolls back as usual and proves the pre-stage state.
+    let out = tpdb(&demo, &["migrate", "rollback", "training", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert_eq!(checksums(&demo, "training").await, before);
+    // Without the fault the copy goes through, and is read back on the way.
+    let out = tpdb(
+        &demo,
+        &["migrate", "run", "training", "--step", "copy", "--yes"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}

@@ -199,6 +199,9 @@ pub struct MigrationConfig {
     pub include: Vec<String>,
     pub exclude: Vec<String>,
     pub batch_size: usize,
+    /// Read back the first batch of each table and every `verify_every`-th after it
+    /// (0: the first only).
+    pub verify_every: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -410,6 +413,7 @@ pub const RANGES: &[(&str, i64, i64, i64)] = &[
     ("connect_timeout_secs", 1, 300, 15),
     ("command_timeout_secs", 1, 86_400, 30),
     ("batch_size", 1, 1_000_000, 5000),
+    ("verify_every", 0, 1_000_000, 100),
     ("scale", 0, 6, 2),
     ("min_samples", 0, 1_000_000, 5),
     ("lookback_days", 1, 36_500, 365),
@@ -896,6 +900,7 @@ impl Cx<'_> {
                     include: m.include.unwrap_or_else(|| vec!["*".into()]),
                     exclude: m.exclude.unwrap_or_default(),
                     batch_size: self.int_in("migration.batch_size", &m.batch_size)? as usize,
+                    verify_every: self.int_in("migration.verify_every", &m.verify_every)? as u64,
                 })
             }
         };
@@ -1211,6 +1216,7 @@ mod raw {
         pub include: Option<Vec<String>>,
         pub exclude: Option<Vec<String>>,
         pub batch_size: Option<Spanned<i64>>,
+        pub verify_every: Option<Spanned<i64>>,
     }
 
     #[derive(Deserialize)]

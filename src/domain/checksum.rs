@@ -177,6 +177,60 @@ pub fn same_row(a: &[Value], b: &[Value]) -> bool {
     a.len() == b.len() && encoded(a) == encoded(b)
 }
 
+/// Compare what a copy sent with what the server stored for the same rows (both in key order):
+/// None when every value reads back equal, else the first difference in words —
+/// `dbo.LaborHours row labor_id = 1: hours sent 13.39, server stored 5244313317.5`.
+pub fn first_mismatch(
+    table: &str,
+    columns: &[String],
+    key_names: &[String],
+    key_positions: &[usize],
+    sent: &[Vec<Value>],
+    stored: &[Vec<Value>],
+) -> Option<String> {
+    let key_text = |row: &[Value]| {
+        key_names
+            .iter()
+            .zip(key_positions)
+            .map(|(n, i)| format!("{n} = {}", row[*i]))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (i, s) in sent.iter().enumerate() {
+        let Some(t) = stored.get(i) else {
+            return Some(format!(
+                "{table} row {}: sent, not stored (the server kept {} of {} rows)",
+                key_text(s),
+                stored.len(),
+                sent.len()
+            ));
+        };
+        if same_row(s, t) {
+            continue;
+        }
+        for (c, (a, b)) in s.iter().zip(t).enumerate() {
+            if !same_row(std::slice::from_ref(a), std::slice::from_ref(b)) {
+                let column = columns.get(c).map(String::as_str).unwrap_or("?");
+                return Some(format!(
+                    "{table} row {}: {column} sent {a}, server stored {b}",
+                    key_text(s)
+                ));
+            }
+        }
+        return Some(format!(
+            "{table} row {}: the row read back differs from the row sent",
+            key_text(s)
+        ));
+    }
+    (stored.len() > sent.len()).then(|| {
+        format!(
+            "{table}: the server holds {} rows where {} were sent",
+            stored.len(),
+            sent.len()
+        )
+    })
+}
+
 /// The checksum of one row (for narrowing a mismatch to its first differing key).
 pub fn row_checksum(row: &[Value]) -> String {
     let mut t = TableChecksum::new();
@@ -186,6 +240,52 @@ pub fn row_checksum(row: &[Value]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_read_back_names_the_row_column_and_both_values() {
+        use rust_decimal::Decimal;
+        let cols = vec!["labor_id".to_string(), "hours".to_string()];
+        let keys = vec!["labor_id".to_string()];
+        let row =
+            |id: i64, h: &str| vec![Value::Int(id), Value::Dec(h.parse::<Decimal>().unwrap())];
+        let sent = vec![row(1, "13.39"), row(2, "8")];
+        assert_eq!(
+            first_mismatch(
+                "dbo.LaborHours",
+                &cols,
+                &keys,
+                &[0],
+                &sent,
+                &[row(1, "13.39"), row(2, "8.00")]
+            ),
+            None,
+            "8 and 8.00 are the same value"
+        );
+        assert_eq!(
+            first_mismatch(
+                "dbo.LaborHours",
+                &cols,
+                &keys,
+                &[0],
+                &sent,
+                &[row(1, "5244313317.5246"), row(2, "8")]
+            )
+            .unwrap(),
+            "dbo.LaborHours row labor_id = 1: hours sent 13.39, server stored 5244313317.5246"
+        );
+        assert_eq!(
+            first_mismatch(
+                "dbo.LaborHours",
+                &cols,
+                &keys,
+                &[0],
+                &sent,
+                &[row(1, "13.39")]
+            )
+            .unwrap(),
+            "dbo.LaborHours row labor_id = 2: sent, not stored (the server kept 1 of 2 rows)"
+        );
+    }
+
     use super::*;
     use proptest::prelude::*;
     use std::str::FromStr;

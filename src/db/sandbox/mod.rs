@@ -198,6 +198,16 @@ fn injected_fault() -> Option<DbError> {
     })
 }
 
+/// Fault injection for tests of the copy's read-back: `TPDB_SANDBOX_FAULT=corrupt:dbo.Ledger`
+/// stores the first row of every batch copied into that table with a wrong value, as a server
+/// and driver that disagree on a type's encoding would.
+fn corruption_injected(table: &TableInfo) -> bool {
+    std::env::var("TPDB_SANDBOX_FAULT")
+        .ok()
+        .and_then(|spec| spec.strip_prefix("corrupt:").map(str::to_string))
+        .is_some_and(|t| t == table.name.to_string())
+}
+
 /// A SQLite value as tpdb moves and compares it.
 pub fn from_sqlite(v: rusqlite::types::ValueRef<'_>) -> CValue {
     cell_of(v).into_value()
@@ -913,6 +923,16 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
                     })
                 })
                 .map_err(sqlite_error)?;
+            if corruption_injected(&table) {
+                // The batch's first row is stored with a wrong value in its last column.
+                let col = cols.last().expect("a table has columns");
+                tx.prepare_cached(&format!(
+                    "UPDATE main.{t} SET {col} = 5244313317.5246 WHERE ({k}) = (SELECT {k} FROM main.{t}{lower} ORDER BY {k} LIMIT 1)",
+                    k = keys.join(", "),
+                ))
+                .and_then(|mut st| st.execute(params_from_iter(params.iter())))
+                .map_err(sqlite_error)?;
+            }
             tx.commit().map_err(sqlite_error)?;
             Ok((copied, Some(last)))
         })

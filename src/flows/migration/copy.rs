@@ -9,7 +9,7 @@ use super::{SCAN, Sides, StepResult, db_err, retrying, sides};
 use crate::audit::{Audit, AuditRecord};
 use crate::config::{Config, MigrationConfig, OnNonEmpty, StageConfig};
 use crate::db::{AnyNode, Keyset, Node, Replace, TableInfo, key_of};
-use crate::domain::checksum::{TableChecksum, Value};
+use crate::domain::checksum::{TableChecksum, Value, first_mismatch};
 use crate::domain::plan::StepState;
 use crate::domain::progress::{CopyProgress, thousands};
 use crate::error::Error;
@@ -284,16 +284,54 @@ pub(super) async fn copy(
                 fraction: Some(p.fraction()),
             });
         };
+        // The first batch of each table in this run, and every `verify_every`-th after it, is
+        // read back from the target and compared with what was sent, value by value.
+        let mut batch_no: u64 = 0;
+        let mut verify_now = || {
+            let due =
+                batch_no == 0 || (m.verify_every > 0 && batch_no.is_multiple_of(m.verify_every));
+            batch_no += 1;
+            due
+        };
+        let check = |from: Option<Vec<Value>>, sent: Option<Vec<Vec<Value>>>, n: usize| {
+            let (src, tgt, t, name) = (&src, &tgt, t, &name);
+            async move {
+                let sent = match sent {
+                    Some(rows) => rows,
+                    None => retrying("read", || src.read_rows(t, from.clone(), n))
+                        .await
+                        .map_err(db_err(&m.source, &format!("reading {name}")))?,
+                };
+                let stored = retrying("read back", || tgt.read_rows(t, from.clone(), n))
+                    .await
+                    .map_err(db_err(target, &format!("reading back {name}")))?;
+                let columns: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
+                Ok::<_, Error>(first_mismatch(
+                    name,
+                    &columns,
+                    &t.primary_key,
+                    &t.key_positions(),
+                    &sent,
+                    &stored,
+                ))
+            }
+        };
         let batches = async {
             if !merging && tgt.native_copy_from(&src) {
                 // The driver copies each batch itself (e.g. sandbox → sandbox inside SQLite).
                 loop {
+                    let before = after.clone();
                     let (n, last) = retrying("copy", || {
                         tgt.copy_batch_from(&src, t, after.clone(), m.batch_size)
                     })
                     .await
                     .map_err(db_err(target, &format!("copying {name}")))?;
                     let Some(next) = last else { break };
+                    if verify_now()
+                        && let Some(wrong) = check(before, None, n).await?
+                    {
+                        return Ok(Some(wrong));
+                    }
                     copied += n as i64;
                     run_rows += n as i64;
                     j.set_checkpoint(stage, &t.name, &next, copied, false)
@@ -318,6 +356,8 @@ pub(super) async fn copy(
                 while let Some(last) = batch.last() {
                     let next = key_of(&keys, last);
                     let n = batch.len();
+                    let before = after.clone();
+                    let verify = verify_now().then(|| batch.clone());
                     let full = n >= m.batch_size;
                     let write = async {
                         let replace = if merging {
@@ -343,6 +383,11 @@ pub(super) async fn copy(
                     let (written, following) = tokio::join!(write, prefetch);
                     written?;
                     let following = following?;
+                    if let Some(sent) = verify
+                        && let Some(wrong) = check(before, Some(sent), n).await?
+                    {
+                        return Ok(Some(wrong));
+                    }
                     copied += n as i64;
                     run_rows += n as i64;
                     j.set_checkpoint(stage, &t.name, &next, copied, false)
@@ -363,16 +408,42 @@ pub(super) async fn copy(
                 true,
             )
             .map_err(Error::Io)
+            .map(|()| None)
         }
         .await;
-        intent.settle(
-            &batches,
-            format!(
-                "{name}: {} rows in this run, {copied} in all",
-                copied - copied_before
+        match &batches {
+            Ok(Some(wrong)) => intent.finish("failed", wrong.clone()),
+            _ => intent.settle(
+                &batches,
+                format!(
+                    "{name}: {} rows in this run, {copied} in all",
+                    copied - copied_before
+                ),
             ),
-        );
-        batches?;
+        }
+        if let Some(wrong) = batches? {
+            // What the server stored is not what was sent: this table goes back to its
+            // pre-stage state now, and the copy stops here.
+            let pre = j
+                .prestage(stage, &t.name)
+                .map_err(Error::Io)?
+                .ok_or_else(|| Error::Io(format!("journal: {name} has no pre-stage record")))?;
+            let undone = super::rollback::undo_table(&tgt, &pre, j, stage, target, &audit).await?;
+            findings.push(format!("read back after writing: {wrong}"));
+            findings.push(undone);
+            tables.push((
+                name.clone(),
+                copied,
+                "STORED DIFFERENTLY: rolled back".into(),
+            ));
+            return Ok((
+                StepState::Failed(format!(
+                    "{wrong}; {name} was rolled back — find the cause (a driver or server that stores values differently), then `tpdb migrate rollback {stage} --yes` and copy again"
+                )),
+                findings,
+                tables,
+            ));
+        }
         tables.push((name, copied, "copied".into()));
     }
     findings.push(

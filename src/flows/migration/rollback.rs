@@ -75,6 +75,66 @@ async fn restore(
     Ok((n, n == p.rows && c == p.checksum))
 }
 
+/// Undo one table (drop it if the stage created it, else restore its snapshot), audited,
+/// and journal it as restored once proven. Returns (rows, proven).
+async fn undo(
+    tgt: &AnyNode,
+    p: &PreStage,
+    j: &Journal,
+    stage: &str,
+    target: &str,
+    audit: &Audit,
+) -> Result<(i64, bool), Error> {
+    let name = p.table.to_string();
+    let action = if p.existed {
+        "migrate.restore_table"
+    } else {
+        "migrate.drop_table"
+    };
+    let intent = audit.begin(
+        AuditRecord::new(target, &tgt.identity(), action, &[]),
+        name.clone(),
+    );
+    let result = if p.existed {
+        restore(tgt, p, j, stage, target).await
+    } else {
+        async {
+            retrying("drop", || tgt.drop_table(&p.table))
+                .await
+                .map_err(db_err(target, &format!("dropping {name}")))?;
+            Ok((0, !exists(tgt, p, target).await?))
+        }
+        .await
+    };
+    intent.settle(&result, format!("{name}: rolled back"));
+    let (n, proven) = result?;
+    if proven {
+        j.mark_restored(stage, &p.table).map_err(Error::Io)?;
+    }
+    Ok((n, proven))
+}
+
+/// Undo one table during a copy that found it stored wrongly; the words for the findings.
+pub(super) async fn undo_table(
+    tgt: &AnyNode,
+    p: &PreStage,
+    j: &Journal,
+    stage: &str,
+    target: &str,
+    audit: &Audit,
+) -> Result<String, Error> {
+    let name = p.table.to_string();
+    let (n, proven) = undo(tgt, p, j, stage, target, audit).await?;
+    Ok(match (p.existed, proven) {
+        (false, true) => format!("dropped {name}, which the stage created"),
+        (false, false) => format!("{name}, which the stage created, is still there after DROP"),
+        (true, ok) => format!(
+            "{name}: restored {n} rows; checksum {} the pre-stage one",
+            if ok { "equals" } else { "DIFFERS FROM" }
+        ),
+    })
+}
+
 pub(super) async fn rollback(
     config: &Config,
     j: &Journal,
@@ -103,31 +163,8 @@ pub(super) async fn rollback(
             message: format!("restoring {name}"),
             fraction: Some(done as f64 / count.max(1) as f64),
         });
-        let action = if p.existed {
-            "migrate.restore_table"
-        } else {
-            "migrate.drop_table"
-        };
-        let intent = audit.begin(
-            AuditRecord::new(target, &tgt.identity(), action, &[]),
-            name.clone(),
-        );
-        let result = if p.existed {
-            restore(&tgt, &p, j, stage, target).await
-        } else {
-            async {
-                retrying("drop", || tgt.drop_table(&p.table))
-                    .await
-                    .map_err(db_err(target, &format!("dropping {name}")))?;
-                Ok((0, !exists(&tgt, &p, target).await?))
-            }
-            .await
-        };
-        intent.settle(&result, format!("{name}: rolled back"));
-        let (n, proven) = result?;
-        if proven {
-            j.mark_restored(stage, &p.table).map_err(Error::Io)?;
-        } else {
+        let (n, proven) = undo(&tgt, &p, j, stage, target, &audit).await?;
+        if !proven {
             bad += 1;
         }
         match (p.existed, proven) {
