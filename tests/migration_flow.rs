@@ -684,3 +684,35 @@ async fn a_copy_reads_its_first_batch_back_and_stops_a_table_the_server_stores_w
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 }
+
+#[tokio::test]
+async fn a_target_table_differing_only_in_case_is_the_same_table_under_the_default_collation() {
+    use tpdb::domain::plan::{Step, StepState};
+    let demo = common::demo();
+    // On training, dbo.JobCode is spelled dbo.jobcode.
+    let c = demo.node("training");
+    c.execute_batch(
+        r#"DROP TABLE "dbo.JobCode";
+           CREATE TABLE "dbo.jobcode" (job_code_id INT NOT NULL PRIMARY KEY, job_code NVARCHAR(20) NOT NULL UNIQUE, title NVARCHAR(200) NOT NULL, default_rate DECIMAL(9,4) NOT NULL) WITHOUT ROWID;
+           DELETE FROM "sys.objects" WHERE schema_name = 'dbo' AND name = 'JobCode';
+           INSERT INTO "sys.objects" VALUES ('dbo', 'jobcode', 'U');"#,
+    )
+    .unwrap();
+    drop(c);
+    let run = |step| tpdb::flows::migration::run_step(&demo.config, "training", step, &no_progress);
+    let report = run(Step::Assessment).await.unwrap();
+    assert!(
+        !report.findings.iter().any(|f| f.contains("exists only")),
+        "{:?}",
+        report.findings
+    );
+    for step in [Step::Copy, Step::Validate] {
+        let report = run(step).await.unwrap();
+        assert_eq!(
+            report.state,
+            StepState::Passed,
+            "{step:?}: {:?}",
+            report.findings
+        );
+    }
+}

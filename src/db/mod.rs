@@ -107,6 +107,8 @@ pub struct ServerInfo {
     pub database: String,
     /// The database user this session runs as.
     pub user: String,
+    /// The database's collation, which decides how identifiers compare.
+    pub collation: String,
 }
 
 /// How one probe step ended.
@@ -300,6 +302,9 @@ pub trait Node: Send + Sync {
     fn identity(&self) -> String;
 
     fn server_info(&self) -> impl Future<Output = Result<ServerInfo, DbError>> + Send;
+
+    /// The database's schemas (`sys.schemas`; on the sandbox, those its tables are in).
+    fn schemas(&self) -> impl Future<Output = Result<Vec<String>, DbError>> + Send;
 
     fn sites(&self, table: &ObjectName) -> impl Future<Output = Result<Vec<Site>, DbError>> + Send;
 
@@ -523,6 +528,10 @@ impl Node for AnyNode {
 
     async fn server_info(&self) -> Result<ServerInfo, DbError> {
         delegate!(self, n => n.server_info().await)
+    }
+
+    async fn schemas(&self) -> Result<Vec<String>, DbError> {
+        delegate!(self, n => n.schemas().await)
     }
 
     async fn sites(&self, table: &ObjectName) -> Result<Vec<Site>, DbError> {

@@ -31,7 +31,37 @@ pub struct ObjectName {
     pub name: String,
 }
 
+/// How a database compares identifiers, from its collation's name: `_CI_` (the default) is
+/// case-insensitive; `_CS_` and binary collations compare exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Collation {
+    pub case_sensitive: bool,
+}
+
+impl Collation {
+    pub fn from_name(name: &str) -> Collation {
+        let n = name.to_ascii_uppercase();
+        Collation {
+            case_sensitive: n.contains("_CS") || n.ends_with("_BIN") || n.ends_with("_BIN2"),
+        }
+    }
+
+    pub fn same(self, a: &str, b: &str) -> bool {
+        if self.case_sensitive {
+            a == b
+        } else {
+            a.to_lowercase() == b.to_lowercase()
+        }
+    }
+}
+
 impl ObjectName {
+    /// Whether two names name one object under `collation` (`dbo.JobCode` is `dbo.jobcode`
+    /// under a `_CI_` collation).
+    pub fn same_as(&self, other: &ObjectName, collation: Collation) -> bool {
+        collation.same(&self.schema, &other.schema) && collation.same(&self.name, &other.name)
+    }
+
     pub fn new(schema: impl Into<String>, name: impl Into<String>) -> Self {
         Self {
             schema: schema.into(),
@@ -141,6 +171,20 @@ pub fn split_parts(text: &str) -> Result<Vec<String>, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn names_compare_by_the_databases_collation() {
+        let a = ObjectName::new("dbo", "JobCode");
+        let b = ObjectName::new("DBO", "jobcode");
+        assert!(a.same_as(&b, Collation::from_name("SQL_Latin1_General_CP1_CI_AS")));
+        assert!(!a.same_as(&b, Collation::from_name("Latin1_General_100_CS_AS")));
+        assert!(!a.same_as(&b, Collation::from_name("Latin1_General_BIN2")));
+        assert!(a.same_as(&a.clone(), Collation::from_name("Latin1_General_BIN2")));
+        assert!(!a.same_as(
+            &ObjectName::new("dbo", "JobCodes"),
+            Collation::from_name("SQL_Latin1_General_CP1_CI_AS")
+        ));
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -285,6 +285,9 @@ fn build_query(s: &Statement) -> Query<'_> {
 }
 
 /// tiberius errors → `DbError`, keeping the server's number, state and text verbatim.
+/// SQL Server's default collation (case-insensitive identifiers).
+pub const DEFAULT_COLLATION: &str = "SQL_Latin1_General_CP1_CI_AS";
+
 pub fn map_error(e: tiberius::error::Error, host: &str, port: u16) -> DbError {
     use tiberius::error::Error as E;
     match e {
@@ -465,6 +468,12 @@ impl Node for MssqlNode {
         }
     }
 
+    async fn schemas(&self) -> Result<Vec<String>, DbError> {
+        rows_into(self.rows(queries::schemas()).await?, |r| {
+            get_str(r, "schema_name")
+        })
+    }
+
     async fn server_info(&self) -> Result<ServerInfo, DbError> {
         let rows = self.rows(queries::server_info()).await?;
         let row = rows
@@ -476,6 +485,10 @@ impl Node for MssqlNode {
             version: f("version")?,
             database: f("database_name")?,
             user: f("user_name")?,
+            // NULL on servers without the property: SQL Server's default then.
+            collation: Some(f("collation")?)
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| DEFAULT_COLLATION.to_string()),
         })
     }
 

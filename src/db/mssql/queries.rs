@@ -76,7 +76,8 @@ pub fn server_info() -> Statement {
     Statement::new(
         "SELECT CAST(SERVERPROPERTY('ProductVersion') AS nvarchar(128)) AS version, \
          CAST(SERVERPROPERTY('Edition') AS nvarchar(128)) AS edition, \
-         DB_NAME() AS database_name, USER_NAME() AS user_name;"
+         DB_NAME() AS database_name, USER_NAME() AS user_name, \
+         CAST(DATABASEPROPERTYEX(DB_NAME(), 'Collation') AS nvarchar(128)) AS collation;"
             .into(),
     )
 }

@@ -362,6 +362,17 @@ impl Node for SandboxNode {
         self.identity.user.clone()
     }
 
+    async fn schemas(&self) -> Result<Vec<String>, DbError> {
+        self.run(move |c, _| {
+            let mut st = c
+                .prepare(r#"SELECT 'dbo' UNION SELECT DISTINCT schema_name FROM "sys.objects" ORDER BY 1"#)
+                .map_err(sqlite_error)?;
+            let rows = st.query_map([], |r| r.get(0)).map_err(sqlite_error)?;
+            rows.collect::<Result<_, _>>().map_err(sqlite_error)
+        })
+        .await
+    }
+
     async fn server_info(&self) -> Result<ServerInfo, DbError> {
         let database = self.database.clone();
         self.run(move |_, s| {
@@ -370,6 +381,8 @@ impl Node for SandboxNode {
                 version: format!("SQLite {}", rusqlite::version()),
                 database,
                 user: s.user.clone(),
+                // SQLite compares table names case-insensitively, as SQL Server's default does.
+                collation: super::mssql::DEFAULT_COLLATION.to_string(),
             })
         })
         .await

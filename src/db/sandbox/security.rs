@@ -407,14 +407,22 @@ impl Session {
         permission: &str,
         object: &ObjectName,
     ) -> Result<(), DbError> {
-        let kind: Option<String> = conn
+        // Names resolve as under SQL Server's default collation (case-insensitively); the
+        // permission is judged on the object as the database spells it.
+        let found: Option<(String, String, String)> = conn
             .query_row(
-                r#"SELECT type FROM "sys.objects" WHERE schema_name = ?1 AND name = ?2"#,
+                r#"SELECT type, schema_name, name FROM "sys.objects"
+                   WHERE schema_name = ?1 COLLATE NOCASE AND name = ?2 COLLATE NOCASE"#,
                 params![object.schema, object.name],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()
             .map_err(sqlite_error)?;
+        let kind = found.as_ref().map(|(k, _, _)| k.clone());
+        let object = &match &found {
+            Some((_, schema, name)) => ObjectName::new(schema.clone(), name.clone()),
+            None => object.clone(),
+        };
         match kind.as_deref() {
             None if permission == "EXECUTE" => {
                 return Err(DbError::server(

@@ -41,6 +41,13 @@ pub(super) async fn assess(
         .map_err(db_err(target, "reading the inventory"))?;
     let mut blocking = 0;
     let mut tables = Vec::new();
+    // Identifiers compare as the target's collation says; schemas are objects of their own.
+    let collation = crate::domain::tsql::Collation::from_name(&ti.collation);
+    let target_schemas = tgt
+        .schemas()
+        .await
+        .map_err(db_err(target, "reading the schemas"))?;
+    let mut missing_schemas = std::collections::BTreeSet::new();
     for t in &source_tables {
         let name = t.name.to_string();
         let note = if let Err(e) = t.typed_columns() {
@@ -56,9 +63,13 @@ pub(super) async fn assess(
             ));
             "no primary key: not copied".to_string()
         } else {
-            match target_tables.iter().find(|x| x.name == t.name) {
+            match super::find_table(&target_tables, &t.name, collation) {
                 None => {
-                    if !target_tables.iter().any(|x| x.name.schema == t.name.schema) {
+                    if !target_schemas
+                        .iter()
+                        .any(|s| collation.same(s, &t.name.schema))
+                        && missing_schemas.insert(t.name.schema.clone())
+                    {
                         findings.push(format!(
                             "schema {} is missing on {target}: copy creates it",
                             t.name.schema
@@ -68,6 +79,11 @@ pub(super) async fn assess(
                         "{name} exists only on the source: copy creates it on {target}"
                     ));
                     "missing on target: created by copy".into()
+                }
+                Some(x) if x.name != t.name && !t.same_columns(x) => {
+                    blocking += 1;
+                    findings.push(format!("{name} is {} on {target} (one table under its collation); their columns differ: align the target's definition first", x.name));
+                    "columns differ".into()
                 }
                 Some(x) if !t.same_columns(x) => {
                     blocking += 1;
@@ -104,7 +120,7 @@ pub(super) async fn assess(
         ));
     }
     for t in &target_tables {
-        if !source_tables.iter().any(|s| s.name == t.name)
+        if super::find_table(&source_tables, &t.name, collation).is_none()
             && selected(m, vec![t.clone()]).len() == 1
         {
             findings.push(format!("{} exists only on {target}", t.name));

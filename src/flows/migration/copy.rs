@@ -177,6 +177,7 @@ pub(super) async fn copy(
         tgt,
         source_tables,
         target_tables,
+        collation,
     } = sides(config, m, target).await?;
     let audit = Audit::new(&config.paths.audit);
     let copied_tables: Vec<&TableInfo> = source_tables
@@ -222,7 +223,7 @@ pub(super) async fn copy(
             tables.push((name.clone(), *rows, "already copied".into()));
             continue;
         }
-        let existing = target_tables.iter().find(|x| x.name == t.name);
+        let existing = super::find_table(&target_tables, &t.name, collation);
         // Before the first write: what the target had, so rollback can restore it.
         let pre = match j.prestage(stage, &t.name).map_err(Error::Io)? {
             Some(p) => p,

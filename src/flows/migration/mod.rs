@@ -18,6 +18,7 @@ use crate::audit::{Audit, AuditRecord};
 use crate::config::{Config, MigrationConfig};
 use crate::db::{self, AnyNode, DbError, Node, Sizes, TableInfo};
 use crate::domain::plan::{StageState, Step, StepState, may_run};
+use crate::domain::tsql::Collation;
 use crate::error::Error;
 use crate::flows::ProgressFn;
 use crate::journal::{Journal, LeaseRow};
@@ -372,6 +373,26 @@ struct Sides {
     tgt: AnyNode,
     source_tables: Vec<TableInfo>,
     target_tables: Vec<TableInfo>,
+    /// How the target compares identifiers: a source table and a target table are one when
+    /// their names are the same under it.
+    collation: Collation,
+}
+
+/// The table named `name` among `tables`, names compared under `collation`.
+pub(super) fn find_table<'a>(
+    tables: &'a [TableInfo],
+    name: &crate::domain::tsql::ObjectName,
+    collation: Collation,
+) -> Option<&'a TableInfo> {
+    tables.iter().find(|x| x.name.same_as(name, collation))
+}
+
+/// The target's collation (SQL Server's default when the node does not say).
+pub(super) async fn collation_of(node: &AnyNode, name: &str) -> Result<Collation, Error> {
+    let info = retrying("server facts", || node.server_info())
+        .await
+        .map_err(db_err(name, "reading server facts"))?;
+    Ok(Collation::from_name(&info.collation))
 }
 
 async fn sides(config: &Config, m: &MigrationConfig, target: &str) -> Result<Sides, Error> {
@@ -379,11 +400,13 @@ async fn sides(config: &Config, m: &MigrationConfig, target: &str) -> Result<Sid
     let (s, t) = tokio::join!(src.inventory(Sizes::Skip), tgt.inventory(Sizes::Skip));
     let source_tables = selected(m, s.map_err(db_err(&m.source, "reading the inventory"))?);
     let target_tables = t.map_err(db_err(target, "reading the inventory"))?;
+    let collation = collation_of(&tgt, target).await?;
     Ok(Sides {
         src,
         tgt,
         source_tables,
         target_tables,
+        collation,
     })
 }
 

@@ -13,13 +13,13 @@ use crate::error::Error;
 use crate::flows::{Progress, ProgressFn};
 use crate::journal::{Journal, PreStage};
 
-/// Whether the target has the table now.
+/// Whether the target has the table now (names compared under the target's collation).
 async fn exists(tgt: &AnyNode, p: &PreStage, target: &str) -> Result<bool, Error> {
-    Ok(retrying("inventory", || tgt.inventory(Sizes::Skip))
+    let collation = super::collation_of(tgt, target).await?;
+    let tables = retrying("inventory", || tgt.inventory(Sizes::Skip))
         .await
-        .map_err(db_err(target, "reading the inventory"))?
-        .iter()
-        .any(|t| t.name == p.table))
+        .map_err(db_err(target, "reading the inventory"))?;
+    Ok(super::find_table(&tables, &p.table, collation).is_some())
 }
 
 /// Put back a table that existed before the stage: empty it, write the snapshot back in key

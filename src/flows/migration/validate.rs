@@ -28,6 +28,7 @@ pub(super) async fn validate(
         tgt,
         source_tables,
         target_tables,
+        collation,
     } = sides(config, m, target).await?;
     let mut findings = Vec::new();
     let mut tables = Vec::new();
@@ -49,7 +50,7 @@ pub(super) async fn validate(
             message: format!("validating {name}"),
             fraction: None,
         });
-        let Some(tt) = target_tables.iter().find(|x| x.name == t.name) else {
+        let Some(tt) = super::find_table(&target_tables, &t.name, collation) else {
             bad += 1;
             findings.push(format!("{name} is missing on {target}"));
             tables.push((name, 0, format!("MISSING on {target}")));
