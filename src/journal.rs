@@ -16,6 +16,9 @@ use crate::domain::tsql::ObjectName;
 
 const DDL: &str = r#"
 CREATE TABLE IF NOT EXISTS stages (stage TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS stage_schemas (
+    stage TEXT NOT NULL, schema_name TEXT NOT NULL, created INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (stage, schema_name));
 CREATE TABLE IF NOT EXISTS transitions (
     id INTEGER PRIMARY KEY, time TEXT NOT NULL, os_user TEXT NOT NULL, stage TEXT NOT NULL,
     step TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '');
@@ -312,7 +315,13 @@ impl Journal {
         let state = serde_json::to_string(stage).map_err(|e| e.to_string())?;
         let conn = self.conn();
         let tx = conn.unchecked_transaction().map_err(err)?;
-        for t in ["checkpoints", "prestage", "snapshots", "validations"] {
+        for t in [
+            "checkpoints",
+            "prestage",
+            "snapshots",
+            "validations",
+            "stage_schemas",
+        ] {
             tx.execute(&format!("DELETE FROM {t} WHERE stage = ?1"), [&stage.name])
                 .map_err(err)?;
         }
@@ -387,6 +396,41 @@ impl Journal {
     /// The table is ready for loading (created or adopted, emptied, or noted for merging).
     pub fn mark_prepared(&self, stage: &str, table: &ObjectName) -> Result<(), String> {
         self.flag(stage, table, "prepared")
+    }
+
+    /// The stage is about to create `schema` on its target (the intent, before the write).
+    pub fn schema_intent(&self, stage: &str, schema: &str) -> Result<(), String> {
+        self.conn()
+            .execute(
+                "INSERT OR IGNORE INTO stage_schemas (stage, schema_name, created) VALUES (?1, ?2, 0)",
+                params![stage, schema],
+            )
+            .map(drop)
+            .map_err(err)
+    }
+
+    /// The stage created `schema` (the outcome).
+    pub fn schema_created(&self, stage: &str, schema: &str) -> Result<(), String> {
+        self.conn()
+            .execute(
+                "UPDATE stage_schemas SET created = 1 WHERE stage = ?1 AND schema_name = ?2",
+                params![stage, schema],
+            )
+            .map(drop)
+            .map_err(err)
+    }
+
+    /// Schemas the stage created, or was about to create when a run ended: a rollback drops
+    /// each that exists and is empty, in the reverse order.
+    pub fn stage_schemas(&self, stage: &str) -> Result<Vec<String>, String> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare("SELECT schema_name FROM stage_schemas WHERE stage = ?1 ORDER BY rowid DESC")
+            .map_err(err)?;
+        st.query_map([stage], |r| r.get(0))
+            .map_err(err)?
+            .collect::<Result<_, _>>()
+            .map_err(err)
     }
 
     /// A rollback returned the table to its pre-stage state, proven by checksum.

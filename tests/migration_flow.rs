@@ -716,3 +716,55 @@ async fn a_target_table_differing_only_in_case_is_the_same_table_under_the_defau
         );
     }
 }
+
+#[tokio::test]
+async fn a_schema_the_copy_creates_is_journaled_and_dropped_by_the_rollback() {
+    use tpdb::domain::plan::{Step, StepState};
+    let demo = common::demo();
+    // training without the gp schema (its only table gone).
+    demo.node("training")
+        .execute_batch(
+            r#"DROP TABLE "gp.UnitAccount"; DELETE FROM "sys.objects" WHERE schema_name = 'gp';"#,
+        )
+        .unwrap();
+    let run = |step| tpdb::flows::migration::run_step(&demo.config, "training", step, &no_progress);
+    let a = run(Step::Assessment).await.unwrap();
+    let said: Vec<_> = a
+        .findings
+        .iter()
+        .filter(|f| f.starts_with("schema "))
+        .collect();
+    assert_eq!(
+        said,
+        ["schema gp is missing on training: copy creates it"],
+        "{:?}",
+        a.findings
+    );
+    let c = run(Step::Copy).await.unwrap();
+    assert_eq!(c.state, StepState::Passed, "{:?}", c.findings);
+    assert!(
+        c.findings
+            .contains(&"created schema gp on training".to_string()),
+        "{:?}",
+        c.findings
+    );
+    let j = Journal::open(&demo.path("journal.db")).unwrap();
+    assert_eq!(j.stage_schemas("training").unwrap(), ["gp"]);
+    drop(j);
+    let r = run(Step::Rollback).await.unwrap();
+    assert_eq!(r.state, StepState::Passed, "{:?}", r.findings);
+    assert!(
+        r.findings
+            .contains(&"dropped schema gp, which the stage created".to_string()),
+        "{:?}",
+        r.findings
+    );
+    let schemas = tpdb::db::open(&demo.config, "training", None)
+        .unwrap()
+        .schemas()
+        .await
+        .unwrap();
+    assert!(!schemas.iter().any(|s| s == "gp"), "{schemas:?}");
+    let j = Journal::open(&demo.path("journal.db")).unwrap();
+    assert!(j.stage_schemas("training").unwrap().is_empty());
+}

@@ -306,6 +306,15 @@ pub trait Node: Send + Sync {
     /// The database's schemas (`sys.schemas`; on the sandbox, those its tables are in).
     fn schemas(&self) -> impl Future<Output = Result<Vec<String>, DbError>> + Send;
 
+    /// Create a schema unless it exists (idempotent).
+    fn create_schema(&self, schema: &str) -> impl Future<Output = Result<(), DbError>> + Send;
+
+    /// Drop a schema if it exists and holds no object (idempotent); whether it is gone now.
+    fn drop_schema_if_empty(
+        &self,
+        schema: &str,
+    ) -> impl Future<Output = Result<bool, DbError>> + Send;
+
     fn sites(&self, table: &ObjectName) -> impl Future<Output = Result<Vec<Site>, DbError>> + Send;
 
     fn job_codes(
@@ -532,6 +541,14 @@ impl Node for AnyNode {
 
     async fn schemas(&self) -> Result<Vec<String>, DbError> {
         delegate!(self, n => n.schemas().await)
+    }
+
+    async fn create_schema(&self, schema: &str) -> Result<(), DbError> {
+        delegate!(self, n => n.create_schema(schema).await)
+    }
+
+    async fn drop_schema_if_empty(&self, schema: &str) -> Result<bool, DbError> {
+        delegate!(self, n => n.drop_schema_if_empty(schema).await)
     }
 
     async fn sites(&self, table: &ObjectName) -> Result<Vec<Site>, DbError> {

@@ -468,6 +468,18 @@ impl Node for MssqlNode {
         }
     }
 
+    async fn create_schema(&self, schema: &str) -> Result<(), DbError> {
+        self.batch(&queries::create_schema(schema)).await
+    }
+
+    async fn drop_schema_if_empty(&self, schema: &str) -> Result<bool, DbError> {
+        let rows = self.rows(queries::drop_schema_if_empty(schema)).await?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.try_get::<i32, _>("gone").ok().flatten())
+            == Some(1))
+    }
+
     async fn schemas(&self) -> Result<Vec<String>, DbError> {
         rows_into(self.rows(queries::schemas()).await?, |r| {
             get_str(r, "schema_name")

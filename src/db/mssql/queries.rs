@@ -225,6 +225,27 @@ pub fn role_members() -> Statement {
     )
 }
 
+/// CREATE SCHEMA unless it exists (CREATE SCHEMA must be alone in its batch: EXEC).
+pub fn create_schema(schema: &str) -> String {
+    format!(
+        "IF SCHEMA_ID({}) IS NULL EXEC(N'CREATE SCHEMA {}');",
+        nstring(schema),
+        quote_ident(schema).replace('\'', "''")
+    )
+}
+
+/// DROP SCHEMA when it exists and no object is in it, then whether it is gone. `dbo` is
+/// never dropped.
+pub fn drop_schema_if_empty(schema: &str) -> Statement {
+    let name = nstring(schema);
+    Statement::new(format!(
+        "IF {name} <> N'dbo' AND SCHEMA_ID({name}) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM sys.objects WHERE schema_id = SCHEMA_ID({name})) \
+AND NOT EXISTS (SELECT 1 FROM sys.types WHERE schema_id = SCHEMA_ID({name})) EXEC(N'DROP SCHEMA {}'); \
+SELECT CASE WHEN SCHEMA_ID({name}) IS NULL THEN 1 ELSE 0 END AS gone;",
+        quote_ident(schema).replace('\'', "''")
+    ))
+}
+
 /// Every schema of the database.
 pub fn schemas() -> Statement {
     Statement::new("SELECT s.name AS schema_name FROM sys.schemas AS s;".into())
@@ -660,6 +681,25 @@ VALUES (4, 12, 18.25, '2026-11-01', N'weighted');"
                 .contains("CAST(r.[calculation_method] AS nvarchar(20)) AS calculation_method")
         );
         assert_eq!(s.params, vec![Param::Date(d("2026-11-01"))]);
+    }
+
+    #[test]
+    fn schemas_are_created_and_dropped_idempotently_and_dbo_never() {
+        assert_eq!(
+            create_schema("gp"),
+            "IF SCHEMA_ID(N'gp') IS NULL EXEC(N'CREATE SCHEMA [gp]');"
+        );
+        assert_eq!(
+            create_schema("o'k]x"),
+            "IF SCHEMA_ID(N'o''k]x') IS NULL EXEC(N'CREATE SCHEMA [o''k]]x]');"
+        );
+        let d = drop_schema_if_empty("gp").sql;
+        assert!(d.starts_with("IF N'gp' <> N'dbo' AND SCHEMA_ID(N'gp') IS NOT NULL AND NOT EXISTS (SELECT 1 FROM sys.objects WHERE schema_id = SCHEMA_ID(N'gp'))"), "{d}");
+        assert!(d.contains("EXEC(N'DROP SCHEMA [gp]');"), "{d}");
+        assert!(
+            d.ends_with("SELECT CASE WHEN SCHEMA_ID(N'gp') IS NULL THEN 1 ELSE 0 END AS gone;"),
+            "{d}"
+        );
     }
 
     #[test]

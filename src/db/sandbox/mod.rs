@@ -362,6 +362,27 @@ impl Node for SandboxNode {
         self.identity.user.clone()
     }
 
+    async fn create_schema(&self, _schema: &str) -> Result<(), DbError> {
+        // A sandbox schema is its tables' prefix: it exists with its first table.
+        Ok(())
+    }
+
+    async fn drop_schema_if_empty(&self, schema: &str) -> Result<bool, DbError> {
+        // … and is gone with its last one.
+        let schema = schema.to_string();
+        self.run(move |c, _| {
+            let left: i64 = c
+                .query_row(
+                    r#"SELECT COUNT(*) FROM "sys.objects" WHERE schema_name = ?1 COLLATE NOCASE"#,
+                    [&schema],
+                    |r| r.get(0),
+                )
+                .map_err(sqlite_error)?;
+            Ok(left == 0 && !schema.eq_ignore_ascii_case("dbo"))
+        })
+        .await
+    }
+
     async fn schemas(&self) -> Result<Vec<String>, DbError> {
         self.run(move |c, _| {
             let mut st = c

@@ -180,6 +180,10 @@ pub(super) async fn copy(
         collation,
     } = sides(config, m, target).await?;
     let audit = Audit::new(&config.paths.audit);
+    let mut target_schemas = tgt
+        .schemas()
+        .await
+        .map_err(db_err(target, "reading the schemas"))?;
     let copied_tables: Vec<&TableInfo> = source_tables
         .iter()
         .filter(|t| !t.primary_key.is_empty())
@@ -224,6 +228,28 @@ pub(super) async fn copy(
             continue;
         }
         let existing = super::find_table(&target_tables, &t.name, collation);
+        // A schema the table needs and the target lacks is the stage's to create — and to
+        // drop again on rollback: journaled before (intent) and after (outcome).
+        if existing.is_none()
+            && !target_schemas
+                .iter()
+                .any(|s| collation.same(s, &t.name.schema))
+        {
+            let schema = t.name.schema.clone();
+            j.schema_intent(stage, &schema).map_err(Error::Io)?;
+            let intent = audit.begin(
+                AuditRecord::new(target, &tgt.identity(), "migrate.create_schema", &[]),
+                schema.clone(),
+            );
+            let created = retrying("create schema", || tgt.create_schema(&schema))
+                .await
+                .map_err(db_err(target, &format!("creating schema {schema}")));
+            intent.settle(&created, format!("schema {schema} created"));
+            created?;
+            j.schema_created(stage, &schema).map_err(Error::Io)?;
+            findings.push(format!("created schema {schema} on {target}"));
+            target_schemas.push(schema);
+        }
         // Before the first write: what the target had, so rollback can restore it.
         let pre = match j.prestage(stage, &t.name).map_err(Error::Io)? {
             Some(p) => p,

@@ -195,6 +195,24 @@ pub(super) async fn rollback(
             }
         }
     }
+    // Schemas the stage created go last, once the tables in them are gone.
+    for schema in j.stage_schemas(stage).map_err(Error::Io)? {
+        let intent = audit.begin(
+            AuditRecord::new(target, &tgt.identity(), "migrate.drop_schema", &[]),
+            schema.clone(),
+        );
+        let gone = retrying("drop schema", || tgt.drop_schema_if_empty(&schema))
+            .await
+            .map_err(db_err(target, &format!("dropping schema {schema}")));
+        intent.settle(&gone, format!("schema {schema}"));
+        if gone? {
+            findings.push(format!("dropped schema {schema}, which the stage created"));
+        } else {
+            findings.push(format!(
+                "schema {schema}, which the stage created, is kept: objects the stage did not create are in it"
+            ));
+        }
+    }
     // A pass is journaled by the step runner, with the copy records cleared in one transaction.
     let state = if bad == 0 {
         StepState::Passed
