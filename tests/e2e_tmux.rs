@@ -57,7 +57,7 @@ fn demo_opens_the_tui_with_five_panes_and_rate_rows() {
 /// The terminal as the shell left it: what `stty -a` printed after tpdb ended, and tmux's view
 /// of the pane (alternate screen, cursor, mouse).
 fn assert_terminal_restored(session: &Session, what: &str) {
-    let screen = session.wait_for("speed", Duration::from_secs(10));
+    let screen = session.wait_for("STTY-DONE", Duration::from_secs(10));
     let stty = screen
         .split_once("TPDB-EXITED-")
         .map(|(_, rest)| rest.to_string())
@@ -107,7 +107,7 @@ fn each_stop_signal_restores_the_terminal_and_exits_with_its_code() {
             &format!("--config {}", config.display()),
             100,
             30,
-            "stty -a;",
+            "stty -a; echo STTY-DONE;",
         );
         session.wait_for("Migration", Duration::from_secs(60));
         // While the TUI runs, the pane is in its modes (so the checks below can fail).
