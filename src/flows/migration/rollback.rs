@@ -123,16 +123,34 @@ pub(super) async fn undo_table(
     target: &str,
     audit: &Audit,
 ) -> Result<String, Error> {
-    let name = p.table.to_string();
     let (n, proven) = undo(tgt, p, j, stage, target, audit).await?;
-    Ok(match (p.existed, proven) {
-        (false, true) => format!("dropped {name}, which the stage created"),
-        (false, false) => format!("{name}, which the stage created, is still there after DROP"),
-        (true, ok) => format!(
-            "{name}: restored {n} rows; checksum {} the pre-stage one",
-            if ok { "equals" } else { "DIFFERS FROM" }
+    Ok(undone(p, n, proven).0)
+}
+
+/// What undoing a table did, in words: the finding and the table's note.
+fn undone(p: &PreStage, n: i64, proven: bool) -> (String, String) {
+    let name = p.table.to_string();
+    match (p.existed, proven) {
+        (false, true) => (
+            format!("dropped {name}, which the stage created"),
+            "dropped".into(),
         ),
-    })
+        (false, false) => (
+            format!("{name}, which the stage created, is still there after DROP"),
+            "not dropped".into(),
+        ),
+        (true, ok) => (
+            format!(
+                "{name}: restored {n} rows; checksum {} the pre-stage one",
+                if ok { "equals" } else { "DIFFERS FROM" }
+            ),
+            if ok {
+                "restored, checksum proven".into()
+            } else {
+                "restored, checksum differs".into()
+            },
+        ),
+    }
 }
 
 pub(super) async fn rollback(
@@ -167,33 +185,9 @@ pub(super) async fn rollback(
         if !proven {
             bad += 1;
         }
-        match (p.existed, proven) {
-            (false, true) => {
-                findings.push(format!("dropped {name}, which the stage created"));
-                tables.push((name, 0, "dropped".into()));
-            }
-            (false, false) => {
-                findings.push(format!(
-                    "{name}, which the stage created, is still there after DROP"
-                ));
-                tables.push((name, 0, "not dropped".into()));
-            }
-            (true, ok) => {
-                findings.push(format!(
-                    "{name}: restored {n} rows; checksum {} the pre-stage one",
-                    if ok { "equals" } else { "DIFFERS FROM" }
-                ));
-                tables.push((
-                    name,
-                    n,
-                    if ok {
-                        "restored, checksum proven".into()
-                    } else {
-                        "restored, checksum differs".into()
-                    },
-                ));
-            }
-        }
+        let (finding, note) = undone(&p, n, proven);
+        findings.push(finding);
+        tables.push((name, if p.existed { n } else { 0 }, note));
     }
     // Schemas the stage created go last, once the tables in them are gone.
     for schema in j.stage_schemas(stage).map_err(Error::Io)? {
