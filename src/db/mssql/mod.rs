@@ -473,7 +473,8 @@ impl Node for MssqlNode {
     }
 
     async fn drop_schema_if_empty(&self, schema: &str) -> Result<bool, DbError> {
-        let rows = self.rows(queries::drop_schema_if_empty(schema)).await?;
+        self.batch(&queries::drop_schema_if_empty(schema)).await?;
+        let rows = self.rows(queries::schema_gone(schema)).await?;
         Ok(rows
             .first()
             .and_then(|r| r.try_get::<i32, _>("gone").ok().flatten())

@@ -234,16 +234,22 @@ pub fn create_schema(schema: &str) -> String {
     )
 }
 
-/// DROP SCHEMA when it exists and no object is in it, then whether it is gone. `dbo` is
-/// never dropped.
-pub fn drop_schema_if_empty(schema: &str) -> Statement {
+/// DROP SCHEMA when it exists and no object or type is in it. `dbo` is never dropped.
+pub fn drop_schema_if_empty(schema: &str) -> String {
     let name = nstring(schema);
-    Statement::new(format!(
+    format!(
         "IF {name} <> N'dbo' AND SCHEMA_ID({name}) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM sys.objects WHERE schema_id = SCHEMA_ID({name})) \
-AND NOT EXISTS (SELECT 1 FROM sys.types WHERE schema_id = SCHEMA_ID({name})) EXEC(N'DROP SCHEMA {}'); \
-SELECT CASE WHEN SCHEMA_ID({name}) IS NULL THEN 1 ELSE 0 END AS gone;",
+AND NOT EXISTS (SELECT 1 FROM sys.types WHERE schema_id = SCHEMA_ID({name})) EXEC(N'DROP SCHEMA {}');",
         quote_ident(schema).replace('\'', "''")
-    ))
+    )
+}
+
+/// Whether a schema is gone (1) or still there (0).
+pub fn schema_gone(schema: &str) -> Statement {
+    let mut s = Statement::new(String::new());
+    let name = s.bind(Param::Str(schema.to_string()));
+    s.sql = format!("SELECT CASE WHEN SCHEMA_ID({name}) IS NULL THEN 1 ELSE 0 END AS gone;");
+    s
 }
 
 /// Every schema of the database.
@@ -693,12 +699,13 @@ VALUES (4, 12, 18.25, '2026-11-01', N'weighted');"
             create_schema("o'k]x"),
             "IF SCHEMA_ID(N'o''k]x') IS NULL EXEC(N'CREATE SCHEMA [o''k]]x]');"
         );
-        let d = drop_schema_if_empty("gp").sql;
+        let d = drop_schema_if_empty("gp");
         assert!(d.starts_with("IF N'gp' <> N'dbo' AND SCHEMA_ID(N'gp') IS NOT NULL AND NOT EXISTS (SELECT 1 FROM sys.objects WHERE schema_id = SCHEMA_ID(N'gp'))"), "{d}");
         assert!(d.contains("EXEC(N'DROP SCHEMA [gp]');"), "{d}");
-        assert!(
-            d.ends_with("SELECT CASE WHEN SCHEMA_ID(N'gp') IS NULL THEN 1 ELSE 0 END AS gone;"),
-            "{d}"
+        assert!(d.ends_with("EXEC(N'DROP SCHEMA [gp]');"), "{d}");
+        assert_eq!(
+            schema_gone("gp").render(),
+            "SELECT CASE WHEN SCHEMA_ID(N'gp') IS NULL THEN 1 ELSE 0 END AS gone;"
         );
     }
 
