@@ -263,6 +263,55 @@ fn checksum(c: &mut Criterion) {
     g.finish();
 }
 
+/// The mssql write path's client side: a batch of source rows converted to bulk-load cells
+/// (checked against each column's type) — what happens before a byte goes on the wire.
+fn bulk_rows(c: &mut Criterion) {
+    use tpdb::db::{Column, TableInfo};
+    let col = |name: &str, sql_type: &str| Column {
+        name: name.into(),
+        sql_type: sql_type.into(),
+        nullable: false,
+    };
+    let table = TableInfo {
+        name: tpdb::domain::tsql::ObjectName::new("dbo", "Ledger"),
+        columns: vec![
+            col("entry_id", "int"),
+            col("site_id", "int"),
+            col("memo", "nvarchar(100)"),
+            col("amount", "decimal(12,2)"),
+        ],
+        primary_key: vec!["entry_id".into()],
+        rows: 0,
+        bytes: None,
+        unreadable: None,
+    };
+    let rows: Vec<Vec<Value>> = (0..10_000i64)
+        .map(|i| {
+            vec![
+                Value::Int(i * 3 + 1),
+                Value::Int(i % 40 + 1),
+                Value::Text(format!("entry {i}")),
+                Value::Dec(Decimal::from_str(&format!("{}.25", i % 997)).unwrap()),
+            ]
+        })
+        .collect();
+    let mut g = c.benchmark_group("bulk");
+    g.throughput(Throughput::Elements(rows.len() as u64));
+    g.bench_function(
+        "10,000 rows (int, int, nvarchar, decimal) to bulk-load cells",
+        |b| {
+            b.iter(|| {
+                black_box(
+                    tpdb::db::mssql::bulk::token_rows(&table, &rows)
+                        .unwrap()
+                        .len(),
+                )
+            })
+        },
+    );
+    g.finish();
+}
+
 fn key(c: char) -> KeyEvent {
     KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
 }
@@ -411,5 +460,5 @@ fn panes(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, rates, permissions, checksum, panes);
+criterion_group!(benches, rates, permissions, checksum, bulk_rows, panes);
 criterion_main!(benches);

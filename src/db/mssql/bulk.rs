@@ -34,6 +34,7 @@ pub fn token_rows(
     table: &TableInfo,
     rows: &[Vec<Value>],
 ) -> Result<Vec<TokenRow<'static>>, String> {
+    let targets: Vec<Target> = table.columns.iter().map(Target::of).collect();
     rows.iter()
         .map(|row| {
             if row.len() != table.columns.len() {
@@ -45,8 +46,10 @@ pub fn token_rows(
                 ));
             }
             let mut out = TokenRow::with_capacity(row.len());
-            for (v, col) in row.iter().zip(&table.columns) {
-                out.push(cell(v, col).map_err(|e| format!("{}.{}: {e}", table.name, col.name))?);
+            for ((v, col), target) in row.iter().zip(&table.columns).zip(&targets) {
+                out.push(
+                    cell_for(v, target).map_err(|e| format!("{}.{}: {e}", table.name, col.name))?,
+                );
             }
             Ok(out)
         })
@@ -68,11 +71,34 @@ fn parse_type(sql_type: &str) -> (String, Vec<String>) {
     }
 }
 
+/// A column's type as the conversion needs it, read once per batch (not once per value).
+pub struct Target {
+    base: String,
+    args: Vec<String>,
+    nullable: bool,
+}
+
+impl Target {
+    pub fn of(col: &Column) -> Target {
+        let (base, args) = parse_type(&col.sql_type);
+        Target {
+            base,
+            args,
+            nullable: col.nullable,
+        }
+    }
+}
+
 /// One value for a column of `col.sql_type`.
 pub fn cell(v: &Value, col: &Column) -> Result<ColumnData<'static>, String> {
-    let (base, args) = parse_type(&col.sql_type);
+    cell_for(v, &Target::of(col))
+}
+
+/// One value for a column whose type was read into `target`.
+pub fn cell_for(v: &Value, target: &Target) -> Result<ColumnData<'static>, String> {
+    let (base, args) = (&target.base, &target.args);
     if matches!(v, Value::Null) {
-        if !col.nullable {
+        if !target.nullable {
             return Err("NULL for a NOT NULL column".into());
         }
         return Ok(null_of(&base));
