@@ -101,7 +101,7 @@ pub fn cell_for(v: &Value, target: &Target) -> Result<ColumnData<'static>, Strin
         if !target.nullable {
             return Err("NULL for a NOT NULL column".into());
         }
-        return Ok(null_of(&base));
+        return Ok(null_of(base));
     }
     let int = || -> Result<i64, String> {
         match v {
