@@ -235,8 +235,9 @@ fn permissions(c: &mut Criterion) {
     g.finish();
 }
 
-fn checksum(c: &mut Criterion) {
-    let rows: Vec<Vec<Value>> = (0..10_000i64)
+/// Rows of the Ledger table the copy tests use: (int, int, text, decimal).
+fn ledger_rows(n: i64) -> Vec<Vec<Value>> {
+    (0..n)
         .map(|i| {
             vec![
                 Value::Int(i * 3 + 1),
@@ -245,7 +246,11 @@ fn checksum(c: &mut Criterion) {
                 Value::Dec(Decimal::from_str(&format!("{}.25", i % 997)).unwrap()),
             ]
         })
-        .collect();
+        .collect()
+}
+
+fn checksum(c: &mut Criterion) {
+    let rows = ledger_rows(10_000);
     let mut g = c.benchmark_group("checksum");
     g.throughput(Throughput::Elements(rows.len() as u64));
     g.bench_function(
@@ -285,16 +290,7 @@ fn bulk_rows(c: &mut Criterion) {
         bytes: None,
         unreadable: None,
     };
-    let rows: Vec<Vec<Value>> = (0..10_000i64)
-        .map(|i| {
-            vec![
-                Value::Int(i * 3 + 1),
-                Value::Int(i % 40 + 1),
-                Value::Text(format!("entry {i}")),
-                Value::Dec(Decimal::from_str(&format!("{}.25", i % 997)).unwrap()),
-            ]
-        })
-        .collect();
+    let rows = ledger_rows(10_000);
     let mut g = c.benchmark_group("bulk");
     g.throughput(Throughput::Elements(rows.len() as u64));
     g.bench_function(

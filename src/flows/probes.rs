@@ -194,22 +194,15 @@ async fn probe_node(
         for r in results.iter_mut().filter(|r| r.status == Status::Fail) {
             let statements = match p.required.iter().find(|q| q.to_string() == r.check) {
                 Some(req) => {
+                    let single =
+                        check_required(node, &p.user, p.kind, std::slice::from_ref(req), &catalog);
                     if let Requirement::Permission {
                         permission,
                         securable,
                     } = req
                     {
                         // A securable that is not there: that is the cause, whatever is granted.
-                        let missing = check_required(
-                            node,
-                            &p.user,
-                            p.kind,
-                            std::slice::from_ref(req),
-                            &catalog,
-                        )
-                        .rows
-                        .into_iter()
-                        .find(|row| {
+                        let missing = single.rows.iter().find(|row| {
                             row.kind == crate::domain::privdiff::DiffKind::SecurableMissing
                         });
                         if let Some(row) = missing {
@@ -229,8 +222,7 @@ async fn probe_node(
                             r.cause.clone().unwrap_or_default()
                         ));
                     }
-                    check_required(node, &p.user, p.kind, std::slice::from_ref(req), &catalog)
-                        .script
+                    single.script
                 }
                 None if r.check == "login" || r.check == "open database" => whole.clone(),
                 None => Vec::new(),

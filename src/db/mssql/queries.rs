@@ -225,12 +225,17 @@ pub fn role_members() -> Statement {
     )
 }
 
+/// A bracket-quoted name inside the N'…' string an EXEC runs (its quotes doubled again).
+fn exec_ident(name: &str) -> String {
+    quote_ident(name).replace('\'', "''")
+}
+
 /// CREATE SCHEMA unless it exists (CREATE SCHEMA must be alone in its batch: EXEC).
 pub fn create_schema(schema: &str) -> String {
     format!(
         "IF SCHEMA_ID({}) IS NULL EXEC(N'CREATE SCHEMA {}');",
         nstring(schema),
-        quote_ident(schema).replace('\'', "''")
+        exec_ident(schema)
     )
 }
 
@@ -240,7 +245,7 @@ pub fn drop_schema_if_empty(schema: &str) -> String {
     format!(
         "IF {name} <> N'dbo' AND SCHEMA_ID({name}) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM sys.objects WHERE schema_id = SCHEMA_ID({name})) \
 AND NOT EXISTS (SELECT 1 FROM sys.types WHERE schema_id = SCHEMA_ID({name})) EXEC(N'DROP SCHEMA {}');",
-        quote_ident(schema).replace('\'', "''")
+        exec_ident(schema)
     )
 }
 
@@ -533,7 +538,7 @@ pub fn create_table(
     format!(
         "IF SCHEMA_ID({}) IS NULL EXEC(N'CREATE SCHEMA {}'); CREATE TABLE {} ({});",
         nstring(&table.schema),
-        quote_ident(&table.schema).replace('\'', "''"),
+        exec_ident(&table.schema),
         table.quoted(),
         defs.join(", ")
     )

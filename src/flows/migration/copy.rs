@@ -455,7 +455,9 @@ pub(super) async fn copy(
                 .prestage(stage, &t.name)
                 .map_err(Error::Io)?
                 .ok_or_else(|| Error::Io(format!("journal: {name} has no pre-stage record")))?;
-            let undone = super::rollback::undo_table(&tgt, &pre, j, stage, target, &audit).await?;
+            let undone =
+                super::rollback::undo_table(&tgt, &pre, j, stage, target, &audit, collation)
+                    .await?;
             findings.push(format!("read back after writing: {wrong}"));
             findings.push(undone);
             tables.push((

@@ -9,13 +9,18 @@ use crate::config::Config;
 use crate::db::{AnyNode, Node, Replace, Sizes, TableInfo, key_of};
 use crate::domain::checksum::Value;
 use crate::domain::plan::StepState;
+use crate::domain::tsql::Collation;
 use crate::error::Error;
 use crate::flows::{Progress, ProgressFn};
 use crate::journal::{Journal, PreStage};
 
 /// Whether the target has the table now (names compared under the target's collation).
-async fn exists(tgt: &AnyNode, p: &PreStage, target: &str) -> Result<bool, Error> {
-    let collation = super::collation_of(tgt, target).await?;
+async fn exists(
+    tgt: &AnyNode,
+    p: &PreStage,
+    target: &str,
+    collation: Collation,
+) -> Result<bool, Error> {
     let tables = retrying("inventory", || tgt.inventory(Sizes::Skip))
         .await
         .map_err(db_err(target, "reading the inventory"))?;
@@ -30,6 +35,7 @@ async fn restore(
     j: &Journal,
     stage: &str,
     target: &str,
+    collation: Collation,
 ) -> Result<(i64, bool), Error> {
     let name = p.table.to_string();
     let def: TableInfo = serde_json::from_str(&p.definition).map_err(|e| {
@@ -37,7 +43,7 @@ async fn restore(
             "journal: the definition of {name} is unreadable: {e}"
         ))
     })?;
-    if !exists(tgt, p, target).await? {
+    if !exists(tgt, p, target, collation).await? {
         // Gone since the stage began (dropped by hand?): recreate it, then restore.
         retrying("create", || tgt.create_table(&def))
             .await
@@ -84,6 +90,7 @@ async fn undo(
     stage: &str,
     target: &str,
     audit: &Audit,
+    collation: Collation,
 ) -> Result<(i64, bool), Error> {
     let name = p.table.to_string();
     let action = if p.existed {
@@ -96,13 +103,13 @@ async fn undo(
         name.clone(),
     );
     let result = if p.existed {
-        restore(tgt, p, j, stage, target).await
+        restore(tgt, p, j, stage, target, collation).await
     } else {
         async {
             retrying("drop", || tgt.drop_table(&p.table))
                 .await
                 .map_err(db_err(target, &format!("dropping {name}")))?;
-            Ok((0, !exists(tgt, p, target).await?))
+            Ok((0, !exists(tgt, p, target, collation).await?))
         }
         .await
     };
@@ -122,8 +129,9 @@ pub(super) async fn undo_table(
     stage: &str,
     target: &str,
     audit: &Audit,
+    collation: Collation,
 ) -> Result<String, Error> {
-    let (n, proven) = undo(tgt, p, j, stage, target, audit).await?;
+    let (n, proven) = undo(tgt, p, j, stage, target, audit, collation).await?;
     Ok(undone(p, n, proven).0)
 }
 
@@ -161,6 +169,7 @@ pub(super) async fn rollback(
     progress: ProgressFn<'_>,
 ) -> StepResult {
     let tgt = open(config, target)?;
+    let collation = super::collation_of(&tgt, target).await?;
     let audit = Audit::new(&config.paths.audit);
     let mut findings = Vec::new();
     let mut tables = Vec::new();
@@ -181,7 +190,7 @@ pub(super) async fn rollback(
             message: format!("restoring {name}"),
             fraction: Some(done as f64 / count.max(1) as f64),
         });
-        let (n, proven) = undo(&tgt, &p, j, stage, target, &audit).await?;
+        let (n, proven) = undo(&tgt, &p, j, stage, target, &audit, collation).await?;
         if !proven {
             bad += 1;
         }
