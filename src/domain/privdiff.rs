@@ -454,7 +454,7 @@ pub fn keep_required(report: &mut Report, right: &Catalog, requirers: &[Requirer
         };
         let names = by.join(", ");
         row.why = format!(
-            "required by {names}: left out of the script, since changing it would take away what [principals.{}].required needs; {}",
+            "required by {names}: kept as it is, [principals.{}].required needs it. {}",
             by[0], row.why
         );
         row.required_by = Some(names);

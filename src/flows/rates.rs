@@ -209,7 +209,12 @@ pub fn prepare_apply(
         outcome.params.effective_date,
         replace_recorded,
     );
-    let statements = writer.rate_write_statements(&target, &plan.writes);
+    // Nothing to write, nothing to show: not even an empty transaction.
+    let statements = if plan.writes.is_empty() {
+        Vec::new()
+    } else {
+        writer.rate_write_statements(&target, &plan.writes)
+    };
     let identity = match &rc.write_as {
         Some(p) => config
             .principal(p)

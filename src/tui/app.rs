@@ -1036,9 +1036,13 @@ fn confirm_lines(prep: &crate::worker::ApplyPreparation) -> usize {
 }
 
 /// What the rates confirmation asks to be typed: the node's name on a protected node, else
-/// `replace` when the write replaces rates on record; None when Enter alone confirms.
+/// `replace` when the write replaces rates on record; None when Enter alone confirms or there
+/// is nothing to write.
 pub fn confirm_word(prep: &crate::worker::ApplyPreparation) -> Option<String> {
-    if prep.protected {
+    if prep.plan.writes.is_empty() {
+        // Nothing would be written: nothing to confirm (ctrl-r may still list replacements).
+        None
+    } else if prep.protected {
         Some(prep.node.clone())
     } else if prep.plan.replace_recorded && !prep.plan.replacing.is_empty() {
         Some("replace".into())

@@ -168,6 +168,23 @@ impl MssqlNode {
         }
     }
 
+    /// The database's collation; SQL Server's default where the server does not say (NULL,
+    /// or a refusal of the property), logged once.
+    async fn collation(&self) -> Result<String, DbError> {
+        match self.rows(queries::collation()).await {
+            Ok(rows) => Ok(rows
+                .first()
+                .and_then(|r| get_str(r, "collation").ok())
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| DEFAULT_COLLATION.to_string())),
+            Err(e @ DbError::Server { .. }) => {
+                tracing::warn!(node = %self.name, %e, "collation not readable: identifiers compare case-insensitively");
+                Ok(DEFAULT_COLLATION.to_string())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// The cached connection, connecting first if needed.
     async fn conn(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Conn>>, DbError> {
         let mut guard = self.conn.lock().await;
@@ -498,10 +515,7 @@ impl Node for MssqlNode {
             version: f("version")?,
             database: f("database_name")?,
             user: f("user_name")?,
-            // NULL on servers without the property: SQL Server's default then.
-            collation: Some(f("collation")?)
-                .filter(|c| !c.is_empty())
-                .unwrap_or_else(|| DEFAULT_COLLATION.to_string()),
+            collation: self.collation().await?,
         })
     }
 

@@ -76,8 +76,16 @@ pub fn server_info() -> Statement {
     Statement::new(
         "SELECT CAST(SERVERPROPERTY('ProductVersion') AS nvarchar(128)) AS version, \
          CAST(SERVERPROPERTY('Edition') AS nvarchar(128)) AS edition, \
-         DB_NAME() AS database_name, USER_NAME() AS user_name, \
-         CAST(DATABASEPROPERTYEX(DB_NAME(), 'Collation') AS nvarchar(128)) AS collation;"
+         DB_NAME() AS database_name, USER_NAME() AS user_name;"
+            .into(),
+    )
+}
+
+/// The database's collation: read on its own, since a TDS server other than SQL Server may
+/// not know the property (the default is assumed then).
+pub fn collation() -> Statement {
+    Statement::new(
+        "SELECT CAST(DATABASEPROPERTYEX(DB_NAME(), 'Collation') AS nvarchar(128)) AS collation;"
             .into(),
     )
 }
@@ -692,6 +700,15 @@ VALUES (4, 12, 18.25, '2026-11-01', N'weighted');"
                 .contains("CAST(r.[calculation_method] AS nvarchar(20)) AS calculation_method")
         );
         assert_eq!(s.params, vec![Param::Date(d("2026-11-01"))]);
+    }
+
+    #[test]
+    fn the_collation_is_asked_apart_from_the_server_facts() {
+        assert_eq!(
+            collation().sql,
+            "SELECT CAST(DATABASEPROPERTYEX(DB_NAME(), 'Collation') AS nvarchar(128)) AS collation;"
+        );
+        assert!(!server_info().sql.contains("DATABASEPROPERTYEX"));
     }
 
     #[test]

@@ -482,7 +482,14 @@ fn render_table(
             Line::from(r.permission.clone()),
             Line::from(r.left.clone()),
             Line::from(r.right.clone()),
-            Line::styled(r.kind_label(), kind_style(theme, r.kind)),
+            // A kept row says so first, so a narrow column still shows it.
+            Line::styled(
+                match &r.required_by {
+                    Some(_) => format!("kept · {}", r.kind.as_str()),
+                    None => r.kind.as_str().to_string(),
+                },
+                kind_style(theme, r.kind),
+            ),
         ])
         .style(theme.text());
         if offset + i == state.cursor.selected {

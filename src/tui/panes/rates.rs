@@ -702,12 +702,6 @@ fn render_confirm(c: &Confirm, theme: &Theme, frame: &mut Frame, area: Rect) {
     let inner = block.inner(rect);
     frame.render_widget(block, rect);
     let word = crate::tui::app::confirm_word(p);
-    let [head, body, foot] = Layout::vertical([
-        Constraint::Length(4),
-        Constraint::Min(3),
-        Constraint::Length(if word.is_some() { 4 } else { 2 }),
-    ])
-    .areas(inner);
     let mut head_lines = vec![Line::from(format!(
         "{} rows as {} through {}; {} rows left out (no GP unit account, a later rate on record, unchanged, or replacing one).",
         p.plan.writes.len(),
@@ -737,6 +731,18 @@ fn render_confirm(c: &Confirm, theme: &Theme, frame: &mut Frame, area: Rect) {
             theme.muted(),
         ));
     }
+    // The head wraps, never cuts: as many lines as its text needs at this width.
+    let width = inner.width.max(1) as usize;
+    let head_height: usize = head_lines
+        .iter()
+        .map(|l| l.width().div_ceil(width).max(1))
+        .sum();
+    let [head, body, foot] = Layout::vertical([
+        Constraint::Length(head_height as u16 + 1),
+        Constraint::Min(3),
+        Constraint::Length(if word.is_some() { 4 } else { 2 }),
+    ])
+    .areas(inner);
     frame.render_widget(
         Paragraph::new(head_lines)
             .style(theme.text())
