@@ -31,10 +31,15 @@ impl Rng {
 }
 
 fn spawn(demo: &Demo, args: &[&str]) -> Child {
+    spawn_env(demo, args, &[])
+}
+
+fn spawn_env(demo: &Demo, args: &[&str], env: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_tpdb"))
         .arg("--config")
         .arg(demo.config_path())
         .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -172,6 +177,7 @@ async fn thirty_kills_at_random_instants_never_wedge_the_stage_and_lose_or_dupli
         Action::Privileges,
     ];
     let (mut kills, mut refusals, mut completed, mut notes) = (0, 0, 0, 0u32);
+    let mut rows_path_kills = 0;
     let mut killed_in: std::collections::BTreeMap<String, u32> = Default::default();
     let mut iterations = 0;
     while kills < 30 {
@@ -200,7 +206,15 @@ async fn thirty_kills_at_random_instants_never_wedge_the_stage_and_lose_or_dupli
         }
         let args = action.args(&script);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut child = spawn(&demo, &args);
+        // Half the commands copy batch by batch, as into a SQL Server target (no DELETE past
+        // the first batch of a run), the other half inside SQLite: one journal serves both.
+        let rows_path = rng.below(2) == 0;
+        let env: &[(&str, &str)] = if rows_path {
+            &[("TPDB_SANDBOX_COPY", "rows")]
+        } else {
+            &[]
+        };
+        let mut child = spawn_env(&demo, &args, env);
         let span = window[&format!("{action:?}")] * 11 / 10 + 20;
         std::thread::sleep(Duration::from_millis(rng.below(span)));
         let killed = child.try_wait().unwrap().is_none();
@@ -216,6 +230,9 @@ async fn thirty_kills_at_random_instants_never_wedge_the_stage_and_lose_or_dupli
         if killed {
             kills += 1;
             *killed_in.entry(format!("{action:?}")).or_default() += 1;
+            if rows_path && action == Action::Copy {
+                rows_path_kills += 1;
+            }
             // The next command: nothing is left running, whatever instant the kill hit.
             let status = status_json(&demo);
             for step in ["assessment", "privileges", "copy", "validate", "rollback"] {
@@ -282,7 +299,7 @@ async fn thirty_kills_at_random_instants_never_wedge_the_stage_and_lose_or_dupli
         "seed {seed}: an intent was never reported"
     );
     println!(
-        "chaos: seed {seed}; {kills} kills ({killed_in:?}); {completed} commands ran to the end \
+        "chaos: seed {seed}; {kills} kills ({killed_in:?}; {rows_path_kills} copies batch by batch); {completed} commands ran to the end \
          between them ({refusals} refused with a reason, {notes} unfinished writes reported); \
          0 wedged; final rollback proved every pre-stage checksum; rows lost {lost}, duplicated {duplicated}"
     );

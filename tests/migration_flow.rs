@@ -641,8 +641,9 @@ async fn a_principal_without_a_database_user_is_said_so_not_as_lacks_dashes() {
     );
 }
 
-#[tokio::test]
-async fn a_copy_reads_its_first_batch_back_and_stops_a_table_the_server_stores_wrongly() {
+/// The read-back check on both copy paths: inside SQLite, and batch by batch through
+/// `read_rows`/`write_rows` as a SQL Server target takes it (`TPDB_SANDBOX_COPY=rows`).
+async fn stops_a_table_the_server_stores_wrongly(path: &str) {
     let mut demo = common::demo();
     add_big_table(&demo, 3_000);
     demo.edit_config(|t| t.replace("batch_size = 5000", "batch_size = 500"));
@@ -655,7 +656,10 @@ async fn a_copy_reads_its_first_batch_back_and_stops_a_table_the_server_stores_w
     let out = common::tpdb_env(
         &demo,
         &["migrate", "run", "training", "--step", "copy", "--yes"],
-        &[("TPDB_SANDBOX_FAULT", "corrupt:dbo.Ledger")],
+        &[
+            ("TPDB_SANDBOX_FAULT", "corrupt:dbo.Ledger"),
+            ("TPDB_SANDBOX_COPY", path),
+        ],
     );
     let o = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{o}");
@@ -678,10 +682,70 @@ async fn a_copy_reads_its_first_batch_back_and_stops_a_table_the_server_stores_w
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     assert_eq!(checksums(&demo, "training").await, before);
     // Without the fault the copy goes through, and is read back on the way.
-    let out = tpdb(
+    let out = common::tpdb_env(
         &demo,
         &["migrate", "run", "training", "--step", "copy", "--yes"],
+        &[("TPDB_SANDBOX_COPY", path)],
     );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}
+
+#[tokio::test]
+async fn a_copy_reads_its_first_batch_back_and_stops_a_table_the_server_stores_wrongly() {
+    stops_a_table_the_server_stores_wrongly("native").await;
+}
+
+#[tokio::test]
+async fn the_batch_by_batch_copy_reads_back_and_stops_a_table_stored_wrongly_too() {
+    stops_a_table_the_server_stores_wrongly("rows").await;
+}
+
+#[test]
+fn the_batch_by_batch_copy_resumes_past_a_lost_checkpoint_and_a_lost_answer_without_duplicates() {
+    // The path a SQL Server target takes: batches past the checkpoint hold no DELETE, so the
+    // resumed table's first batch and every retry must clear what lies beyond the checkpoint.
+    let mut demo = common::demo();
+    add_big_table(&demo, 20_000);
+    demo.edit_config(|t| t.replace("batch_size = 5000", "batch_size = 700"));
+    let rows = [("TPDB_SANDBOX_COPY", "rows")];
+    for step in ["assessment", "copy"] {
+        let out = common::tpdb_env(
+            &demo,
+            &["migrate", "run", "training", "--step", step, "--yes"],
+            &rows,
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    }
+    // Rewind the checkpoint to row 2,100: the target holds all 20,000 rows.
+    let journal = Journal::open(&demo.path("journal.db")).unwrap();
+    journal
+        .set_checkpoint(
+            "training",
+            &ledger(),
+            &[tpdb::domain::checksum::Value::Int(2_099 * 3 + 1)],
+            2_100,
+            false,
+        )
+        .unwrap();
+    drop(journal);
+    // The 2nd write of the rerun commits and then loses its answer: the retry must replace,
+    // not insert the batch a second time.
+    let out = common::tpdb_env(
+        &demo,
+        &["migrate", "run", "training", "--step", "copy", "--yes"],
+        &[rows[0], ("TPDB_SANDBOX_FAULT", "lost:2")],
+    );
+    let o = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{o}");
+    assert!(o.contains("dbo.Ledger: resuming after 2100 rows"), "{o}");
+    let logs = common::logs(&demo.path("logs"));
+    assert!(logs.contains("transient error, retrying"), "{logs}");
+    let target = demo.node("training");
+    assert_eq!(
+        common::count(&target, r#"SELECT COUNT(*) FROM "dbo.Ledger""#),
+        20_000
+    );
+    let out = tpdb(&demo, &["migrate", "run", "training", "--step", "validate"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 }
 

@@ -198,7 +198,8 @@ pub struct MigrationConfig {
     pub stages: Vec<StageConfig>,
     pub include: Vec<String>,
     pub exclude: Vec<String>,
-    pub batch_size: usize,
+    /// Rows per copy batch; None: each target's own (`Node::copy_batch_rows`).
+    pub batch_size: Option<usize>,
     /// Read back the first batch of each table and every `verify_every`-th after it
     /// (0: the first only).
     pub verify_every: u64,
@@ -412,6 +413,7 @@ pub const RANGES: &[(&str, i64, i64, i64)] = &[
     ("port", 1, 65_535, 1433),
     ("connect_timeout_secs", 1, 300, 15),
     ("command_timeout_secs", 1, 86_400, 30),
+    // Unset, the target's own (`Node::copy_batch_rows`); the default here is the sandbox's.
     ("batch_size", 1, 1_000_000, 5000),
     ("verify_every", 0, 1_000_000, 100),
     ("scale", 0, 6, 2),
@@ -432,12 +434,15 @@ fn range_of(key: &str) -> Option<(i64, i64, i64)> {
 fn out_of_range(key: &str, value: &str) -> Option<(String, String)> {
     let (lo, hi, default) = range_of(key)?;
     let (lo, hi) = (thousands(lo), thousands(hi));
+    let default = if key.ends_with("batch_size") {
+        // Unset, each target loads in the batches its driver does best.
+        "or remove the key: each target's own, 50,000 on SQL Server, 5,000 on a sandbox".into()
+    } else {
+        format!("default {}", thousands(default))
+    };
     Some((
         format!("{key} = {value}: it must be a whole number from {lo} to {hi}"),
-        format!(
-            "write a whole number from {lo} to {hi} (default {})",
-            thousands(default)
-        ),
+        format!("write a whole number from {lo} to {hi} ({default})"),
     ))
 }
 
@@ -899,7 +904,10 @@ impl Cx<'_> {
                     stages,
                     include: m.include.unwrap_or_else(|| vec!["*".into()]),
                     exclude: m.exclude.unwrap_or_default(),
-                    batch_size: self.int_in("migration.batch_size", &m.batch_size)? as usize,
+                    batch_size: match &m.batch_size {
+                        None => None,
+                        some => Some(self.int_in("migration.batch_size", some)? as usize),
+                    },
                     verify_every: self.int_in("migration.verify_every", &m.verify_every)? as u64,
                 })
             }

@@ -258,12 +258,30 @@ impl TableInfo {
 /// What a batch write replaces before it inserts.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Replace {
-    /// Every row whose key is in (`after`, the batch's last key]: a copy into a table the stage
-    /// owns (created or emptied), where nothing else lives in that range.
-    KeyRange { after: Option<Vec<Value>> },
+    /// Nothing: the batch goes where no row can be (a table the stage created or emptied in
+    /// this run, past every row written so far). On SQL Server a lone bulk load, which is
+    /// atomic by itself, with no transaction or DELETE around it.
+    Nothing,
+    /// Every row whose key is after `after` (every row when None), in the batch's transaction:
+    /// the first write of a resumed table the stage owns, and every retry, so rows an
+    /// interrupted batch committed without its checkpoint are never inserted twice.
+    Beyond { after: Option<Vec<Value>> },
     /// Only the rows with the batch's keys: an upsert by primary key that keeps the target's
     /// other rows (`on_nonempty = "merge"`).
     Keys,
+}
+
+impl Replace {
+    /// What a retry of a batch replaces: the first attempt may have committed before its
+    /// answer was lost, so a retry clears everything after `after` (a merge upserts again).
+    pub fn on_retry(&self, after: &Option<Vec<Value>>) -> Replace {
+        match self {
+            Replace::Keys => Replace::Keys,
+            _ => Replace::Beyond {
+                after: after.clone(),
+            },
+        }
+    }
 }
 
 /// Whether an inventory measures table sizes. On the sandbox that walks every page of every
@@ -425,6 +443,12 @@ pub trait Node: Send + Sync {
     /// Whether this node can copy batches straight from `source` (the driver's native path).
     fn native_copy_from(&self, _source: &AnyNode) -> bool {
         false
+    }
+
+    /// Rows per copy batch into this node when `[migration] batch_size` names none: what its
+    /// write path loads best (one bulk load a batch on SQL Server, one transaction on SQLite).
+    fn copy_batch_rows(&self) -> usize {
+        5_000
     }
 
     /// Copy the next batch of up to `limit` rows after `after` straight from `source`, in one
@@ -627,6 +651,10 @@ impl Node for AnyNode {
 
     fn native_copy_from(&self, source: &AnyNode) -> bool {
         delegate!(self, n => n.native_copy_from(source))
+    }
+
+    fn copy_batch_rows(&self) -> usize {
+        delegate!(self, n => n.copy_batch_rows())
     }
 
     async fn table_checksum(&self, table: &TableInfo) -> Result<(i64, String), DbError> {

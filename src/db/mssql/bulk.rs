@@ -8,7 +8,8 @@ use chrono::{NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use rust_decimal::Decimal;
 use tiberius::{ColumnData, IntoSql, SqlBulkCopyOption, SqlBulkCopyOptions, TokenRow};
 
-use crate::db::{Column, TableInfo};
+use super::queries::{self, Param, Statement};
+use crate::db::{Column, Replace, TableInfo};
 use crate::domain::checksum::Value;
 use crate::domain::tsql::quote_ident;
 
@@ -19,6 +20,36 @@ pub fn options() -> SqlBulkCopyOptions {
     SqlBulkCopyOption::KeepIdentity
         | SqlBulkCopyOption::KeepNulls
         | SqlBulkCopyOption::CheckConstraints
+}
+
+/// The DELETEs a batch's bulk load follows, in its transaction: none into a range known empty
+/// (the load then runs alone, atomic by itself), every row after the checkpoint for a resumed
+/// table's first batch or a retry, the batch's own keys for a merge.
+pub fn deletes_before(
+    table: &TableInfo,
+    replace: &Replace,
+    rows: &[Vec<Value>],
+    param: fn(&Value) -> Param,
+) -> Vec<Statement> {
+    match replace {
+        Replace::Nothing => Vec::new(),
+        Replace::Beyond { after } => {
+            let after: Option<Vec<Param>> = after.as_ref().map(|a| a.iter().map(param).collect());
+            vec![queries::delete_after(
+                &table.name,
+                &table.primary_key,
+                after.as_deref(),
+            )]
+        }
+        Replace::Keys => {
+            let key_pos = table.key_positions();
+            let keys: Vec<Vec<Param>> = rows
+                .iter()
+                .map(|r| key_pos.iter().map(|i| param(&r[*i])).collect())
+                .collect();
+            queries::delete_keys(&table.name, &table.primary_key, &keys)
+        }
+    }
 }
 
 /// The column list and the `ORDER` hint (rows arrive in primary-key order), bracket-quoted.
@@ -284,6 +315,58 @@ mod tests {
             sql_type: sql_type.into(),
             nullable,
         }
+    }
+
+    #[test]
+    fn a_batch_into_an_empty_range_loads_alone_and_a_resumed_or_merged_one_deletes_first() {
+        let table = TableInfo {
+            name: crate::domain::tsql::ObjectName::new("dbo", "Ledger"),
+            columns: vec![
+                Column {
+                    name: "entry_id".into(),
+                    sql_type: "int".into(),
+                    nullable: false,
+                },
+                Column {
+                    name: "amount".into(),
+                    sql_type: "decimal(12,2)".into(),
+                    nullable: false,
+                },
+            ],
+            primary_key: vec!["entry_id".into()],
+            rows: 0,
+            bytes: None,
+            unreadable: None,
+        };
+        let rows = vec![
+            vec![Value::Int(7), Value::Dec(dec!(1.25))],
+            vec![Value::Int(9), Value::Dec(dec!(2.50))],
+        ];
+        let param = |v: &Value| match v {
+            Value::Int(i) => Param::Big(*i),
+            _ => Param::Null,
+        };
+        assert!(deletes_before(&table, &Replace::Nothing, &rows, param).is_empty());
+        let beyond = deletes_before(
+            &table,
+            &Replace::Beyond {
+                after: Some(vec![Value::Int(4)]),
+            },
+            &rows,
+            param,
+        );
+        let sql: Vec<&str> = beyond.iter().map(|s| s.sql.as_str()).collect();
+        assert_eq!(
+            sql,
+            ["DELETE FROM [dbo].[Ledger] WHERE (([entry_id] > @P1));"]
+        );
+        let all = deletes_before(&table, &Replace::Beyond { after: None }, &rows, param);
+        assert_eq!(all[0].sql, "DELETE FROM [dbo].[Ledger];");
+        let keys = deletes_before(&table, &Replace::Keys, &rows, param);
+        assert_eq!(
+            keys[0].sql,
+            "DELETE FROM [dbo].[Ledger] WHERE [entry_id] IN (@P1, @P2);"
+        );
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub struct MssqlNode {
     conn: Mutex<Option<Conn>>,
     /// The bulk load's ORDER hint: dropped for good once this server refuses it.
     order_hint: optional::Optional,
+    /// The bulk load's TABLOCK hint (a table the stage owns): dropped once refused.
+    table_lock: optional::Optional,
     /// Table sizes from `sys.dm_db_partition_stats`: unknown once this server refuses them.
     size_view: optional::Optional,
 }
@@ -57,6 +59,7 @@ impl MssqlNode {
             transport: None,
             conn: Mutex::new(None),
             order_hint: optional::Optional::new("bulk load ORDER hint"),
+            table_lock: optional::Optional::new("bulk load TABLOCK hint"),
             size_view: optional::Optional::new("sys.dm_db_partition_stats (table sizes)"),
         }
     }
@@ -204,6 +207,17 @@ impl MssqlNode {
             *guard = None;
             map_error(e, &self.config.host, self.config.port)
         })
+    }
+
+    /// Run `body` on the connection in autocommit: for one statement, atomic by itself.
+    async fn on_connection<T>(
+        &self,
+        body: impl AsyncFnOnce(&mut Conn) -> Result<T, tiberius::error::Error>,
+    ) -> Result<T, DbError> {
+        let mut guard = self.conn().await?;
+        let c = guard.as_mut().expect("connected");
+        let result = body(&mut *c).await;
+        self.settle(&mut guard, result)
     }
 
     /// Run `body` in one transaction (XACT_ABORT on): all of it, or (on any error) none.
@@ -469,6 +483,12 @@ fn principal_kind(type_code: &str, authentication_type: i32) -> PrincipalKind {
 }
 
 impl Node for MssqlNode {
+    /// A bulk load a batch: big batches spend fewer round trips and log flushes per row; at
+    /// 50,000 a batch and its prefetched successor stay within a few tens of MB.
+    fn copy_batch_rows(&self) -> usize {
+        50_000
+    }
+
     fn name(&self) -> &str {
         &self.name
     }
@@ -867,77 +887,79 @@ impl Node for MssqlNode {
         replace: Replace,
         rows: Vec<Vec<CValue>>,
     ) -> Result<usize, DbError> {
-        let Some(last) = rows.last() else {
+        if rows.is_empty() {
             return Ok(0);
-        };
-        let key_pos = table.key_positions();
-        let deletes = match replace {
-            Replace::KeyRange { after } => {
-                let upto: Vec<Param> = key_pos.iter().map(|i| to_param(&last[*i])).collect();
-                let after: Option<Vec<Param>> = after.map(|a| a.iter().map(to_param).collect());
-                vec![queries::delete_range(
-                    &table.name,
-                    &table.primary_key,
-                    after.as_deref(),
-                    &upto,
-                )]
-            }
-            Replace::Keys => {
-                let keys: Vec<Vec<Param>> = rows
-                    .iter()
-                    .map(|r| key_pos.iter().map(|i| to_param(&r[*i])).collect())
-                    .collect();
-                queries::delete_keys(&table.name, &table.primary_key, &keys)
-            }
-        };
+        }
+        // A table the stage owns is locked whole for the load (fewer locks, and minimal
+        // logging where the recovery model allows it); a merge shares the table and does not.
+        let lock_wanted = replace != Replace::Keys;
+        let deletes = bulk::deletes_before(table, &replace, &rows, to_param);
         // Every value is converted before the bulk load starts: one that does not fit its
         // column stops the batch with nothing sent.
         let token_rows = bulk::token_rows(table, &rows).map_err(DbError::Other)?;
         let (columns, order) = bulk::columns_and_order(table);
         let quoted = table.name.quoted();
         let n = rows.len();
-        // The ORDER hint only speeds the load up: where the server refuses it, the batch
-        // (rolled back whole) runs again without it, and so does every batch after.
+        // The ORDER and TABLOCK hints only speed the load up: where the server refuses one, the
+        // batch (rolled back whole) runs again without it, and so does every batch after.
         let prepared = std::sync::Mutex::new(Some(token_rows));
+        let load = async |with_hint: bool, with_lock: bool| {
+            // The converted rows go to the first try; a retry converts them again.
+            let ready = prepared.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let token_rows = match ready {
+                Some(r) => r,
+                None => bulk::token_rows(table, &rows).map_err(DbError::Other)?,
+            };
+            let options = if with_lock {
+                bulk::options() | tiberius::SqlBulkCopyOption::TableLock
+            } else {
+                bulk::options()
+            };
+            let load = async |c: &mut Conn| {
+                for delete in &deletes {
+                    build_query(delete).execute(&mut *c).await?;
+                }
+                let column_refs: Vec<&str> = columns.iter().map(String::as_str).collect();
+                let hints: Vec<tiberius::ColumnOrderHint<'_>> = if with_hint {
+                    order
+                        .iter()
+                        .map(|k| (k.as_str(), tiberius::SortOrder::Ascending))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                let mut req = c
+                    .bulk_insert_with_options(&quoted, &column_refs, options, &hints)
+                    .await?;
+                for row in token_rows {
+                    req.send(row).await?;
+                }
+                req.finalize().await?;
+                Ok(n)
+            };
+            // Without a DELETE the bulk load is one statement, atomic by itself: no
+            // transaction (two round trips fewer a batch).
+            if deletes.is_empty() {
+                self.on_connection(load).await
+            } else {
+                self.transaction(load).await
+            }
+        };
         self.order_hint
             .run(
                 &self.name,
                 optional::refuses_order_hint,
                 async |with_hint| {
-                    // The converted rows go to the first try; a retry converts them again.
-                    let ready = prepared.lock().unwrap_or_else(|p| p.into_inner()).take();
-                    let token_rows = match ready {
-                        Some(r) => r,
-                        None => bulk::token_rows(table, &rows).map_err(DbError::Other)?,
-                    };
-                    self.transaction(async |c| {
-                        for delete in &deletes {
-                            build_query(delete).execute(&mut *c).await?;
-                        }
-                        let column_refs: Vec<&str> = columns.iter().map(String::as_str).collect();
-                        let hints: Vec<tiberius::ColumnOrderHint<'_>> = if with_hint {
-                            order
-                                .iter()
-                                .map(|k| (k.as_str(), tiberius::SortOrder::Ascending))
-                                .collect()
-                        } else {
-                            Vec::new()
-                        };
-                        let mut req = c
-                            .bulk_insert_with_options(
-                                &quoted,
-                                &column_refs,
-                                bulk::options(),
-                                &hints,
-                            )
-                            .await?;
-                        for row in token_rows {
-                            req.send(row).await?;
-                        }
-                        req.finalize().await?;
-                        Ok(n)
-                    })
-                    .await
+                    if !lock_wanted {
+                        return load(with_hint, false).await;
+                    }
+                    self.table_lock
+                        .run(
+                            &self.name,
+                            optional::refuses_table_lock,
+                            async |with_lock| load(with_hint, with_lock).await,
+                        )
+                        .await
                 },
             )
             .await

@@ -1,4 +1,4 @@
-//! Optional server features: the bulk load's ORDER hint and the size view. Each is tried once
+//! Optional server features: the bulk load's ORDER and TABLOCK hints and the size view. Each is tried once
 //! per node. When the server refuses it, the operation runs again without it; the refusal is
 //! remembered, and logged once with the feature and the node. A step never fails for an
 //! optimisation or a size.
@@ -72,17 +72,31 @@ impl Optional {
 /// message saying the option is not supported (as TDS servers other than SQL Server say it:
 /// "insert bulk option order is not yet supported").
 pub fn refuses_order_hint(e: &DbError) -> bool {
-    match e {
+    matches!(
+        e,
         DbError::Server {
-            number, message, ..
-        } => {
+            number: 4817 | 4818,
+            ..
+        }
+    ) || refuses_bulk_option(e, "order")
+}
+
+/// A server's refusal of the bulk load's TABLOCK hint ("insert bulk option tablock is not
+/// yet supported" and the like).
+pub fn refuses_table_lock(e: &DbError) -> bool {
+    refuses_bulk_option(e, "tablock")
+}
+
+/// A server error saying a bulk-load option named `option` is not supported.
+fn refuses_bulk_option(e: &DbError, option: &str) -> bool {
+    match e {
+        DbError::Server { message, .. } => {
             let m = message.to_ascii_lowercase();
-            matches!(number, 4817 | 4818)
-                || (m.contains("order")
-                    && (m.contains("not supported")
-                        || m.contains("not yet supported")
-                        || m.contains("is ignored")
-                        || m.contains("unsupported")))
+            m.contains(option)
+                && (m.contains("not supported")
+                    || m.contains("not yet supported")
+                    || m.contains("is ignored")
+                    || m.contains("unsupported"))
         }
         _ => false,
     }
@@ -189,6 +203,15 @@ mod tests {
         assert!(!refuses_order_hint(&DbError::Other(
             "connection reset".into()
         )));
+        let tablock = DbError::server(
+            33557097,
+            1,
+            16,
+            "insert bulk option tablock is not yet supported",
+        );
+        assert!(refuses_table_lock(&tablock));
+        assert!(!refuses_order_hint(&tablock), "each option by its own name");
+        assert!(!refuses_table_lock(&order_refusal()));
         let denied = DbError::server(
             300,
             1,

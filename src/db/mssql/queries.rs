@@ -420,7 +420,7 @@ pub fn table_bytes(table: &ObjectName) -> Statement {
 
 /// Keys strictly after `after` (or at most it, with `<=`), without row-value comparisons:
 /// (k1 > @a) OR (k1 = @a AND k2 > @b) …
-fn key_predicate(s: &mut Statement, keys: &[String], after: &[Param], inclusive: bool) -> String {
+fn key_predicate(s: &mut Statement, keys: &[String], after: &[Param]) -> String {
     let names: Vec<String> = keys.iter().map(|k| quote_ident(k)).collect();
     let marks: Vec<String> = after.iter().map(|p| s.bind(p.clone())).collect();
     let mut terms = Vec::new();
@@ -428,15 +428,7 @@ fn key_predicate(s: &mut Statement, keys: &[String], after: &[Param], inclusive:
         let mut parts: Vec<String> = (0..i)
             .map(|j| format!("{} = {}", names[j], marks[j]))
             .collect();
-        let last = i + 1 == names.len();
-        let op = if last && inclusive {
-            "<="
-        } else if inclusive {
-            "<"
-        } else {
-            ">"
-        };
-        parts.push(format!("{} {op} {}", names[i], marks[i]));
+        parts.push(format!("{} > {}", names[i], marks[i]));
         terms.push(format!("({})", parts.join(" AND ")));
     }
     format!("({})", terms.join(" OR "))
@@ -454,7 +446,7 @@ pub fn read_rows(
     let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
     let order: Vec<String> = keys.iter().map(|k| quote_ident(k)).collect();
     let filter = match after {
-        Some(a) => format!(" WHERE {}", key_predicate(&mut s, keys, a, false)),
+        Some(a) => format!(" WHERE {}", key_predicate(&mut s, keys, a)),
         None => String::new(),
     };
     s.sql = format!(
@@ -466,24 +458,18 @@ pub fn read_rows(
     s
 }
 
-/// Delete the key range (`after`, `upto`] before a batch is (re)inserted.
-pub fn delete_range(
-    table: &ObjectName,
-    keys: &[String],
-    after: Option<&[Param]>,
-    upto: &[Param],
-) -> Statement {
+/// Delete every row whose key is after `after` (every row when None): before a resumed
+/// table's first batch, and before a retried one, in the batch's transaction.
+pub fn delete_after(table: &ObjectName, keys: &[String], after: Option<&[Param]>) -> Statement {
     let mut s = Statement::new(String::new());
-    let mut preds = Vec::new();
-    if let Some(a) = after {
-        preds.push(key_predicate(&mut s, keys, a, false));
-    }
-    preds.push(key_predicate(&mut s, keys, upto, true));
-    s.sql = format!(
-        "DELETE FROM {} WHERE {};",
-        table.quoted(),
-        preds.join(" AND ")
-    );
+    s.sql = match after {
+        Some(a) => format!(
+            "DELETE FROM {} WHERE {};",
+            table.quoted(),
+            key_predicate(&mut s, keys, a)
+        ),
+        None => format!("DELETE FROM {};", table.quoted()),
+    };
     s
 }
 
@@ -826,13 +812,15 @@ VALUES (4, 12, 18.25, '2026-11-01', N'weighted');"
             "SELECT TOP (5000) [job_code_id], [site_id], [hourly_rate] FROM [dbo].[SiteJobCodeRate] \
 WHERE (([job_code_id] > @P1) OR ([job_code_id] = @P1 AND [site_id] > @P2)) ORDER BY [job_code_id], [site_id];"
         );
-        let d = delete_range(&t, &keys, Some(&after), &[Param::Int(4), Param::Int(1)]);
+        let d = delete_after(&t, &keys, Some(&after));
         assert_eq!(
             d.sql,
-            "DELETE FROM [dbo].[SiteJobCodeRate] WHERE (([job_code_id] > @P1) OR ([job_code_id] = @P1 AND [site_id] > @P2)) \
-AND (([job_code_id] < @P3) OR ([job_code_id] = @P3 AND [site_id] <= @P4));"
+            "DELETE FROM [dbo].[SiteJobCodeRate] WHERE (([job_code_id] > @P1) OR ([job_code_id] = @P1 AND [site_id] > @P2));"
         );
-        assert_eq!(d.params.len(), 4);
+        assert_eq!(d.params.len(), 2);
+        let all = delete_after(&t, &keys, None);
+        assert_eq!(all.sql, "DELETE FROM [dbo].[SiteJobCodeRate];");
+        assert!(all.params.is_empty());
     }
 
     #[test]

@@ -181,21 +181,54 @@ pub fn inline_params(sql: &str, params: &[Value]) -> String {
     out
 }
 
+/// A batch write failed by injection: before anything is written, or after it committed
+/// (only its answer lost, as a connection that drops at the wrong instant loses it).
+enum Injected {
+    Before(DbError),
+    AfterCommit(DbError),
+}
+
 /// Fault injection for tests of retries: `TPDB_SANDBOX_FAULT=write:N` makes the Nth batch write
-/// of this process fail once, before anything is written, with 40613 (database not available).
-fn injected_fault() -> Option<DbError> {
+/// of this process fail once, before anything is written, with 40613 (database not available);
+/// `lost:N` lets the Nth write commit and then reports the same error.
+fn injected_fault() -> Option<Injected> {
     static WRITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let spec = std::env::var("TPDB_SANDBOX_FAULT").ok()?;
-    let n: usize = spec.strip_prefix("write:")?.parse().ok()?;
+    let (kind, n) = spec.split_once(':')?;
+    let n: usize = n.parse().ok()?;
+    if kind != "write" && kind != "lost" {
+        return None;
+    }
     let this = WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
     (this == n).then(|| {
-        DbError::server(
+        let e = DbError::server(
             40613,
             1,
             17,
             "Database 'sandbox' on server 'sandbox' is not currently available. Please retry the connection later. (injected by TPDB_SANDBOX_FAULT)",
-        )
+        );
+        if kind == "write" {
+            Injected::Before(e)
+        } else {
+            Injected::AfterCommit(e)
+        }
     })
+}
+
+/// Run `write` under the injected fault of this write, if any.
+async fn with_fault<T>(write: impl Future<Output = Result<T, DbError>>) -> Result<T, DbError> {
+    match injected_fault() {
+        Some(Injected::Before(e)) => Err(e),
+        Some(Injected::AfterCommit(e)) => write.await.and(Err(e)),
+        None => write.await,
+    }
+}
+
+/// For tests of the copy path SQL Server targets take: `TPDB_SANDBOX_COPY=rows` makes a
+/// sandbox target read and write each batch (`read_rows`, `write_rows`) instead of copying it
+/// inside SQLite.
+fn rows_path_forced() -> bool {
+    std::env::var("TPDB_SANDBOX_COPY").is_ok_and(|v| v == "rows")
 }
 
 /// Fault injection for tests of the copy's read-back: `TPDB_SANDBOX_FAULT=corrupt:dbo.Ledger`
@@ -779,41 +812,31 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
         replace: Replace,
         rows: Vec<Vec<CValue>>,
     ) -> Result<usize, DbError> {
-        if let Some(e) = injected_fault() {
-            return Err(e);
-        }
         let table = table.clone();
-        self.run(move |c, s| {
-            for p in ["INSERT", "DELETE"] {
-                s.require(c, p, &table.name)?;
+        with_fault(self.run(move |c, s| {
+            s.require(c, "INSERT", &table.name)?;
+            if replace != Replace::Nothing {
+                s.require(c, "DELETE", &table.name)?;
             }
-            let Some(last) = rows.last() else {
+            if rows.is_empty() {
                 return Ok(0);
-            };
-            let key_pos = table.key_positions();
-            let last_key: Vec<Value> = key_pos.iter().map(|i| to_sqlite(&last[*i])).collect();
+            }
             let t = table_ident(&table.name);
             let tx = c.transaction().map_err(sqlite_error)?;
             {
-                let k = table.primary_key.len();
                 let range: Option<(String, Vec<Value>)> = match &replace {
-                    Replace::KeyRange { after: Some(a) } => Some((
-                        format!(
-                            "DELETE FROM {t} WHERE {} AND {}",
-                            key_cmp(&table.primary_key, ">", 1),
-                            key_cmp(&table.primary_key, "<=", k + 1)
-                        ),
-                        a.iter().map(to_sqlite).chain(last_key.clone()).collect(),
-                    )),
-                    Replace::KeyRange { after: None } => Some((
+                    Replace::Beyond { after: Some(a) } => Some((
                         format!(
                             "DELETE FROM {t} WHERE {}",
-                            key_cmp(&table.primary_key, "<=", 1)
+                            key_cmp(&table.primary_key, ">", 1)
                         ),
-                        last_key.clone(),
+                        a.iter().map(to_sqlite).collect(),
                     )),
+                    Replace::Beyond { after: None } => {
+                        Some((format!("DELETE FROM {t}"), Vec::new()))
+                    }
                     // INSERT OR REPLACE below replaces exactly the rows with these keys.
-                    Replace::Keys => None,
+                    Replace::Keys | Replace::Nothing => None,
                 };
                 if let Some((sql, params)) = range {
                     tx.prepare_cached(&sql)
@@ -828,7 +851,7 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
                 let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
                 let verb = match replace {
                     Replace::Keys => "INSERT OR REPLACE",
-                    Replace::KeyRange { .. } => "INSERT",
+                    Replace::Beyond { .. } | Replace::Nothing => "INSERT",
                 };
                 let mut st = tx
                     .prepare_cached(&format!(
@@ -842,10 +865,25 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
                     st.execute(params_from_iter(vals.iter()))
                         .map_err(sqlite_error)?;
                 }
+                if corruption_injected(&table) {
+                    // The batch's first row is stored with a wrong value in its last column.
+                    let col = cols.last().expect("a table has columns");
+                    let key: Vec<Value> = table
+                        .key_positions()
+                        .iter()
+                        .map(|i| to_sqlite(&rows[0][*i]))
+                        .collect();
+                    tx.prepare_cached(&format!(
+                        "UPDATE {t} SET {col} = 5244313317.5246 WHERE {}",
+                        key_cmp(&table.primary_key, "=", 1)
+                    ))
+                    .and_then(|mut st| st.execute(params_from_iter(key.iter())))
+                    .map_err(sqlite_error)?;
+                }
             }
             tx.commit().map_err(sqlite_error)?;
             Ok(rows.len())
-        })
+        }))
         .await
     }
 
@@ -884,7 +922,7 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
     }
 
     fn native_copy_from(&self, source: &super::AnyNode) -> bool {
-        matches!(source, super::AnyNode::Sandbox(_))
+        matches!(source, super::AnyNode::Sandbox(_)) && !rows_path_forced()
     }
 
     async fn copy_batch_from(
@@ -899,15 +937,12 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
                 "a native copy needs a sandbox source".into(),
             ));
         };
-        if let Some(e) = injected_fault() {
-            return Err(e);
-        }
         // The source's own session decides whether its rows may be read.
         let name = table.name.clone();
         src.run(move |c, s| s.require(c, "SELECT", &name)).await?;
         let table = table.clone();
         let source_path = src.path.clone();
-        self.run(move |c, s| {
+        with_fault(self.run(move |c, s| {
             for p in ["INSERT", "DELETE"] {
                 s.require(c, p, &table.name)?;
             }
@@ -969,7 +1004,7 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
             }
             tx.commit().map_err(sqlite_error)?;
             Ok((copied, Some(last)))
-        })
+        }))
         .await
     }
 

@@ -209,6 +209,7 @@ pub(super) async fn copy(
         ));
     }
     let total: i64 = copied_tables.iter().map(|t| t.rows).sum();
+    let batch = m.batch_size.unwrap_or_else(|| tgt.copy_batch_rows());
     // Rows earlier runs copied (done tables, resumed checkpoints), and rows of this run.
     let mut done_rows: i64 = 0;
     let mut run_rows: i64 = 0;
@@ -255,7 +256,9 @@ pub(super) async fn copy(
             Some(p) => p,
             None => record_prestage(&tgt, t, existing, j, stage, target, policy).await?,
         };
-        if !pre.prepared {
+        // Prepared in this run, a table the stage owns is empty: its batches need no DELETE.
+        let fresh = !pre.prepared;
+        if fresh {
             let note = prepare(&tgt, t, existing, &pre, j, &audit, stage, target).await?;
             findings.push(note);
         } else if !pre.existed && existing.is_none() {
@@ -349,7 +352,7 @@ pub(super) async fn copy(
                 loop {
                     let before = after.clone();
                     let (n, last) = retrying("copy", || {
-                        tgt.copy_batch_from(&src, t, after.clone(), m.batch_size)
+                        tgt.copy_batch_from(&src, t, after.clone(), batch)
                     })
                     .await
                     .map_err(db_err(target, &format!("copying {name}")))?;
@@ -365,7 +368,7 @@ pub(super) async fn copy(
                         .map_err(Error::Io)?;
                     after = Some(next);
                     report(copied, done_rows, run_rows);
-                    if n < m.batch_size {
+                    if n < batch {
                         break;
                     }
                 }
@@ -374,31 +377,34 @@ pub(super) async fn copy(
                 let read = |from: Option<Vec<Value>>| {
                     let (src, t, name) = (&src, t, &name);
                     async move {
-                        retrying("read", || src.read_rows(t, from.clone(), m.batch_size))
+                        retrying("read", || src.read_rows(t, from.clone(), batch))
                             .await
                             .map_err(db_err(&m.source, &format!("reading {name}")))
                     }
                 };
-                let mut batch = read(after.clone()).await?;
-                while let Some(last) = batch.last() {
+                // A resumed table may hold rows of a batch whose checkpoint was lost: its first
+                // write clears everything after the checkpoint; after that, and in a table
+                // prepared in this run, nothing lies beyond the last batch written.
+                let mut first = if merging {
+                    Replace::Keys
+                } else if fresh {
+                    Replace::Nothing
+                } else {
+                    Replace::Beyond {
+                        after: after.clone(),
+                    }
+                };
+                let mut batch_rows = read(after.clone()).await?;
+                while let Some(last) = batch_rows.last() {
                     let next = key_of(&keys, last);
-                    let n = batch.len();
+                    let n = batch_rows.len();
                     let before = after.clone();
-                    let verify = verify_now().then(|| batch.clone());
-                    let full = n >= m.batch_size;
+                    let verify = verify_now().then(|| batch_rows.clone());
+                    let full = n >= batch;
                     let write = async {
-                        let replace = if merging {
-                            Replace::Keys
-                        } else {
-                            Replace::KeyRange {
-                                after: after.clone(),
-                            }
-                        };
-                        retrying("write", || {
-                            tgt.write_rows(t, replace.clone(), batch.clone())
-                        })
-                        .await
-                        .map_err(db_err(target, &format!("writing {name}")))
+                        super::write_batch(&tgt, t, first.clone(), &after, &batch_rows)
+                            .await
+                            .map_err(db_err(target, &format!("writing {name}")))
                     };
                     let prefetch = async {
                         if full {
@@ -420,9 +426,12 @@ pub(super) async fn copy(
                     j.set_checkpoint(stage, &t.name, &next, copied, false)
                         .map_err(Error::Io)?;
                     after = Some(next);
-                    batch = following;
+                    batch_rows = following;
+                    if !merging {
+                        first = Replace::Nothing;
+                    }
                     report(copied, done_rows, run_rows);
-                    if n < m.batch_size {
+                    if n < batch {
                         break;
                     }
                 }

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use crate::audit::{Audit, AuditRecord};
 use crate::config::{Config, MigrationConfig};
-use crate::db::{self, AnyNode, DbError, Node, Sizes, TableInfo};
+use crate::db::{self, AnyNode, DbError, Node, Replace, Sizes, TableInfo};
+use crate::domain::checksum::Value;
 use crate::domain::plan::{StageState, Step, StepState, may_run};
 use crate::domain::tsql::Collation;
 use crate::error::Error;
@@ -435,6 +436,25 @@ where
         }
     }
     unreachable!("the loop returns")
+}
+
+/// Write one batch of `t`: the first attempt replaces what `first` says; a retry (the attempt
+/// before may have committed and lost only its answer) what `Replace::on_retry` says, so a
+/// batch is never inserted twice.
+async fn write_batch(
+    tgt: &AnyNode,
+    t: &TableInfo,
+    first: Replace,
+    after: &Option<Vec<Value>>,
+    rows: &[Vec<Value>],
+) -> Result<usize, DbError> {
+    let mut replace = first;
+    retrying("write", || {
+        let now = replace.clone();
+        replace = replace.on_retry(after);
+        tgt.write_rows(t, now, rows.to_vec())
+    })
+    .await
 }
 
 /// The stage's forward steps still to run, in order, stopping at the first failure.
