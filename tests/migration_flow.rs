@@ -832,3 +832,163 @@ async fn a_schema_the_copy_creates_is_journaled_and_dropped_by_the_rollback() {
     let j = Journal::open(&demo.path("journal.db")).unwrap();
     assert!(j.stage_schemas("training").unwrap().is_empty());
 }
+
+/// A table without a primary key, `dbo.Notes`, on `node`: these rows (duplicates allowed).
+fn add_notes(demo: &common::Demo, node: &str, rows: &[(&str, i64)]) {
+    let c = demo.node(node);
+    c.execute_batch(r#"CREATE TABLE "dbo.Notes" (note NVARCHAR(100) NULL, weight INT NOT NULL)"#)
+        .unwrap();
+    for (note, weight) in rows {
+        c.execute(
+            r#"INSERT INTO "dbo.Notes" VALUES (?1, ?2)"#,
+            rusqlite::params![note, weight],
+        )
+        .unwrap();
+    }
+    tpdb::db::sandbox::security::register_object(
+        &c,
+        &tpdb::domain::tsql::ObjectName::new("dbo", "Notes"),
+        "U",
+    )
+    .unwrap();
+}
+
+fn notes(demo: &common::Demo, node: &str) -> Vec<(String, i64)> {
+    let c = demo.node(node);
+    let mut st = c
+        .prepare(r#"SELECT note, weight FROM "dbo.Notes" ORDER BY note, weight"#)
+        .unwrap();
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_keyless_table_is_excluded_by_default_and_copied_whole_when_chosen() {
+    let mut demo = common::demo();
+    let source = [("late fee", 3), ("late fee", 3), ("waived", 1), ("it's", 2)];
+    add_notes(&demo, "node1", &source);
+    add_notes(&demo, "training", &[("old", 9), ("old", 9)]);
+    let before = checksums(&demo, "training").await;
+    let all = |out: &std::process::Output| format!("{}{}", text(&out.stdout), text(&out.stderr));
+
+    // Default: a finding with the choice, not copied, not validated.
+    let out = tpdb(
+        &demo,
+        &["migrate", "run", "training", "--step", "assessment"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", all(&out));
+    assert!(
+        all(&out).contains("dbo.Notes has no primary key: excluded (keyless = \"exclude\"); to copy it whole in one transaction, without resume, set keyless = \"copy\""),
+        "{}",
+        all(&out)
+    );
+    let out = tpdb(
+        &demo,
+        &["migrate", "run", "training", "--step", "copy", "--yes"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", all(&out));
+    assert!(
+        all(&out).contains("dbo.Notes: no primary key, not copied"),
+        "{}",
+        all(&out)
+    );
+    assert_eq!(notes(&demo, "training").len(), 2);
+    let out = tpdb(&demo, &["migrate", "rollback", "training", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", all(&out));
+
+    // Chosen: copied whole (duplicates kept), validated as a multiset, rolled back exactly.
+    demo.edit_config(|t| t.replace("batch_size = 5000", "batch_size = 5000\nkeyless = \"copy\""));
+    let out = tpdb(
+        &demo,
+        &["migrate", "run", "training", "--step", "assessment"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", all(&out));
+    assert!(
+        all(&out).contains(
+            "dbo.Notes has no primary key: copy moves it whole in one transaction, without resume"
+        ),
+        "{}",
+        all(&out)
+    );
+    let out = tpdb(
+        &demo,
+        &["migrate", "run", "training", "--step", "copy", "--yes"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", all(&out));
+    let mut want: Vec<(String, i64)> = source.iter().map(|(n, w)| (n.to_string(), *w)).collect();
+    want.sort();
+    assert_eq!(notes(&demo, "training"), want);
+    let out = tpdb(&demo, &["migrate", "run", "training", "--step", "validate"]);
+    assert_eq!(out.status.code(), Some(0), "{}", all(&out));
+    assert!(all(&out).contains("dbo.Notes"), "{}", all(&out));
+    // One duplicate more on the target is a difference, said by count and row.
+    demo.node("training")
+        .execute(r#"INSERT INTO "dbo.Notes" VALUES ('waived', 1)"#, [])
+        .unwrap();
+    let out = tpdb(&demo, &["migrate", "run", "training", "--step", "validate"]);
+    assert_eq!(out.status.code(), Some(1), "{}", all(&out));
+    assert!(
+        all(&out)
+            .contains("0 rows only on the source, 1 row only on the target (first: ('waived', 1))"),
+        "{}",
+        all(&out)
+    );
+    let out = tpdb(&demo, &["migrate", "rollback", "training", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", all(&out));
+    assert!(
+        all(&out).contains("dbo.Notes: restored 2 rows; checksum equals the pre-stage one"),
+        "{}",
+        all(&out)
+    );
+    assert_eq!(checksums(&demo, "training").await, before);
+}
+
+#[test]
+fn a_keyless_table_too_big_to_copy_whole_blocks_before_anything_is_written() {
+    let mut demo = common::demo();
+    add_notes(&demo, "node1", &[("n", 0)]);
+    demo.edit_config(|t| t.replace("batch_size = 5000", "batch_size = 5000\nkeyless = \"copy\""));
+    let all = |out: &std::process::Output| format!("{}{}", text(&out.stdout), text(&out.stderr));
+    let out = tpdb(
+        &demo,
+        &["migrate", "run", "training", "--step", "assessment"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", all(&out));
+    // Grown since the assessment: the copy checks again before it writes anything.
+    demo.node("node1")
+        .execute_batch(
+            r#"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 250000)
+               INSERT INTO "dbo.Notes" SELECT 'n', i FROM n;"#,
+        )
+        .unwrap();
+    let out = tpdb(
+        &demo,
+        &["migrate", "run", "training", "--step", "copy", "--yes"],
+    );
+    let o = all(&out);
+    assert_eq!(out.status.code(), Some(1), "{o}");
+    assert!(
+        o.contains("dbo.Notes has no primary key and 250,001 rows: more than the 250,000"),
+        "{o}"
+    );
+    assert!(o.contains("nothing was written"), "{o}");
+    assert_eq!(
+        common::count(
+            &demo.node("training"),
+            r#"SELECT COUNT(*) FROM sqlite_master WHERE name = 'dbo.Notes'"#
+        ),
+        0
+    );
+    let out = tpdb(
+        &demo,
+        &["migrate", "run", "training", "--step", "assessment"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", all(&out));
+    assert!(
+        all(&out).contains("dbo.Notes has no primary key and 250,001 rows"),
+        "{}",
+        all(&out)
+    );
+}

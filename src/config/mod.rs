@@ -172,6 +172,27 @@ impl OnNonEmpty {
     }
 }
 
+/// What the copy does with a selected table that has no primary key (`[migration] keyless`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Keyless {
+    /// Reported at assessment, not copied or validated.
+    #[default]
+    Exclude,
+    /// Copied whole in one transaction, without resume (no key to resume by), and validated
+    /// as a multiset of rows.
+    Copy,
+}
+
+impl Keyless {
+    /// As written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Keyless::Exclude => "exclude",
+            Keyless::Copy => "copy",
+        }
+    }
+}
+
 /// A principal's kind as written in the config (`kind = "external"`).
 pub fn kind_name(kind: PrincipalKind) -> &'static str {
     match kind {
@@ -203,6 +224,8 @@ pub struct MigrationConfig {
     /// Read back the first batch of each table and every `verify_every`-th after it
     /// (0: the first only).
     pub verify_every: u64,
+    /// Tables without a primary key: excluded, or copied whole.
+    pub keyless: Keyless,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -909,6 +932,20 @@ impl Cx<'_> {
                         some => Some(self.int_in("migration.batch_size", some)? as usize),
                     },
                     verify_every: self.int_in("migration.verify_every", &m.verify_every)? as u64,
+                    keyless: match &m.keyless {
+                        None => Keyless::default(),
+                        Some(k) => match k.get_ref().as_str() {
+                            "exclude" => Keyless::Exclude,
+                            "copy" => Keyless::Copy,
+                            other => {
+                                return self.err(
+                                    k.span(),
+                                    format!("migration.keyless = \"{other}\" is not a choice"),
+                                    "write \"exclude\" (tables without a primary key are reported, not copied) or \"copy\" (each copied whole in one transaction, without resume)",
+                                );
+                            }
+                        },
+                    },
                 })
             }
         };
@@ -1225,6 +1262,7 @@ mod raw {
         pub exclude: Option<Vec<String>>,
         pub batch_size: Option<Spanned<i64>>,
         pub verify_every: Option<Spanned<i64>>,
+        pub keyless: Option<Spanned<String>>,
     }
 
     #[derive(Deserialize)]

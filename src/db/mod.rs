@@ -206,7 +206,9 @@ impl<'a, N: Node> Keyset<'a, N> {
             .node
             .read_rows(self.table, self.after.take(), self.batch)
             .await?;
-        self.done = rows.len() < self.batch;
+        // A table without a key has no place to continue from: one read is all it gives (the
+        // migration reads such tables whole, `flows::migration::keyless`).
+        self.done = rows.len() < self.batch || self.keys.is_empty();
         self.after = rows.last().map(|r| key_of(&self.keys, r));
         Ok(rows)
     }

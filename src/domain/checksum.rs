@@ -164,17 +164,69 @@ impl TableChecksum {
     }
 }
 
+/// A row's canonical encoding (its cells in order, each delimiting itself).
+fn encoded(row: &[Value]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for v in row {
+        encode(&v.cell(), &mut out);
+    }
+    out
+}
+
 /// Whether two rows are equal under the canonical encoding (`8` equals `8.00`; types that
 /// encode differently differ), as validation compares them.
 pub fn same_row(a: &[Value], b: &[Value]) -> bool {
-    let encoded = |row: &[Value]| {
-        let mut out = Vec::new();
-        for v in row {
-            encode(&v.cell(), &mut out);
-        }
-        out
-    };
     a.len() == b.len() && encoded(a) == encoded(b)
+}
+
+/// Sort rows into their canonical order (by encoding). A table without a primary key has no
+/// order of its own; sorted, two tables holding the same rows, duplicates included, read alike.
+pub fn canonical_order(rows: &mut [Vec<Value>]) {
+    rows.sort_by_cached_key(|r| encoded(r));
+}
+
+/// Row count and checksum of rows in canonical order (`canonical_order` first): what a table
+/// without a primary key is proven by.
+pub fn sorted_checksum(rows: &[Vec<Value>]) -> (i64, String) {
+    let mut sum = TableChecksum::new();
+    for r in rows {
+        sum.add_row(r);
+    }
+    (sum.rows() as i64, sum.finish())
+}
+
+/// Where two multisets of rows (both in canonical order) part: how many rows each side has
+/// that the other lacks (duplicates counted), and the first such row of each.
+pub fn multiset_difference<'a>(
+    a: &'a [Vec<Value>],
+    b: &'a [Vec<Value>],
+) -> (usize, Option<&'a Vec<Value>>, usize, Option<&'a Vec<Value>>) {
+    let (mut i, mut j) = (0, 0);
+    let (mut only_a, mut first_a, mut only_b, mut first_b) = (0, None, 0, None);
+    while i < a.len() || j < b.len() {
+        let order = match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) => encoded(x).cmp(&encoded(y)),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            _ => std::cmp::Ordering::Greater,
+        };
+        match order {
+            std::cmp::Ordering::Equal => {
+                i += 1;
+                j += 1;
+            }
+            std::cmp::Ordering::Less => {
+                only_a += 1;
+                first_a = first_a.or(Some(&a[i]));
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                only_b += 1;
+                first_b = first_b.or(Some(&b[j]));
+                j += 1;
+            }
+        }
+    }
+    (only_a, first_a, only_b, first_b)
 }
 
 /// Compare what a copy sent with what the server stored for the same rows (both in key order):
@@ -388,6 +440,34 @@ mod tests {
             let left = row_checksum(&[Value::Text(format!("{a}{b}")), Value::Text(c.clone())]);
             let right = row_checksum(&[Value::Text(a.clone()), Value::Text(format!("{b}{c}"))]);
             prop_assert_eq!(left == right, b.is_empty());
+        }
+
+        #[test]
+        fn rows_in_canonical_order_prove_the_same_multiset_in_any_order(
+            rows in proptest::collection::vec((0i64..4, ".{0,2}"), 0..24),
+            shift in 0usize..24,
+            drop_one in any::<bool>(),
+        ) {
+            let table: Vec<Vec<Value>> = rows
+                .iter()
+                .map(|(n, t)| vec![Value::Int(*n), Value::Text(t.clone())])
+                .collect();
+            let mut a = table.clone();
+            let mut b = table.clone();
+            let turn = shift.min(b.len());
+            b.rotate_left(turn);
+            b.reverse();
+            if drop_one && !b.is_empty() {
+                // One copy of a row gone: a duplicate less is a difference too.
+                b.remove(shift % b.len());
+            }
+            canonical_order(&mut a);
+            canonical_order(&mut b);
+            let changed = drop_one && !table.is_empty();
+            prop_assert_eq!(sorted_checksum(&a) == sorted_checksum(&b), !changed);
+            let (only_a, first_a, only_b, _) = multiset_difference(&a, &b);
+            prop_assert_eq!((only_a, only_b), (usize::from(changed), 0));
+            prop_assert_eq!(first_a.is_some(), changed);
         }
 
         #[test]

@@ -434,7 +434,8 @@ fn key_predicate(s: &mut Statement, keys: &[String], after: &[Param]) -> String 
     format!("({})", terms.join(" OR "))
 }
 
-/// Up to `limit` rows in key order after `after`.
+/// Up to `limit` rows in key order after `after`; of a table without a primary key, up to
+/// `limit` rows as the server yields them (it is read whole, and compared in canonical order).
 pub fn read_rows(
     table: &ObjectName,
     columns: &[String],
@@ -446,14 +447,18 @@ pub fn read_rows(
     let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
     let order: Vec<String> = keys.iter().map(|k| quote_ident(k)).collect();
     let filter = match after {
-        Some(a) => format!(" WHERE {}", key_predicate(&mut s, keys, a)),
-        None => String::new(),
+        Some(a) if !keys.is_empty() => format!(" WHERE {}", key_predicate(&mut s, keys, a)),
+        _ => String::new(),
+    };
+    let order = if order.is_empty() {
+        String::new()
+    } else {
+        format!(" ORDER BY {}", order.join(", "))
     };
     s.sql = format!(
-        "SELECT TOP ({limit}) {} FROM {}{filter} ORDER BY {};",
+        "SELECT TOP ({limit}) {} FROM {}{filter}{order};",
         cols.join(", "),
         table.quoted(),
-        order.join(", ")
     );
     s
 }
@@ -812,6 +817,14 @@ VALUES (4, 12, 18.25, '2026-11-01', N'weighted');"
             "SELECT TOP (5000) [job_code_id], [site_id], [hourly_rate] FROM [dbo].[SiteJobCodeRate] \
 WHERE (([job_code_id] > @P1) OR ([job_code_id] = @P1 AND [site_id] > @P2)) ORDER BY [job_code_id], [site_id];"
         );
+        let whole = read_rows(
+            &ObjectName::new("dbo", "Notes"),
+            &["note".into()],
+            &[],
+            None,
+            250_001,
+        );
+        assert_eq!(whole.sql, "SELECT TOP (250001) [note] FROM [dbo].[Notes];");
         let d = delete_after(&t, &keys, Some(&after));
         assert_eq!(
             d.sql,

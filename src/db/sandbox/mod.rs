@@ -781,15 +781,21 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
                 .map(|c| sqlite_ident(&c.name))
                 .collect();
             let keys: Vec<String> = table.primary_key.iter().map(|k| sqlite_ident(k)).collect();
+            // A table without a primary key is read whole, in no order of its own.
+            let after = after.filter(|_| !keys.is_empty());
             let filter = match &after {
                 Some(_) => format!(" WHERE {}", key_cmp(&table.primary_key, ">", 1)),
                 None => String::new(),
             };
+            let order = if keys.is_empty() {
+                String::new()
+            } else {
+                format!(" ORDER BY {}", keys.join(", "))
+            };
             let sql = format!(
-                "SELECT {} FROM {}{filter} ORDER BY {} LIMIT {limit}",
+                "SELECT {} FROM {}{filter}{order} LIMIT {limit}",
                 cols.join(", "),
                 table_ident(&table.name),
-                keys.join(", ")
             );
             let params: Vec<Value> = after.iter().flatten().map(to_sqlite).collect();
             let mut st = c.prepare_cached(&sql).map_err(sqlite_error)?;

@@ -2,8 +2,8 @@
 //! and what blocks it) and the privilege mapping (each configured principal's requirements on
 //! the target).
 
-use super::{StepResult, db_err, open, selected};
-use crate::config::{Config, MigrationConfig, OnNonEmpty};
+use super::{StepResult, db_err, keyless, open, selected};
+use crate::config::{Config, Keyless, MigrationConfig, OnNonEmpty};
 use crate::db::{Node, Sizes};
 use crate::domain::plan::StepState;
 use crate::domain::privdiff::check_required;
@@ -57,12 +57,21 @@ pub(super) async fn assess(
                 m.source
             ));
             "type not readable: blocks the table".to_string()
-        } else if t.primary_key.is_empty() {
+        } else if t.primary_key.is_empty() && m.keyless == Keyless::Exclude {
             findings.push(format!(
-                "{name} has no primary key: it is reported, not copied (add a key to copy it)"
+                "{name} has no primary key: excluded (keyless = \"exclude\"); to copy it whole in one transaction, without resume, set keyless = \"copy\" in [migration], or add a primary key"
             ));
-            "no primary key: not copied".to_string()
+            "no primary key: excluded".to_string()
+        } else if t.primary_key.is_empty() && t.rows > keyless::MAX_ROWS as i64 {
+            blocking += 1;
+            findings.push(keyless::too_many(&name, t.rows));
+            "no primary key, too many rows to copy whole".to_string()
         } else {
+            if t.primary_key.is_empty() {
+                findings.push(format!(
+                    "{name} has no primary key: copy moves it whole in one transaction, without resume (keyless = \"copy\")"
+                ));
+            }
             match super::find_table(&target_tables, &t.name, collation) {
                 None => {
                     if !target_schemas
@@ -98,6 +107,10 @@ pub(super) async fn assess(
                         }
                         OnNonEmpty::Replace => {
                             "copy empties it first; rollback restores these rows"
+                        }
+                        OnNonEmpty::Merge if t.primary_key.is_empty() => {
+                            blocking += 1;
+                            "a merge needs a primary key: set on_nonempty = \"replace\" for this stage, or exclude the table"
                         }
                         OnNonEmpty::Merge => "copy merges by primary key",
                     };

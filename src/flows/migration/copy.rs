@@ -5,9 +5,9 @@
 
 use std::time::Instant;
 
-use super::{SCAN, Sides, StepResult, db_err, retrying, sides};
+use super::{SCAN, Sides, StepResult, db_err, keyless, retrying, sides};
 use crate::audit::{Audit, AuditRecord};
-use crate::config::{Config, MigrationConfig, OnNonEmpty, StageConfig};
+use crate::config::{Config, Keyless, MigrationConfig, OnNonEmpty, StageConfig};
 use crate::db::{AnyNode, Keyset, Node, Replace, TableInfo, key_of};
 use crate::domain::checksum::{TableChecksum, Value, first_mismatch};
 use crate::domain::plan::StepState;
@@ -25,6 +25,15 @@ async fn snapshot_rows(
     stage: &str,
 ) -> Result<(i64, String), Error> {
     j.begin_snapshot(stage, &table.name).map_err(Error::Io)?;
+    if table.primary_key.is_empty() {
+        // No key: the table whole, in canonical order, proven the way validation proves it.
+        let rows = keyless::read_whole(node, table)
+            .await
+            .map_err(|e| Error::Io(format!("snapshotting {}: {e}", table.name)))?;
+        j.append_snapshot(stage, &table.name, 0, &rows)
+            .map_err(Error::Io)?;
+        return Ok(crate::domain::checksum::sorted_checksum(&rows));
+    }
     let mut reader = Keyset::new(node, table, SCAN);
     let mut sum = TableChecksum::new();
     let mut place = 0;
@@ -89,7 +98,7 @@ async fn record_prestage(
                 checksum,
                 // The target's own definition: the snapshot's rows are in its column order.
                 definition: serde_json::to_string(x).map_err(|e| Error::Io(e.to_string()))?,
-                merged: rows > 0 && policy == OnNonEmpty::Merge,
+                merged: rows > 0 && policy == OnNonEmpty::Merge && !t.primary_key.is_empty(),
                 prepared: false,
                 restored: false,
             }
@@ -184,29 +193,43 @@ pub(super) async fn copy(
         .schemas()
         .await
         .map_err(db_err(target, "reading the schemas"))?;
-    let copied_tables: Vec<&TableInfo> = source_tables
-        .iter()
-        .filter(|t| !t.primary_key.is_empty())
-        .collect();
-    // Every type must read as a SQL Server type before anything is written.
-    let unreadable: Vec<String> = copied_tables
+    // Tables without a key are copied whole when the config says so (keyless = "copy").
+    let excluded = |t: &TableInfo| t.primary_key.is_empty() && m.keyless == Keyless::Exclude;
+    let copied_tables: Vec<&TableInfo> = source_tables.iter().filter(|t| !excluded(t)).collect();
+    // Every type must read as a SQL Server type, and every table without a key must be one
+    // this copy can move whole, before anything is written.
+    let mut blockers: Vec<String> = copied_tables
         .iter()
         .filter_map(|t| t.typed_columns().err())
         .collect();
-    if !unreadable.is_empty() {
-        let mut findings = unreadable;
-        findings.push(
+    let types = blockers.len();
+    for t in copied_tables.iter().filter(|t| t.primary_key.is_empty()) {
+        let name = t.name.to_string();
+        if t.rows > keyless::MAX_ROWS as i64 {
+            blockers.push(keyless::too_many(&name, t.rows));
+        } else if policy == OnNonEmpty::Merge
+            && super::find_table(&target_tables, &t.name, collation).is_some_and(|x| x.rows > 0)
+            && j.prestage(stage, &t.name).map_err(Error::Io)?.is_none()
+        {
+            blockers.push(format!(
+                "{name} has no primary key and rows on {target}: a merge needs a key; set on_nonempty = \"replace\" for this stage, or exclude the table"
+            ));
+        }
+    }
+    if !blockers.is_empty() {
+        let what = if types == blockers.len() {
+            format!("{types} tables have a column type that is not a SQL Server type",)
+        } else {
+            format!("{} tables cannot be copied as they are", blockers.len())
+        };
+        let fix = if types == blockers.len() {
             "nothing was written: fix these types on the source, or exclude the tables in [migration]"
-                .into(),
-        );
-        return Ok((
-            StepState::Failed(format!(
-                "{} tables have a column type that is not a SQL Server type",
-                findings.len() - 1
-            )),
-            findings,
-            Vec::new(),
-        ));
+        } else {
+            "nothing was written: fix these on the source, or exclude the tables in [migration]"
+        };
+        let mut findings = blockers;
+        findings.push(fix.into());
+        return Ok((StepState::Failed(what), findings, Vec::new()));
     }
     let total: i64 = copied_tables.iter().map(|t| t.rows).sum();
     let batch = m.batch_size.unwrap_or_else(|| tgt.copy_batch_rows());
@@ -218,8 +241,10 @@ pub(super) async fn copy(
     let mut tables = Vec::new();
     for t in &source_tables {
         let name = t.name.to_string();
-        if t.primary_key.is_empty() {
-            findings.push(format!("{name}: no primary key, not copied"));
+        if excluded(t) {
+            findings.push(format!(
+                "{name}: no primary key, not copied (keyless = \"exclude\")"
+            ));
             continue;
         }
         let checkpoint = j.checkpoint(stage, &t.name).map_err(Error::Io)?;
@@ -346,107 +371,123 @@ pub(super) async fn copy(
                 ))
             }
         };
-        let batches = async {
-            if !merging && tgt.native_copy_from(&src) {
-                // The driver copies each batch itself (e.g. sandbox → sandbox inside SQLite).
-                loop {
-                    let before = after.clone();
-                    let (n, last) = retrying("copy", || {
-                        tgt.copy_batch_from(&src, t, after.clone(), batch)
-                    })
-                    .await
-                    .map_err(db_err(target, &format!("copying {name}")))?;
-                    let Some(next) = last else { break };
-                    if verify_now()
-                        && let Some(wrong) = check(before, None, n).await?
-                    {
-                        return Ok(Some(wrong));
-                    }
-                    copied += n as i64;
-                    run_rows += n as i64;
-                    j.set_checkpoint(stage, &t.name, &next, copied, false)
+        let batches = if t.primary_key.is_empty() {
+            // No key to resume by: the table in one write, read back whole.
+            async {
+                let (n, wrong) = keyless::copy_whole(&src, &tgt, t, (&m.source, target)).await?;
+                if wrong.is_none() {
+                    copied = n;
+                    run_rows += n;
+                    j.set_checkpoint(stage, &t.name, &[], n, true)
                         .map_err(Error::Io)?;
-                    after = Some(next);
                     report(copied, done_rows, run_rows);
-                    if n < batch {
-                        break;
-                    }
                 }
-            } else {
-                // Reading the next batch from the source overlaps writing this one to the target.
-                let read = |from: Option<Vec<Value>>| {
-                    let (src, t, name) = (&src, t, &name);
-                    async move {
-                        retrying("read", || src.read_rows(t, from.clone(), batch))
-                            .await
-                            .map_err(db_err(&m.source, &format!("reading {name}")))
+                Ok::<_, Error>(wrong)
+            }
+            .await
+        } else {
+            async {
+                if !merging && tgt.native_copy_from(&src) {
+                    // The driver copies each batch itself (e.g. sandbox → sandbox inside SQLite).
+                    loop {
+                        let before = after.clone();
+                        let (n, last) = retrying("copy", || {
+                            tgt.copy_batch_from(&src, t, after.clone(), batch)
+                        })
+                        .await
+                        .map_err(db_err(target, &format!("copying {name}")))?;
+                        let Some(next) = last else { break };
+                        if verify_now()
+                            && let Some(wrong) = check(before, None, n).await?
+                        {
+                            return Ok(Some(wrong));
+                        }
+                        copied += n as i64;
+                        run_rows += n as i64;
+                        j.set_checkpoint(stage, &t.name, &next, copied, false)
+                            .map_err(Error::Io)?;
+                        after = Some(next);
+                        report(copied, done_rows, run_rows);
+                        if n < batch {
+                            break;
+                        }
                     }
-                };
-                // A resumed table may hold rows of a batch whose checkpoint was lost: its first
-                // write clears everything after the checkpoint; after that, and in a table
-                // prepared in this run, nothing lies beyond the last batch written.
-                let mut first = if merging {
-                    Replace::Keys
-                } else if fresh {
-                    Replace::Nothing
                 } else {
-                    Replace::Beyond {
-                        after: after.clone(),
-                    }
-                };
-                let mut batch_rows = read(after.clone()).await?;
-                while let Some(last) = batch_rows.last() {
-                    let next = key_of(&keys, last);
-                    let n = batch_rows.len();
-                    let before = after.clone();
-                    let verify = verify_now().then(|| batch_rows.clone());
-                    let full = n >= batch;
-                    let write = async {
-                        super::write_batch(&tgt, t, first.clone(), &after, &batch_rows)
-                            .await
-                            .map_err(db_err(target, &format!("writing {name}")))
-                    };
-                    let prefetch = async {
-                        if full {
-                            read(Some(next.clone())).await
-                        } else {
-                            Ok(Vec::new())
+                    // Reading the next batch from the source overlaps writing this one to the target.
+                    let read = |from: Option<Vec<Value>>| {
+                        let (src, t, name) = (&src, t, &name);
+                        async move {
+                            retrying("read", || src.read_rows(t, from.clone(), batch))
+                                .await
+                                .map_err(db_err(&m.source, &format!("reading {name}")))
                         }
                     };
-                    let (written, following) = tokio::join!(write, prefetch);
-                    written?;
-                    let following = following?;
-                    if let Some(sent) = verify
-                        && let Some(wrong) = check(before, Some(sent), n).await?
-                    {
-                        return Ok(Some(wrong));
-                    }
-                    copied += n as i64;
-                    run_rows += n as i64;
-                    j.set_checkpoint(stage, &t.name, &next, copied, false)
-                        .map_err(Error::Io)?;
-                    after = Some(next);
-                    batch_rows = following;
-                    if !merging {
-                        first = Replace::Nothing;
-                    }
-                    report(copied, done_rows, run_rows);
-                    if n < batch {
-                        break;
+                    // A resumed table may hold rows of a batch whose checkpoint was lost: its first
+                    // write clears everything after the checkpoint; after that, and in a table
+                    // prepared in this run, nothing lies beyond the last batch written.
+                    let mut first = if merging {
+                        Replace::Keys
+                    } else if fresh {
+                        Replace::Nothing
+                    } else {
+                        Replace::Beyond {
+                            after: after.clone(),
+                        }
+                    };
+                    let mut batch_rows = read(after.clone()).await?;
+                    while let Some(last) = batch_rows.last() {
+                        let next = key_of(&keys, last);
+                        let n = batch_rows.len();
+                        let before = after.clone();
+                        let verify = verify_now().then(|| batch_rows.clone());
+                        let full = n >= batch;
+                        let write = async {
+                            super::write_batch("write", &tgt, t, first.clone(), &after, &batch_rows)
+                                .await
+                                .map_err(db_err(target, &format!("writing {name}")))
+                        };
+                        let prefetch = async {
+                            if full {
+                                read(Some(next.clone())).await
+                            } else {
+                                Ok(Vec::new())
+                            }
+                        };
+                        let (written, following) = tokio::join!(write, prefetch);
+                        written?;
+                        let following = following?;
+                        if let Some(sent) = verify
+                            && let Some(wrong) = check(before, Some(sent), n).await?
+                        {
+                            return Ok(Some(wrong));
+                        }
+                        copied += n as i64;
+                        run_rows += n as i64;
+                        j.set_checkpoint(stage, &t.name, &next, copied, false)
+                            .map_err(Error::Io)?;
+                        after = Some(next);
+                        batch_rows = following;
+                        if !merging {
+                            first = Replace::Nothing;
+                        }
+                        report(copied, done_rows, run_rows);
+                        if n < batch {
+                            break;
+                        }
                     }
                 }
+                j.set_checkpoint(
+                    stage,
+                    &t.name,
+                    after.as_deref().unwrap_or(&[]),
+                    copied,
+                    true,
+                )
+                .map_err(Error::Io)
+                .map(|()| None)
             }
-            j.set_checkpoint(
-                stage,
-                &t.name,
-                after.as_deref().unwrap_or(&[]),
-                copied,
-                true,
-            )
-            .map_err(Error::Io)
-            .map(|()| None)
-        }
-        .await;
+            .await
+        };
         match &batches {
             Ok(Some(wrong)) => intent.finish("failed", wrong.clone()),
             _ => intent.settle(
@@ -482,7 +523,12 @@ pub(super) async fn copy(
                 tables,
             ));
         }
-        tables.push((name, copied, "copied".into()));
+        let note = if t.primary_key.is_empty() {
+            "copied whole (no key)"
+        } else {
+            "copied"
+        };
+        tables.push((name, copied, note.into()));
     }
     findings.push(
         CopyProgress {

@@ -8,6 +8,7 @@
 
 mod assess;
 mod copy;
+mod keyless;
 mod rollback;
 mod validate;
 
@@ -442,6 +443,7 @@ where
 /// before may have committed and lost only its answer) what `Replace::on_retry` says, so a
 /// batch is never inserted twice.
 async fn write_batch(
+    what: &str,
     tgt: &AnyNode,
     t: &TableInfo,
     first: Replace,
@@ -449,7 +451,7 @@ async fn write_batch(
     rows: &[Vec<Value>],
 ) -> Result<usize, DbError> {
     let mut replace = first;
-    retrying("write", || {
+    retrying(what, || {
         let now = replace.clone();
         replace = replace.on_retry(after);
         tgt.write_rows(t, now, rows.to_vec())

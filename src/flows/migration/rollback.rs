@@ -3,7 +3,7 @@
 //! content with the snapshot — retried on transient errors, and journaled as restored once
 //! proven, so an interrupted rollback continues where it stopped.
 
-use super::{SCAN, StepResult, db_err, open, retrying};
+use super::{SCAN, StepResult, db_err, keyless, open, retrying};
 use crate::audit::{Audit, AuditRecord};
 use crate::config::Config;
 use crate::db::{AnyNode, Node, Replace, Sizes, TableInfo, key_of};
@@ -52,6 +52,43 @@ async fn restore(
     retrying("empty", || tgt.empty_table(&p.table))
         .await
         .map_err(db_err(target, &format!("emptying {name}")))?;
+    if def.primary_key.is_empty() {
+        // No key: the snapshot goes back whole, in one write (a retry replaces it all again).
+        let rows: Vec<Vec<Value>> = j
+            .snapshot_chunk(stage, &p.table, -1, keyless::MAX_ROWS + 1)
+            .map_err(Error::Io)?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
+        super::write_batch(
+            "restore",
+            tgt,
+            &def,
+            Replace::Beyond { after: None },
+            &None,
+            &rows,
+        )
+        .await
+        .map_err(db_err(target, &format!("restoring {name}")))?;
+    } else {
+        restore_in_key_order(tgt, p, &def, j, stage, target).await?;
+    }
+    let (n, c) = retrying("checksum", || keyless::table_checksum(tgt, &def))
+        .await
+        .map_err(db_err(target, &format!("checksumming {name}")))?;
+    Ok((n, n == p.rows && c == p.checksum))
+}
+
+/// Write a keyed table's snapshot back chunk by chunk, in key order, into the emptied table.
+async fn restore_in_key_order(
+    tgt: &AnyNode,
+    p: &PreStage,
+    def: &TableInfo,
+    j: &Journal,
+    stage: &str,
+    target: &str,
+) -> Result<(), Error> {
+    let name = p.table.to_string();
     let keys = def.key_positions();
     let (mut after, mut place): (Option<Vec<Value>>, i64) = (None, -1);
     loop {
@@ -66,15 +103,12 @@ async fn restore(
         let next = key_of(&keys, last);
         let rows: Vec<Vec<Value>> = chunk.into_iter().map(|(_, r)| r).collect();
         // The table was emptied above: each chunk goes past every row written so far.
-        super::write_batch(tgt, &def, Replace::Nothing, &after, &rows)
+        super::write_batch("restore", tgt, def, Replace::Nothing, &after, &rows)
             .await
             .map_err(db_err(target, &format!("restoring {name}")))?;
         after = Some(next);
     }
-    let (n, c) = retrying("checksum", || tgt.table_checksum(&def))
-        .await
-        .map_err(db_err(target, &format!("checksumming {name}")))?;
-    Ok((n, n == p.rows && c == p.checksum))
+    Ok(())
 }
 
 /// Undo one table (drop it if the stage created it, else restore its snapshot), audited,

@@ -2,17 +2,18 @@
 //! the source's keys only), and where they differ, the first differing key and which side holds it.
 
 use super::{SCAN, Sides, StepResult, db_err, sides};
-use crate::config::{Config, MigrationConfig};
-use crate::db::{AnyNode, DbError, Keyset, Node, TableInfo, key_of};
+use crate::config::{Config, Keyless, MigrationConfig};
+use crate::db::{AnyNode, DbError, Keyset, TableInfo, key_of};
 use crate::domain::checksum::{Value, same_row};
 use crate::domain::plan::StepState;
 use crate::error::Error;
 use crate::flows::{Progress, ProgressFn};
 use crate::journal::{Journal, Validation};
 
-/// Row count and canonical checksum of a whole table, read in key order (by the driver).
+/// Row count and canonical checksum of a whole table: read in key order (by the driver), or
+/// whole and in canonical order when it has no primary key.
 pub async fn table_checksum(node: &AnyNode, table: &TableInfo) -> Result<(i64, String), DbError> {
-    node.table_checksum(table).await
+    super::keyless::table_checksum(node, table).await
 }
 
 pub(super) async fn validate(
@@ -34,17 +35,19 @@ pub(super) async fn validate(
     let mut tables = Vec::new();
     let mut bad = 0;
     let mut validated = 0;
+    // Tables without a key are validated when the copy moved them (keyless = "copy").
+    let excluded = |t: &&TableInfo| t.primary_key.is_empty() && m.keyless == Keyless::Exclude;
     let keyless: Vec<String> = source_tables
         .iter()
-        .filter(|t| t.primary_key.is_empty())
+        .filter(excluded)
         .map(|t| t.name.to_string())
         .collect();
     for name in &keyless {
         findings.push(format!(
-            "{name}: not validated (no primary key, so it was not copied)"
+            "{name}: not validated (no primary key, so it was not copied: keyless = \"exclude\")"
         ));
     }
-    for t in source_tables.iter().filter(|t| !t.primary_key.is_empty()) {
+    for t in source_tables.iter().filter(|t| !excluded(t)) {
         let name = t.name.to_string();
         progress(Progress {
             message: format!("validating {name}"),
@@ -156,6 +159,11 @@ async fn compare(
     tt: &TableInfo,
     findings: &mut Vec<String>,
 ) -> Result<(i64, String, i64, String, bool, String), Error> {
+    if t.primary_key.is_empty() {
+        return super::keyless::compare(src, t, tgt, tt)
+            .await
+            .map_err(db_err(target, &format!("comparing {name}")));
+    }
     Ok(if merged {
         // The target keeps rows of its own: compare it on the source's keys only.
         let w = compare_on_source_keys(src, t, tgt, tt)
