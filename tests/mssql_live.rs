@@ -3,138 +3,61 @@
 //!
 //!     TPDB_TEST_MSSQL='…' cargo test --test mssql_live -- --ignored
 //!
-//! They create their own uniquely named tables and procedure in that database, run the real
-//! binary against them (preview, apply through the table and the procedure), and drop them.
+//! Each test creates a database of its own (the login needs CREATE DATABASE), runs the real
+//! binary against it, asserts tpdb's exit and output before it looks at the data, and drops the
+//! database, also when it fails. A test skips, saying why, where the server refuses a feature
+//! it needs (CREATE DATABASE, DENY, CREATE LOGIN).
 
 mod common;
+#[path = "common/live.rs"]
+mod live;
 
-use std::collections::HashMap;
-use std::process::Command;
+use live::{LiveDb, PATHS, exec, said, scalar, skip, try_exec};
 
-use tiberius::Client;
-use tokio::net::TcpStream;
-use tokio_util::compat::TokioAsyncWriteCompatExt;
+const BIN: &str = env!("CARGO_BIN_EXE_tpdb");
 
-fn connection_string() -> String {
-    std::env::var("TPDB_TEST_MSSQL").expect(
-        "TPDB_TEST_MSSQL must hold an ADO connection string to run the live SQL Server tests",
-    )
+/// Run tpdb with `config`; the run's exit code and what it said.
+fn run(config: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = live::tpdb(BIN, config, args, &[]);
+    (out.status.code(), said(&out))
 }
 
-/// The ADO string's keys, lower-cased.
-fn ado_keys(s: &str) -> HashMap<String, String> {
-    s.split(';')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect()
-}
-
-/// The server the live tests use, from TPDB_TEST_MSSQL.
-struct Live {
-    host: String,
-    port: u16,
-    database: String,
-    user: String,
-    password: String,
-    trust: bool,
-}
-
-fn live() -> Live {
-    let keys = ado_keys(&connection_string());
-    let get = |names: &[&str]| {
-        names
-            .iter()
-            .find_map(|n| keys.get(*n).cloned())
-            .unwrap_or_else(|| panic!("TPDB_TEST_MSSQL needs {}=", names[0]))
-    };
-    let server = get(&["server", "data source"]);
-    let server = server.trim_start_matches("tcp:");
-    let (host, port) = match server.split_once(',') {
-        Some((h, p)) => (
-            h.to_string(),
-            p.trim()
-                .parse::<u16>()
-                .expect("a port number after the comma"),
-        ),
-        None => (server.to_string(), 1433),
-    };
-    Live {
-        host,
-        port,
-        database: get(&["database", "initial catalog"]),
-        user: get(&["user id", "uid", "user"]),
-        password: get(&["password", "pwd"]),
-        trust: keys
-            .get("trustservercertificate")
-            .is_some_and(|v| v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("yes")),
-    }
-}
-
-async fn admin() -> Client<tokio_util::compat::Compat<TcpStream>> {
-    let config = tiberius::Config::from_ado_string(&connection_string()).unwrap();
-    let tcp = TcpStream::connect(config.get_addr()).await.unwrap();
-    tcp.set_nodelay(true).unwrap();
-    Client::connect(config, tcp.compat_write()).await.unwrap()
-}
-
-async fn exec(c: &mut Client<tokio_util::compat::Compat<TcpStream>>, sql: &str) {
-    c.simple_query(sql)
-        .await
-        .unwrap()
-        .into_results()
-        .await
-        .unwrap();
-}
-
-async fn scalar(c: &mut Client<tokio_util::compat::Compat<TcpStream>>, sql: &str) -> i32 {
-    let row = c
-        .simple_query(sql)
-        .await
-        .unwrap()
-        .into_row()
-        .await
-        .unwrap()
-        .unwrap();
-    row.get::<i32, _>(0).unwrap()
+/// Assert a run exited `code`, showing what it said when not.
+fn expect(code: i32, (got, text): &(Option<i32>, String), what: &str) {
+    assert_eq!(*got, Some(code), "{what}:\n{text}");
 }
 
 #[tokio::test]
 #[ignore = "needs a SQL Server: set TPDB_TEST_MSSQL and run with --ignored"]
-async fn preview_and_apply_against_a_real_server() {
-    let Live {
-        host,
-        port,
-        database,
-        user,
-        password,
-        trust,
-    } = live();
-
-    let p = format!("tpdb_t{}_", std::process::id());
-    let mut c = admin().await;
-    exec(&mut c, &format!(
-        "CREATE TABLE dbo.{p}LaborHours (site_id int NOT NULL, job_code nvarchar(20) NOT NULL, employee_id int NOT NULL, work_date date NOT NULL, hours decimal(9,2) NOT NULL, hourly_rate decimal(9,4) NOT NULL);
-         CREATE TABLE dbo.{p}Site (site_id int NOT NULL PRIMARY KEY, site_name nvarchar(200) NOT NULL, region nvarchar(50) NOT NULL);
-         CREATE TABLE dbo.{p}JobCode (job_code_id int NOT NULL PRIMARY KEY, job_code nvarchar(20) NOT NULL, title nvarchar(200) NOT NULL, default_rate decimal(9,4) NOT NULL);
-         CREATE TABLE dbo.{p}Rate (job_code_id int NOT NULL, site_id int NOT NULL, hourly_rate decimal(9,4) NOT NULL, effective_date date NOT NULL, calculation_method nvarchar(20) NOT NULL, PRIMARY KEY (job_code_id, site_id, effective_date));
-         CREATE TABLE dbo.{p}UnitAccount (site_id int NOT NULL, unit_account nvarchar(50) NOT NULL, active bit NOT NULL);
-         INSERT dbo.{p}Site VALUES (1, N'Dallas Hyatt Regency', N'South'), (2, N'Boston Medical Center', N'East');
-         INSERT dbo.{p}JobCode VALUES (1, N'VAL', N'Valet Attendant', 15.50), (2, N'CSH', N'Cashier', 14.75);
-         INSERT dbo.{p}UnitAccount VALUES (1, N'UA-0001', 1), (2, N'UA-0002', 0);
-         INSERT dbo.{p}Rate VALUES (1, 1, 14.00, '2024-01-01', N'average');
-         INSERT dbo.{p}LaborHours VALUES
+async fn rates_preview_and_apply_through_the_table_and_the_procedure() {
+    let Some(db) = LiveDb::create("rates").await else {
+        return;
+    };
+    let mut c = db.connect().await;
+    exec(&mut c, "CREATE SCHEMA gp;").await;
+    exec(&mut c,
+        "CREATE TABLE dbo.LaborHours (site_id int NOT NULL, job_code nvarchar(20) NOT NULL, employee_id int NOT NULL, work_date date NOT NULL, hours decimal(9,2) NOT NULL, hourly_rate decimal(9,4) NOT NULL);
+         CREATE TABLE dbo.Site (site_id int NOT NULL PRIMARY KEY, site_name nvarchar(200) NOT NULL, region nvarchar(50) NOT NULL);
+         CREATE TABLE dbo.JobCode (job_code_id int NOT NULL PRIMARY KEY, job_code nvarchar(20) NOT NULL, title nvarchar(200) NOT NULL, default_rate decimal(9,4) NOT NULL);
+         CREATE TABLE dbo.SiteJobCodeRate (job_code_id int NOT NULL, site_id int NOT NULL, hourly_rate decimal(9,4) NOT NULL, effective_date date NOT NULL, calculation_method nvarchar(20) NOT NULL, PRIMARY KEY (job_code_id, site_id, effective_date));
+         CREATE TABLE gp.UnitAccount (site_id int NOT NULL, unit_account nvarchar(50) NOT NULL, active bit NOT NULL);
+         INSERT dbo.Site VALUES (1, N'Dallas Hyatt Regency', N'South'), (2, N'Boston Medical Center', N'East');
+         INSERT dbo.JobCode VALUES (1, N'VAL', N'Valet Attendant', 15.50), (2, N'CSH', N'Cashier', 14.75);
+         INSERT gp.UnitAccount VALUES (1, N'UA-0001', 1), (2, N'UA-0002', 0);
+         INSERT dbo.SiteJobCodeRate VALUES (1, 1, 14.00, '2024-01-01', N'average');
+         INSERT dbo.LaborHours VALUES
            (1, N'VAL', 10, '2026-01-05', 8.00, 16.00), (1, N'VAL', 11, '2026-01-06', 4.00, 19.00),
            (1, N'VAL', 12, '2026-01-07', 0.00, 18.00), (1, N'VAL', 13, '2026-01-08', 6.00, 999.00),
-           (2, N'CSH', 20, '2026-02-01', 8.00, 15.00);"
-    )).await;
-    exec(&mut c, &format!(
-        "CREATE PROCEDURE dbo.{p}Upsert @job_code_id int, @site_id int, @hourly_rate decimal(9,4), @effective_date date, @calculation_method nvarchar(20) AS
+           (2, N'CSH', 20, '2026-02-01', 8.00, 15.00);",
+    ).await;
+    exec(&mut c,
+        "CREATE PROCEDURE dbo.usp_UpsertSiteJobCodeRate @job_code_id int, @site_id int, @hourly_rate decimal(9,4), @effective_date date, @calculation_method nvarchar(20) AS
          BEGIN SET NOCOUNT ON;
-           UPDATE dbo.{p}Rate SET hourly_rate = @hourly_rate, calculation_method = @calculation_method
+           UPDATE dbo.SiteJobCodeRate SET hourly_rate = @hourly_rate, calculation_method = @calculation_method
              WHERE job_code_id = @job_code_id AND site_id = @site_id AND effective_date = @effective_date;
-           IF @@ROWCOUNT = 0 INSERT dbo.{p}Rate VALUES (@job_code_id, @site_id, @hourly_rate, @effective_date, @calculation_method);
-         END"
-    )).await;
+           IF @@ROWCOUNT = 0 INSERT dbo.SiteJobCodeRate VALUES (@job_code_id, @site_id, @hourly_rate, @effective_date, @calculation_method);
+         END",
+    ).await;
 
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("tpdb.toml");
@@ -142,55 +65,33 @@ async fn preview_and_apply_against_a_real_server() {
         std::fs::write(
             &cfg,
             format!(
-                r#"[nodes.live]
-driver = "mssql"
-host = "{host}"
-port = {port}
-database = "{database}"
-trust_server_certificate = {trust}
-auth = {{ method = "sql", user = "{user}", password_env = "TPDB_TEST_MSSQL_PASSWORD" }}
-
+                r#"{node}
 [rates]
 edw_node = "live"
 rates_node = "live"
 write_path = "{path}"
-site_table = "dbo.{p}Site"
-job_code_table = "dbo.{p}JobCode"
-rate_table = "dbo.{p}Rate"
-procedure = "dbo.{p}Upsert"
 default_to = "2026-10-31"
 # 2 of these 5 records are excluded on purpose (above the 1% a preview accepts by default).
 max_excluded_pct = "100"
 
 [rates.edw]
-table = "dbo.{p}LaborHours"
-
-[rates.gp]
-table = "dbo.{p}UnitAccount"
-
-[paths]
-audit = "audit.jsonl"
-log_dir = "logs"
-journal = "journal.db"
-"#
+table = "dbo.LaborHours"
+{PATHS}"#,
+                node = db.live.node_toml("live")
             ),
         )
         .unwrap();
     };
-    let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_tpdb"))
-            .arg("--config")
-            .arg(&cfg)
-            .args(args)
-            .env("TPDB_TEST_MSSQL_PASSWORD", &password)
-            .output()
-            .unwrap()
-    };
 
     write("table");
-    let out = run(&[
-        "rates", "preview", "--format", "json", "--method", "weighted",
-    ]);
+    let out = live::tpdb(
+        BIN,
+        &cfg,
+        &[
+            "rates", "preview", "--format", "json", "--method", "weighted",
+        ],
+        &[],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
@@ -208,158 +109,139 @@ journal = "journal.db"
         stderr.contains("sites without GP unit account: 2"),
         "{stderr}"
     );
-    assert!(!stderr.contains(&password));
+    assert!(!stderr.contains(&db.live.password));
 
     for _ in 0..2 {
-        let out = run(&["rates", "apply", "--effective-date", "2026-11-01", "--yes"]);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let r = run(
+            &cfg,
+            &["rates", "apply", "--effective-date", "2026-11-01", "--yes"],
         );
+        expect(0, &r, "rates apply through the table");
     }
-    assert_eq!(
-        scalar(
-            &mut c,
-            &format!("SELECT COUNT(*) FROM dbo.{p}Rate WHERE effective_date = '2026-11-01'")
-        )
-        .await,
-        1
-    );
-    assert_eq!(
-        scalar(&mut c, &format!("SELECT COUNT(*) FROM dbo.{p}Rate")).await,
-        2
-    );
-
     write("procedure");
-    let out = run(&[
-        "rates",
-        "apply",
-        "--effective-date",
-        "2026-12-01",
-        "--method",
-        "average",
-        "--yes",
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let r = run(
+        &cfg,
+        &[
+            "rates",
+            "apply",
+            "--effective-date",
+            "2026-12-01",
+            "--method",
+            "average",
+            "--yes",
+        ],
     );
+    expect(0, &r, "rates apply through the procedure");
+    let on = |date: &str| {
+        format!("SELECT COUNT(*) FROM dbo.SiteJobCodeRate WHERE effective_date = '{date}'")
+    };
+    assert_eq!(scalar(&mut c, &on("2026-11-01")).await, 1);
     assert_eq!(
-        scalar(&mut c, &format!("SELECT COUNT(*) FROM dbo.{p}Rate WHERE effective_date = '2026-12-01' AND calculation_method = N'average'")).await,
+        scalar(&mut c, "SELECT COUNT(*) FROM dbo.SiteJobCodeRate WHERE effective_date = '2026-12-01' AND calculation_method = N'average'").await,
         1
     );
-
-    exec(&mut c, &format!(
-        "DROP PROCEDURE dbo.{p}Upsert; DROP TABLE dbo.{p}LaborHours, dbo.{p}Site, dbo.{p}JobCode, dbo.{p}Rate, dbo.{p}UnitAccount;"
-    )).await;
+    assert_eq!(
+        scalar(&mut c, "SELECT COUNT(*) FROM dbo.SiteJobCodeRate").await,
+        3
+    );
+    drop(c);
+    db.drop_now().await;
 }
 
 #[tokio::test]
 #[ignore = "needs a SQL Server: set TPDB_TEST_MSSQL and run with --ignored"]
-async fn privileges_check_apply_and_recheck_against_a_real_server() {
-    let Live {
-        host,
-        port,
-        database,
-        user,
-        password,
-        trust,
-    } = live();
-    let who = format!("tpdb_t{}_svc", std::process::id());
+async fn privileges_check_apply_recheck_and_a_deny_removed() {
+    let test = "privileges_check_apply_recheck_and_a_deny_removed";
+    let Some(db) = LiveDb::create("privs").await else {
+        return;
+    };
+    let who = "tpdb_svc";
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("tpdb.toml");
     std::fs::write(
         &cfg,
         format!(
-            r#"[nodes.live]
-driver = "mssql"
-host = "{host}"
-port = {port}
-database = "{database}"
-trust_server_certificate = {trust}
-auth = {{ method = "sql", user = "{user}", password_env = "TPDB_TEST_MSSQL_PASSWORD" }}
-
+            r#"{node}
 [principals.{who}]
 kind = "without_login"
 required = ["CONNECT", "SELECT ON SCHEMA::dbo", "MEMBER OF db_datareader"]
-
-[paths]
-audit = "audit.jsonl"
-log_dir = "logs"
-journal = "journal.db"
-"#
+{PATHS}"#,
+            node = db.live.node_toml("live")
         ),
     )
     .unwrap();
-    let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_tpdb"))
-            .arg("--config")
-            .arg(&cfg)
-            .args(args)
-            .env("TPDB_TEST_MSSQL_PASSWORD", &password)
-            .output()
-            .unwrap()
-    };
     let script = dir.path().join("fix.sql");
-    let out = run(&[
-        "privileges",
-        "check",
-        "--principal",
-        &who,
-        "--node",
-        "live",
-        "--script",
-        script.to_str().unwrap(),
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(&script).unwrap();
-    assert!(
-        text.contains(&format!("CREATE USER [{who}] WITHOUT LOGIN;")),
-        "{text}"
-    );
-    let out = run(&[
+    let script = script.to_str().unwrap();
+    let check = ["privileges", "check", "--principal", who, "--node", "live"];
+    let with_script = [&check[..], &["--script", script]].concat();
+    let apply = [
         "privileges",
         "apply",
         "--node",
         "live",
         "--script",
-        script.to_str().unwrap(),
+        script,
         "--yes",
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    ];
+
+    expect(1, &run(&cfg, &with_script), "a principal that is missing");
+    let text = std::fs::read_to_string(script).unwrap();
+    assert!(
+        text.contains(&format!("CREATE USER [{who}] WITHOUT LOGIN;")),
+        "{text}"
     );
-    let out = run(&["privileges", "check", "--principal", &who, "--node", "live"]);
-    let clean = out.status.code() == Some(0);
-    let mut c = admin().await;
-    exec(&mut c, &format!("DROP USER [{who}];")).await;
-    assert!(clean, "{}", String::from_utf8_lossy(&out.stdout));
+    expect(0, &run(&cfg, &apply), "applying the remediation");
+    expect(0, &run(&cfg, &check), "the recheck after the remediation");
+
+    // A DENY beats every GRANT: the check names it, and the remediation removes it.
+    let mut c = db.connect().await;
+    match try_exec(&mut c, &format!("DENY SELECT ON SCHEMA::dbo TO [{who}];")).await {
+        Err(e) => skip(
+            test,
+            format!("the server refused DENY ({e}): the DENY part is not run"),
+        ),
+        Ok(()) => {
+            let r = run(&cfg, &with_script);
+            expect(1, &r, "a check after a DENY");
+            assert!(r.1.contains("DENY"), "{}", r.1);
+            let text = std::fs::read_to_string(script).unwrap();
+            assert!(
+                text.contains(&format!("REVOKE SELECT ON SCHEMA::[dbo] FROM [{who}];")),
+                "{text}"
+            );
+            expect(0, &run(&cfg, &apply), "removing the DENY");
+            expect(0, &run(&cfg, &check), "the recheck after the DENY went");
+        }
+    }
+    drop(c);
+    db.drop_now().await;
 }
+
+/// INSERTs of `rows` generated Ledger rows (keys 1, 4, 7, …; every 7th memo NULL; a memo with
+/// brackets, quotes and a non-ASCII letter), for the T-SQL side of a test.
+fn ledger_rows(table: &str, rows: i64) -> String {
+    format!(
+        "WITH d AS (SELECT v FROM (VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9)) AS t(v)),
+         n AS (SELECT a.v + 10 * b.v + 100 * c.v + 1000 * e.v + 10000 * f.v + 100000 * g.v AS i
+               FROM d a CROSS JOIN d b CROSS JOIN d c CROSS JOIN d e CROSS JOIN d f CROSS JOIN d g)
+         INSERT INTO {table} (entry_id, site_id, memo, amount, booked)
+         SELECT i * 3 + 1, i % 40 + 1,
+                CASE WHEN i % 7 = 0 THEN NULL ELSE CONCAT(N'entry ', i, N' ]'';-- Zoë') END,
+                CAST(i % 997 AS decimal(12,2)) + 0.25,
+                DATEADD(day, i % 365, CAST('2026-01-01' AS date))
+         FROM n WHERE i < {rows};"
+    )
+}
+
+const LEDGER: &str = "(entry_id int NOT NULL PRIMARY KEY, site_id int NOT NULL, memo nvarchar(100) NULL, amount decimal(12,2) NOT NULL, booked date NOT NULL)";
 
 #[tokio::test]
 #[ignore = "needs a SQL Server: set TPDB_TEST_MSSQL and run with --ignored"]
-async fn a_sandbox_table_bulk_copies_to_a_real_server_resumes_and_validates() {
-    let Live {
-        host,
-        port,
-        database,
-        user,
-        password,
-        trust,
-    } = live();
-    let table = format!("tpdb_t{}_Ledger", std::process::id());
+async fn a_sandbox_table_bulk_copies_resumes_validates_and_rolls_back() {
+    let Some(db) = LiveDb::create("copy").await else {
+        return;
+    };
+    let table = "Ledger";
     let mut demo = common::demo();
     {
         let c = demo.node("node1");
@@ -386,7 +268,7 @@ async fn a_sandbox_table_bulk_copies_to_a_real_server_resumes_and_validates() {
         tx.commit().unwrap();
         tpdb::db::sandbox::security::register_object(
             &c,
-            &tpdb::domain::tsql::ObjectName::new("dbo", &table),
+            &tpdb::domain::tsql::ObjectName::new("dbo", table),
             "U",
         )
         .unwrap();
@@ -394,83 +276,319 @@ async fn a_sandbox_table_bulk_copies_to_a_real_server_resumes_and_validates() {
     demo.edit_config(|t| {
         let t = t
             .replacen("target = \"training\"", "target = \"live\"", 1)
-            .replace("include = [\"dbo.*\", \"gp.*\"]", &format!("include = [\"dbo.{table}\"]"))
+            .replace(
+                "include = [\"dbo.*\", \"gp.*\"]",
+                &format!("include = [\"dbo.{table}\"]"),
+            )
             .replace("batch_size = 5000", "batch_size = 1000");
         let t: String = t
             .lines()
             .filter(|l| !l.starts_with("identity = "))
             .map(|l| format!("{l}\n"))
             .collect();
-        format!(
-            "{t}\n[nodes.live]\ndriver = \"mssql\"\nhost = \"{host}\"\nport = {port}\ndatabase = \"{database}\"\n\
-             trust_server_certificate = {trust}\nauth = {{ method = \"sql\", user = \"{user}\", password_env = \"TPDB_TEST_MSSQL_PASSWORD\" }}\n"
-        )
+        format!("{t}\n{}", db.live.node_toml("live"))
     });
-    let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_tpdb"))
-            .arg("--config")
-            .arg(demo.config_path())
-            .args(args)
-            .env("TPDB_TEST_MSSQL_PASSWORD", &password)
-            .output()
-            .unwrap()
+    let cfg = demo.config_path();
+    let step = |s: &str| run(&cfg, &["migrate", "run", "training", "--step", s, "--yes"]);
+    expect(0, &step("assessment"), "assessment");
+    expect(0, &step("copy"), "copy");
+    // Lose the last checkpoint: the rerun replays batches the server already holds.
+    let j = tpdb::journal::Journal::open(&demo.path("journal.db")).unwrap();
+    j.set_checkpoint(
+        "training",
+        &tpdb::domain::tsql::ObjectName::new("dbo", table),
+        &[tpdb::domain::checksum::Value::Int(2_999 * 3 + 1)],
+        3_000,
+        false,
+    )
+    .unwrap();
+    drop(j);
+    let resumed = step("copy");
+    expect(0, &resumed, "the copy resumed past a lost checkpoint");
+    assert!(
+        resumed.1.contains("resuming after 3000 rows"),
+        "{}",
+        resumed.1
+    );
+    expect(0, &step("validate"), "validate");
+    let mut c = db.connect().await;
+    assert_eq!(
+        scalar(&mut c, &format!("SELECT COUNT(*) FROM dbo.[{table}]")).await,
+        12_000
+    );
+    assert_eq!(
+        scalar(
+            &mut c,
+            &format!("SELECT COUNT(*) FROM dbo.[{table}] WHERE memo IS NULL")
+        )
+        .await,
+        12_000 / 7 + 1
+    );
+    let r = run(&cfg, &["migrate", "rollback", "training", "--yes"]);
+    expect(0, &r, "rollback");
+    assert!(
+        r.1.contains(&format!("dropped dbo.{table}, which the stage created")),
+        "{}",
+        r.1
+    );
+    assert_eq!(
+        scalar(
+            &mut c,
+            &format!("SELECT COUNT(*) FROM sys.tables WHERE name = N'{table}'")
+        )
+        .await,
+        0
+    );
+    drop(c);
+    db.drop_now().await;
+}
+
+#[tokio::test]
+#[ignore = "needs a SQL Server: set TPDB_TEST_MSSQL and run with --ignored"]
+async fn a_stage_between_two_databases_runs_every_step_and_rolls_back_to_the_state_before() {
+    let (Some(src), Some(tgt)) = (LiveDb::create("src").await, LiveDb::create("tgt").await) else {
+        return;
     };
-    let steps = [
-        ["migrate", "run", "training", "--step", "assessment"],
-        ["migrate", "run", "training", "--step", "copy"],
-        ["migrate", "run", "training", "--step", "validate"],
-    ];
-    let mut outcome = Vec::new();
-    for (i, step) in steps.iter().enumerate() {
-        let mut args: Vec<&str> = step.to_vec();
-        args.push("--yes");
-        let out = run(&args);
-        outcome.push((
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        ));
-        if i == 1 {
-            // Lose the last checkpoint: the rerun replays batches the server already holds.
-            let j = tpdb::journal::Journal::open(&demo.path("journal.db")).unwrap();
-            j.set_checkpoint(
-                "training",
-                &tpdb::domain::tsql::ObjectName::new("dbo", table.as_str()),
-                &[tpdb::domain::checksum::Value::Int(2_999 * 3 + 1)],
-                3_000,
-                false,
+    let mut s = src.connect().await;
+    exec(&mut s, "CREATE SCHEMA gp;").await;
+    exec(&mut s, &format!(
+        "CREATE TABLE dbo.Site (site_id int NOT NULL PRIMARY KEY, site_name nvarchar(200) NOT NULL);
+         CREATE TABLE dbo.JobCode (job_code_id int NOT NULL PRIMARY KEY, job_code nvarchar(20) NOT NULL, default_rate decimal(9,4) NOT NULL);
+         CREATE TABLE dbo.Notes (note nvarchar(100) NULL, weight int NOT NULL);
+         CREATE TABLE gp.UnitAccount (site_id int NOT NULL PRIMARY KEY, unit_account nvarchar(50) NOT NULL, active bit NOT NULL);
+         CREATE TABLE dbo.Ledger {LEDGER};
+         INSERT dbo.Site VALUES (1, N'Dallas'), (2, N'Boston'), (3, N'Zoë''s');
+         INSERT dbo.JobCode VALUES (1, N'VAL', 15.50), (2, N'CSH', 14.75);
+         INSERT dbo.Notes VALUES (N'late', 3), (N'late', 3), (NULL, 1);
+         INSERT gp.UnitAccount VALUES (1, N'UA-1', 1), (2, N'UA-2', 0);
+         {}", ledger_rows("dbo.Ledger", 20_000)
+    )).await;
+    // The target spells JobCode in lower case and holds a row of its own: one table under the
+    // default collation, emptied by the copy and given back by the rollback.
+    let mut t = tgt.connect().await;
+    exec(&mut t,
+        "CREATE TABLE dbo.jobcode (job_code_id int NOT NULL PRIMARY KEY, job_code nvarchar(20) NOT NULL, default_rate decimal(9,4) NOT NULL);
+         INSERT dbo.jobcode VALUES (9, N'OLD', 9.99);",
+    ).await;
+    let case_sensitive = scalar(
+        &mut t,
+        "SELECT CASE WHEN CAST(DATABASEPROPERTYEX(DB_NAME(), 'Collation') AS nvarchar(128)) LIKE N'%[_]CS[_]%' THEN 1 ELSE 0 END",
+    )
+    .await
+        == 1;
+    if case_sensitive {
+        skip(
+            "a_stage_between_two_databases",
+            "the server's default collation is case-sensitive: dbo.jobcode is another table there, so the case part does not apply",
+        );
+        exec(&mut t, "DROP TABLE dbo.jobcode;").await;
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("tpdb.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"{}
+{}
+[migration]
+source = "src"
+include = ["dbo.*", "gp.*"]
+batch_size = 7000
+verify_every = 1
+keyless = "copy"
+
+[[migration.stages]]
+name = "dev"
+target = "tgt"
+on_nonempty = "replace"
+{PATHS}"#,
+            src.live.node_toml("src"),
+            tgt.live.node_toml("tgt")
+        ),
+    )
+    .unwrap();
+    let step = |s: &str| run(&cfg, &["migrate", "run", "dev", "--step", s, "--yes"]);
+
+    let r = step("assessment");
+    expect(0, &r, "assessment");
+    for said in [
+        "schema gp is missing on tgt: copy creates it",
+        "dbo.Notes has no primary key: copy moves it whole in one transaction",
+        "dbo.Ledger exists only on the source",
+    ] {
+        assert!(r.1.contains(said), "{said}:\n{}", r.1);
+    }
+    if !case_sensitive {
+        assert!(
+            r.1.contains("dbo.JobCode on tgt is not empty (1 rows)"),
+            "{}",
+            r.1
+        );
+        assert!(!r.1.contains("dbo.JobCode exists only"), "{}", r.1);
+    }
+    let r = step("copy");
+    expect(0, &r, "copy");
+    assert!(r.1.contains("created schema gp on tgt"), "{}", r.1);
+    expect(0, &step("validate"), "validate");
+    assert_eq!(
+        scalar(&mut t, "SELECT COUNT(*) FROM dbo.Ledger").await,
+        20_000
+    );
+    assert_eq!(scalar(&mut t, "SELECT COUNT(*) FROM dbo.Notes").await, 3);
+    assert_eq!(
+        scalar(
+            &mut t,
+            "SELECT COUNT(*) FROM dbo.JobCode WHERE job_code_id = 9"
+        )
+        .await,
+        0
+    );
+    // What the server stored is what the source holds, value by value (the read-back check
+    // ran on every batch; this is the server's own word on the decimals and the memo).
+    assert_eq!(
+        scalar(
+            &mut t,
+            "SELECT COUNT(*) FROM dbo.Ledger WHERE entry_id = 4 AND amount = 1.25 AND memo = N'entry 1 ]'';-- Zoë'"
+        )
+        .await,
+        1
+    );
+
+    let r = run(&cfg, &["migrate", "rollback", "dev", "--yes"]);
+    expect(0, &r, "rollback");
+    assert!(
+        r.1.contains("dropped schema gp, which the stage created"),
+        "{}",
+        r.1
+    );
+    for (sql, want) in [
+        (
+            "SELECT COUNT(*) FROM sys.tables WHERE name IN (N'Ledger', N'Site', N'Notes', N'UnitAccount')",
+            0,
+        ),
+        ("SELECT COUNT(*) FROM sys.schemas WHERE name = N'gp'", 0),
+    ] {
+        assert_eq!(scalar(&mut t, sql).await, want, "{sql}");
+    }
+    if !case_sensitive {
+        assert_eq!(
+            scalar(
+                &mut t,
+                "SELECT COUNT(*) FROM dbo.jobcode WHERE job_code_id = 9 AND job_code = N'OLD'"
             )
-            .unwrap();
-            drop(j);
-            let out = run(&args);
-            outcome.push((
-                out.status.code(),
-                String::from_utf8_lossy(&out.stdout).to_string(),
-                String::from_utf8_lossy(&out.stderr).to_string(),
-            ));
-        }
+            .await,
+            1
+        );
+        assert_eq!(scalar(&mut t, "SELECT COUNT(*) FROM dbo.jobcode").await, 1);
     }
-    let mut c = admin().await;
-    let drop_table =
-        format!("IF OBJECT_ID(N'dbo.[{table}]', N'U') IS NOT NULL DROP TABLE dbo.[{table}];");
-    // tpdb's own outcome first: a failed step is reported as itself, not as the test's
-    // query on a table the step never created.
-    if let Some((code, out, err)) = outcome.iter().find(|(code, ..)| *code != Some(0)) {
-        exec(&mut c, &drop_table).await;
-        panic!("a step exited {code:?}:\n{out}\n{err}");
-    }
-    let rows = scalar(&mut c, &format!("SELECT COUNT(*) FROM dbo.[{table}]")).await;
-    let nulls = scalar(
+    drop((s, t));
+    src.drop_now().await;
+    tgt.drop_now().await;
+}
+
+#[tokio::test]
+#[ignore = "needs a SQL Server: set TPDB_TEST_MSSQL and run with --ignored"]
+async fn probes_name_the_missing_grant_and_the_fix_makes_them_pass() {
+    let test = "probes_name_the_missing_grant_and_the_fix_makes_them_pass";
+    let Some(db) = LiveDb::create("probe").await else {
+        return;
+    };
+    let login = format!("tpdb_t{}_probe", std::process::id());
+    // A password for this run only, never written to a file: it reaches tpdb by environment.
+    let password = format!(
+        "Tp#{}a{}Z",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let mut c = db.connect().await;
+    if let Err(e) = try_exec(
         &mut c,
-        &format!("SELECT COUNT(*) FROM dbo.[{table}] WHERE memo IS NULL"),
+        &format!("CREATE LOGIN [{login}] WITH PASSWORD = N'{password}', CHECK_POLICY = OFF;"),
+    )
+    .await
+    {
+        skip(
+            test,
+            format!(
+                "the live login cannot create a login ({e}); grant it ALTER ANY LOGIN to run this test"
+            ),
+        );
+        drop(c);
+        db.drop_now().await;
+        return;
+    }
+    exec(
+        &mut c,
+        &format!(
+            "CREATE USER [{login}] FOR LOGIN [{login}]; GRANT SELECT ON SCHEMA::dbo TO [{login}];"
+        ),
     )
     .await;
-    exec(&mut c, &drop_table).await;
-    assert_eq!(rows, 12_000);
-    assert_eq!(nulls, 12_000 / 7 + 1);
-    assert!(
-        outcome[2].1.contains("resuming after 3000 rows"),
-        "{}",
-        outcome[2].1
-    );
+    exec(
+        &mut c,
+        "CREATE PROCEDURE dbo.usp_Probe AS BEGIN SET NOCOUNT ON; SELECT 1 AS one; END",
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("tpdb.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"{node}
+[principals.{login}]
+kind = "sql"
+required = ["CONNECT ON DATABASE", "SELECT ON SCHEMA::dbo", "EXECUTE ON OBJECT::dbo.usp_Probe"]
+auth = {{ method = "sql", user = "{login}", password_env = "TPDB_TEST_PROBE_PASSWORD" }}
+{PATHS}"#,
+            node = db.live.node_toml("live")
+        ),
+    )
+    .unwrap();
+    let probe = |extra: &[&str]| {
+        let args = [
+            &["probe", "--principal", login.as_str(), "--node", "live"][..],
+            extra,
+        ]
+        .concat();
+        let out = live::tpdb(
+            BIN,
+            &cfg,
+            &args,
+            &[("TPDB_TEST_PROBE_PASSWORD", password.as_str())],
+        );
+        (out.status.code(), said(&out))
+    };
+    let outcome = async {
+        // Active: the procedure is called (in a transaction rolled back), so the error is the
+        // server's own.
+        let r = probe(&["--active"]);
+        expect(1, &r, "an active probe of a principal that lacks EXECUTE");
+        assert!(!r.1.contains(&password), "the password was printed");
+        assert!(
+            r.1.contains(&format!(
+                "fix: GRANT EXECUTE ON OBJECT::[dbo].[usp_Probe] TO [{login}];"
+            )),
+            "{}",
+            r.1
+        );
+        // The server's own answer: 229, the EXECUTE permission was denied.
+        assert!(r.1.contains("229"), "{}", r.1);
+        let r = probe(&["--fix", "--yes"]);
+        expect(0, &r, "the fix, then the probes again");
+        expect(0, &probe(&[]), "a probe after the fix");
+    };
+    let caught = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(outcome)).await;
+    // The login is the server's, not the database's: it goes whatever the outcome.
+    exec(&mut c, &format!("DROP USER [{login}];")).await;
+    drop(c);
+    db.drop_now().await;
+    let mut m = live::live().connect().await;
+    exec(&mut m, &format!("DROP LOGIN [{login}];")).await;
+    if let Err(p) = caught {
+        std::panic::resume_unwind(p);
+    }
 }

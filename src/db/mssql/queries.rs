@@ -358,8 +358,7 @@ pub fn active_probe(operation: &str) -> String {
     )
 }
 
-/// Every user table's columns (with type details) and primary-key ordinals.
-/// Every user table's columns and primary key. Computed and rowversion columns are left out:
+/// Every user table's columns (with type details) and primary key. Computed and rowversion columns are left out:
 /// the server computes them, so they are neither copied nor compared.
 pub fn inventory() -> Statement {
     Statement::new(
