@@ -227,3 +227,22 @@ pub fn said(out: &Output) -> String {
 /// The `[paths]` table every live config ends with (relative to the config's folder).
 pub const PATHS: &str =
     "\n[paths]\naudit = \"audit.jsonl\"\nlog_dir = \"logs\"\njournal = \"journal.db\"\n";
+
+/// INSERTs of `rows` generated Ledger rows (keys 1, 4, 7, …; every 7th memo NULL; a memo with
+/// brackets, quotes and a non-ASCII letter), for the T-SQL side of a test.
+pub fn ledger_rows(table: &str, rows: i64) -> String {
+    format!(
+        "WITH d AS (SELECT v FROM (VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9)) AS t(v)),
+         n AS (SELECT a.v + 10 * b.v + 100 * c.v + 1000 * e.v + 10000 * f.v + 100000 * g.v AS i
+               FROM d a CROSS JOIN d b CROSS JOIN d c CROSS JOIN d e CROSS JOIN d f CROSS JOIN d g)
+         INSERT INTO {table} (entry_id, site_id, memo, amount, booked)
+         SELECT i * 3 + 1, i % 40 + 1,
+                CASE WHEN i % 7 = 0 THEN NULL ELSE CONCAT(N'entry ', i, N' ]'';-- Zoë') END,
+                CAST(i % 997 AS decimal(12,2)) + 0.25,
+                DATEADD(day, i % 365, CAST('2026-01-01' AS date))
+         FROM n WHERE i < {rows};"
+    )
+}
+
+pub const LEDGER: &str = "(entry_id int NOT NULL PRIMARY KEY, site_id int NOT NULL, memo nvarchar(100) NULL, amount decimal(12,2) NOT NULL, booked date NOT NULL)";
+
