@@ -98,11 +98,17 @@ async fn bench(rows: i64) {
     else {
         return;
     };
-    println!("mssql_copy: {rows} rows on {}:{}", src.live.host, src.live.port);
+    println!(
+        "mssql_copy: {rows} rows on {}:{}",
+        src.live.host, src.live.port
+    );
     let mut s = src.connect().await;
     exec(&mut s, &format!("CREATE TABLE dbo.Ledger {LEDGER};")).await;
     exec(&mut s, &ledger_rows("dbo.Ledger", rows)).await;
-    assert_eq!(scalar(&mut s, "SELECT COUNT(*) FROM dbo.Ledger").await, rows);
+    assert_eq!(
+        scalar(&mut s, "SELECT COUNT(*) FROM dbo.Ledger").await,
+        rows
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("tpdb.toml");
@@ -126,7 +132,9 @@ async fn bench(rows: i64) {
     };
     let assess = tpdb(&["migrate", "run", "bench", "--step", "assessment"]).output();
     assert!(assess.is_ok_and(|o| o.status.success()), "assessment");
-    let copy = timed(&mut tpdb(&["migrate", "run", "bench", "--step", "copy", "--yes"]));
+    let copy = timed(&mut tpdb(&[
+        "migrate", "run", "bench", "--step", "copy", "--yes",
+    ]));
     let tpdb_rate = copy.map(|d| rate(rows, d));
     match tpdb_rate {
         Some(r) => println!("  tpdb copy (checkpoints, read-back): {r:>10.0} rows/s"),
@@ -199,9 +207,7 @@ async fn bench(rows: i64) {
         ),
     )
     .unwrap();
-    let best = |mut f: Box<dyn FnMut() -> Option<Duration> + '_>| {
-        (0..3).filter_map(|_| f()).min()
-    };
+    let best = |mut f: Box<dyn FnMut() -> Option<Duration> + '_>| (0..3).filter_map(|_| f()).min();
     let preview = best(Box::new(|| {
         timed(&mut tpdb(&["rates", "preview", "--format", "json"]))
     }));

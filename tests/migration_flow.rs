@@ -202,17 +202,7 @@ async fn batches_committed_past_a_lost_checkpoint_are_replaced_not_duplicated() 
         run(step).await.unwrap();
     }
     // Rewind the checkpoint to row 2,100 (key 6,298): the target holds all 20,000 rows.
-    let journal = Journal::open(&demo.path("journal.db")).unwrap();
-    journal
-        .set_checkpoint(
-            "training",
-            &ledger(),
-            &[tpdb::domain::checksum::Value::Int(2_099 * 3 + 1)],
-            2_100,
-            false,
-        )
-        .unwrap();
-    drop(journal);
+    rewind_ledger(&demo, 2_100);
     let report = run(Step::Copy).await.unwrap();
     assert!(
         report
@@ -717,17 +707,7 @@ fn the_batch_by_batch_copy_resumes_past_a_lost_checkpoint_and_a_lost_answer_with
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     }
     // Rewind the checkpoint to row 2,100: the target holds all 20,000 rows.
-    let journal = Journal::open(&demo.path("journal.db")).unwrap();
-    journal
-        .set_checkpoint(
-            "training",
-            &ledger(),
-            &[tpdb::domain::checksum::Value::Int(2_099 * 3 + 1)],
-            2_100,
-            false,
-        )
-        .unwrap();
-    drop(journal);
+    rewind_ledger(&demo, 2_100);
     // The 2nd write of the rerun commits and then loses its answer: the retry must replace,
     // not insert the batch a second time.
     let out = common::tpdb_env(
@@ -833,6 +813,21 @@ async fn a_schema_the_copy_creates_is_journaled_and_dropped_by_the_rollback() {
     assert!(j.stage_schemas("training").unwrap().is_empty());
 }
 
+/// Put the Ledger's checkpoint back to its `rows`-th row, as a crash between the target's commit
+/// and the journal's checkpoint leaves it.
+fn rewind_ledger(demo: &common::Demo, rows: i64) {
+    Journal::open(&demo.path("journal.db"))
+        .unwrap()
+        .set_checkpoint(
+            "training",
+            &ledger(),
+            &[tpdb::domain::checksum::Value::Int((rows - 1) * 3 + 1)],
+            rows,
+            false,
+        )
+        .unwrap();
+}
+
 /// A table without a primary key, `dbo.Notes`, on `node`: these rows (duplicates allowed).
 fn add_notes(demo: &common::Demo, node: &str, rows: &[(&str, i64)]) {
     let c = demo.node(node);
@@ -864,6 +859,17 @@ fn notes(demo: &common::Demo, node: &str) -> Vec<(String, i64)> {
         .unwrap()
 }
 
+/// Run tpdb, assert its exit code and that it said each of `said`; what it said.
+fn run_says(demo: &common::Demo, args: &[&str], code: i32, said: &[&str]) -> String {
+    let out = tpdb(demo, args);
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(code), "{args:?}:\n{all}");
+    for s in said {
+        assert!(all.contains(s), "{args:?} did not say {s:?}:\n{all}");
+    }
+    all
+}
+
 #[tokio::test]
 async fn a_keyless_table_is_excluded_by_default_and_copied_whole_when_chosen() {
     let mut demo = common::demo();
@@ -871,76 +877,55 @@ async fn a_keyless_table_is_excluded_by_default_and_copied_whole_when_chosen() {
     add_notes(&demo, "node1", &source);
     add_notes(&demo, "training", &[("old", 9), ("old", 9)]);
     let before = checksums(&demo, "training").await;
-    let all = |out: &std::process::Output| format!("{}{}", text(&out.stdout), text(&out.stderr));
+    let step = |s: &'static str| ["migrate", "run", "training", "--step", s, "--yes"];
+    let rollback = ["migrate", "rollback", "training", "--yes"];
 
     // Default: a finding with the choice, not copied, not validated.
-    let out = tpdb(
+    run_says(
         &demo,
-        &["migrate", "run", "training", "--step", "assessment"],
+        &step("assessment"),
+        0,
+        &[
+            "dbo.Notes has no primary key: excluded (keyless = \"exclude\"); to copy it whole in one transaction, without resume, set keyless = \"copy\"",
+        ],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", all(&out));
-    assert!(
-        all(&out).contains("dbo.Notes has no primary key: excluded (keyless = \"exclude\"); to copy it whole in one transaction, without resume, set keyless = \"copy\""),
-        "{}",
-        all(&out)
-    );
-    let out = tpdb(
+    run_says(
         &demo,
-        &["migrate", "run", "training", "--step", "copy", "--yes"],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", all(&out));
-    assert!(
-        all(&out).contains("dbo.Notes: no primary key, not copied"),
-        "{}",
-        all(&out)
+        &step("copy"),
+        0,
+        &["dbo.Notes: no primary key, not copied"],
     );
     assert_eq!(notes(&demo, "training").len(), 2);
-    let out = tpdb(&demo, &["migrate", "rollback", "training", "--yes"]);
-    assert_eq!(out.status.code(), Some(0), "{}", all(&out));
+    run_says(&demo, &rollback, 0, &[]);
 
     // Chosen: copied whole (duplicates kept), validated as a multiset, rolled back exactly.
     demo.edit_config(|t| t.replace("batch_size = 5000", "batch_size = 5000\nkeyless = \"copy\""));
-    let out = tpdb(
+    run_says(
         &demo,
-        &["migrate", "run", "training", "--step", "assessment"],
+        &step("assessment"),
+        0,
+        &["dbo.Notes has no primary key: copy moves it whole in one transaction, without resume"],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", all(&out));
-    assert!(
-        all(&out).contains(
-            "dbo.Notes has no primary key: copy moves it whole in one transaction, without resume"
-        ),
-        "{}",
-        all(&out)
-    );
-    let out = tpdb(
-        &demo,
-        &["migrate", "run", "training", "--step", "copy", "--yes"],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", all(&out));
+    run_says(&demo, &step("copy"), 0, &["copied whole (no key)"]);
     let mut want: Vec<(String, i64)> = source.iter().map(|(n, w)| (n.to_string(), *w)).collect();
     want.sort();
     assert_eq!(notes(&demo, "training"), want);
-    let out = tpdb(&demo, &["migrate", "run", "training", "--step", "validate"]);
-    assert_eq!(out.status.code(), Some(0), "{}", all(&out));
-    assert!(all(&out).contains("dbo.Notes"), "{}", all(&out));
+    run_says(&demo, &step("validate"), 0, &["dbo.Notes"]);
     // One duplicate more on the target is a difference, said by count and row.
     demo.node("training")
         .execute(r#"INSERT INTO "dbo.Notes" VALUES ('waived', 1)"#, [])
         .unwrap();
-    let out = tpdb(&demo, &["migrate", "run", "training", "--step", "validate"]);
-    assert_eq!(out.status.code(), Some(1), "{}", all(&out));
-    assert!(
-        all(&out)
-            .contains("0 rows only on the source, 1 row only on the target (first: ('waived', 1))"),
-        "{}",
-        all(&out)
+    run_says(
+        &demo,
+        &step("validate"),
+        1,
+        &["0 rows only on the source, 1 row only on the target (first: ('waived', 1))"],
     );
-    let out = tpdb(&demo, &["migrate", "rollback", "training", "--yes"]);
-    assert_eq!(out.status.code(), Some(0), "{}", all(&out));
-    assert!(
-        all(&out).contains("dbo.Notes: restored 2 rows; checksum equals the pre-stage one"),
-        "{}",
-        all(&out)
+    run_says(
+        &demo,
+        &rollback,
+        0,
+        &["dbo.Notes: restored 2 rows; checksum equals the pre-stage one"],
     );
     assert_eq!(checksums(&demo, "training").await, before);
 }
@@ -950,12 +935,8 @@ fn a_keyless_table_too_big_to_copy_whole_blocks_before_anything_is_written() {
     let mut demo = common::demo();
     add_notes(&demo, "node1", &[("n", 0)]);
     demo.edit_config(|t| t.replace("batch_size = 5000", "batch_size = 5000\nkeyless = \"copy\""));
-    let all = |out: &std::process::Output| format!("{}{}", text(&out.stdout), text(&out.stderr));
-    let out = tpdb(
-        &demo,
-        &["migrate", "run", "training", "--step", "assessment"],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", all(&out));
+    let step = |s: &'static str| ["migrate", "run", "training", "--step", s, "--yes"];
+    run_says(&demo, &step("assessment"), 0, &[]);
     // Grown since the assessment: the copy checks again before it writes anything.
     demo.node("node1")
         .execute_batch(
@@ -963,17 +944,8 @@ fn a_keyless_table_too_big_to_copy_whole_blocks_before_anything_is_written() {
                INSERT INTO "dbo.Notes" SELECT 'n', i FROM n;"#,
         )
         .unwrap();
-    let out = tpdb(
-        &demo,
-        &["migrate", "run", "training", "--step", "copy", "--yes"],
-    );
-    let o = all(&out);
-    assert_eq!(out.status.code(), Some(1), "{o}");
-    assert!(
-        o.contains("dbo.Notes has no primary key and 250,001 rows: more than the 250,000"),
-        "{o}"
-    );
-    assert!(o.contains("nothing was written"), "{o}");
+    let too_many = "dbo.Notes has no primary key and 250,001 rows: more than the 250,000";
+    run_says(&demo, &step("copy"), 1, &[too_many, "nothing was written"]);
     assert_eq!(
         common::count(
             &demo.node("training"),
@@ -981,14 +953,5 @@ fn a_keyless_table_too_big_to_copy_whole_blocks_before_anything_is_written() {
         ),
         0
     );
-    let out = tpdb(
-        &demo,
-        &["migrate", "run", "training", "--step", "assessment"],
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", all(&out));
-    assert!(
-        all(&out).contains("dbo.Notes has no primary key and 250,001 rows"),
-        "{}",
-        all(&out)
-    );
+    run_says(&demo, &step("assessment"), 1, &[too_many]);
 }

@@ -245,4 +245,3 @@ pub fn ledger_rows(table: &str, rows: i64) -> String {
 }
 
 pub const LEDGER: &str = "(entry_id int NOT NULL PRIMARY KEY, site_id int NOT NULL, memo nvarchar(100) NULL, amount decimal(12,2) NOT NULL, booked date NOT NULL)";
-

@@ -317,9 +317,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_batch_into_an_empty_range_loads_alone_and_a_resumed_or_merged_one_deletes_first() {
-        let table = TableInfo {
+    /// `dbo.Ledger (entry_id int key, amount decimal(12,2))` holding `rows` rows.
+    fn ledger(rows: i64) -> TableInfo {
+        TableInfo {
             name: crate::domain::tsql::ObjectName::new("dbo", "Ledger"),
             columns: vec![
                 Column {
@@ -334,10 +334,15 @@ mod tests {
                 },
             ],
             primary_key: vec!["entry_id".into()],
-            rows: 0,
+            rows,
             bytes: None,
             unreadable: None,
-        };
+        }
+    }
+
+    #[test]
+    fn a_batch_into_an_empty_range_loads_alone_and_a_resumed_or_merged_one_deletes_first() {
+        let table = ledger(0);
         let rows = vec![
             vec![Value::Int(7), Value::Dec(dec!(1.25))],
             vec![Value::Int(9), Value::Dec(dec!(2.50))],
@@ -496,25 +501,7 @@ mod tests {
 
     #[test]
     fn a_batch_converts_whole_or_names_the_table_and_column_that_failed() {
-        let table = TableInfo {
-            name: crate::domain::tsql::ObjectName::new("dbo", "Ledger"),
-            columns: vec![
-                Column {
-                    name: "entry_id".into(),
-                    sql_type: "int".into(),
-                    nullable: false,
-                },
-                Column {
-                    name: "amount".into(),
-                    sql_type: "decimal(12,2)".into(),
-                    nullable: false,
-                },
-            ],
-            primary_key: vec!["entry_id".into()],
-            rows: 2,
-            bytes: None,
-            unreadable: None,
-        };
+        let table = ledger(2);
         let ok = token_rows(&table, &[vec![Value::Int(1), Value::Dec(dec!(2.5))]]).unwrap();
         assert_eq!(ok.len(), 1);
         assert_eq!(ok[0].len(), 2);
