@@ -422,7 +422,7 @@ fn loaded_app(config: &tpdb::config::Config, rt: &tokio::runtime::Runtime) -> Ap
 
 fn panes(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
-    let summary = tpdb::demo::create_demo(dir.path(), 1).unwrap();
+    let summary = tpdb::demo::create_demo(dir.path(), 1, false).unwrap();
     let config = tpdb::config::Config::load(&summary.config).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut app = loaded_app(&config, &rt);

@@ -452,3 +452,140 @@ fn a_preview_that_excludes_too_many_records_warns_and_exits_1() {
     let out = common::tpdb(&demo, &["rates", "preview", "--format", "csv"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
+
+/// The binary with a home of its own: the platform config and data folders are inside `home`.
+fn in_home(home: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tpdb"))
+        .args(args)
+        .env_remove("TPDB_CONFIG")
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("data"))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn after_the_demo_the_readmes_command_line_example_works_as_written() {
+    let home = tempfile::tempdir().unwrap();
+    let out = in_home(home.path(), &["demo", "--setup-only"]);
+    let said = text(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    let platform = home.path().join("config/tpdb/tpdb.toml");
+    assert!(
+        said.contains(&format!("wrote {}", platform.display())),
+        "{said}"
+    );
+    // The README's example, as written there: its command line and the first line it prints.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let (command, expected) = readme
+        .lines()
+        .zip(readme.lines().skip(1))
+        .find_map(|(l, next)| l.strip_prefix("$ tpdb rates apply ").map(|c| (c, next)))
+        .expect("the README shows a `$ tpdb rates apply` example");
+    let args: Vec<&str> = ["rates", "apply"]
+        .into_iter()
+        .chain(command.split_whitespace())
+        .collect();
+    let out = in_home(home.path(), &args);
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.starts_with(expected),
+        "README says:\n{expected}\ntpdb said:\n{said}"
+    );
+    // A second demo reuses the sandbox and the command line's config alike.
+    let out = in_home(home.path(), &["demo", "--setup-only"]);
+    let said = text(&out.stderr);
+    assert!(said.contains("reusing the demo sandbox"), "{said}");
+    assert!(
+        said.contains("the command line uses the demo through"),
+        "{said}"
+    );
+    let out = in_home(home.path(), &["migrate", "status"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_config_of_the_users_own_is_kept_and_the_line_for_the_demo_is_said() {
+    let home = tempfile::tempdir().unwrap();
+    let platform = home.path().join("config/tpdb/tpdb.toml");
+    std::fs::create_dir_all(platform.parent().unwrap()).unwrap();
+    let own = "# my nodes\n[nodes.prod]\ndriver = \"sandbox\"\npath = \"prod.db\"\n";
+    std::fs::write(&platform, own).unwrap();
+    let out = in_home(home.path(), &["demo", "--setup-only"]);
+    let said = text(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("is a config of your own and is kept"),
+        "{said}"
+    );
+    assert!(said.contains("export TPDB_CONFIG="), "{said}");
+    assert_eq!(std::fs::read_to_string(&platform).unwrap(), own);
+}
+
+#[test]
+fn a_demo_at_another_scale_is_rebuilt_only_with_force_and_its_journal_goes_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let config = dir.path().join("tpdb.toml");
+    let c = config.to_str().unwrap();
+    assert!(tpdb(&["demo", "--dir", d, "--setup-only"]).status.success());
+    // A user's edit and a journal with a stage walked.
+    let edited = std::fs::read_to_string(&config).unwrap() + "\n# my note\n";
+    std::fs::write(&config, &edited).unwrap();
+    let out = tpdb(&[
+        "--config",
+        c,
+        "migrate",
+        "run",
+        "training",
+        "--step",
+        "assessment",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let assessment = || {
+        let out = tpdb(&["--config", c, "migrate", "status", "--format", "json"]);
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        status[0]["assessment"]["state"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(assessment(), "passed");
+
+    let out = tpdb(&["demo", "--dir", d, "--scale", "2", "--setup-only"]);
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("was built at --scale 1, not 2") && said.contains("add --force"),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&config).unwrap(),
+        edited,
+        "nothing changed"
+    );
+
+    let out = tpdb(&[
+        "demo",
+        "--dir",
+        d,
+        "--scale",
+        "2",
+        "--force",
+        "--setup-only",
+    ]);
+    let said = text(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("rebuilt the demo sandbox") && said.contains("journal reset"),
+        "{said}"
+    );
+    assert_eq!(
+        assessment(),
+        "pending",
+        "the journal was reset with the nodes"
+    );
+}

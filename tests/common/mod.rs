@@ -40,7 +40,7 @@ impl Demo {
 /// A fresh demo at scale 1.
 pub fn demo() -> Demo {
     let dir = tempfile::tempdir().unwrap();
-    let summary = tpdb::demo::create_demo(dir.path(), 1).unwrap();
+    let summary = tpdb::demo::create_demo(dir.path(), 1, false).unwrap();
     let config = Config::load(&summary.config).unwrap();
     Demo { dir, config }
 }

@@ -175,6 +175,8 @@ pub struct DemoSummary {
     pub dir: PathBuf,
     pub config: PathBuf,
     pub reused: bool,
+    /// An older demo in the folder was replaced (`--force`), its journal reset.
+    pub rebuilt: bool,
     pub labor_rows: u64,
 }
 
