@@ -517,7 +517,7 @@ async fn probes_pane_shows_the_matrix_the_failure_and_fixes_after_the_typed_name
     insta::assert_snapshot!("probes_pane", s);
 
     let _ = app.take_commands();
-    app.on_key(key('f'), now);
+    app.on_key(key('a'), now);
     assert!(
         app.probes
             .confirm

@@ -58,8 +58,21 @@ pub fn thousands(n: i64) -> String {
     if n < 0 { format!("-{out}") } else { out }
 }
 
+/// A count with its noun, singular or plural, the number with thousands separators:
+/// `1 task`, `2 tasks`, `2,000,576 rows`.
+pub fn count(n: i64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_count_takes_the_singular_only_for_one() {
+        assert_eq!(super::count(1, "task", "tasks"), "1 task");
+        assert_eq!(super::count(0, "task", "tasks"), "0 tasks");
+        assert_eq!(super::count(2_000_576, "row", "rows"), "2,000,576 rows");
+    }
+
     use super::*;
 
     #[test]

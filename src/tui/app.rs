@@ -330,6 +330,19 @@ impl App {
             self.help = false;
             return;
         }
+        // An open detail popup takes the key: Esc, Enter, space or q close it.
+        if self.detail_open() {
+            use crossterm::event::KeyCode;
+            if matches!(
+                key.code,
+                KeyCode::Esc | KeyCode::Enter | KeyCode::Char(' ') | KeyCode::Char('q')
+            ) {
+                self.rates.detail = false;
+                self.privileges.detail = false;
+                self.probes.detail = false;
+            }
+            return;
+        }
         if self.pane == Pane::Rates && self.rates.confirm.is_some() {
             self.confirm_key(key);
             return;
@@ -384,6 +397,24 @@ impl App {
             Action::Pane4 => self.pane = Pane::Probes,
             Action::Pane5 => self.pane = Pane::Activity,
             Action::Help => self.help = true,
+            Action::Detail => match self.pane {
+                Pane::Rates => self.rates.detail = self.rates.selected_row().is_some(),
+                Pane::Privileges => {
+                    self.privileges.detail = self.privileges.selected_row().is_some()
+                }
+                Pane::Probes => self.probes.detail = self.probes.selected().is_some(),
+                Pane::Migration | Pane::Activity => {}
+            },
+            Action::SidePanel => match self.pane {
+                Pane::Rates => self.rates.chart_shown = !self.rates.chart_shown,
+                Pane::Privileges => self.privileges.why_shown = !self.privileges.why_shown,
+                _ => {}
+            },
+            Action::ClearFilter => match self.pane {
+                Pane::Rates => self.rates.clear_filter(),
+                Pane::Privileges => self.privileges.clear_filter(),
+                _ => {}
+            },
             Action::Up => self.move_by(-1),
             Action::Down => self.move_by(1),
             Action::PageUp => self.move_by(-(self.page() as isize)),
@@ -542,6 +573,16 @@ impl App {
     }
 
     /// Rows a page holds in the current pane.
+    /// Whether the focused pane shows a row's detail popup.
+    fn detail_open(&self) -> bool {
+        match self.pane {
+            Pane::Rates => self.rates.detail,
+            Pane::Privileges => self.privileges.detail,
+            Pane::Probes => self.probes.detail,
+            Pane::Migration | Pane::Activity => false,
+        }
+    }
+
     fn page(&self) -> usize {
         match self.pane {
             Pane::Privileges => self.privileges.cursor.page.get(),
@@ -654,7 +695,7 @@ impl App {
             return;
         }
         if self.pane == Pane::Rates && self.rates.configured {
-            let [form, _, table, _] = rates::layout(body);
+            let [form, _, table, _] = rates::layout(body, self.rates.chart_shown);
             if m.row >= form.y && m.row < form.bottom() {
                 let areas = Layout::horizontal([18u16, 20, 14, 14, 12, 14].map(Constraint::Min))
                     .split(form);
@@ -831,6 +872,29 @@ impl App {
 
     pub fn render(&self, frame: &mut Frame) {
         let area = frame.area();
+        if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+            frame.render_widget(
+                Paragraph::new(vec![
+                    Line::styled(
+                        format!(
+                            "terminal too small: {}×{}, need {MIN_WIDTH}×{MIN_HEIGHT}",
+                            area.width, area.height
+                        ),
+                        self.theme.fg("warn"),
+                    ),
+                    Line::styled(
+                        format!(
+                            "enlarge the window, or {} quits",
+                            self.keymap.keys_for(Action::Quit)
+                        ),
+                        self.theme.muted(),
+                    ),
+                ])
+                .wrap(ratatui::widgets::Wrap { trim: true }),
+                area,
+            );
+            return;
+        }
         let [tabs, body, footer] = frame_layout(area);
         let titles: Vec<Line> = Pane::ALL
             .iter()
@@ -878,8 +942,8 @@ impl App {
         let hints = if self.quit_armed {
             Line::styled(
                 format!(
-                    "{} task(s) still running: press {} again to cancel and quit{}",
-                    self.running_tasks(),
+                    "{} still running: press {} again to cancel and quit{}",
+                    crate::domain::progress::count(self.running_tasks() as i64, "task", "tasks"),
                     k.keys_for(Action::Quit),
                     if self.migration.running.is_some() {
                         " (the migration step is left interrupted: Enter resumes it later)"
@@ -893,6 +957,7 @@ impl App {
             let pane_actions: &[Action] = match self.pane {
                 Pane::Rates => match self.rates.focus {
                     Focus::Table => &[
+                        Action::Detail,
                         Action::EditParams,
                         Action::CycleMethod,
                         Action::Sort,
@@ -910,6 +975,7 @@ impl App {
                     Action::MigCancel,
                 ],
                 Pane::Probes => &[
+                    Action::Detail,
                     Action::ProbePrincipal,
                     Action::ProbeActive,
                     Action::ProbeRerun,
@@ -917,6 +983,7 @@ impl App {
                 ],
                 Pane::Privileges => match self.privileges.focus {
                     privileges_pane::Focus::Table => &[
+                        Action::Detail,
                         Action::PrivToggleMode,
                         Action::PrivNextFrom,
                         Action::PrivNextNode,
@@ -928,29 +995,47 @@ impl App {
                     _ => &[],
                 },
             };
-            let mut text = k.hints(self.pane.scope(), pane_actions);
-            if self.pane == Pane::Rates && self.rates.focus != Focus::Table {
-                text = "typing edits the field · Enter/↓ next field · ↑ previous · Esc back to the table".into();
-            }
-            if self.pane == Pane::Privileges
-                && self.privileges.focus != privileges_pane::Focus::Table
-            {
-                text = "typing edits · Esc back to the table".into();
-            }
-            Line::from(vec![
-                Span::styled(text, self.theme.muted()),
-                Span::styled(
-                    format!(
-                        "   {} panes  {} help  {} quit",
-                        k.keys_for(Action::NextPane),
-                        k.keys_for(Action::Help),
-                        k.keys_for(Action::Quit)
-                    ),
-                    self.theme.muted(),
+            // A focused input owns every printable key and Tab: the footer says its keys only.
+            let input = match (self.pane, self.rates.focus, self.privileges.focus) {
+                (Pane::Rates, Focus::Field(_), _) => Some(
+                    "typing edits the field · Tab/Enter/↓ next field · Shift-Tab/↑ previous · Esc back to the table",
                 ),
-            ])
+                (Pane::Rates, Focus::Filter, _)
+                | (Pane::Privileges, _, privileges_pane::Focus::Filter) => {
+                    Some("typing filters the rows · Enter keeps the filter · Esc clears it")
+                }
+                (Pane::Privileges, _, privileges_pane::Focus::Script) => {
+                    Some("typing edits the script · Esc back to the table")
+                }
+                _ => None,
+            };
+            match input {
+                Some(text) => Line::styled(text, self.theme.muted()),
+                None => {
+                    let mut text = k.hints(self.pane.scope(), pane_actions);
+                    let narrow = area.width < rates::SIDE_PANEL_MIN_WIDTH;
+                    if narrow && matches!(self.pane, Pane::Rates | Pane::Privileges) {
+                        text = format!("{text}  {}", k.hints(Scope::Global, &[Action::SidePanel]));
+                    }
+                    Line::from(vec![
+                        Span::styled(text, self.theme.muted()),
+                        Span::styled(
+                            format!(
+                                "   {} panes  {} help  {} quit",
+                                k.keys_for(Action::NextPane),
+                                k.keys_for(Action::Help),
+                                k.keys_for(Action::Quit)
+                            ),
+                            self.theme.muted(),
+                        ),
+                    ])
+                }
+            }
         };
-        frame.render_widget(Paragraph::new(hints), area);
+        frame.render_widget(
+            Paragraph::new(hints).wrap(ratatui::widgets::Wrap { trim: true }),
+            area,
+        );
     }
 
     fn render_help(&self, frame: &mut Frame, area: Rect) {
@@ -1015,11 +1100,17 @@ fn typed_confirmation(c: &FixConfirm) -> Result<(), String> {
 }
 
 /// Tabs, body, footer.
+/// The smallest terminal every pane is drawn in; below it a screen says so.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 16;
+
+/// Tabs, the focused pane, and the key hints (two lines on a narrow terminal, where they wrap).
 pub fn frame_layout(area: Rect) -> [Rect; 3] {
+    let footer = if area.width < 120 { 2 } else { 1 };
     Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(5),
-        Constraint::Length(1),
+        Constraint::Length(footer),
     ])
     .areas(area)
 }

@@ -3,6 +3,7 @@
 //! a terminal.
 
 pub mod app;
+pub mod columns;
 pub mod keymap;
 pub mod panes;
 pub mod terminal;

@@ -134,6 +134,59 @@ pub fn confirmation(
     }
 }
 
+/// Every field of one row, each wrapped in full, in a popup over `area`: what a cut cell hides.
+/// Esc or Enter closes it.
+pub fn detail_popup(
+    frame: &mut Frame,
+    area: Rect,
+    theme: &Theme,
+    title: &str,
+    fields: &[(&str, String)],
+) {
+    let w = area.width.saturating_sub(4).clamp(10, 100);
+    let inner = usize::from(w.saturating_sub(2)).max(1);
+    let label = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 2;
+    // One line per field, more where its value wraps.
+    let needed: usize = fields
+        .iter()
+        .map(|(_, v)| {
+            (label + unicode_width::UnicodeWidthStr::width(v.as_str()))
+                .div_ceil(inner)
+                .max(1)
+        })
+        .sum();
+    let h = (needed as u16 + 3)
+        .min(area.height.saturating_sub(2))
+        .max(3);
+    let rect = Rect::new(
+        area.x + (area.width.saturating_sub(w)) / 2,
+        area.y + (area.height.saturating_sub(h)) / 2,
+        w.min(area.width),
+        h,
+    );
+    frame.render_widget(Clear, rect);
+    let lines: Vec<Line<'static>> = fields
+        .iter()
+        .map(|(k, v)| {
+            Line::from(vec![
+                ratatui::text::Span::styled(format!("{k:<label$}"), theme.header()),
+                ratatui::text::Span::styled(v.clone(), theme.text()),
+            ])
+        })
+        .collect();
+    let block = Block::bordered()
+        .title(format!(" {title} "))
+        .title_style(theme.title())
+        .title_bottom(" Esc or Enter closes ")
+        .border_style(theme.border(true));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block),
+        rect,
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

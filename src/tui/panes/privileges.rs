@@ -11,6 +11,7 @@ use ratatui::widgets::{Block, Paragraph, Row, Table, Wrap};
 use ratatui_textarea::TextArea;
 
 use crate::domain::privdiff::{DiffKind, DiffRow};
+use crate::tui::columns;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{Cursor, confirmation, filter_overlay};
 use crate::worker::PrivilegeOutcome;
@@ -63,6 +64,10 @@ pub struct PrivilegesState {
     pub confirm: Option<ApplyConfirm>,
     /// Set once the pane has asked for its first comparison.
     pub started: bool,
+    /// On a narrow terminal, the Why panel shown in place of the table (`c`).
+    pub why_shown: bool,
+    /// The selected row's every field, in a popup (Enter).
+    pub detail: bool,
 }
 
 /// What the pane wants the worker to do.
@@ -108,6 +113,8 @@ impl PrivilegesState {
             notice: None,
             confirm: None,
             started: false,
+            why_shown: false,
+            detail: false,
         }
     }
 
@@ -124,6 +131,11 @@ impl PrivilegesState {
                 node: self.nodes.get(s.node)?.clone(),
             }),
         }
+    }
+
+    /// The principal of a required-vs-node comparison.
+    pub fn principal_name(&self) -> Option<String> {
+        self.principals.get(self.selection.principal).cloned()
     }
 
     pub fn toggle_mode(&mut self) {
@@ -161,6 +173,14 @@ impl PrivilegesState {
 
     fn filter_text(&self) -> String {
         self.filter.lines().join("").trim().to_lowercase()
+    }
+
+    /// Empty the filter (Esc): every row shows again.
+    pub fn clear_filter(&mut self) {
+        if !self.filter_text().is_empty() {
+            self.filter = TextArea::default();
+            self.rebuild_view();
+        }
     }
 
     pub fn rebuild_view(&mut self) {
@@ -213,6 +233,12 @@ impl PrivilegesState {
     /// Keys for the focused text input. Returns false when the key leaves it.
     pub fn edit(&mut self, key: KeyEvent) -> bool {
         match (self.focus, key.code) {
+            // Esc leaves the filter and clears it; Enter keeps it.
+            (Focus::Filter, KeyCode::Esc) => {
+                self.clear_filter();
+                self.focus = Focus::Table;
+                false
+            }
             (_, KeyCode::Esc) | (Focus::Filter, KeyCode::Enter) => {
                 self.focus = Focus::Table;
                 false
@@ -317,11 +343,28 @@ pub fn render(
     };
     frame.render_widget(Paragraph::new(vec![head_line, status]), head);
 
-    let [table_area, side] =
-        Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(body);
-    let [detail, script_area] =
-        Layout::vertical([Constraint::Length(10), Constraint::Min(4)]).areas(side);
-    render_table(state, theme, frame, table_area, focused);
+    // Wide: the table beside the Why and the script. Narrow: the table over the script, the
+    // Why folded away (`c` shows it in the table's place; Enter shows a row whole).
+    let (table_area, detail, script_area) = if area.width >= SIDE_PANEL_MIN_WIDTH {
+        let [table_area, side] =
+            Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
+                .areas(body);
+        let [detail, script_area] =
+            Layout::vertical([Constraint::Length(10), Constraint::Min(4)]).areas(side);
+        (table_area, detail, script_area)
+    } else {
+        let [top, script_area] =
+            Layout::vertical([Constraint::Min(4), Constraint::Percentage(40)]).areas(body);
+        let none = Rect::new(top.x, top.y, 0, 0);
+        if state.why_shown {
+            (none, top, script_area)
+        } else {
+            (top, none, script_area)
+        }
+    };
+    if !table_area.is_empty() {
+        render_table(state, theme, frame, table_area, focused);
+    }
 
     let detail_lines = match state.selected_row() {
         None => vec![Line::styled("select a row to see why", theme.muted())],
@@ -347,30 +390,47 @@ pub fn render(
             ),
         ],
     };
-    frame.render_widget(
-        Paragraph::new(detail_lines)
-            .wrap(Wrap { trim: true })
-            .block(
-                Block::bordered()
-                    .title(" Why ")
-                    .title_style(theme.title())
-                    .border_style(theme.border(false)),
-            ),
-        detail,
-    );
-    let mut t = state.script.clone();
-    t.set_block(
-        Block::bordered()
-            .title(" Remediation script — e edit · w save · a apply ")
-            .title_style(theme.title())
-            .border_style(theme.border(state.focus == Focus::Script)),
-    );
-    t.set_style(theme.fg("extra"));
-    t.set_cursor_line_style(Style::default());
-    if state.focus != Focus::Script {
-        t.set_cursor_style(Style::default());
+    if detail.is_empty() {
+        // Folded: nothing of the Why is drawn.
+    } else {
+        frame.render_widget(
+            Paragraph::new(detail_lines)
+                .wrap(Wrap { trim: true })
+                .block(
+                    Block::bordered()
+                        .title(" Why ")
+                        .title_style(theme.title())
+                        .border_style(theme.border(false)),
+                ),
+            detail,
+        );
     }
-    frame.render_widget(&t, script_area);
+    let script_block = Block::bordered()
+        .title(" Remediation script — e edit · w save · a apply ")
+        .title_style(theme.title())
+        .border_style(theme.border(state.focus == Focus::Script));
+    if state.focus == Focus::Script {
+        // Editing: the text area, scrolled to its cursor.
+        let mut t = state.script.clone();
+        t.set_block(script_block);
+        t.set_style(theme.fg("extra"));
+        t.set_cursor_line_style(Style::default());
+        frame.render_widget(&t, script_area);
+    } else {
+        // Reading: every statement whole, wrapped.
+        let lines: Vec<Line> = state
+            .script
+            .lines()
+            .iter()
+            .map(|l| Line::styled(l.clone(), theme.fg("extra")))
+            .collect();
+        frame.render_widget(
+            Paragraph::new(lines)
+                .wrap(Wrap { trim: false })
+                .block(script_block),
+            script_area,
+        );
+    }
 
     let findings: Vec<Line> = state
         .outcome
@@ -389,31 +449,99 @@ pub fn render(
                 .collect()
         })
         .unwrap_or_default();
-    frame.render_widget(Paragraph::new(findings), foot);
+    frame.render_widget(Paragraph::new(findings).wrap(Wrap { trim: true }), foot);
 
+    if state.detail
+        && let Some(r) = state.selected_row()
+    {
+        let fields = [
+            ("principal", r.principal.clone()),
+            ("securable", r.securable.clone()),
+            ("permission", r.permission.clone()),
+            ("left", r.left.clone()),
+            ("right", r.right.clone()),
+            ("kind", r.kind_label()),
+            (
+                "why",
+                if r.why.is_empty() {
+                    "—".into()
+                } else {
+                    r.why.clone()
+                },
+            ),
+        ];
+        crate::tui::widgets::detail_popup(frame, area, theme, "Privilege difference", &fields);
+    }
     if let Some(c) = &state.confirm {
-        let w = area.width.saturating_sub(10).min(90);
+        // Every statement the user confirms is shown whole, wrapped.
+        let statements: Vec<String> = state
+            .script
+            .lines()
+            .iter()
+            .filter(|l| !l.trim().is_empty())
+            .cloned()
+            .collect();
+        let w = area.width.saturating_sub(4).min(110);
+        let inner = usize::from(w.saturating_sub(2)).max(1);
+        let wrapped: usize = statements
+            .iter()
+            .map(|l| {
+                unicode_width::UnicodeWidthStr::width(l.as_str())
+                    .div_ceil(inner)
+                    .max(1)
+            })
+            .sum();
+        let h = (wrapped as u16 + 8).min(area.height);
         let rect = Rect::new(
-            area.x + (area.width - w) / 2,
-            area.y + area.height / 3,
+            area.x + (area.width.saturating_sub(w)) / 2,
+            area.y + (area.height.saturating_sub(h)) / 2,
             w,
-            7,
+            h,
+        );
+        let mut body = vec![Line::styled(
+            "These statements run in one transaction as the node's admin identity:",
+            theme.text(),
+        )];
+        body.extend(
+            statements
+                .into_iter()
+                .map(|l| Line::styled(l, theme.fg("extra"))),
         );
         confirmation(
             frame,
             rect,
             theme,
             format!(" Apply the script on {} ", c.node),
-            vec![Line::styled(
-                "The script in the editor runs in one transaction as the node's admin identity.",
-                theme.text(),
-            )],
+            body,
             c.error.as_deref(),
             &c.node,
             c.protected,
             "Enter applies; Esc cancels.",
             &c.typed,
         );
+    }
+}
+
+/// Below this width the Why panel folds away (as the Rates chart does).
+pub const SIDE_PANEL_MIN_WIDTH: u16 = crate::tui::panes::rates::SIDE_PANEL_MIN_WIDTH;
+
+/// The diff's columns: what is missing where matters most; each grows to its longest usual
+/// value, the securable takes the rest, and a cut cell is whole in the row's detail (Enter).
+const DIFF_COLUMNS: [columns::Col; 6] = [
+    columns::Col::new("principal", 8, 22, 1),
+    columns::Col::new("securable", 12, 40, 0).filling(),
+    columns::Col::new("permission", 7, 12, 0),
+    columns::Col::new("left", 6, 18, 2),
+    columns::Col::new("right", 6, 18, 2),
+    columns::Col::new("kind", 9, 20, 1),
+];
+
+/// A row's kind as the table shows it: a kept row says so first, so a narrow column still
+/// shows it.
+fn kind_text(r: &DiffRow) -> String {
+    match &r.required_by {
+        Some(_) => format!("kept · {}", r.kind.as_str()),
+        None => r.kind.as_str().to_string(),
     }
 }
 
@@ -467,6 +595,23 @@ fn render_table(
     } else {
         None
     };
+    // Each column wants the width of its widest visible value.
+    let visible: Vec<&DiffRow> = state.view[offset..end]
+        .iter()
+        .map(|i| &o.report.rows[*i])
+        .collect();
+    let kinds: Vec<String> = visible.iter().map(|r| kind_text(r)).collect();
+    let [principal, securable, permission, left, right, kind] = DIFF_COLUMNS;
+    let cols = [
+        principal.wanting(visible.iter().map(|r| r.principal.as_str()), 30),
+        securable.wanting(visible.iter().map(|r| r.securable.as_str()), 60),
+        permission.wanting(visible.iter().map(|r| r.permission.as_str()), 24),
+        left.wanting(visible.iter().map(|r| r.left.as_str()), 30),
+        right.wanting(visible.iter().map(|r| r.right.as_str()), 30),
+        kind.wanting(kinds.iter().map(String::as_str), 30),
+    ];
+    let fitted = columns::fit(&cols, area.width.saturating_sub(2), 1);
+    let width_of = |i: usize| fitted.iter().find(|(c, _)| *c == i).map_or(0, |(_, w)| *w);
     let rows = state.view[offset..end].iter().enumerate().map(|(i, idx)| {
         let r = &o.report.rows[*idx];
         // Grouped by principal: its name shows on the first row of each group.
@@ -476,22 +621,16 @@ fn render_table(
             r.principal.clone()
         };
         last_principal = Some(r.principal.as_str());
-        let row = Row::new(vec![
-            Line::styled(who, theme.header()),
-            Line::from(r.securable.clone()),
-            Line::from(r.permission.clone()),
-            Line::from(r.left.clone()),
-            Line::from(r.right.clone()),
-            // A kept row says so first, so a narrow column still shows it.
-            Line::styled(
-                match &r.required_by {
-                    Some(_) => format!("kept · {}", r.kind.as_str()),
-                    None => r.kind.as_str().to_string(),
-                },
-                kind_style(theme, r.kind),
-            ),
-        ])
-        .style(theme.text());
+        let kind = kind_text(r);
+        let cells = [
+            Line::styled(columns::cut(&who, width_of(0)), theme.header()),
+            Line::from(columns::cut(&r.securable, width_of(1))),
+            Line::from(columns::cut(&r.permission, width_of(2))),
+            Line::from(columns::cut(&r.left, width_of(3))),
+            Line::from(columns::cut(&r.right, width_of(4))),
+            Line::styled(columns::cut(&kind, width_of(5)), kind_style(theme, r.kind)),
+        ];
+        let row = Row::new(columns::pick(&cells, &fitted)).style(theme.text());
         if offset + i == state.cursor.selected {
             row.style(theme.selected())
         } else {
@@ -499,30 +638,11 @@ fn render_table(
         }
     });
     let rows: Vec<Row> = rows.collect();
+    let titles: Vec<&str> = DIFF_COLUMNS.iter().map(|c| c.title).collect();
     frame.render_widget(
-        Table::new(
-            rows,
-            [
-                Constraint::Length(20),
-                Constraint::Min(14),
-                Constraint::Length(10),
-                Constraint::Length(10),
-                Constraint::Length(12),
-                Constraint::Length(13),
-            ],
-        )
-        .header(
-            Row::new(vec![
-                "principal",
-                "securable",
-                "permission",
-                "left",
-                "right",
-                "kind",
-            ])
-            .style(theme.header()),
-        )
-        .block(block),
+        Table::new(rows, columns::constraints(&fitted))
+            .header(Row::new(columns::pick(&titles, &fitted)).style(theme.header()))
+            .block(block),
         area,
     );
     if state.focus == Focus::Filter {

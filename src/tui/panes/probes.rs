@@ -1,5 +1,5 @@
 //! The Probes pane: a check × node matrix for one principal (✓ ✗ – with times), the selected
-//! check's error, cause and fix; `f` applies the fix as the node's admin after confirmation.
+//! check's error, cause and fix; `a` applies the fix as the node's admin after confirmation.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -36,6 +36,10 @@ pub struct ProbesState {
     pub notice: Option<String>,
     pub confirm: Option<FixConfirm>,
     pub started: bool,
+    /// The selected check's error, cause and fix, whole, in a popup (Enter).
+    pub detail: bool,
+    /// Whether the first results have moved the selection to their first failure.
+    started_on_failure: bool,
 }
 
 impl ProbesState {
@@ -63,6 +67,8 @@ impl ProbesState {
             notice: None,
             confirm: None,
             started: false,
+            detail: false,
+            started_on_failure: false,
         }
     }
 
@@ -85,6 +91,23 @@ impl ProbesState {
         self.results = results;
         self.row = self.row.min(self.checks.len().saturating_sub(1));
         self.col = self.col.min(self.nodes.len().saturating_sub(1));
+        // The first probe opens on the first failure, not on whatever cell comes first.
+        if !self.started_on_failure {
+            self.started_on_failure = true;
+            // Node by node, in the config's order: the first node with a failure, at its first.
+            let first_failure = self.nodes.iter().enumerate().find_map(|(ci, n)| {
+                self.checks
+                    .iter()
+                    .position(|check| {
+                        self.cell(check, n)
+                            .is_some_and(|r| r.status == Status::Fail)
+                    })
+                    .map(|ri| (ri, ci))
+            });
+            if let Some((row, col)) = first_failure {
+                (self.row, self.col) = (row, col);
+            }
+        }
         self.error = None;
     }
 
@@ -108,7 +131,7 @@ impl ProbesState {
         self.col = (self.col as isize + delta).clamp(0, last.max(0)) as usize;
     }
 
-    /// `f` on the selected node: ask for confirmation of its fix.
+    /// `a` on the selected node: ask for confirmation of its fix.
     pub fn begin_fix(&mut self) {
         let Some(node) = self.nodes.get(self.col).cloned() else {
             return;
@@ -145,10 +168,13 @@ fn mark(theme: &Theme, r: Option<&CheckResult>) -> Line<'static> {
 }
 
 pub fn render(state: &ProbesState, theme: &Theme, frame: &mut Frame, area: Rect, focused: bool) {
+    // The matrix first: the detail takes what is left up to 12 lines (Enter shows it whole).
+    let matrix = state.checks.len() as u16 + 3;
+    let detail_height = area.height.saturating_sub(2 + matrix).clamp(4, 12);
     let [head, body, detail] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Min(5),
-        Constraint::Length(12),
+        Constraint::Length(detail_height),
     ])
     .areas(area);
     let head_lines = vec![
@@ -161,9 +187,9 @@ pub fn render(state: &ProbesState, theme: &Theme, frame: &mut Frame, area: Rect,
             Span::styled(" (p)   ", theme.muted()),
             Span::styled(
                 if state.active {
-                    "active (a): operations run and roll back"
+                    "active (t): operations run and roll back"
                 } else {
-                    "passive (a): nothing is changed"
+                    "passive (t): nothing is changed"
                 },
                 theme.text(),
             ),
@@ -180,31 +206,59 @@ pub fn render(state: &ProbesState, theme: &Theme, frame: &mut Frame, area: Rect,
     ];
     frame.render_widget(Paragraph::new(head_lines), head);
 
-    let mut widths = vec![Constraint::Length(50)];
-    widths.extend(state.nodes.iter().map(|_| Constraint::Length(11)));
-    let header: Vec<Line> = std::iter::once(Line::from("check"))
-        .chain(state.nodes.iter().enumerate().map(|(i, n)| {
-            if i == state.col {
-                Line::styled(n.clone(), theme.selected())
-            } else {
-                Line::from(n.clone())
-            }
-        }))
-        .collect();
+    // The check column as wide as its longest check (at most half the width); as many node
+    // columns as fit after it, a window that keeps the selected node in view.
+    let inner = body.width.saturating_sub(2);
+    let longest = state
+        .checks
+        .iter()
+        .map(|c| c.chars().count())
+        .max()
+        .unwrap_or(5) as u16;
+    let check_width = longest.clamp(5, (inner / 2).max(16)).min(inner);
+    const NODE_WIDTH: u16 = 10;
+    let fit = usize::from(inner.saturating_sub(check_width) / (NODE_WIDTH + 1)).max(1);
+    let first = state
+        .col
+        .saturating_sub(fit - 1)
+        .min(state.nodes.len().saturating_sub(fit));
+    let shown: Vec<usize> = (first..state.nodes.len()).take(fit).collect();
+    let mut widths = vec![Constraint::Length(check_width)];
+    widths.extend(shown.iter().map(|_| Constraint::Length(NODE_WIDTH)));
+    let header: Vec<Line> = std::iter::once(Line::from(if shown.len() < state.nodes.len() {
+        format!(
+            "check · nodes {}–{} of {}",
+            first + 1,
+            first + shown.len(),
+            state.nodes.len()
+        )
+    } else {
+        "check".into()
+    }))
+    .chain(shown.iter().map(|i| {
+        let n = crate::tui::columns::cut(&state.nodes[*i], NODE_WIDTH);
+        if *i == state.col {
+            Line::styled(n, theme.selected())
+        } else {
+            Line::from(n)
+        }
+    }))
+    .collect();
     let rows: Vec<Row> = state
         .checks
         .iter()
         .enumerate()
         .map(|(ri, check)| {
             let mut cells = vec![Line::styled(
-                check.clone(),
+                crate::tui::columns::cut(check, check_width),
                 if ri == state.row {
                     theme.header()
                 } else {
                     theme.text()
                 },
             )];
-            for (ci, node) in state.nodes.iter().enumerate() {
+            for ci in shown.iter().copied() {
+                let node = &state.nodes[ci];
                 let m = mark(theme, state.cell(check, node));
                 cells.push(if ri == state.row && ci == state.col {
                     m.style(theme.selected())
@@ -216,7 +270,7 @@ pub fn render(state: &ProbesState, theme: &Theme, frame: &mut Frame, area: Rect,
         })
         .collect();
     let block = Block::bordered()
-        .title(" Probes — ↑↓ check · ←→ node · r re-run · f fix ")
+        .title(" Probes — ↑↓ check · ←→ node · Enter detail · r re-run · a apply the fix ")
         .title_style(theme.title())
         .border_style(theme.border(focused));
     if rows.is_empty() {
@@ -284,10 +338,62 @@ pub fn render(state: &ProbesState, theme: &Theme, frame: &mut Frame, area: Rect,
         detail,
     );
 
+    if state.detail
+        && let Some(r) = state.selected()
+    {
+        let mut fields = vec![
+            ("check", r.check.clone()),
+            ("node", r.node.clone()),
+            (
+                "outcome",
+                format!(
+                    "{} ({} ms)",
+                    match r.status {
+                        Status::Pass => "passed",
+                        Status::Fail => "failed",
+                        Status::Skipped => "skipped",
+                    },
+                    r.millis
+                ),
+            ),
+        ];
+        if let Some(e) = &r.error {
+            fields.push((
+                "error",
+                match e.number {
+                    Some(n) => format!("{n}, state {}: {}", e.state.unwrap_or(0), e.message),
+                    None => e.message.clone(),
+                },
+            ));
+        }
+        if let Some(c) = &r.cause {
+            fields.push(("why", c.clone()));
+        }
+        if let Some(f) = &r.fix {
+            fields.push(("fix", f.clone()));
+        }
+        crate::tui::widgets::detail_popup(frame, area, theme, "Probe", &fields);
+    }
     if let Some(c) = &state.confirm {
-        let w = area.width.saturating_sub(10).min(100);
-        let h = (c.fix.lines().count() as u16 + 6).min(area.height);
-        let rect = Rect::new(area.x + (area.width - w) / 2, area.y + 2, w, h);
+        // The statements are wrapped, never cut: the box is as tall as they need.
+        let w = area.width.saturating_sub(4).min(110);
+        let inner = usize::from(w.saturating_sub(2)).max(1);
+        let wrapped: usize = c
+            .fix
+            .lines()
+            .map(|l| {
+                unicode_width::UnicodeWidthStr::width(l)
+                    .div_ceil(inner)
+                    .max(1)
+            })
+            .sum();
+        let h = (wrapped as u16 + 6).min(area.height);
+        let rect = Rect::new(
+            area.x + (area.width.saturating_sub(w)) / 2,
+            area.y + (area.height.saturating_sub(h)) / 2,
+            w,
+            h,
+        );
         confirmation(
             frame,
             rect,

@@ -18,6 +18,7 @@ use ratatui_textarea::TextArea;
 use rust_decimal::Decimal;
 
 use crate::domain::rates::{Flag, Method, Preview, PreviewRow, RateParams};
+use crate::tui::columns;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{Cursor, filter_overlay};
 use crate::worker::TaskId;
@@ -100,6 +101,10 @@ pub struct RatesState {
     pub configured: bool,
     /// What every frame shows about the whole preview, counted once when it arrives.
     pub digest: Digest,
+    /// On a narrow terminal, the chart shown in place of the table (`c`).
+    pub chart_shown: bool,
+    /// The selected row's every field, in a popup (Enter).
+    pub detail: bool,
 }
 
 /// Whole-preview figures and the rows of each site, so a frame never walks every row.
@@ -183,6 +188,8 @@ impl RatesState {
             notice: None,
             confirm: None,
             configured,
+            chart_shown: false,
+            detail: false,
         }
     }
 
@@ -260,11 +267,18 @@ impl RatesState {
     /// Feed a key to the focused text input. Returns false when the key leaves the input.
     pub fn edit(&mut self, key: KeyEvent, now: Instant) -> bool {
         match (self.focus, key.code) {
+            // Esc leaves the filter and clears it; Enter keeps it.
+            (Focus::Filter, KeyCode::Esc) => {
+                self.clear_filter();
+                self.focus = Focus::Table;
+                false
+            }
             (_, KeyCode::Esc) | (Focus::Filter, KeyCode::Enter) => {
                 self.focus = Focus::Table;
                 false
             }
-            (Focus::Field(i), KeyCode::Enter | KeyCode::Down) => {
+            // Tab moves between the fields: an input owns the printable keys, not Tab.
+            (Focus::Field(i), KeyCode::Enter | KeyCode::Down | KeyCode::Tab) => {
                 self.focus = if i + 1 < FIELDS.len() {
                     Focus::Field(i + 1)
                 } else {
@@ -272,7 +286,7 @@ impl RatesState {
                 };
                 true
             }
-            (Focus::Field(i), KeyCode::Up) => {
+            (Focus::Field(i), KeyCode::Up | KeyCode::BackTab) => {
                 self.focus = Focus::Field(i.saturating_sub(1));
                 true
             }
@@ -289,6 +303,14 @@ impl RatesState {
                 true
             }
             (Focus::Table, _) => false,
+        }
+    }
+
+    /// Empty the filter (Esc): every row shows again.
+    pub fn clear_filter(&mut self) {
+        if !self.filter_text().is_empty() {
+            self.filter = single_line("");
+            self.rebuild_view();
         }
     }
 
@@ -384,14 +406,26 @@ fn flag_style(theme: &Theme, f: Flag) -> Style {
     }
 }
 
-/// The layout of the pane: form, summary, table, chart.
-pub fn layout(area: Rect) -> [Rect; 4] {
+/// Below this width the chart folds away: the table takes the whole body, and `c` swaps the
+/// chart in for it.
+pub const SIDE_PANEL_MIN_WIDTH: u16 = 100;
+
+/// The layout of the pane: form, summary, table, chart (an empty rect where one is folded).
+pub fn layout(area: Rect, chart_shown: bool) -> [Rect; 4] {
     let [form, summary, body] = Layout::vertical([
         Constraint::Length(3),
         Constraint::Length(3),
         Constraint::Min(5),
     ])
     .areas(area);
+    if area.width < SIDE_PANEL_MIN_WIDTH {
+        let none = Rect::new(body.x, body.y, 0, 0);
+        return if chart_shown {
+            [form, summary, none, body]
+        } else {
+            [form, summary, body, none]
+        };
+    }
     let [table, chart] =
         Layout::horizontal([Constraint::Percentage(68), Constraint::Percentage(32)]).areas(body);
     [form, summary, table, chart]
@@ -413,11 +447,54 @@ pub fn render(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect, 
         frame.render_widget(p, area);
         return;
     }
-    let [form, summary, table, chart] = layout(area);
+    let [form, summary, table, chart] = layout(area, state.chart_shown);
     render_form(state, theme, frame, form);
     render_summary(state, theme, frame, summary);
-    render_table(state, theme, frame, table, focused);
-    render_chart(state, theme, frame, chart);
+    if !table.is_empty() {
+        render_table(state, theme, frame, table, focused);
+    }
+    if !chart.is_empty() {
+        render_chart(state, theme, frame, chart);
+    }
+    if state.detail
+        && let Some(r) = state.selected_row()
+    {
+        let flags: Vec<&str> = r.flags.iter().map(|f| f.as_str()).collect();
+        let opt = |v: Option<Decimal>| v.map_or("—".to_string(), |d| d.to_string());
+        let fields = [
+            ("site", format!("{} {}", r.site_id, r.site_name)),
+            ("job code", r.job_code.clone()),
+            ("rate", format!("{} ({})", r.rate, r.method.as_str())),
+            ("current rate", opt(r.current_rate)),
+            (
+                "change",
+                format!("{} ({} %)", opt(r.delta), opt(r.delta_pct)),
+            ),
+            ("samples", format!("{} ({} hours)", r.samples, r.hours)),
+            ("source", r.source.as_str().to_string()),
+            (
+                "on record for the date",
+                match (&r.recorded_rate, &r.recorded_method) {
+                    (Some(rate), Some(m)) => format!("{rate} ({m})"),
+                    (Some(rate), None) => rate.to_string(),
+                    _ => "—".into(),
+                },
+            ),
+            (
+                "GP unit account",
+                r.gp_unit_account.clone().unwrap_or_else(|| "none".into()),
+            ),
+            (
+                "flags",
+                if flags.is_empty() {
+                    "none".into()
+                } else {
+                    flags.join(", ")
+                },
+            ),
+        ];
+        crate::tui::widgets::detail_popup(frame, area, theme, "Rate", &fields);
+    }
     if let Some(c) = &state.confirm {
         render_confirm(c, theme, frame, area);
     }
@@ -519,6 +596,20 @@ fn render_summary(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Re
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);
 }
 
+/// The Rates table's columns: site, job code and the numbers matter most; the name shrinks
+/// first, then the flags, source and samples drop (the detail, Enter, shows every field).
+const RATE_COLUMNS: [columns::Col; 9] = [
+    columns::Col::new("Site", 4, 4, 0),
+    columns::Col::new("Name", 6, 24, 2).filling(),
+    columns::Col::new("Job", 3, 6, 0),
+    columns::Col::new("Rate", 7, 7, 0),
+    columns::Col::new("Current", 7, 7, 1),
+    columns::Col::new("Δ%", 6, 6, 1),
+    columns::Col::new("Samples", 7, 7, 4),
+    columns::Col::new("Source", 7, 8, 5),
+    columns::Col::new("Flags", 8, 40, 3),
+];
+
 fn render_table(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect, focused: bool) {
     let filter = state.filter_text();
     let title = format!(
@@ -544,9 +635,29 @@ fn render_table(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect
         frame.render_widget(Paragraph::new(msg).style(theme.muted()).block(block), area);
         return;
     };
-    // Only the rows that fit are built: header and borders take three lines.
+    // Only the rows that fit are built: header and borders take three lines. Only the columns
+    // that fit are shown: the numbers before the name's length, the flags last.
     let page = area.height.saturating_sub(3) as usize;
     let (offset, end) = state.cursor.window(state.view.len(), page);
+    // The name and the flags want the width of their widest visible value.
+    let visible: Vec<&PreviewRow> = state.view[offset..end]
+        .iter()
+        .map(|i| &o.preview.rows[*i])
+        .collect();
+    let flag_texts: Vec<String> = visible
+        .iter()
+        .map(|r| {
+            r.flags
+                .iter()
+                .map(|f| format!("{} ", f.as_str()))
+                .collect::<String>()
+        })
+        .collect();
+    let mut cols = RATE_COLUMNS;
+    cols[1] = cols[1].wanting(visible.iter().map(|r| r.site_name.as_str()), 28);
+    cols[8] = cols[8].wanting(flag_texts.iter().map(|f| f.trim_end()), 60);
+    let fitted = columns::fit(&cols, area.width.saturating_sub(2), 1);
+    let width_of = |i: usize| fitted.iter().find(|(c, _)| *c == i).map_or(0, |(_, w)| *w);
     let rows = state.view[offset..end].iter().enumerate().map(|(i, idx)| {
         let r = &o.preview.rows[*idx];
         let flags: Vec<Span> = r
@@ -559,15 +670,15 @@ fn render_table(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect
             Some(d) if d < Decimal::ZERO => theme.fg("warn"),
             _ => theme.text(),
         };
-        let row = Row::new(vec![
+        let cells = [
             Line::from(format!("{:>4}", r.site_id)),
-            Line::from(r.site_name.clone()),
-            Line::from(r.job_code.clone()),
-            Line::from(format!("{:>8}", r.rate)),
+            Line::from(columns::cut(&r.site_name, width_of(1))),
+            Line::from(columns::cut(&r.job_code, width_of(2))),
+            Line::from(format!("{:>7}", r.rate)),
             if r.recorded_rate.is_some() {
                 // The rate on record for this very date: what a write would replace.
                 Line::styled(
-                    format!("{:>8}", fmt_opt(r.current_rate)),
+                    format!("{:>7}", fmt_opt(r.current_rate)),
                     flag_style(
                         theme,
                         if r.flags.contains(&Flag::Unchanged) {
@@ -578,40 +689,25 @@ fn render_table(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect
                     ),
                 )
             } else {
-                Line::from(format!("{:>8}", fmt_opt(r.current_rate)))
+                Line::from(format!("{:>7}", fmt_opt(r.current_rate)))
             },
-            Line::styled(format!("{:>7}", fmt_opt(r.delta_pct)), delta_style),
-            Line::from(format!("{:>6}", r.samples)),
-            Line::from(r.source.as_str()),
-            Line::from(flags),
-        ])
-        .style(theme.text());
+            Line::styled(format!("{:>6}", fmt_opt(r.delta_pct)), delta_style),
+            Line::from(format!("{:>7}", r.samples)),
+            Line::from(columns::cut(r.source.as_str(), width_of(7))),
+            Line::from(columns::cut_spans(flags, width_of(8))),
+        ];
+        let row = Row::new(columns::pick(&cells, &fitted)).style(theme.text());
         if offset + i == state.cursor.selected {
             row.style(theme.selected())
         } else {
             row
         }
     });
-    let header = Row::new(vec![
-        "Site", "Name", "Job", "Rate", "Current", "Δ%", "Samples", "Source", "Flags",
-    ])
-    .style(theme.header());
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Length(4),
-            Constraint::Min(12),
-            Constraint::Length(4),
-            Constraint::Length(8),
-            Constraint::Length(8),
-            Constraint::Length(7),
-            Constraint::Length(7),
-            Constraint::Length(8),
-            Constraint::Min(14),
-        ],
-    )
-    .header(header)
-    .block(block);
+    let titles: Vec<&str> = RATE_COLUMNS.iter().map(|c| c.title).collect();
+    let header = Row::new(columns::pick(&titles, &fitted)).style(theme.header());
+    let table = Table::new(rows, columns::constraints(&fitted))
+        .header(header)
+        .block(block);
     frame.render_widget(table, area);
     if state.focus == Focus::Filter {
         filter_overlay(frame, area, &state.filter);

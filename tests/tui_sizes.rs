@@ -1,0 +1,289 @@
+//! Every pane at 80×24, 120×40 and 200×60 from recorded state: snapshots, what each user came
+//! for visible at the smallest size, and nothing of a confirmation or a script cut at any size.
+
+mod common;
+
+use std::time::Instant;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use tpdb::flows::no_progress;
+use tpdb::tui::app::{App, Pane};
+use tpdb::tui::keymap::Keymap;
+use tpdb::tui::theme::Theme;
+use tpdb::worker::{Command, Event, TaskEnd};
+
+const SIZES: [(u16, u16); 3] = [(80, 24), (120, 40), (200, 60)];
+
+fn key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+}
+
+fn code(k: KeyCode) -> KeyEvent {
+    KeyEvent::new(k, KeyModifiers::NONE)
+}
+
+fn screen(app: &mut App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| app.render(f)).unwrap();
+    let buf = t.backend().buffer();
+    let mut s = String::new();
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            s.push_str(buf[(x, y)].symbol());
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// Whether `statement` can be read whole on `screen`, wrapped over lines as it may be (and a
+/// dialog's lines may stand between other panes' cells): every word of it, in order, each word
+/// whole on one line.
+fn readable(screen: &str, statement: &str) -> bool {
+    let mut rest = screen;
+    for word in statement.split_whitespace() {
+        match rest.find(word) {
+            Some(at) => rest = &rest[at + word.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Answer the command the app just sent with the event the worker would send.
+async fn answer(app: &mut App, demo: &common::Demo) {
+    for cmd in app.take_commands() {
+        let (id, ev) = match cmd {
+            Command::PreviewRates { id, params } => {
+                let outcome = tpdb::flows::rates::preview(&demo.config, &params, &no_progress)
+                    .await
+                    .unwrap();
+                (
+                    id,
+                    Event::RatesPreview {
+                        id,
+                        outcome: Box::new(outcome),
+                    },
+                )
+            }
+            Command::PrivilegesCheck {
+                id,
+                principal,
+                node,
+            } => {
+                let outcome = tpdb::flows::privileges::check(&demo.config, &principal, &node)
+                    .await
+                    .unwrap();
+                (
+                    id,
+                    Event::Privileges {
+                        id,
+                        outcome: Box::new(outcome),
+                    },
+                )
+            }
+            Command::PrivilegesDiff { id, left, right } => {
+                let outcome =
+                    tpdb::flows::privileges::diff_nodes(&demo.config, &left, &right, None)
+                        .await
+                        .unwrap();
+                (
+                    id,
+                    Event::Privileges {
+                        id,
+                        outcome: Box::new(outcome),
+                    },
+                )
+            }
+            Command::Probe {
+                id,
+                principal,
+                nodes,
+                active,
+            } => {
+                let mut results =
+                    tpdb::flows::probes::probe(&demo.config, &principal, &nodes, active)
+                        .await
+                        .unwrap();
+                results.iter_mut().for_each(|r| r.millis = 0);
+                (id, Event::ProbeResults { id, results })
+            }
+            _ => continue,
+        };
+        app.on_event(ev);
+        app.on_event(Event::TaskFinished {
+            id,
+            end: TaskEnd::Done,
+        });
+    }
+}
+
+async fn loaded(demo: &common::Demo) -> App {
+    let mut app = App::new(
+        Keymap::default(),
+        Theme::load("dark", None, true).unwrap(),
+        Some(common::demo_params()),
+        tpdb::tui::facts(&demo.config),
+    );
+    app.start();
+    answer(&mut app, demo).await;
+    app
+}
+
+#[tokio::test]
+async fn the_rates_pane_keeps_every_number_at_80_columns_and_the_chart_is_one_key_away() {
+    let demo = common::demo();
+    let mut app = loaded(&demo).await;
+    for (w, h) in SIZES {
+        let s = screen(&mut app, w, h);
+        insta::assert_snapshot!(format!("rates_{w}x{h}"), s);
+        // Site 1's first rate, its current rate and its change: the numbers of the row.
+        for number in ["19.20", "17.32", "10.9"] {
+            assert!(s.contains(number), "{w}×{h}: {number} not shown:\n{s}");
+        }
+        for title in ["Site", "Job", "Rate", "Current", "Δ%"] {
+            assert!(s.contains(title), "{w}×{h}: column {title} not shown:\n{s}");
+        }
+    }
+    // Narrow: the chart folds; `c` shows it in the table's place, and again the table.
+    let now = Instant::now();
+    let s = screen(&mut app, 80, 24);
+    assert!(!s.contains("Site 1 Dallas Hyatt Regency ─"), "{s}");
+    app.on_key(key('c'), now);
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("Site 1 Dallas Hyatt Regency"), "{s}");
+    app.on_key(key('c'), now);
+    // Enter shows the selected row whole, wrapped: name, flags and all.
+    app.on_key(code(KeyCode::Enter), now);
+    let s = screen(&mut app, 80, 24);
+    for field in ["Dallas Hyatt Regency", "few_samples", "GP unit account"] {
+        assert!(s.contains(field), "{field}:\n{s}");
+    }
+    app.on_key(code(KeyCode::Esc), now);
+    assert!(!app.rates.detail);
+}
+
+#[tokio::test]
+async fn a_rates_confirmation_shows_every_statement_whole_at_every_size() {
+    let demo = common::demo();
+    let mut app = loaded(&demo).await;
+    let now = Instant::now();
+    app.on_key(key('a'), now);
+    let (id, prep) = app
+        .take_commands()
+        .iter()
+        .find_map(|c| match c {
+            Command::PrepareApply {
+                id,
+                outcome,
+                replace_recorded,
+            } => Some((
+                *id,
+                tpdb::flows::rates::prepare_apply(&demo.config, outcome, *replace_recorded)
+                    .unwrap(),
+            )),
+            _ => None,
+        })
+        .expect("a prepared write after `a`");
+    let statements = prep.statements.clone();
+    app.on_event(Event::ApplyPrepared {
+        id,
+        prep: Box::new(prep),
+    });
+    assert!(app.rates.confirm.is_some());
+    for (w, h) in SIZES {
+        let s = screen(&mut app, w, h);
+        // What fits is whole; the rest is a scroll away, never cut mid-statement.
+        let shown = statements.iter().filter(|st| readable(&s, st)).count();
+        assert!(shown > 0, "{w}×{h}: no statement readable:\n{s}");
+        for st in statements.iter().take(shown) {
+            assert!(readable(&s, st), "{w}×{h}: cut: {st}\n{s}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_privileges_script_and_its_confirmation_are_never_cut() {
+    let demo = common::demo();
+    let mut app = loaded(&demo).await;
+    let now = Instant::now();
+    app.on_key(key('2'), now);
+    answer(&mut app, &demo).await;
+    // The data flow's principal against training: the EXECUTE grant it lacks everywhere.
+    app.on_key(key('t'), now);
+    answer(&mut app, &demo).await;
+    while app.privileges.principal_name().as_deref() != Some("sp-billing-dataflow") {
+        app.on_key(key('f'), now);
+        answer(&mut app, &demo).await;
+    }
+    let script = app.privileges.script_text();
+    let statements: Vec<&str> = script
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("--"))
+        .collect();
+    assert!(
+        statements.iter().any(|s| s.starts_with("GRANT EXECUTE")),
+        "{script}"
+    );
+    for (w, h) in SIZES {
+        let s = screen(&mut app, w, h);
+        insta::assert_snapshot!(format!("privileges_{w}x{h}"), s);
+        for st in &statements {
+            assert!(readable(&s, st), "{w}×{h}: the script cuts {st}:\n{s}");
+        }
+    }
+    app.on_key(key('a'), now);
+    assert!(app.privileges.confirm.is_some());
+    for (w, h) in SIZES {
+        let s = screen(&mut app, w, h);
+        for st in &statements {
+            assert!(
+                readable(&s, st),
+                "{w}×{h}: the confirmation cuts {st}:\n{s}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn probes_show_every_check_at_80x24_and_the_fix_confirmation_whole() {
+    let demo = common::demo();
+    let mut app = loaded(&demo).await;
+    let now = Instant::now();
+    app.on_key(key('4'), now);
+    answer(&mut app, &demo).await;
+    assert_eq!(app.pane, Pane::Probes);
+    // It opens on the first failure, not on a skipped cell.
+    let selected = app.probes.selected().unwrap();
+    assert_eq!(selected.status, tpdb::worker::Status::Fail, "{selected:?}");
+    let checks = app.probes.checks.clone();
+    for (w, h) in SIZES {
+        let s = screen(&mut app, w, h);
+        insta::assert_snapshot!(format!("probes_{w}x{h}"), s);
+        for c in &checks {
+            let shown = tpdb::tui::columns::cut(c, 40);
+            let shown = shown.trim_end_matches('…');
+            assert!(s.contains(shown), "{w}×{h}: check {c} not shown:\n{s}");
+        }
+    }
+    app.on_key(key('a'), now);
+    let fix = app.probes.confirm.as_ref().unwrap().fix.clone();
+    for (w, h) in SIZES {
+        let s = screen(&mut app, w, h);
+        for line in fix.lines() {
+            assert!(readable(&s, line), "{w}×{h}: the fix is cut: {line}\n{s}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_terminal_under_60x16_says_so_and_how_big_it_must_be() {
+    let demo = common::demo();
+    let mut app = loaded(&demo).await;
+    let s = screen(&mut app, 59, 15);
+    assert!(s.contains("terminal too small: 59×15, need 60×16"), "{s}");
+    let s = screen(&mut app, 60, 16);
+    assert!(!s.contains("too small"), "{s}");
+}
