@@ -314,8 +314,9 @@ fn refusals_exit_1_and_say_how_to_proceed() {
             ],
             "--confirm node1",
         ),
+        // A locked stage refuses its copy (its assessment runs: see migration_flow).
         (
-            &["migrate", "run", "uat", "--step", "assessment"],
+            &["migrate", "run", "uat", "--step", "copy", "--yes"],
             "--override",
         ),
         (

@@ -494,7 +494,18 @@ fn unknown_and_locked_stages_are_refused_with_the_way_forward() {
         text(&out.stderr)
             .contains("unknown stage 'staging'; stages are training, devnode, uat, prod")
     );
+    // Locked, a stage is still assessed (read-only), and says it is locked.
     let out = tpdb(&demo, &["migrate", "run", "uat", "--step", "assessment"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout)
+            .contains("stage 'uat' is locked: the previous stage 'devnode' has not validated")
+            && text(&out.stdout).contains("this step only reads, so it runs; the copy waits"),
+        "{}",
+        text(&out.stdout)
+    );
+    // Its copy is refused, with the way forward.
+    let out = tpdb(&demo, &["migrate", "run", "uat", "--step", "copy", "--yes"]);
     assert_eq!(out.status.code(), Some(1), "a refused operation");
     let e = text(&out.stderr);
     assert!(

@@ -804,3 +804,72 @@ async fn rates_on_record_need_a_second_confirmation_that_lists_them_and_nothing_
     assert!(!s.contains("Write site rates"), "{s}");
     assert!(s.contains("nothing to write"), "{s}");
 }
+
+#[test]
+fn a_step_is_checked_before_its_confirmation_which_names_every_earlier_failure() {
+    use tpdb::domain::plan::{Step, StepState};
+    use tpdb::tui::panes::migration::Prompt;
+    let demo = common::demo();
+    let now = Instant::now();
+    let (mut app, id, mut stages) = migration_app(&demo, now);
+    stages[0].assessment = StepState::Passed;
+    stages[0].privileges = StepState::Failed(
+        "sp-billing-dataflow lacks EXECUTE on dbo.usp_UpsertSiteJobCodeRate".into(),
+    );
+    app.on_event(Event::MigrationStatus { id, stages });
+    let _ = app.take_commands();
+
+    // devnode is locked: its copy is refused at once, with no confirmation to say yes to.
+    app.on_key(code(KeyCode::Down), now);
+    for _ in 0..2 {
+        app.on_key(key('l'), now);
+    }
+    assert_eq!(app.migration.selected_step(), Step::Copy);
+    app.on_key(code(KeyCode::Enter), now);
+    assert!(app.migration.prompt.is_none());
+    assert!(
+        app.migration
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("stage 'devnode' is locked")),
+        "{:?}",
+        app.migration.error
+    );
+    assert!(app.take_commands().is_empty());
+    // Its assessment only reads: it runs while the stage is locked.
+    for _ in 0..2 {
+        app.on_key(key('h'), now);
+    }
+    app.on_key(code(KeyCode::Enter), now);
+    assert!(matches!(
+        &app.take_commands()[..],
+        [Command::MigrationStep { stage, step: Step::Assessment, .. }] if stage == "devnode"
+    ));
+
+    // training's copy: the confirmation names the failed privileges step before the yes.
+    let (mut app, id, mut stages) = migration_app(&demo, now);
+    stages[0].assessment = StepState::Passed;
+    stages[0].privileges = StepState::Failed(
+        "sp-billing-dataflow lacks EXECUTE on dbo.usp_UpsertSiteJobCodeRate".into(),
+    );
+    app.on_event(Event::MigrationStatus { id, stages });
+    for _ in 0..2 {
+        app.on_key(key('l'), now);
+    }
+    app.on_key(code(KeyCode::Enter), now);
+    match &app.migration.prompt {
+        Some((Prompt::Confirm { warnings, .. }, _, _)) => assert_eq!(
+            warnings,
+            &[
+                "privileges failed: sp-billing-dataflow lacks EXECUTE on dbo.usp_UpsertSiteJobCodeRate"
+            ]
+        ),
+        other => panic!("{:?}", other.as_ref().map(|p| &p.0)),
+    }
+    let s = screen(&render(&app, 80, 24));
+    assert!(
+        s.contains("⚠ privileges failed: sp-billing-dataflow lacks EXECUTE")
+            && s.contains("Copy anyway?"),
+        "{s}"
+    );
+}

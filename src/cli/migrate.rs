@@ -146,22 +146,26 @@ pub async fn run(config: &Config, cmd: MigrateCommand) -> Result<i32, Error> {
                 Some(s) => vec![s],
                 None => migration::status(config)?[i].remaining(),
             };
-            if steps.contains(&Step::Copy) {
-                if !yes {
+            if steps.contains(&Step::Copy) && yes {
+                check_confirmation(config, &target, confirm.as_deref())?;
+            }
+            for (n, s) in steps.iter().enumerate() {
+                if *s == Step::Copy && !yes {
+                    // Said when the run gets here, not before: an earlier failure stops it first.
                     eprintln!(
                         "copy writes to {target}: the assessment shows what it will create, empty and copy; add --yes to run it"
                     );
-                }
-                check_confirmation(config, &target, confirm.as_deref())
-                    .or_else(|e| if yes { Err(e) } else { Ok(()) })?;
-            }
-            for s in steps {
-                if s == Step::Copy && !yes {
                     break;
                 }
-                let r = migration::run_step(config, &stage, s, &progress).await?;
+                let r = migration::run_step(config, &stage, *s, &progress).await?;
                 print_report(&r);
                 if matches!(r.state, StepState::Failed(_)) {
+                    // Only what would work: a rerun of the whole stage stops here again.
+                    if let Some(next) = steps.get(n + 1) {
+                        eprintln!(
+                            "{s} failed, so the steps after it did not run: fix what it found and run the stage again, or run the next step on its own: `tpdb migrate run {stage} --step {next} --yes`"
+                        );
+                    }
                     return Ok(failure_code(&r));
                 }
             }

@@ -256,15 +256,43 @@ impl StageState {
     }
 }
 
-/// Whether `step` of stage `index` may run now, and if not, why and how to proceed.
-pub fn may_run(stages: &[StageState], index: usize, step: Step) -> Result<(), String> {
+/// Why stage `index` is locked (the previous stage has not validated and no override lifts
+/// it), or None. A locked stage's read-only steps run; its copy waits.
+pub fn locked(stages: &[StageState], index: usize) -> Option<String> {
     let stage = &stages[index];
-    if index > 0 && stage.override_reason.is_none() && !stages[index - 1].validated() {
-        return Err(format!(
+    (index > 0 && stage.override_reason.is_none() && !stages[index - 1].validated()).then(|| {
+        format!(
             "stage '{}' is locked: the previous stage '{}' has not validated; run it first, or override with a reason (`o` in the TUI, `--override \"REASON\"` on the command line)",
             stage.name,
             stages[index - 1].name
-        ));
+        )
+    })
+}
+
+/// The earlier steps of a stage that failed or were skipped, in words, for a confirmation of
+/// `step` to name before the user says yes: `privileges failed: …`.
+pub fn earlier_trouble(stage: &StageState, step: Step) -> Vec<String> {
+    Step::FORWARD
+        .into_iter()
+        .take_while(|s| *s != step)
+        .filter_map(|s| match stage.get(s) {
+            StepState::Failed(why) => Some(format!("{s} failed: {why}")),
+            StepState::Skipped(why) => Some(format!("{s} was skipped: {why}")),
+            StepState::Interrupted(why) => Some(format!("{s} was interrupted: {why}")),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether `step` of stage `index` may run now, and if not, why and how to proceed.
+pub fn may_run(stages: &[StageState], index: usize, step: Step) -> Result<(), String> {
+    let stage = &stages[index];
+    // The lock holds back the copy, the one forward step that writes; a DBA may assess a
+    // later stage early, and validation and rollback only follow a copy.
+    if step == Step::Copy
+        && let Some(why) = locked(stages, index)
+    {
+        return Err(why);
     }
     let name = &stage.name;
     match step {
@@ -308,13 +336,32 @@ mod tests {
     #[test]
     fn a_stage_unlocks_when_the_previous_one_validated_or_with_a_reason() {
         let mut s = stages();
-        let e = may_run(&s, 1, Step::Assessment).unwrap_err();
+        s[1].assessment = StepState::Passed;
+        let e = may_run(&s, 1, Step::Copy).unwrap_err();
         assert!(e.contains("stage 'devnode' is locked"), "{e}");
+        assert!(locked(&s, 1).is_some());
+        // Locked, its read-only steps still run: a DBA assesses a later stage early.
+        assert!(may_run(&s, 1, Step::Assessment).is_ok());
+        assert!(may_run(&s, 1, Step::Privileges).is_ok());
         s[0].validate = StepState::Passed;
-        assert!(may_run(&s, 1, Step::Assessment).is_ok());
+        assert!(may_run(&s, 1, Step::Copy).is_ok());
+        assert!(locked(&s, 1).is_none());
         let mut s = stages();
+        s[1].assessment = StepState::Passed;
         s[1].override_reason = Some("training refresh is done by hand this week".into());
-        assert!(may_run(&s, 1, Step::Assessment).is_ok());
+        assert!(may_run(&s, 1, Step::Copy).is_ok());
+    }
+
+    #[test]
+    fn a_confirmation_names_every_earlier_step_that_failed_or_was_skipped() {
+        let mut s = stages();
+        s[0].assessment = StepState::Passed;
+        s[0].privileges = StepState::Failed("sp-billing-dataflow lacks EXECUTE".into());
+        assert_eq!(
+            earlier_trouble(&s[0], Step::Copy),
+            ["privileges failed: sp-billing-dataflow lacks EXECUTE"]
+        );
+        assert!(earlier_trouble(&s[0], Step::Privileges).is_empty());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use super::panes::privileges::{self as privileges_pane, PrivilegesState, Request
 use super::panes::probes::{self as probes_pane, FixConfirm, ProbesState};
 use super::panes::rates::{self, Confirm, Focus, RatesState};
 use super::theme::Theme;
-use crate::domain::plan::Step;
+use crate::domain::plan::{Step, StepState};
 use crate::domain::rates::RateParams;
 use crate::worker::{Command, Event, TaskEnd, TaskId};
 
@@ -207,6 +207,11 @@ impl App {
         let Some(stage) = self.migration.selected_stage().map(|s| s.name.clone()) else {
             return;
         };
+        // Preconditions first: a confirmation is only asked for a step that can run.
+        if let Err(why) = self.migration.may_run(step) {
+            self.migration.error = Some(why);
+            return;
+        }
         if let Some(p) = self.migration.needs_confirmation(step) {
             self.migration.prompt = Some((p, ratatui_textarea::TextArea::default(), None));
             return;
@@ -245,6 +250,7 @@ impl App {
                         step,
                         target,
                         protected,
+                        ..
                     } => {
                         if protected && typed != target {
                             *error = Some(format!(
@@ -800,10 +806,18 @@ impl App {
                 self.compare_now();
             }
             Event::MigrationStatus { stages, .. } => {
+                // The journal's word is the truth now: an error about the old state goes.
                 self.migration.stages = stages;
+                self.migration.error = None;
                 self.migration.move_row(0);
             }
             Event::MigrationReport { report, .. } => {
+                if report.step == Step::Rollback && report.state == StepState::Passed {
+                    // The copy and validation of this session describe rows that are gone.
+                    for step in [Step::Copy, Step::Validate] {
+                        self.migration.reports.remove(&(report.stage.clone(), step));
+                    }
+                }
                 self.migration.notice = Some(format!(
                     "{} · {}: {}",
                     report.stage,

@@ -19,7 +19,7 @@ use crate::audit::{Audit, AuditRecord};
 use crate::config::{Config, MigrationConfig};
 use crate::db::{self, AnyNode, DbError, Node, Replace, Sizes, TableInfo};
 use crate::domain::checksum::Value;
-use crate::domain::plan::{StageState, Step, StepState, may_run};
+use crate::domain::plan::{StageState, Step, StepState, locked, may_run};
 use crate::domain::tsql::Collation;
 use crate::error::Error;
 use crate::flows::ProgressFn;
@@ -300,6 +300,12 @@ pub async fn run_step(
         // What settling found is said even when the step is refused.
         let found: String = findings.iter().map(|f| format!("\n  {f}")).collect();
         return Err(Error::Refused(format!("{why}{found}")));
+    }
+    if let Some(why) = locked(&stages, i) {
+        // Read-only steps run on a locked stage; the copy waits for the lock to lift.
+        findings.push(format!(
+            "{why} — this step only reads, so it runs; the copy waits"
+        ));
     }
     let identity = open(config, &sc.target)?.identity();
     stages[i].set(step, StepState::Running);

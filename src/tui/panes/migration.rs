@@ -32,6 +32,8 @@ pub enum Prompt {
         step: Step,
         target: String,
         protected: bool,
+        /// Earlier steps that failed or were skipped: said before the user says yes.
+        warnings: Vec<String>,
     },
     /// The reason for unlocking a locked stage.
     Override { stage: String },
@@ -86,8 +88,17 @@ impl MigrationState {
         self.col = (self.col as isize + d).clamp(0, STEPS.len() as isize - 1) as usize;
     }
 
+    /// Whether `step` of the selected stage may run now (checked before any confirmation).
+    pub fn may_run(&self, step: Step) -> Result<(), String> {
+        if self.stages.get(self.row).is_none() {
+            return Err("no stage selected".into());
+        }
+        crate::domain::plan::may_run(&self.stages, self.row, step)
+    }
+
     /// Copy and rollback write to the target: they ask first (with the typed name when the
-    /// target is protected). Other steps only read.
+    /// target is protected), naming every earlier step that failed or was skipped. Other
+    /// steps only read.
     pub fn needs_confirmation(&self, step: Step) -> Option<Prompt> {
         let s = self.selected_stage()?;
         matches!(step, Step::Copy | Step::Rollback).then(|| Prompt::Confirm {
@@ -95,6 +106,11 @@ impl MigrationState {
             step,
             target: s.target.clone(),
             protected: self.protected.contains(&s.target),
+            warnings: if step == Step::Copy {
+                crate::domain::plan::earlier_trouble(s, step)
+            } else {
+                Vec::new()
+            },
         })
     }
 }
@@ -132,6 +148,14 @@ pub fn render(state: &MigrationState, theme: &Theme, frame: &mut Frame, area: Re
 
     // The stage column takes what its longest label needs; the steps share the rest, and a
     // step's cell says where an interruption stopped when its column has room for it.
+    // A locked stage carries the lock; the detail says why.
+    let locked = |s: &StageState| {
+        state
+            .stages
+            .iter()
+            .position(|x| x.name == s.name)
+            .is_some_and(|i| crate::domain::plan::locked(&state.stages, i).is_some())
+    };
     let label = |s: &StageState, wide: bool| {
         if !wide {
             return s.name.clone();
@@ -209,7 +233,12 @@ pub fn render(state: &MigrationState, theme: &Theme, frame: &mut Frame, area: Re
                 } else {
                     st.label().to_string()
                 };
-                let l = Line::styled(format!("{} {text}", st.icon()), state_style(theme, st));
+                // A locked stage's copy waits: its cell says so (the detail says why).
+                let l = if *step == Step::Copy && *st == StepState::Pending && locked(s) {
+                    Line::styled("⊘ locked", theme.fg("warn"))
+                } else {
+                    Line::styled(format!("{} {text}", st.icon()), state_style(theme, st))
+                };
                 cells.push(if ri == state.row && ci == state.col {
                     l.style(theme.selected())
                 } else {
@@ -285,6 +314,12 @@ pub fn render(state: &MigrationState, theme: &Theme, frame: &mut Frame, area: Re
                 theme.fg("warn"),
             ));
         }
+        if let Some(why) = crate::domain::plan::locked(&state.stages, state.row) {
+            lines.push(Line::styled(
+                format!("⊘ {why}; assessment and privileges run while it is locked"),
+                theme.fg("warn"),
+            ));
+        }
         match state.reports.get(&(s.name.clone(), step)) {
             Some(rep) => {
                 for f in &rep.findings {
@@ -341,16 +376,29 @@ pub fn render(state: &MigrationState, theme: &Theme, frame: &mut Frame, area: Re
     );
 
     if let Some((prompt, input, error)) = &state.prompt {
-        let w = area.width.saturating_sub(10).min(90);
+        let warnings: &[String] = match prompt {
+            Prompt::Confirm { warnings, .. } => warnings,
+            Prompt::Override { .. } => &[],
+        };
+        let w = area.width.saturating_sub(4).min(100);
+        let inner_w = usize::from(w.saturating_sub(2)).max(1);
+        let wrapped = |t: &str| {
+            unicode_width::UnicodeWidthStr::width(t)
+                .div_ceil(inner_w)
+                .max(1)
+        };
+        let warning_lines: usize = warnings.iter().map(|t| wrapped(&format!("⚠ {t}"))).sum();
+        let text_lines = 3 + warning_lines as u16 + u16::from(!warnings.is_empty());
+        let h = (text_lines + 4).min(area.height);
         let rect = Rect::new(
-            area.x + (area.width - w) / 2,
-            area.y + area.height / 3,
+            area.x + (area.width.saturating_sub(w)) / 2,
+            area.y + (area.height.saturating_sub(h)) / 2,
             w,
-            7,
+            h,
         );
         frame.render_widget(Clear, rect);
         let (title, text, show_input) = match prompt {
-            Prompt::Confirm { stage, step, target, protected } => (
+            Prompt::Confirm { stage, step, target, protected, .. } => (
                 format!(" {step} on {target} "),
                 if *protected {
                     format!("stage {stage}: {step} writes to {target}, which is protected: type its name and press Enter; Esc cancels.")
@@ -372,8 +420,15 @@ pub fn render(state: &MigrationState, theme: &Theme, frame: &mut Frame, area: Re
         let inner = block.inner(rect);
         frame.render_widget(block, rect);
         let [msg, field] =
-            Layout::vertical([Constraint::Length(3), Constraint::Length(2)]).areas(inner);
-        let mut l = vec![Line::styled(text, theme.fg("warn"))];
+            Layout::vertical([Constraint::Min(3), Constraint::Length(2)]).areas(inner);
+        let mut l: Vec<Line> = warnings
+            .iter()
+            .map(|t| Line::styled(format!("⚠ {t}"), theme.fg("error")))
+            .collect();
+        if !warnings.is_empty() {
+            l.push(Line::styled("Copy anyway?", theme.fg("warn")));
+        }
+        l.push(Line::styled(text, theme.fg("warn")));
         if let Some(e) = error {
             l.push(Line::styled(e.clone(), theme.fg("error")));
         }
