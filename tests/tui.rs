@@ -873,3 +873,36 @@ fn a_step_is_checked_before_its_confirmation_which_names_every_earlier_failure()
         "{s}"
     );
 }
+
+#[tokio::test]
+async fn a_half_typed_job_code_is_said_at_its_field_and_asks_the_worker_for_nothing() {
+    let demo = common::demo();
+    let mut app = app();
+    load(&mut app, demo_outcome(&demo).await);
+    let now = Instant::now();
+    app.on_key(key('e'), now);
+    // Tab moves to the job codes field: it never types into the sites field.
+    app.on_key(code(KeyCode::Tab), now);
+    assert_eq!(app.rates.fields[0].lines().join(""), "");
+    for c in "VA".chars() {
+        app.on_key(key(c), now);
+    }
+    let later = now + Duration::from_secs(2);
+    app.tick(later);
+    assert!(
+        previews_ids(&app.take_commands()).is_empty(),
+        "no preview for a job code that does not exist"
+    );
+    assert!(
+        app.rates
+            .field_error
+            .as_ref()
+            .is_some_and(|(f, e)| *f == 1 && e.contains("no job code VA")),
+        "{:?}",
+        app.rates.field_error
+    );
+    app.on_key(key('L'), later);
+    app.tick(later + Duration::from_secs(2));
+    assert_eq!(previews_ids(&app.take_commands()).len(), 1, "VAL is one");
+    assert!(app.rates.field_error.is_none());
+}

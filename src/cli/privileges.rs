@@ -186,7 +186,10 @@ pub async fn run(config: &Config, cmd: PrivilegesCommand) -> Result<i32, Error> 
                 eprintln!("note: {note}");
             }
             let n = privileges::apply_script(config, &node, &text).await?;
-            eprintln!("applied {n} statements on {node}");
+            eprintln!(
+                "applied {} on {node}",
+                crate::domain::progress::count(n as i64, "statement", "statements")
+            );
             Ok(EXIT_OK)
         }
     }

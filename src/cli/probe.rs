@@ -128,7 +128,10 @@ pub async fn run(config: &Config, args: ProbeArgs) -> Result<i32, Error> {
     }
     for node in &failing {
         let n = probes::apply_fix(config, &args.principal, node).await?;
-        eprintln!("applied {n} statements on {node}; probing again");
+        eprintln!(
+            "applied {} on {node}; probing again",
+            crate::domain::progress::count(n as i64, "statement", "statements")
+        );
     }
     let again = probes::probe(config, &args.principal, &nodes, args.active).await?;
     print(&again, args.format);

@@ -58,6 +58,47 @@ pub fn thousands(n: i64) -> String {
     if n < 0 { format!("-{out}") } else { out }
 }
 
+/// Time left from a moving rate: the rows copied over the last `WINDOW` seconds (a slow first
+/// batch — connecting, creating tables — ages out), shown only once the last three estimates
+/// agree within half of each other, so a first guess never reads 100× off.
+#[derive(Debug, Clone, Default)]
+pub struct Eta {
+    samples: std::collections::VecDeque<(f64, i64)>,
+    estimates: std::collections::VecDeque<f64>,
+}
+
+impl Eta {
+    const WINDOW: f64 = 10.0;
+
+    /// Seconds left, given `done` rows of this run at `secs` and `left` rows to go; None until
+    /// the estimate is stable.
+    pub fn observe(&mut self, secs: f64, done: i64, left: i64) -> Option<f64> {
+        self.samples.push_back((secs, done));
+        while self.samples.len() > 2
+            && self
+                .samples
+                .front()
+                .is_some_and(|(t, _)| secs - t > Self::WINDOW)
+        {
+            self.samples.pop_front();
+        }
+        let (t0, d0) = *self.samples.front()?;
+        if self.samples.len() < 2 || secs <= t0 || done <= d0 {
+            return None;
+        }
+        let estimate = left.max(0) as f64 / ((done - d0) as f64 / (secs - t0));
+        self.estimates.push_back(estimate);
+        if self.estimates.len() > 3 {
+            self.estimates.pop_front();
+        }
+        let (lo, hi) = self
+            .estimates
+            .iter()
+            .fold((f64::MAX, 0.0f64), |(lo, hi), e| (lo.min(*e), hi.max(*e)));
+        (self.estimates.len() == 3 && hi <= lo * 1.5 + 1.0).then_some(estimate)
+    }
+}
+
 /// A count with its noun, singular or plural, the number with thousands separators:
 /// `1 task`, `2 tasks`, `2,000,576 rows`.
 pub fn count(n: i64, one: &str, many: &str) -> String {
@@ -103,6 +144,43 @@ mod tests {
         };
         assert_eq!(fresh.eta_secs(0.1), None, "no ETA before a first batch");
         assert_eq!(fresh.summary(0.0), "0 rows in 0.0 s");
+    }
+
+    #[test]
+    fn the_time_left_is_hidden_until_stable_and_a_slow_start_ages_out() {
+        let mut eta = Eta::default();
+        // The first batch took 5 s (connecting, creating tables); then 10,000 rows a second,
+        // 1,000,000 rows in all.
+        assert_eq!(
+            eta.observe(5.0, 10_000, 990_000),
+            None,
+            "one sample: no rate yet"
+        );
+        let mut shown = Vec::new();
+        for i in 1..=20 {
+            let secs = 5.0 + i as f64;
+            let done = 10_000 + i * 10_000;
+            shown.push(eta.observe(secs, done, 1_000_000 - done));
+        }
+        assert_eq!(shown[0], None, "not stable after one estimate");
+        assert_eq!(shown[1], None);
+        let third = shown[2].expect("three agreeing estimates");
+        assert!((third - 96.0).abs() < 1.0, "{third}");
+        let last = shown[19].unwrap();
+        assert!(
+            (last - 79.0).abs() < 1.0,
+            "{last}: the rate of the last 10 s"
+        );
+        // A rate that jumps about is not shown.
+        let mut jumpy = Eta::default();
+        let mut any = false;
+        for (i, done) in [1_000i64, 50_000, 51_000, 200_000, 201_000, 400_000]
+            .iter()
+            .enumerate()
+        {
+            any |= jumpy.observe(i as f64, *done, 1_000_000 - done).is_some();
+        }
+        assert!(!any);
     }
 
     #[test]

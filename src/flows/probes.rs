@@ -273,7 +273,7 @@ pub async fn probe(
         );
         let _ = audit.append(&record.outcome(
             if failed == 0 { "ok" } else { "findings" },
-            format!("{failed} checks failed"),
+            crate::domain::progress::count(failed as i64, "check failed", "checks failed"),
         ));
     }
     Ok(out)

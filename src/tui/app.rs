@@ -801,7 +801,8 @@ impl App {
                 node, statements, ..
             } => {
                 self.privileges.notice = Some(format!(
-                    "applied {statements} statements on {node}; comparing again"
+                    "applied {} on {node}; comparing again",
+                    crate::domain::progress::count(statements as i64, "statement", "statements")
                 ));
                 self.compare_now();
             }
@@ -837,7 +838,8 @@ impl App {
                 node, statements, ..
             } => {
                 self.probes.notice = Some(format!(
-                    "applied {statements} statements on {node}; probing again"
+                    "applied {} on {node}; probing again",
+                    crate::domain::progress::count(statements as i64, "statement", "statements")
                 ));
                 self.probe_now();
             }

@@ -11,7 +11,7 @@ use crate::config::{Config, Keyless, MigrationConfig, OnNonEmpty, StageConfig};
 use crate::db::{AnyNode, Keyset, Node, Replace, TableInfo, key_of};
 use crate::domain::checksum::{TableChecksum, Value, first_mismatch};
 use crate::domain::plan::StepState;
-use crate::domain::progress::{CopyProgress, thousands};
+use crate::domain::progress::{CopyProgress, Eta, thousands};
 use crate::error::Error;
 use crate::flows::{Progress, ProgressFn};
 use crate::journal::{Journal, PreStage};
@@ -237,6 +237,8 @@ pub(super) async fn copy(
     let mut done_rows: i64 = 0;
     let mut run_rows: i64 = 0;
     let started = Instant::now();
+    // The time left, from a moving rate over every table of this run.
+    let eta = std::sync::Mutex::new(Eta::default());
     let mut findings = Vec::new();
     let mut tables = Vec::new();
     for t in &source_tables {
@@ -327,13 +329,18 @@ pub(super) async fn copy(
                 before: done_rows,
                 this_run: run_rows,
             };
-            let eta = p
-                .eta_secs(secs)
-                .map_or_else(|| "ETA …".to_string(), |e| format!("ETA {e:.0} s"));
+            let left = total - done_rows - run_rows;
+            let eta = eta
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .observe(secs, run_rows, left)
+                .map_or_else(String::new, |e| format!(" · ETA {e:.0} s"));
             progress(Progress {
                 message: format!(
-                    "{name}: {} rows · {} rows/s · {eta}",
+                    "{name}: {} rows · {} of {} in all · {} rows/s{eta}",
                     thousands(copied),
+                    thousands(done_rows + run_rows),
+                    thousands(total),
                     thousands(p.rate(secs) as i64)
                 ),
                 fraction: Some(p.fraction()),

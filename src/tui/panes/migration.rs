@@ -280,7 +280,10 @@ pub fn render(state: &MigrationState, theme: &Theme, frame: &mut Frame, area: Re
                 )
                 .gauge_style(theme.fg("bar"))
                 .ratio(fraction.unwrap_or(0.0).clamp(0.0, 1.0))
-                .label(message.clone()),
+                .label(match fraction {
+                    Some(f) => format!("{:.0}% · {message}", f.clamp(0.0, 1.0) * 100.0),
+                    None => message.clone(),
+                }),
             gauge,
         );
     }
@@ -327,7 +330,10 @@ pub fn render(state: &MigrationState, theme: &Theme, frame: &mut Frame, area: Re
                 }
                 for (name, rows, note) in &rep.tables {
                     lines.push(Line::styled(
-                        format!("  {name:<24} {rows:>9} rows  {note}"),
+                        format!(
+                            "  {name:<24} {:>11}  {note}",
+                            crate::domain::progress::count(*rows, "row", "rows")
+                        ),
                         theme.muted(),
                     ));
                 }
@@ -347,13 +353,14 @@ pub fn render(state: &MigrationState, theme: &Theme, frame: &mut Frame, area: Re
             .filter_map(|stp| state.reports.get(&(s.name.clone(), *stp)))
             .map(|r| {
                 let rows: i64 = r.tables.iter().map(|t| t.1).sum();
+                use crate::domain::progress::{count, thousands};
                 format!(
-                    "{} {} ({} tables, {} rows, {} ms)",
+                    "{} {} ({}, {}, {} ms)",
                     r.step,
                     r.state.label(),
-                    r.tables.len(),
-                    rows,
-                    r.millis
+                    count(r.tables.len() as i64, "table", "tables"),
+                    count(rows, "row", "rows"),
+                    thousands(r.millis as i64)
                 )
             })
             .collect();

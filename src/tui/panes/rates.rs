@@ -234,8 +234,8 @@ impl RatesState {
 
     /// Something changed: recompute after the debounce.
     pub fn touch(&mut self, now: Instant) {
-        match self.params() {
-            Ok(_) => {
+        match self.params().and_then(|p| self.known(&p)) {
+            Ok(()) => {
                 self.field_error = None;
                 self.dirty_since = Some(now);
             }
@@ -244,6 +244,32 @@ impl RatesState {
                 self.dirty_since = None;
             }
         }
+    }
+
+    /// A half-typed site or job code (`VA` on the way to `VAL`) is said at its field and asks
+    /// the worker for nothing: the last preview knows the sites and job codes there are.
+    fn known(&self, p: &RateParams) -> Result<(), (usize, String)> {
+        let Some(o) = &self.outcome else {
+            return Ok(());
+        };
+        if let Some(code) = p.job_codes.iter().find(|c| {
+            !o.job_codes
+                .iter()
+                .any(|j| j.job_code.eq_ignore_ascii_case(c))
+        }) {
+            return Err((
+                1,
+                format!("no job code {code} (yet): keep typing, or see the Job column"),
+            ));
+        }
+        if let Some(site) = p
+            .sites
+            .iter()
+            .find(|s| !o.sites.iter().any(|x| x.site_id == **s))
+        {
+            return Err((0, format!("no site {site}: see the Site column")));
+        }
+        Ok(())
     }
 
     /// Parameters due for a preview now, if the debounce has passed.
@@ -732,9 +758,20 @@ fn render_chart(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect
         .flatten()
         .map(|i| &o.preview.rows[*i])
         .collect();
+    // Every job code of the site gets a bar: share the width between them.
+    let inner = area.width.saturating_sub(2) as usize;
+    let n = site_rows.len().max(1);
+    let bar_width = ((inner + 1) / n).saturating_sub(1).clamp(1, 6) as u16;
     let bars: Vec<Bar> = site_rows
         .iter()
         .map(|r| {
+            // The rate with its decimals where the bar is wide enough for them.
+            let shown = r.rate.round_dp(2).to_string();
+            let label = if shown.len() <= usize::from(bar_width) {
+                shown
+            } else {
+                r.rate.round_dp(0).to_string()
+            };
             let cents = (r.rate * Decimal::ONE_HUNDRED)
                 .trunc()
                 .to_string()
@@ -748,15 +785,11 @@ fn render_chart(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect
             Bar::default()
                 .value(cents)
                 .label(Line::from(r.job_code.clone()))
-                .text_value(format!("{}", r.rate.round_dp(0)))
+                .text_value(label)
                 .style(style)
                 .value_style(theme.selected())
         })
         .collect();
-    // Every job code of the site gets a bar: share the width between them.
-    let inner = area.width.saturating_sub(2) as usize;
-    let n = bars.len().max(1);
-    let bar_width = ((inner + 1) / n).saturating_sub(1).clamp(1, 6) as u16;
     let chart = BarChart::default()
         .block(
             Block::bordered()
