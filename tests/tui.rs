@@ -906,3 +906,41 @@ async fn a_half_typed_job_code_is_said_at_its_field_and_asks_the_worker_for_noth
     assert_eq!(previews_ids(&app.take_commands()).len(), 1, "VAL is one");
     assert!(app.rates.field_error.is_none());
 }
+
+#[test]
+fn the_log_tail_follows_the_newest_line_and_a_finished_task_shows_its_outcome_only() {
+    let mut app = app();
+    let now = Instant::now();
+    app.on_key(key('5'), now);
+    for i in 0..200 {
+        // Long lines wrap: the newest must still be the one shown last, whole.
+        app.on_log(format!(
+            "2026-12-02T05:00:{:02}Z  INFO tpdb::worker: line {i} of the log, long enough to wrap at eighty columns",
+            i % 60
+        ));
+    }
+    app.on_event(Event::TaskStarted {
+        id: 7,
+        label: "training · copy".into(),
+    });
+    app.on_event(Event::Progress {
+        id: 7,
+        progress: tpdb::flows::Progress {
+            message: "dbo.Ledger: 1,000 rows".into(),
+            fraction: Some(0.5),
+        },
+    });
+    let s = screen(&render(&app, 160, 24));
+    assert!(s.contains("dbo.Ledger: 1,000 rows"), "{s}");
+    app.on_event(Event::TaskFinished {
+        id: 7,
+        end: TaskEnd::Done,
+    });
+    let s = screen(&render(&app, 80, 24));
+    assert!(s.contains("line 199 of the log"), "{s}");
+    assert!(
+        !s.contains("dbo.Ledger: 1,000 rows"),
+        "a finished task's old progress:\n{s}"
+    );
+    assert!(s.contains("done"), "{s}");
+}

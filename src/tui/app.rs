@@ -100,6 +100,8 @@ pub struct App {
     next_id: TaskId,
     /// The last frame's size, for mouse hit-testing.
     pub size: Rect,
+    /// When a notice's age last forced a frame.
+    aged: Option<Instant>,
 }
 
 impl App {
@@ -132,6 +134,7 @@ impl App {
             outbox: Vec::new(),
             next_id: 1,
             size: Rect::new(0, 0, 120, 40),
+            aged: None,
         }
     }
 
@@ -321,6 +324,29 @@ impl App {
 
     /// Time passes: send a debounced preview when due. Returns true when something changed.
     pub fn tick(&mut self, now: Instant) -> bool {
+        use super::widgets::expire;
+        // Status messages go once they are old: what a pane says is about now.
+        let mut changed = expire(&mut self.rates.notice, now);
+        changed |= expire(&mut self.privileges.notice, now);
+        changed |= expire(&mut self.probes.notice, now);
+        changed |= expire(&mut self.migration.notice, now);
+        // A shown notice says its age: a frame a second keeps it true.
+        let shown = [
+            &self.rates.notice,
+            &self.privileges.notice,
+            &self.probes.notice,
+            &self.migration.notice,
+        ]
+        .iter()
+        .any(|n| n.is_some());
+        if shown
+            && self
+                .aged
+                .is_none_or(|t| now.saturating_duration_since(t).as_secs() >= 1)
+        {
+            self.aged = Some(now);
+            changed = true;
+        }
         if let Some(params) = self.rates.due(now) {
             let id = self.id();
             self.owners.insert(id, Pane::Rates);
@@ -328,7 +354,7 @@ impl App {
             self.outbox.push(Command::PreviewRates { id, params });
             return true;
         }
-        false
+        changed
     }
 
     pub fn on_key(&mut self, key: KeyEvent, now: Instant) {
@@ -775,7 +801,7 @@ impl App {
                     self.rates.notice = Some(format!(
                         "nothing to write: all {} rows are left out (no GP unit account, a later rate on record, or unchanged)",
                         prep.plan.skipped.len()
-                    ));
+                    ).into());
                     return;
                 }
                 self.rates.confirm = Some(Confirm {
@@ -787,7 +813,7 @@ impl App {
             }
             Event::RatesApplied { rows, .. } => {
                 self.rates.notice =
-                    Some(format!("wrote {rows} site rates; recomputing the preview"));
+                    Some(format!("wrote {rows} site rates; recomputing the preview").into());
                 self.rates.error = None;
                 self.preview_now();
             }
@@ -800,10 +826,17 @@ impl App {
             Event::SecurityApplied {
                 node, statements, ..
             } => {
-                self.privileges.notice = Some(format!(
-                    "applied {} on {node}; comparing again",
-                    crate::domain::progress::count(statements as i64, "statement", "statements")
-                ));
+                self.privileges.notice = Some(
+                    format!(
+                        "applied {} on {node}; comparing again",
+                        crate::domain::progress::count(
+                            statements as i64,
+                            "statement",
+                            "statements"
+                        )
+                    )
+                    .into(),
+                );
                 self.compare_now();
             }
             Event::MigrationStatus { stages, .. } => {
@@ -819,12 +852,15 @@ impl App {
                         self.migration.reports.remove(&(report.stage.clone(), step));
                     }
                 }
-                self.migration.notice = Some(format!(
-                    "{} · {}: {}",
-                    report.stage,
-                    report.step,
-                    report.state.label()
-                ));
+                self.migration.notice = Some(
+                    format!(
+                        "{} · {}: {}",
+                        report.stage,
+                        report.step,
+                        report.state.label()
+                    )
+                    .into(),
+                );
                 self.migration
                     .reports
                     .insert((report.stage.clone(), report.step), *report);
@@ -837,14 +873,21 @@ impl App {
             Event::FixApplied {
                 node, statements, ..
             } => {
-                self.probes.notice = Some(format!(
-                    "applied {} on {node}; probing again",
-                    crate::domain::progress::count(statements as i64, "statement", "statements")
-                ));
+                self.probes.notice = Some(
+                    format!(
+                        "applied {} on {node}; probing again",
+                        crate::domain::progress::count(
+                            statements as i64,
+                            "statement",
+                            "statements"
+                        )
+                    )
+                    .into(),
+                );
                 self.probe_now();
             }
             Event::ScriptSaved { path, .. } => {
-                self.privileges.notice = Some(format!("script saved to {path}"));
+                self.privileges.notice = Some(format!("script saved to {path}").into());
             }
             Event::TaskFinished { id, end } => {
                 if let Some(t) = self.activity.task_mut(id) {

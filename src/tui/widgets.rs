@@ -73,6 +73,60 @@ impl Cursor {
     }
 }
 
+/// A status message, with the moment it was said: it shows its age once it is a few seconds
+/// old (`· 12 s ago`) and goes after `Notice::LIFETIME`, so what a pane says is never stale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub text: String,
+    pub said: std::time::Instant,
+}
+
+impl Notice {
+    pub const LIFETIME: std::time::Duration = std::time::Duration::from_secs(30);
+
+    pub fn new(text: impl Into<String>) -> Notice {
+        Notice {
+            text: text.into(),
+            said: std::time::Instant::now(),
+        }
+    }
+
+    /// The text as shown at `now`.
+    pub fn shown(&self, now: std::time::Instant) -> String {
+        let age = now.saturating_duration_since(self.said).as_secs();
+        if age < 5 {
+            self.text.clone()
+        } else {
+            format!("{} · {age} s ago", self.text)
+        }
+    }
+
+    pub fn expired(&self, now: std::time::Instant) -> bool {
+        now.saturating_duration_since(self.said) >= Self::LIFETIME
+    }
+}
+
+impl From<&str> for Notice {
+    fn from(text: &str) -> Notice {
+        Notice::new(text)
+    }
+}
+
+impl From<String> for Notice {
+    fn from(text: String) -> Notice {
+        Notice::new(text)
+    }
+}
+
+/// Clear `notice` once it has expired; whether it did.
+pub fn expire(notice: &mut Option<Notice>, now: std::time::Instant) -> bool {
+    if notice.as_ref().is_some_and(|n| n.expired(now)) {
+        *notice = None;
+        return true;
+    }
+    false
+}
+
 /// The filter input, drawn over the last lines inside a bordered table.
 pub fn filter_overlay(frame: &mut Frame, area: Rect, filter: &TextArea<'static>) {
     let mut f = filter.clone();
@@ -190,6 +244,21 @@ pub fn detail_popup(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_notice_shows_its_age_and_expires() {
+        let n = Notice::new("wrote 359 site rates");
+        let t = n.said;
+        assert_eq!(n.shown(t), "wrote 359 site rates");
+        assert_eq!(
+            n.shown(t + std::time::Duration::from_secs(12)),
+            "wrote 359 site rates · 12 s ago"
+        );
+        let mut slot = Some(n);
+        assert!(!expire(&mut slot, t + std::time::Duration::from_secs(29)));
+        assert!(expire(&mut slot, t + Notice::LIFETIME));
+        assert!(slot.is_none());
+    }
 
     #[test]
     fn the_window_follows_the_selection() {

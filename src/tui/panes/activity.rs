@@ -8,6 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Row, Table, Wrap};
 
 use crate::audit::AuditRecord;
+use crate::tui::columns;
 use crate::tui::theme::Theme;
 use crate::worker::{TaskEnd, TaskId};
 
@@ -97,6 +98,17 @@ fn gauge(fraction: Option<f64>, width: usize) -> String {
     }
 }
 
+/// The audit trail's columns: what was done, where and how it ended matter most.
+const AUDIT_COLUMNS: [columns::Col; 7] = [
+    columns::Col::new("time", 14, 14, 1),
+    columns::Col::new("os user", 6, 10, 4),
+    columns::Col::new("identity", 8, 20, 3),
+    columns::Col::new("node", 6, 10, 1),
+    columns::Col::new("action", 10, 24, 0),
+    columns::Col::new("outcome", 7, 8, 0),
+    columns::Col::new("detail", 10, 40, 2).filling(),
+];
+
 pub fn render(state: &ActivityState, theme: &Theme, frame: &mut Frame, area: Rect, focused: bool) {
     let [tasks, audit, log] = Layout::vertical([
         Constraint::Percentage(30),
@@ -120,10 +132,16 @@ pub fn render(state: &ActivityState, theme: &Theme, frame: &mut Frame, area: Rec
                 Some(TaskEnd::Cancelled) => ("cancelled".to_string(), theme.muted()),
                 Some(TaskEnd::Failed(e)) => (format!("failed: {e}"), theme.fg("error")),
             };
+            // A finished task shows its outcome, not the last progress it reported.
+            let message = if t.end.is_none() {
+                format!("  {}", t.message)
+            } else {
+                String::new()
+            };
             let line = Line::from(vec![
                 Span::styled(format!("#{:<4} {:<44} ", t.id, t.label), theme.text()),
                 Span::styled(state_text, style),
-                Span::styled(format!("  {}", t.message), theme.muted()),
+                Span::styled(message, theme.muted()),
             ]);
             if i == state.selected && focused {
                 line.style(theme.selected())
@@ -151,59 +169,70 @@ pub fn render(state: &ActivityState, theme: &Theme, frame: &mut Frame, area: Rec
     );
 
     let visible = audit.height.saturating_sub(3) as usize;
-    let rows = state.audit.iter().rev().take(visible).map(|r| {
+    let shown: Vec<_> = state.audit.iter().rev().take(visible).collect();
+    let cells: Vec<[String; 7]> = shown
+        .iter()
+        .map(|r| {
+            [
+                r.time.format("%m-%d %H:%M:%S").to_string(),
+                r.os_user.clone(),
+                r.identity.clone(),
+                r.node.clone(),
+                r.action.clone(),
+                r.outcome.clone(),
+                r.detail.clone(),
+            ]
+        })
+        .collect();
+    // Columns as wide as their widest shown value; the detail takes the rest.
+    let cols: Vec<columns::Col> = AUDIT_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| c.wanting(cells.iter().map(|r| r[i].as_str()), 40))
+        .collect();
+    let fitted = columns::fit(&cols, audit.width.saturating_sub(2), 1);
+    let rows = shown.iter().zip(&cells).map(|(r, cells)| {
         let style = match r.outcome.as_str() {
             "ok" => theme.fg("ok"),
             "refused" => theme.fg("denied"),
             _ => theme.fg("error"),
         };
-        Row::new(vec![
-            r.time.format("%m-%d %H:%M:%S").to_string(),
-            r.os_user.clone(),
-            r.identity.clone(),
-            r.node.clone(),
-            r.action.clone(),
-            r.outcome.clone(),
-            r.detail.clone(),
-        ])
-        .style(style)
+        let cut: Vec<String> = fitted
+            .iter()
+            .map(|(i, w)| columns::cut(&cells[*i], *w))
+            .collect();
+        Row::new(cut).style(style)
     });
+    let titles: Vec<&str> = AUDIT_COLUMNS.iter().map(|c| c.title).collect();
     frame.render_widget(
-        Table::new(
-            rows,
-            [
-                Constraint::Length(14),
-                Constraint::Length(10),
-                Constraint::Length(20),
-                Constraint::Length(9),
-                Constraint::Length(14),
-                Constraint::Length(8),
-                Constraint::Min(20),
-            ],
-        )
-        .header(
-            Row::new(vec![
-                "time", "os user", "identity", "node", "action", "outcome", "detail",
-            ])
-            .style(theme.header()),
-        )
-        .block(
-            Block::bordered()
-                .title(" Audit trail (newest first) ")
-                .title_style(theme.title())
-                .border_style(theme.border(false)),
-        ),
+        Table::new(rows, columns::constraints(&fitted))
+            .header(Row::new(columns::pick(&titles, &fitted)).style(theme.header()))
+            .block(
+                Block::bordered()
+                    .title(" Audit trail (newest first) ")
+                    .title_style(theme.title())
+                    .border_style(theme.border(false)),
+            ),
         audit,
     );
 
-    let visible = log.height.saturating_sub(2) as usize;
-    let skip = state.log.len().saturating_sub(visible);
-    let lines: Vec<Line> = state
-        .log
-        .iter()
-        .skip(skip)
-        .map(|l| Line::styled(l.clone(), theme.muted()))
-        .collect();
+    // The tail follows the newest line: lines are taken from the end while their wrapped
+    // rows fit, so the newest is never the one cut.
+    let visible = usize::from(log.height.saturating_sub(2));
+    let width = usize::from(log.width.saturating_sub(2)).max(1);
+    let mut rows = 0;
+    let mut lines: Vec<Line> = Vec::new();
+    for l in state.log.iter().rev() {
+        let need = unicode_width::UnicodeWidthStr::width(l.as_str())
+            .div_ceil(width)
+            .max(1);
+        if rows + need > visible {
+            break;
+        }
+        rows += need;
+        lines.push(Line::styled(l.clone(), theme.muted()));
+    }
+    lines.reverse();
     frame.render_widget(
         Paragraph::new(lines).wrap(Wrap { trim: false }).block(
             Block::bordered()

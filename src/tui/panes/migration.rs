@@ -49,7 +49,7 @@ pub struct MigrationState {
     pub progress: Option<(String, Step, String, Option<f64>)>,
     pub running: Option<TaskId>,
     pub error: Option<String>,
-    pub notice: Option<String>,
+    pub notice: Option<crate::tui::widgets::Notice>,
     pub prompt: Option<(Prompt, TextArea<'static>, Option<String>)>,
     pub started: bool,
 }
@@ -137,7 +137,7 @@ pub fn render(state: &MigrationState, theme: &Theme, frame: &mut Frame, area: Re
     let status = if let Some(e) = &state.error {
         Line::styled(e.clone(), theme.fg("error"))
     } else if let Some(n) = &state.notice {
-        Line::styled(n.clone(), theme.fg("ok"))
+        Line::styled(n.shown(std::time::Instant::now()), theme.fg("ok"))
     } else {
         Line::styled(
             "Enter runs the selected step · v validate · b roll back · o override · x cancel",

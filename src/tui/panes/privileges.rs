@@ -60,7 +60,7 @@ pub struct PrivilegesState {
     pub cursor: Cursor,
     pub running: Option<TaskId>,
     pub error: Option<String>,
-    pub notice: Option<String>,
+    pub notice: Option<crate::tui::widgets::Notice>,
     pub confirm: Option<ApplyConfirm>,
     /// Set once the pane has asked for its first comparison.
     pub started: bool,
@@ -337,7 +337,7 @@ pub fn render(
     } else if state.running.is_some() {
         Line::styled("⟳ reading security catalogs…", theme.muted())
     } else if let Some(n) = &state.notice {
-        Line::styled(n.clone(), theme.fg("ok"))
+        Line::styled(n.shown(std::time::Instant::now()), theme.fg("ok"))
     } else {
         Line::from("")
     };

@@ -33,7 +33,7 @@ pub struct ProbesState {
     pub col: usize,
     pub running: Option<TaskId>,
     pub error: Option<String>,
-    pub notice: Option<String>,
+    pub notice: Option<crate::tui::widgets::Notice>,
     pub confirm: Option<FixConfirm>,
     pub started: bool,
     /// The selected check's error, cause and fix, whole, in a popup (Enter).
@@ -143,7 +143,7 @@ impl ProbesState {
             .filter_map(|r| r.fix.clone())
             .collect();
         if fixes.is_empty() {
-            self.notice = Some(format!("nothing to fix on {node}"));
+            self.notice = Some(format!("nothing to fix on {node}").into());
             return;
         }
         self.confirm = Some(FixConfirm {
@@ -199,7 +199,7 @@ pub fn render(state: &ProbesState, theme: &Theme, frame: &mut Frame, area: Rect,
         } else if state.running.is_some() {
             Line::styled("⟳ probing…", theme.muted())
         } else if let Some(n) = &state.notice {
-            Line::styled(n.clone(), theme.fg("ok"))
+            Line::styled(n.shown(std::time::Instant::now()), theme.fg("ok"))
         } else {
             Line::from("")
         },

@@ -96,7 +96,7 @@ pub struct RatesState {
     pub running: Option<TaskId>,
     pub progress: Option<String>,
     pub error: Option<String>,
-    pub notice: Option<String>,
+    pub notice: Option<crate::tui::widgets::Notice>,
     pub confirm: Option<Confirm>,
     pub configured: bool,
     /// What every frame shows about the whole preview, counted once when it arrives.
@@ -617,7 +617,10 @@ fn render_summary(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Re
     if let Some(p) = &state.progress {
         lines.push(Line::styled(format!("⟳ {p}"), theme.muted()));
     } else if let Some(n) = &state.notice {
-        lines.push(Line::styled(n.clone(), theme.fg("ok")));
+        lines.push(Line::styled(
+            n.shown(std::time::Instant::now()),
+            theme.fg("ok"),
+        ));
     }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);
 }
