@@ -280,12 +280,26 @@ async fn only_visible_rows_are_rendered_and_end_reaches_the_last() {
 }
 
 #[test]
-fn help_is_generated_from_the_keymap() {
+fn help_is_generated_from_the_keymap_the_focused_pane_first_and_scrolls_at_80x24() {
     let mut app = app();
-    app.on_key(key('?'), Instant::now());
-    let s = screen(&render(&app, 160, 40));
-    assert!(s.contains("write rates (shows statements first)"));
-    assert!(s.contains("cancel the selected task"));
+    let now = Instant::now();
+    app.on_key(key('?'), now);
+    let s = screen(&render(&app, 80, 24));
+    // Rates is focused: its keys come first, each description whole on its own lines.
+    assert!(s.contains("write rates (shows statements first)"), "{s}");
+    let first_rates = s.find("Rates ").unwrap();
+    let first_everywhere = s.find("everywhere").unwrap_or(usize::MAX);
+    assert!(first_rates < first_everywhere, "{s}");
+    assert!(!s.contains("cancel the selected task"), "{s}");
+    // Scrolled to the end: the other panes' keys.
+    for _ in 0..10 {
+        app.on_key(code(KeyCode::PageDown), now);
+    }
+    assert!(app.help, "scrolling keeps the help open");
+    let s = screen(&render(&app, 80, 24));
+    assert!(s.contains("cancel the selected task"), "{s}");
+    app.on_key(key('x'), now);
+    assert!(!app.help);
 }
 
 fn facts_for(demo: &common::Demo) -> Facts {
@@ -943,4 +957,87 @@ fn the_log_tail_follows_the_newest_line_and_a_finished_task_shows_its_outcome_on
         "a finished task's old progress:\n{s}"
     );
     assert!(s.contains("done"), "{s}");
+}
+
+#[tokio::test]
+async fn an_edited_script_is_not_replaced_without_a_yes_and_a_filtered_write_says_it_writes_all() {
+    let demo = common::demo();
+    let mut app = App::new(
+        Keymap::default(),
+        Theme::load("dark", None, true).unwrap(),
+        Some(defaults()),
+        facts_for(&demo),
+    );
+    let now = Instant::now();
+    app.on_key(key('2'), now);
+    let id = match &app.take_commands()[..] {
+        [Command::PrivilegesDiff { id, .. }] => *id,
+        other => panic!("{other:?}"),
+    };
+    let outcome = tpdb::flows::privileges::diff_nodes(&demo.config, "node1", "training", None)
+        .await
+        .unwrap();
+    app.on_event(Event::Privileges {
+        id,
+        outcome: Box::new(outcome),
+    });
+    app.on_event(Event::TaskFinished {
+        id,
+        end: TaskEnd::Done,
+    });
+    let _ = app.take_commands();
+    // Edit the script, leave the editor, ask for a new comparison.
+    app.on_key(key('e'), now);
+    for c in "-- reviewed by the DBA".chars() {
+        app.on_key(key(c), now);
+    }
+    app.on_key(code(KeyCode::Esc), now);
+    assert!(app.privileges.script_edited());
+    app.on_key(key('r'), now);
+    assert!(app.take_commands().is_empty(), "nothing compared yet");
+    let s = screen(&render(&app, 100, 30));
+    assert!(s.contains("Discard your edits?"), "{s}");
+    app.on_key(key('q'), now);
+    assert!(app.take_commands().is_empty());
+    assert!(app.privileges.script_text().contains("reviewed by the DBA"));
+    app.on_key(key('r'), now);
+    app.on_key(key('y'), now);
+    assert!(matches!(
+        &app.take_commands()[..],
+        [Command::PrivilegesDiff { .. }]
+    ));
+
+    // Rates: a write asked for under a filter says that it writes the whole preview.
+    let mut app = self::app();
+    load(&mut app, demo_outcome(&demo).await);
+    app.on_key(key('/'), now);
+    for c in "dallas".chars() {
+        app.on_key(key(c), now);
+    }
+    app.on_key(code(KeyCode::Enter), now);
+    app.on_key(key('a'), now);
+    let (id, prep) = app
+        .take_commands()
+        .iter()
+        .find_map(|c| match c {
+            Command::PrepareApply {
+                id,
+                outcome,
+                replace_recorded,
+            } => Some((
+                *id,
+                prepare_apply(&demo.config, outcome, *replace_recorded).unwrap(),
+            )),
+            _ => None,
+        })
+        .unwrap();
+    app.on_event(Event::ApplyPrepared {
+        id,
+        prep: Box::new(prep),
+    });
+    let s = screen(&render(&app, 120, 40));
+    assert!(
+        s.contains("A filter shows") && s.contains("the write covers the whole preview"),
+        "{s}"
+    );
 }

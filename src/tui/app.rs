@@ -8,7 +8,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Row, Table, Tabs};
+use ratatui::widgets::{Block, Clear, Paragraph, Tabs};
 
 use super::keymap::{Action, Keymap, Scope};
 use super::panes::activity::{self, ActivityState};
@@ -102,6 +102,8 @@ pub struct App {
     pub size: Rect,
     /// When a notice's age last forced a frame.
     aged: Option<Instant>,
+    /// How far the help is scrolled.
+    pub help_scroll: usize,
 }
 
 impl App {
@@ -135,6 +137,7 @@ impl App {
             next_id: 1,
             size: Rect::new(0, 0, 120, 40),
             aged: None,
+            help_scroll: 0,
         }
     }
 
@@ -359,7 +362,17 @@ impl App {
 
     pub fn on_key(&mut self, key: KeyEvent, now: Instant) {
         if self.help {
-            self.help = false;
+            // The help scrolls; any other key closes it.
+            use crossterm::event::KeyCode;
+            match key.code {
+                KeyCode::Down | KeyCode::Char('j') => self.help_scroll += 1,
+                KeyCode::Up | KeyCode::Char('k') => {
+                    self.help_scroll = self.help_scroll.saturating_sub(1)
+                }
+                KeyCode::PageDown => self.help_scroll += 10,
+                KeyCode::PageUp => self.help_scroll = self.help_scroll.saturating_sub(10),
+                _ => self.help = false,
+            }
             return;
         }
         // An open detail popup takes the key: Esc, Enter, space or q close it.
@@ -381,6 +394,16 @@ impl App {
         }
         if self.pane == Pane::Privileges && self.privileges.confirm.is_some() {
             self.privileges_confirm_key(key);
+            return;
+        }
+        if self.pane == Pane::Privileges
+            && let Some(action) = self.privileges.discard.take()
+        {
+            if key.code == crossterm::event::KeyCode::Char('y') {
+                self.privileges_action(action);
+            } else {
+                self.privileges.notice = Some("kept your edits; nothing compared".into());
+            }
             return;
         }
         if self.pane == Pane::Migration && self.migration.prompt.is_some() {
@@ -428,7 +451,10 @@ impl App {
             Action::Pane3 => self.pane = Pane::Rates,
             Action::Pane4 => self.pane = Pane::Probes,
             Action::Pane5 => self.pane = Pane::Activity,
-            Action::Help => self.help = true,
+            Action::Help => {
+                self.help = true;
+                self.help_scroll = 0;
+            }
             Action::Detail => match self.pane {
                 Pane::Rates => self.rates.detail = self.rates.selected_row().is_some(),
                 Pane::Privileges => {
@@ -502,21 +528,21 @@ impl App {
             }
             Action::ProbeRerun => self.probe_now(),
             Action::ProbeFix => self.probes.begin_fix(),
-            Action::PrivToggleMode => {
-                self.privileges.toggle_mode();
-                self.compare_now();
+            Action::PrivToggleMode
+            | Action::PrivNextFrom
+            | Action::PrivNextNode
+            | Action::PrivRefresh
+                if self.privileges.script_edited() =>
+            {
+                // A new comparison would replace the edited script: ask first.
+                self.privileges.discard = Some(action);
             }
-            Action::PrivNextFrom => {
-                self.privileges.next_from();
-                self.compare_now();
-            }
-            Action::PrivNextNode => {
-                self.privileges.next_node();
-                self.compare_now();
-            }
+            Action::PrivToggleMode
+            | Action::PrivNextFrom
+            | Action::PrivNextNode
+            | Action::PrivRefresh => self.privileges_action(action),
             Action::PrivFilter => self.privileges.focus = privileges_pane::Focus::Filter,
             Action::PrivEdit => self.privileges.focus = privileges_pane::Focus::Script,
-            Action::PrivRefresh => self.compare_now(),
             Action::PrivApply => self.privileges.begin_apply(),
             Action::PrivSave => match self.privileges.target() {
                 Some(target) => {
@@ -605,6 +631,17 @@ impl App {
     }
 
     /// Rows a page holds in the current pane.
+    /// A Privileges action that changes what is compared, then the comparison.
+    fn privileges_action(&mut self, action: Action) {
+        match action {
+            Action::PrivToggleMode => self.privileges.toggle_mode(),
+            Action::PrivNextFrom => self.privileges.next_from(),
+            Action::PrivNextNode => self.privileges.next_node(),
+            _ => {}
+        }
+        self.compare_now();
+    }
+
     /// Whether the focused pane shows a row's detail popup.
     fn detail_open(&self) -> bool {
         match self.pane {
@@ -1098,51 +1135,82 @@ impl App {
     }
 
     fn render_help(&self, frame: &mut Frame, area: Rect) {
-        let help = self.keymap.help();
-        // One column when it fits, else as many side by side as the height needs.
-        let fit = area.height.saturating_sub(4).max(1) as usize;
-        let columns = help.len().div_ceil(fit).max(1);
-        let per = help.len().div_ceil(columns);
-        let h = (per as u16 + 4).min(area.height);
-        let w = (70 * columns as u16).min(area.width);
+        let w = area.width.saturating_sub(4).min(100);
+        let h = area.height.saturating_sub(2);
         let rect = Rect::new(
-            area.x + (area.width - w) / 2,
-            area.y + (area.height - h) / 2,
+            area.x + (area.width.saturating_sub(w)) / 2,
+            area.y + (area.height.saturating_sub(h)) / 2,
             w,
             h,
         );
+        let lines = self.help_lines(usize::from(w.saturating_sub(2)));
+        let visible = usize::from(h.saturating_sub(2));
+        let scroll = self.help_scroll.min(lines.len().saturating_sub(visible));
         frame.render_widget(Clear, rect);
         let block = Block::bordered()
-            .title(" Keys (any key closes) ")
+            .title(format!(
+                " Keys — {} first · ↑↓ PgUp PgDn scroll · any other key closes ",
+                self.pane.title()
+            ))
             .title_style(self.theme.title())
             .border_style(self.theme.border(true));
-        let inner = block.inner(rect);
-        frame.render_widget(block, rect);
-        let cols =
-            Layout::horizontal(vec![Constraint::Ratio(1, columns as u32); columns]).split(inner);
-        for (i, chunk) in help.chunks(per).enumerate() {
-            let rows = chunk.iter().map(|(scope, keys, desc)| {
-                Row::new(vec![
-                    scope.label().to_string(),
-                    keys.clone(),
-                    desc.to_string(),
-                ])
-            });
-            frame.render_widget(
-                Table::new(
-                    rows,
-                    [
-                        Constraint::Length(11),
-                        Constraint::Length(14),
-                        Constraint::Min(20),
-                    ],
-                )
-                .header(Row::new(vec!["where", "keys", "does"]).style(self.theme.header()))
-                .style(self.theme.text()),
-                cols[i],
-            );
-        }
+        frame.render_widget(
+            Paragraph::new(lines)
+                .scroll((scroll as u16, 0))
+                .style(self.theme.text())
+                .block(block),
+            rect,
+        );
     }
+
+    /// The help, one action a line, the focused pane's first, then those of every pane, then
+    /// the other panes'; a description wraps under itself, never split across columns.
+    fn help_lines(&self, width: usize) -> Vec<Line<'static>> {
+        const WHERE: usize = 12;
+        const KEYS: usize = 16;
+        let mut help = self.keymap.help();
+        let focused = self.pane.scope();
+        help.sort_by_key(|(scope, ..)| match *scope {
+            s if s == focused => 0,
+            Scope::Global => 1,
+            _ => 2,
+        });
+        let room = width.saturating_sub(WHERE + KEYS).max(10);
+        let mut lines = vec![Line::styled(
+            format!("{:<WHERE$}{:<KEYS$}{}", "where", "keys", "does"),
+            self.theme.header(),
+        )];
+        for (scope, keys, desc) in help {
+            let mut first = true;
+            for part in wrap_words(desc, room) {
+                let (w, k) = if first {
+                    (scope.label().to_string(), keys.clone())
+                } else {
+                    (String::new(), String::new())
+                };
+                first = false;
+                lines.push(Line::from(format!("{w:<WHERE$}{k:<KEYS$}{part}")));
+            }
+        }
+        lines
+    }
+}
+
+/// `text` in lines of at most `width` characters, broken between words.
+fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            out.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    out.push(line);
+    out
 }
 
 /// A protected node needs its name typed exactly.

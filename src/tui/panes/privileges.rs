@@ -68,6 +68,8 @@ pub struct PrivilegesState {
     pub why_shown: bool,
     /// The selected row's every field, in a popup (Enter).
     pub detail: bool,
+    /// A new comparison waiting for the user to discard the script's edits (`y`).
+    pub discard: Option<crate::tui::keymap::Action>,
 }
 
 /// What the pane wants the worker to do.
@@ -115,6 +117,7 @@ impl PrivilegesState {
             started: false,
             why_shown: false,
             detail: false,
+            discard: None,
         }
     }
 
@@ -221,6 +224,13 @@ impl PrivilegesState {
     /// The target node of the current comparison (where a script would run).
     pub fn target(&self) -> Option<String> {
         self.outcome.as_ref().map(|o| o.target.clone())
+    }
+
+    /// Whether the user changed the script the comparison generated.
+    pub fn script_edited(&self) -> bool {
+        self.outcome
+            .as_ref()
+            .is_some_and(|o| self.script_text().trim_end() != o.script_text().trim_end())
     }
 
     /// The script as edited.
@@ -471,6 +481,36 @@ pub fn render(
             ),
         ];
         crate::tui::widgets::detail_popup(frame, area, theme, "Privilege difference", &fields);
+    }
+    if state.discard.is_some() {
+        let w = area.width.saturating_sub(4).min(70);
+        let rect = Rect::new(
+            area.x + (area.width.saturating_sub(w)) / 2,
+            area.y + area.height / 3,
+            w,
+            5.min(area.height),
+        );
+        frame.render_widget(ratatui::widgets::Clear, rect);
+        frame.render_widget(
+            Paragraph::new(vec![
+                Line::styled(
+                    "The script has your edits; a new comparison replaces it.",
+                    theme.text(),
+                ),
+                Line::styled(
+                    "y discards them and compares · any other key keeps them",
+                    theme.fg("warn"),
+                ),
+            ])
+            .wrap(Wrap { trim: true })
+            .block(
+                Block::bordered()
+                    .title(" Discard your edits? ")
+                    .title_style(theme.title())
+                    .border_style(theme.fg("warn")),
+            ),
+            rect,
+        );
     }
     if let Some(c) = &state.confirm {
         // Every statement the user confirms is shown whole, wrapped.

@@ -522,7 +522,9 @@ pub fn render(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect, 
         crate::tui::widgets::detail_popup(frame, area, theme, "Rate", &fields);
     }
     if let Some(c) = &state.confirm {
-        render_confirm(c, theme, frame, area);
+        let all = state.outcome.as_ref().map_or(0, |o| o.preview.rows.len());
+        let filtered = (!state.filter_text().is_empty()).then_some((state.view.len(), all));
+        render_confirm(c, filtered, theme, frame, area);
     }
 }
 
@@ -806,7 +808,13 @@ fn render_chart(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect
     frame.render_widget(chart, area);
 }
 
-fn render_confirm(c: &Confirm, theme: &Theme, frame: &mut Frame, area: Rect) {
+fn render_confirm(
+    c: &Confirm,
+    filtered: Option<(usize, usize)>,
+    theme: &Theme,
+    frame: &mut Frame,
+    area: Rect,
+) {
     let w = area.width.saturating_sub(4).min(120);
     let h = area.height.saturating_sub(2).min(30);
     let rect = Rect::new(
@@ -844,6 +852,15 @@ fn render_confirm(c: &Confirm, theme: &Theme, frame: &mut Frame, area: Rect) {
         },
         p.plan.skipped.len()
     ))];
+    if let Some((shown, all)) = filtered {
+        // `a` writes the preview, not the view: said when a filter hides rows.
+        head_lines.push(Line::styled(
+            format!(
+                "A filter shows {shown} of {all} rows: the write covers the whole preview, not only the rows shown (clear the filter with Esc to see them all)."
+            ),
+            theme.fg("warn"),
+        ));
+    }
     let left_out = p.plan.replacements_left_out();
     if replacing {
         head_lines.push(Line::styled(
