@@ -192,12 +192,23 @@ pub(super) async fn privileges(config: &Config, target: &str) -> StepResult {
             Vec::new(),
         ))
     } else {
+        // The step's reason names what is missing, so a later confirmation can say it.
+        let unmet_count = findings.len();
+        let first = findings[0]
+            .split(": ")
+            .next()
+            .unwrap_or(&findings[0])
+            .to_string();
+        let reason = match unmet_count {
+            1 => first,
+            n => format!("{first} (and {} more)", n - 1),
+        };
         findings.push(format!(
             "remediation (`tpdb privileges apply --node {target} --script FILE`):"
         ));
         findings.extend(script);
         Ok((
-            StepState::Failed("required permissions are missing".into()),
+            StepState::Failed(reason),
             findings,
             Vec::new(),
         ))
