@@ -347,8 +347,8 @@ async fn privileges_pane_shows_the_diff_and_the_selected_rows_path() {
     };
     assert_ne!(id, id2);
     app.on_key(key('f'), now);
-    app.on_key(key('n'), now);
-    app.on_key(key('n'), now);
+    app.on_key(key('d'), now);
+    app.on_key(key('d'), now);
     let id3 = match &app.take_commands()[..] {
         [
             _,

@@ -287,3 +287,74 @@ async fn a_terminal_under_60x16_says_so_and_how_big_it_must_be() {
     let s = screen(&mut app, 60, 16);
     assert!(!s.contains("too small"), "{s}");
 }
+
+#[tokio::test]
+async fn in_rates_n_goes_to_the_next_flagged_row_and_shift_reverses_a_cycle() {
+    let demo = common::demo();
+    let mut app = loaded(&demo).await;
+    let now = Instant::now();
+    // Rates: n goes to the next flagged row, N back; M is m reversed.
+    app.rates.select(0);
+    app.on_key(key('n'), now);
+    let first = app.rates.selected_row().unwrap().clone();
+    assert!(!first.flags.is_empty(), "{first:?}");
+    let at = app.rates.cursor.selected;
+    app.on_key(key('n'), now);
+    assert!(app.rates.cursor.selected > at);
+    app.on_key(key('N'), now);
+    assert_eq!(app.rates.cursor.selected, at);
+    let method = app.rates.params().unwrap().method;
+    app.on_key(key('m'), now);
+    app.on_key(key('M'), now);
+    assert_eq!(app.rates.params().unwrap().method, method);
+}
+
+#[tokio::test]
+async fn in_probes_n_walks_the_failures_p_and_shift_p_cycle_a_applies_and_t_toggles() {
+    let demo = common::demo();
+    let mut app = loaded(&demo).await;
+    let now = Instant::now();
+    app.on_key(key('4'), now);
+    answer(&mut app, &demo).await;
+    let here = (app.probes.row, app.probes.col);
+    app.on_key(key('n'), now);
+    assert_ne!((app.probes.row, app.probes.col), here);
+    assert_eq!(
+        app.probes.selected().unwrap().status,
+        tpdb::worker::Status::Fail
+    );
+    app.on_key(key('N'), now);
+    assert_eq!((app.probes.row, app.probes.col), here);
+    let principal = app.probes.principal;
+    app.on_key(key('p'), now);
+    answer(&mut app, &demo).await;
+    app.on_key(key('P'), now);
+    answer(&mut app, &demo).await;
+    assert_eq!(app.probes.principal, principal);
+    // a applies (asks first) in Probes as everywhere; t toggles passive and active.
+    app.on_key(key('t'), now);
+    assert!(app.probes.active);
+    answer(&mut app, &demo).await;
+    app.on_key(key('a'), now);
+    assert!(app.probes.confirm.is_some());
+    app.on_key(code(KeyCode::Esc), now);
+}
+
+#[tokio::test]
+async fn in_privileges_d_and_f_go_forward_and_shifted_back() {
+    let demo = common::demo();
+    let mut app = loaded(&demo).await;
+    let now = Instant::now();
+    app.on_key(key('2'), now);
+    answer(&mut app, &demo).await;
+    let selection = app.privileges.selection.clone();
+    app.on_key(key('d'), now);
+    answer(&mut app, &demo).await;
+    app.on_key(key('D'), now);
+    answer(&mut app, &demo).await;
+    app.on_key(key('f'), now);
+    answer(&mut app, &demo).await;
+    app.on_key(key('F'), now);
+    answer(&mut app, &demo).await;
+    assert_eq!(app.privileges.selection, selection);
+}

@@ -468,6 +468,25 @@ impl App {
                 Pane::Privileges => self.privileges.why_shown = !self.privileges.why_shown,
                 _ => {}
             },
+            Action::NextFinding | Action::PrevFinding => {
+                let forward = action == Action::NextFinding;
+                match self.pane {
+                    Pane::Rates => self.rates.next_flagged(forward),
+                    Pane::Privileges => self.privileges.next_group(forward),
+                    Pane::Probes => self.probes.next_failure(forward),
+                    Pane::Migration => self.migration.next_failure(forward),
+                    Pane::Activity => {}
+                }
+            }
+            Action::CycleMethodBack => self.rates.cycle_method_back(now),
+            Action::ProbePrincipalBack => {
+                self.probes.prev_principal();
+                self.probe_now();
+            }
+            Action::PrivPrevFrom | Action::PrivPrevNode if self.privileges.script_edited() => {
+                self.privileges.discard = Some(action);
+            }
+            Action::PrivPrevFrom | Action::PrivPrevNode => self.privileges_action(action),
             Action::ClearFilter => match self.pane {
                 Pane::Rates => self.rates.clear_filter(),
                 Pane::Privileges => self.privileges.clear_filter(),
@@ -637,6 +656,8 @@ impl App {
             Action::PrivToggleMode => self.privileges.toggle_mode(),
             Action::PrivNextFrom => self.privileges.next_from(),
             Action::PrivNextNode => self.privileges.next_node(),
+            Action::PrivPrevFrom => self.privileges.prev_from(),
+            Action::PrivPrevNode => self.privileges.prev_node(),
             _ => {}
         }
         self.compare_now();

@@ -207,11 +207,7 @@ pub(super) async fn privileges(config: &Config, target: &str) -> StepResult {
             "remediation (`tpdb privileges apply --node {target} --script FILE`):"
         ));
         findings.extend(script);
-        Ok((
-            StepState::Failed(reason),
-            findings,
-            Vec::new(),
-        ))
+        Ok((StepState::Failed(reason), findings, Vec::new()))
     }
 }
 

@@ -84,6 +84,30 @@ impl MigrationState {
         self.row = (self.row as isize + d).clamp(0, last.max(0)) as usize;
     }
 
+    /// `n` / `N`: the next (or previous) step that failed or was interrupted, stage by stage.
+    pub fn next_failure(&mut self, forward: bool) {
+        let cells: Vec<(usize, usize)> = (0..self.stages.len())
+            .flat_map(|r| (0..STEPS.len()).map(move |c| (r, c)))
+            .collect();
+        let Some(here) = cells.iter().position(|rc| *rc == (self.row, self.col)) else {
+            return;
+        };
+        let bad = |(r, c): &(usize, usize)| {
+            matches!(
+                self.stages[*r].get(STEPS[*c]),
+                StepState::Failed(_) | StepState::Interrupted(_)
+            )
+        };
+        let next = if forward {
+            cells[here + 1..].iter().find(|rc| bad(rc))
+        } else {
+            cells[..here].iter().rev().find(|rc| bad(rc))
+        };
+        if let Some((r, c)) = next {
+            (self.row, self.col) = (*r, *c);
+        }
+    }
+
     pub fn move_col(&mut self, d: isize) {
         self.col = (self.col as isize + d).clamp(0, STEPS.len() as isize - 1) as usize;
     }

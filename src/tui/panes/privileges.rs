@@ -148,22 +148,66 @@ impl PrivilegesState {
         };
     }
 
-    /// `f`: the next reference node, or the next principal.
+    /// `f` / `F`: the next (or previous) reference node, or principal.
     pub fn next_from(&mut self) {
+        self.step_from(1);
+    }
+
+    pub fn prev_from(&mut self) {
+        self.step_from(-1);
+    }
+
+    fn step_from(&mut self, by: isize) {
         let s = &mut self.selection;
         match s.mode {
-            Mode::NodeVsNode => s.left = (s.left + 1) % self.nodes.len().max(1),
-            Mode::Required => s.principal = (s.principal + 1) % self.principals.len().max(1),
+            Mode::NodeVsNode => s.left = cycle(s.left, by, self.nodes.len()),
+            Mode::Required => s.principal = cycle(s.principal, by, self.principals.len()),
         }
     }
 
-    /// `n`: the next target node.
+    /// `d` / `D`: the next (or previous) target node.
     pub fn next_node(&mut self) {
+        self.step_node(1);
+    }
+
+    pub fn prev_node(&mut self) {
+        self.step_node(-1);
+    }
+
+    fn step_node(&mut self, by: isize) {
         let s = &mut self.selection;
-        let n = self.nodes.len().max(1);
+        let n = self.nodes.len();
         match s.mode {
-            Mode::NodeVsNode => s.right = (s.right + 1) % n,
-            Mode::Required => s.node = (s.node + 1) % n,
+            Mode::NodeVsNode => s.right = cycle(s.right, by, n),
+            Mode::Required => s.node = cycle(s.node, by, n),
+        }
+    }
+
+    /// `n` / `N`: the first row of the next (or previous) principal's group.
+    pub fn next_group(&mut self, forward: bool) {
+        let Some(o) = &self.outcome else { return };
+        let who = |i: usize| o.report.rows[self.view[i]].principal.as_str();
+        let here = self.cursor.selected;
+        if self.view.is_empty() {
+            return;
+        }
+        let current = who(here.min(self.view.len() - 1));
+        let target = if forward {
+            (here + 1..self.view.len()).find(|i| who(*i) != current)
+        } else {
+            // The start of the previous group: back past this group, then to its first row.
+            let start = (0..here).rev().find(|i| who(*i) != current);
+            start.map(|s| {
+                let prev = who(s);
+                (0..=s)
+                    .rev()
+                    .take_while(|i| who(*i) == prev)
+                    .last()
+                    .unwrap_or(s)
+            })
+        };
+        if let Some(t) = target {
+            self.cursor.select(t, self.view.len());
         }
     }
 
@@ -290,6 +334,12 @@ impl PrivilegesState {
     }
 }
 
+/// `i` moved by `by` around `len` places.
+fn cycle(i: usize, by: isize, len: usize) -> usize {
+    let len = len.max(1) as isize;
+    (i as isize + by).rem_euclid(len) as usize
+}
+
 fn kind_style(theme: &Theme, k: DiffKind) -> Style {
     match k {
         DiffKind::Missing | DiffKind::PrincipalMissing | DiffKind::SecurableMissing => {
@@ -321,7 +371,7 @@ pub fn render(
             Span::styled("node vs node", theme.header()),
             Span::styled(
                 format!(
-                    "   from {} (f)   to {} (n)   ",
+                    "   from {} (f)   to {} (d)   ",
                     name(&state.nodes, s.left),
                     name(&state.nodes, s.right)
                 ),
@@ -333,7 +383,7 @@ pub fn render(
             Span::styled("principal: required vs node", theme.header()),
             Span::styled(
                 format!(
-                    "   principal {} (f)   node {} (n)   ",
+                    "   principal {} (f)   node {} (d)   ",
                     name(&state.principals, s.principal),
                     name(&state.nodes, s.node)
                 ),

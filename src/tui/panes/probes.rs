@@ -80,6 +80,33 @@ impl ProbesState {
         self.principal = (self.principal + 1) % self.principals.len().max(1);
     }
 
+    pub fn prev_principal(&mut self) {
+        let n = self.principals.len().max(1);
+        self.principal = (self.principal + n - 1) % n;
+    }
+
+    /// `n` / `N`: the next (or previous) failed check, node by node in the matrix' order.
+    pub fn next_failure(&mut self, forward: bool) {
+        let cells: Vec<(usize, usize)> = (0..self.nodes.len())
+            .flat_map(|c| (0..self.checks.len()).map(move |r| (r, c)))
+            .collect();
+        let Some(here) = cells.iter().position(|rc| *rc == (self.row, self.col)) else {
+            return;
+        };
+        let failed = |(r, c): &(usize, usize)| {
+            self.cell(&self.checks[*r], &self.nodes[*c])
+                .is_some_and(|x| x.status == Status::Fail)
+        };
+        let next = if forward {
+            cells[here + 1..].iter().find(|rc| failed(rc))
+        } else {
+            cells[..here].iter().rev().find(|rc| failed(rc))
+        };
+        if let Some((r, c)) = next {
+            (self.row, self.col) = (*r, *c);
+        }
+    }
+
     pub fn set_results(&mut self, results: Vec<CheckResult>) {
         let mut checks: Vec<String> = Vec::new();
         for r in &results {

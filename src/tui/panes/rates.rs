@@ -282,10 +282,34 @@ impl RatesState {
         self.params().ok()
     }
 
+    /// `m` / `M`: the next (or previous) method.
     pub fn cycle_method(&mut self, now: Instant) {
+        self.step_method(1, now);
+    }
+
+    pub fn cycle_method_back(&mut self, now: Instant) {
+        self.step_method(Method::ALL.len() - 1, now);
+    }
+
+    /// `n` / `N`: the next (or previous) row with a flag.
+    pub fn next_flagged(&mut self, forward: bool) {
+        let Some(o) = &self.outcome else { return };
+        let flagged = |i: &usize| !o.preview.rows[self.view[*i]].flags.is_empty();
+        let here = self.cursor.selected;
+        let next = if forward {
+            (here + 1..self.view.len()).find(flagged)
+        } else {
+            (0..here).rev().find(flagged)
+        };
+        if let Some(i) = next {
+            self.cursor.select(i, self.view.len());
+        }
+    }
+
+    fn step_method(&mut self, by: usize, now: Instant) {
         let current = Method::from_str(&self.text(4)).unwrap_or_default();
         let i = Method::ALL.iter().position(|m| *m == current).unwrap_or(0);
-        let next = Method::ALL[(i + 1) % Method::ALL.len()];
+        let next = Method::ALL[(i + by) % Method::ALL.len()];
         self.fields[4] = single_line(next.as_str());
         self.touch(now);
     }
