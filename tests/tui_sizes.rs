@@ -358,3 +358,54 @@ async fn in_privileges_d_and_f_go_forward_and_shifted_back() {
     answer(&mut app, &demo).await;
     assert_eq!(app.privileges.selection, selection);
 }
+
+#[tokio::test]
+async fn migration_and_activity_read_whole_at_every_size() {
+    use tpdb::domain::plan::{StageState, StepState};
+    let demo = common::demo();
+    let mut app = loaded(&demo).await;
+    let now = Instant::now();
+    app.on_key(key('1'), now);
+    let id = app
+        .take_commands()
+        .iter()
+        .find_map(|c| match c {
+            Command::MigrationStatus { id } => Some(*id),
+            _ => None,
+        })
+        .expect("the Migration pane asks for the status");
+    let mut stages: Vec<StageState> = ["training", "devnode", "uat", "prod"]
+        .iter()
+        .map(|s| StageState::new(s, s))
+        .collect();
+    stages[0].assessment = StepState::Passed;
+    stages[0].privileges = StepState::Failed(
+        "sp-billing-dataflow lacks EXECUTE OBJECT::dbo.usp_UpsertSiteJobCodeRate on training"
+            .into(),
+    );
+    app.on_event(Event::MigrationStatus { id, stages });
+    // A refused copy on a locked stage: its whole way forward is on screen.
+    app.on_key(code(KeyCode::Down), now);
+    for _ in 0..2 {
+        app.on_key(key('l'), now);
+    }
+    app.on_key(code(KeyCode::Enter), now);
+    for (w, h) in SIZES {
+        let s = screen(&mut app, w, h);
+        insta::assert_snapshot!(format!("migration_{w}x{h}"), s);
+        assert!(s.contains("⊘ locked"), "{w}×{h}:\n{s}");
+        let error = app.migration.error.clone().unwrap();
+        assert!(readable(&s, &error), "{w}×{h}: the error is cut:\n{s}");
+    }
+    app.on_key(key('5'), now);
+    for i in 0..30 {
+        app.on_log(format!(
+            "2026-12-02T05:00:{i:02}Z  INFO tpdb::worker: line {i}"
+        ));
+    }
+    for (w, h) in SIZES {
+        let s = screen(&mut app, w, h);
+        insta::assert_snapshot!(format!("activity_{w}x{h}"), s);
+        assert!(s.contains("line 29"), "{w}×{h}: the newest log line:\n{s}");
+    }
+}

@@ -652,6 +652,10 @@ impl App {
     /// Rows a page holds in the current pane.
     /// A Privileges action that changes what is compared, then the comparison.
     fn privileges_action(&mut self, action: Action) {
+        if action != Action::PrivRefresh {
+            // Another comparison: a filter typed for the last one does not carry over.
+            self.privileges.clear_filter();
+        }
         match action {
             Action::PrivToggleMode => self.privileges.toggle_mode(),
             Action::PrivNextFrom => self.privileges.next_from(),
@@ -1056,7 +1060,15 @@ impl App {
 
     fn render_footer(&self, frame: &mut Frame, area: Rect) {
         let k = &self.keymap;
-        let hints = if self.quit_armed {
+        let hints = if self.quit_armed && self.running_tasks() == 0 {
+            Line::styled(
+                format!(
+                    "nothing is running any more: {} quits",
+                    k.keys_for(Action::Quit)
+                ),
+                self.theme.fg("warn"),
+            )
+        } else if self.quit_armed {
             Line::styled(
                 format!(
                     "{} still running: press {} again to cancel and quit{}",

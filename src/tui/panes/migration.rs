@@ -151,8 +151,14 @@ fn state_style(theme: &Theme, s: &StepState) -> ratatui::style::Style {
 }
 
 pub fn render(state: &MigrationState, theme: &Theme, frame: &mut Frame, area: Rect, focused: bool) {
+    // The status line wraps: an error with its way forward is read whole (up to 3 lines).
+    let head_text_width =
+        unicode_width::UnicodeWidthStr::width(state.error.as_deref().unwrap_or_default());
+    let head_lines = head_text_width
+        .div_ceil(usize::from(area.width.max(1)))
+        .clamp(1, 3) as u16;
     let [head, grid, gauge, detail] = Layout::vertical([
-        Constraint::Length(1),
+        Constraint::Length(head_lines),
         Constraint::Length(state.stages.len() as u16 + 3),
         Constraint::Length(if state.progress.is_some() { 3 } else { 0 }),
         Constraint::Min(5),
@@ -168,7 +174,7 @@ pub fn render(state: &MigrationState, theme: &Theme, frame: &mut Frame, area: Re
             theme.muted(),
         )
     };
-    frame.render_widget(Paragraph::new(status), head);
+    frame.render_widget(Paragraph::new(status).wrap(Wrap { trim: true }), head);
 
     // The stage column takes what its longest label needs; the steps share the rest, and a
     // step's cell says where an interruption stopped when its column has room for it.
