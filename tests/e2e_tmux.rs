@@ -122,3 +122,39 @@ fn each_stop_signal_restores_the_terminal_and_exits_with_its_code() {
         assert_terminal_restored(&session, &format!("SIG{signal}"));
     }
 }
+
+#[test]
+fn a_newcomer_runs_the_demo_quits_and_the_readmes_example_works_as_written() {
+    // A fresh home: no config of the user's own, nothing built before.
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path().display();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let example = readme
+        .lines()
+        .find_map(|l| l.strip_prefix("$ tpdb "))
+        .expect("the README shows a `$ tpdb …` example");
+    let bin = env!("CARGO_BIN_EXE_tpdb");
+    let session = Session::start_script(
+        "newcomer",
+        &format!(
+            "export HOME={h} XDG_CONFIG_HOME={h}/config XDG_DATA_HOME={h}/data; unset TPDB_CONFIG;"
+        ),
+        "demo",
+        250,
+        50,
+        &format!("{bin} {example} 2>&1; echo README-EXITED-$?;"),
+    );
+    session.wait_for("sites without GP unit account", Duration::from_secs(60));
+    session.keys(&["q"]);
+    let screen = session.wait_for("README-EXITED-", Duration::from_secs(30));
+    assert!(screen.contains("TPDB-EXITED-0"), "{screen}");
+    // What the README says the example prints: the 229 the data flow meets in production.
+    assert!(screen.contains("README-EXITED-1"), "{screen}");
+    assert!(
+        screen.contains("EXECUTE permission was denied on the object 'usp_UpsertSiteJobCodeRate'"),
+        "{screen}"
+    );
+    assert!(!screen.contains("does not exist"), "{screen}");
+    tmux(&["kill-session", "-t", &session.0]);
+}

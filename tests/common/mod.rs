@@ -148,9 +148,22 @@ impl Session {
     /// As `start`, and after the exit line the shell runs `after` (e.g. `stty -a`) in the
     /// same terminal.
     pub fn start_then(name: &str, args: &str, width: u16, height: u16, after: &str) -> Session {
+        Session::start_script(name, "", args, width, height, after)
+    }
+
+    /// As `start_then`, with shell words run first (`export HOME=…;`), so the binary and
+    /// `after` both see them.
+    pub fn start_script(
+        name: &str,
+        before: &str,
+        args: &str,
+        width: u16,
+        height: u16,
+        after: &str,
+    ) -> Session {
         let session = Session(format!("tpdb-{name}-{}", std::process::id()));
         let cmd = format!(
-            "{} {args}; echo TPDB-EXITED-$?; {after} sleep 30",
+            "{before} {} {args}; echo TPDB-EXITED-$?; {after} sleep 30",
             env!("CARGO_BIN_EXE_tpdb")
         );
         let (w, h) = (width.to_string(), height.to_string());
