@@ -44,15 +44,7 @@ fn render(app: &App, w: u16, h: u16) -> Terminal<TestBackend> {
 }
 
 fn screen(t: &Terminal<TestBackend>) -> String {
-    let buf = t.backend().buffer();
-    let mut s = String::new();
-    for y in 0..buf.area.height {
-        for x in 0..buf.area.width {
-            s.push_str(buf[(x, y)].symbol());
-        }
-        s.push('\n');
-    }
-    s
+    common::buffer_text(t.backend().buffer())
 }
 
 async fn demo_outcome(demo: &common::Demo) -> PreviewOutcome {
@@ -302,6 +294,30 @@ fn help_is_generated_from_the_keymap_the_focused_pane_first_and_scrolls_at_80x24
     assert!(!app.help);
 }
 
+/// The app on the Privileges pane with its first comparison (node1 → training) answered;
+/// the task's id.
+async fn privileges_app(demo: &common::Demo, now: Instant) -> (App, u64) {
+    let mut app = App::new(
+        Keymap::default(),
+        Theme::load("dark", None, true).unwrap(),
+        Some(defaults()),
+        facts_for(demo),
+    );
+    app.on_key(key('2'), now);
+    let id = match &app.take_commands()[..] {
+        [Command::PrivilegesDiff { id, .. }] => *id,
+        other => panic!("{other:?}"),
+    };
+    let outcome = tpdb::flows::privileges::diff_nodes(&demo.config, "node1", "training", None)
+        .await
+        .unwrap();
+    app.on_event(Event::Privileges {
+        id,
+        outcome: Box::new(outcome),
+    });
+    (app, id)
+}
+
 fn facts_for(demo: &common::Demo) -> Facts {
     tpdb::tui::facts(&demo.config)
 }
@@ -448,25 +464,8 @@ async fn privileges_pane_shows_the_diff_and_the_selected_rows_path() {
 #[tokio::test]
 async fn the_script_is_editable_before_it_is_applied() {
     let demo = common::demo();
-    let mut app = App::new(
-        Keymap::default(),
-        Theme::load("dark", None, true).unwrap(),
-        Some(defaults()),
-        facts_for(&demo),
-    );
     let now = Instant::now();
-    app.on_key(key('2'), now);
-    let id = match &app.take_commands()[..] {
-        [Command::PrivilegesDiff { id, .. }] => *id,
-        other => panic!("{other:?}"),
-    };
-    let o = tpdb::flows::privileges::diff_nodes(&demo.config, "node1", "training", None)
-        .await
-        .unwrap();
-    app.on_event(Event::Privileges {
-        id,
-        outcome: Box::new(o),
-    });
+    let (mut app, _) = privileges_app(&demo, now).await;
     app.on_key(key('e'), now);
     app.on_key(code(KeyCode::End), now);
     for c in "-- reviewed".chars() {
@@ -962,25 +961,8 @@ fn the_log_tail_follows_the_newest_line_and_a_finished_task_shows_its_outcome_on
 #[tokio::test]
 async fn an_edited_script_is_not_replaced_without_a_yes_and_a_filtered_write_says_it_writes_all() {
     let demo = common::demo();
-    let mut app = App::new(
-        Keymap::default(),
-        Theme::load("dark", None, true).unwrap(),
-        Some(defaults()),
-        facts_for(&demo),
-    );
     let now = Instant::now();
-    app.on_key(key('2'), now);
-    let id = match &app.take_commands()[..] {
-        [Command::PrivilegesDiff { id, .. }] => *id,
-        other => panic!("{other:?}"),
-    };
-    let outcome = tpdb::flows::privileges::diff_nodes(&demo.config, "node1", "training", None)
-        .await
-        .unwrap();
-    app.on_event(Event::Privileges {
-        id,
-        outcome: Box::new(outcome),
-    });
+    let (mut app, id) = privileges_app(&demo, now).await;
     app.on_event(Event::TaskFinished {
         id,
         end: TaskEnd::Done,
@@ -1016,25 +998,7 @@ async fn an_edited_script_is_not_replaced_without_a_yes_and_a_filtered_write_say
     }
     app.on_key(code(KeyCode::Enter), now);
     app.on_key(key('a'), now);
-    let (id, prep) = app
-        .take_commands()
-        .iter()
-        .find_map(|c| match c {
-            Command::PrepareApply {
-                id,
-                outcome,
-                replace_recorded,
-            } => Some((
-                *id,
-                prepare_apply(&demo.config, outcome, *replace_recorded).unwrap(),
-            )),
-            _ => None,
-        })
-        .unwrap();
-    app.on_event(Event::ApplyPrepared {
-        id,
-        prep: Box::new(prep),
-    });
+    common::answer_prepare_apply(&mut app, &demo);
     let s = screen(&render(&app, 120, 40));
     assert!(
         s.contains("A filter shows") && s.contains("the write covers the whole preview"),

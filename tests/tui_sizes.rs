@@ -27,15 +27,7 @@ fn code(k: KeyCode) -> KeyEvent {
 fn screen(app: &mut App, w: u16, h: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     t.draw(|f| app.render(f)).unwrap();
-    let buf = t.backend().buffer();
-    let mut s = String::new();
-    for y in 0..buf.area.height {
-        for x in 0..buf.area.width {
-            s.push_str(buf[(x, y)].symbol());
-        }
-        s.push('\n');
-    }
-    s
+    common::buffer_text(t.backend().buffer())
 }
 
 /// Whether `statement` can be read whole on `screen`, wrapped over lines as it may be (and a
@@ -171,27 +163,7 @@ async fn a_rates_confirmation_shows_every_statement_whole_at_every_size() {
     let mut app = loaded(&demo).await;
     let now = Instant::now();
     app.on_key(key('a'), now);
-    let (id, prep) = app
-        .take_commands()
-        .iter()
-        .find_map(|c| match c {
-            Command::PrepareApply {
-                id,
-                outcome,
-                replace_recorded,
-            } => Some((
-                *id,
-                tpdb::flows::rates::prepare_apply(&demo.config, outcome, *replace_recorded)
-                    .unwrap(),
-            )),
-            _ => None,
-        })
-        .expect("a prepared write after `a`");
-    let statements = prep.statements.clone();
-    app.on_event(Event::ApplyPrepared {
-        id,
-        prep: Box::new(prep),
-    });
+    let statements = common::answer_prepare_apply(&mut app, &demo);
     assert!(app.rates.confirm.is_some());
     for (w, h) in SIZES {
         let s = screen(&mut app, w, h);

@@ -888,17 +888,7 @@ impl App {
             Event::SecurityApplied {
                 node, statements, ..
             } => {
-                self.privileges.notice = Some(
-                    format!(
-                        "applied {} on {node}; comparing again",
-                        crate::domain::progress::count(
-                            statements as i64,
-                            "statement",
-                            "statements"
-                        )
-                    )
-                    .into(),
-                );
+                self.privileges.notice = Some(applied(statements, &node, "comparing again"));
                 self.compare_now();
             }
             Event::MigrationStatus { stages, .. } => {
@@ -935,17 +925,7 @@ impl App {
             Event::FixApplied {
                 node, statements, ..
             } => {
-                self.probes.notice = Some(
-                    format!(
-                        "applied {} on {node}; probing again",
-                        crate::domain::progress::count(
-                            statements as i64,
-                            "statement",
-                            "statements"
-                        )
-                    )
-                    .into(),
-                );
+                self.probes.notice = Some(applied(statements, &node, "probing again"));
                 self.probe_now();
             }
             Event::ScriptSaved { path, .. } => {
@@ -1244,6 +1224,12 @@ fn wrap_words(text: &str, width: usize) -> Vec<String> {
     }
     out.push(line);
     out
+}
+
+/// `applied 1 statement on uat; probing again`.
+fn applied(statements: usize, node: &str, then: &str) -> super::widgets::Notice {
+    let n = crate::domain::progress::count(statements as i64, "statement", "statements");
+    format!("applied {n} on {node}; {then}").into()
 }
 
 /// A protected node needs its name typed exactly.

@@ -287,3 +287,42 @@ pub async fn checksums(demo: &Demo, node: &str) -> BTreeMap<String, (i64, String
     }
     out
 }
+
+/// Answer the rate write the app asked to plan (`a`) with the plan the worker would make; the
+/// statements it holds.
+pub fn answer_prepare_apply(app: &mut tpdb::tui::app::App, demo: &Demo) -> Vec<String> {
+    let (id, prep) = app
+        .take_commands()
+        .iter()
+        .find_map(|c| match c {
+            tpdb::worker::Command::PrepareApply {
+                id,
+                outcome,
+                replace_recorded,
+            } => Some((
+                *id,
+                tpdb::flows::rates::prepare_apply(&demo.config, outcome, *replace_recorded)
+                    .unwrap(),
+            )),
+            _ => None,
+        })
+        .expect("a write to plan after `a`");
+    let statements = prep.statements.clone();
+    app.on_event(tpdb::worker::Event::ApplyPrepared {
+        id,
+        prep: Box::new(prep),
+    });
+    statements
+}
+
+/// A test terminal's cells as text, a line per row.
+pub fn buffer_text(buf: &ratatui::buffer::Buffer) -> String {
+    let mut s = String::new();
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            s.push_str(buf[(x, y)].symbol());
+        }
+        s.push('\n');
+    }
+    s
+}
