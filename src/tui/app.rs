@@ -10,12 +10,13 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Tabs};
 
+use super::component::{Component, Ctx, Tasks};
 use super::keymap::{Action, Keymap, Scope};
 use super::panes::activity::{self, ActivityState};
 use super::panes::migration::{self as migration_pane, MigrationState, Prompt};
 use super::panes::placeholder;
 use super::panes::privileges::{self as privileges_pane, PrivilegesState, Request};
-use super::panes::probes::{self as probes_pane, FixConfirm, ProbesState};
+use super::panes::probes::{self as probes_pane, ProbesState};
 use super::panes::rates::{self, Confirm, Focus, RatesState};
 use super::theme::Theme;
 use crate::domain::plan::{Step, StepState};
@@ -90,14 +91,13 @@ pub struct App {
     pub privileges: PrivilegesState,
     pub probes: ProbesState,
     pub activity: ActivityState,
-    /// Which pane asked for each task, so its failure shows there.
-    owners: std::collections::HashMap<TaskId, Pane>,
+    /// Task ids, and which pane asked for each, so its failure shows there.
+    tasks: Tasks,
     pub facts: Facts,
     pub help: bool,
     pub quit_armed: bool,
     pub should_quit: bool,
     pub outbox: Vec<Command>,
-    next_id: TaskId,
     /// The last frame's size, for mouse hit-testing.
     pub size: Rect,
     /// When a notice's age last forced a frame.
@@ -128,13 +128,12 @@ impl App {
                 facts.probe_principal.as_deref(),
             ),
             activity: ActivityState::default(),
-            owners: std::collections::HashMap::new(),
+            tasks: Tasks::default(),
             facts,
             help: false,
             quit_armed: false,
             should_quit: false,
             outbox: Vec::new(),
-            next_id: 1,
             size: Rect::new(0, 0, 120, 40),
             aged: None,
             help_scroll: 0,
@@ -142,9 +141,7 @@ impl App {
     }
 
     fn id(&mut self) -> TaskId {
-        let id = self.next_id;
-        self.next_id += 1;
-        id
+        self.tasks.start(None)
     }
 
     /// First work: the initial preview and the audit trail.
@@ -162,7 +159,7 @@ impl App {
             return;
         };
         let id = self.id();
-        self.owners.insert(id, Pane::Privileges);
+        self.tasks.owners.insert(id, Pane::Privileges);
         self.privileges.started = true;
         self.privileges.running = Some(id);
         self.privileges.notice = None;
@@ -178,28 +175,48 @@ impl App {
 
     /// Ask the worker to probe the Probes pane's principal on every node.
     fn probe_now(&mut self) {
-        let Some(principal) = self.probes.principal_name() else {
-            self.probes.error = Some(
-                "no principals configured: add [principals.NAME] with required permissions".into(),
-            );
-            return;
+        let mut ctx = Ctx {
+            now: Instant::now(),
+            outbox: &mut self.outbox,
+            tasks: &mut self.tasks,
+            pane: Pane::Probes,
         };
-        let id = self.id();
-        self.owners.insert(id, Pane::Probes);
-        self.probes.started = true;
-        self.probes.running = Some(id);
-        self.probes.notice = None;
-        self.outbox.push(Command::Probe {
-            id,
-            principal,
-            nodes: self.probes.nodes.clone(),
-            active: self.probes.active,
-        });
+        self.probes.probe_now(&mut ctx);
+    }
+
+    /// Offer a key to the focused pane's component (what it has open takes it first).
+    fn component_capture(&mut self, key: &KeyEvent, now: Instant) -> bool {
+        let pane = self.pane;
+        let mut ctx = Ctx {
+            now,
+            outbox: &mut self.outbox,
+            tasks: &mut self.tasks,
+            pane,
+        };
+        match pane {
+            Pane::Probes => self.probes.capture(*key, &mut ctx),
+            _ => false,
+        }
+    }
+
+    /// Hand an action to the focused pane's component; false when it is not the pane's.
+    fn component_act(&mut self, action: Action, now: Instant) -> bool {
+        let pane = self.pane;
+        let mut ctx = Ctx {
+            now,
+            outbox: &mut self.outbox,
+            tasks: &mut self.tasks,
+            pane,
+        };
+        match pane {
+            Pane::Probes => self.probes.act(action, &mut ctx),
+            _ => false,
+        }
     }
 
     fn migration_status(&mut self) {
         let id = self.id();
-        self.owners.insert(id, Pane::Migration);
+        self.tasks.owners.insert(id, Pane::Migration);
         self.migration.started = true;
         self.outbox.push(Command::MigrationStatus { id });
     }
@@ -227,7 +244,7 @@ impl App {
 
     fn start_migration_step(&mut self, stage: String, step: Step) {
         let id = self.id();
-        self.owners.insert(id, Pane::Migration);
+        self.tasks.owners.insert(id, Pane::Migration);
         self.migration.running = Some(id);
         self.migration.error = None;
         self.migration.notice = None;
@@ -274,7 +291,7 @@ impl App {
                         }
                         self.migration.prompt = None;
                         let id = self.id();
-                        self.owners.insert(id, Pane::Migration);
+                        self.tasks.owners.insert(id, Pane::Migration);
                         self.outbox.push(Command::MigrationOverride {
                             id,
                             stage,
@@ -308,7 +325,7 @@ impl App {
         match self.rates.params() {
             Ok(params) => {
                 let id = self.id();
-                self.owners.insert(id, Pane::Rates);
+                self.tasks.owners.insert(id, Pane::Rates);
                 self.rates.running = Some(id);
                 self.rates.dirty_since = None;
                 self.outbox.push(Command::PreviewRates { id, params });
@@ -352,7 +369,7 @@ impl App {
         }
         if let Some(params) = self.rates.due(now) {
             let id = self.id();
-            self.owners.insert(id, Pane::Rates);
+            self.tasks.owners.insert(id, Pane::Rates);
             self.rates.running = Some(id);
             self.outbox.push(Command::PreviewRates { id, params });
             return true;
@@ -373,6 +390,10 @@ impl App {
                 KeyCode::PageUp => self.help_scroll = self.help_scroll.saturating_sub(10),
                 _ => self.help = false,
             }
+            return;
+        }
+        // What the focused pane has open takes the key first.
+        if self.component_capture(&key, now) {
             return;
         }
         // An open detail popup takes the key: Esc, Enter, space or q close it.
@@ -410,10 +431,6 @@ impl App {
             self.migration_prompt_key(key);
             return;
         }
-        if self.pane == Pane::Probes && self.probes.confirm.is_some() {
-            self.probes_confirm_key(key);
-            return;
-        }
         // A focused text input takes the key first.
         if self.pane == Pane::Rates && self.rates.focus != Focus::Table {
             self.rates.edit(key, now);
@@ -429,6 +446,10 @@ impl App {
         };
         if action != Action::Quit {
             self.quit_armed = false;
+        }
+        if self.component_act(action, now) {
+            self.pane_entered();
+            return;
         }
         match action {
             Action::Quit => {
@@ -460,8 +481,8 @@ impl App {
                 Pane::Privileges => {
                     self.privileges.detail = self.privileges.selected_row().is_some()
                 }
-                Pane::Probes => self.probes.detail = self.probes.selected().is_some(),
-                Pane::Migration | Pane::Activity => {}
+                // The components answer it themselves.
+                Pane::Probes | Pane::Migration | Pane::Activity => {}
             },
             Action::SidePanel => match self.pane {
                 Pane::Rates => self.rates.chart_shown = !self.rates.chart_shown,
@@ -473,16 +494,11 @@ impl App {
                 match self.pane {
                     Pane::Rates => self.rates.next_flagged(forward),
                     Pane::Privileges => self.privileges.next_group(forward),
-                    Pane::Probes => self.probes.next_failure(forward),
-                    Pane::Migration => self.migration.next_failure(forward),
-                    Pane::Activity => {}
+                        Pane::Migration => self.migration.next_failure(forward),
+                    Pane::Probes | Pane::Activity => {}
                 }
             }
             Action::CycleMethodBack => self.rates.cycle_method_back(now),
-            Action::ProbePrincipalBack => {
-                self.probes.prev_principal();
-                self.probe_now();
-            }
             Action::PrivPrevFrom | Action::PrivPrevNode if self.privileges.script_edited() => {
                 self.privileges.discard = Some(action);
             }
@@ -535,18 +551,6 @@ impl App {
             }
             Action::MigLeft => self.migration.move_col(-1),
             Action::MigRight => self.migration.move_col(1),
-            Action::ProbeLeft => self.probes.move_col(-1),
-            Action::ProbeRight => self.probes.move_col(1),
-            Action::ProbePrincipal => {
-                self.probes.next_principal();
-                self.probe_now();
-            }
-            Action::ProbeActive => {
-                self.probes.active = !self.probes.active;
-                self.probe_now();
-            }
-            Action::ProbeRerun => self.probe_now(),
-            Action::ProbeFix => self.probes.begin_fix(),
             Action::PrivToggleMode
             | Action::PrivNextFrom
             | Action::PrivNextNode
@@ -566,50 +570,22 @@ impl App {
             Action::PrivSave => match self.privileges.target() {
                 Some(target) => {
                     let id = self.id();
-                    self.owners.insert(id, Pane::Privileges);
+                    self.tasks.owners.insert(id, Pane::Privileges);
                     let text = self.privileges.script_text();
                     self.outbox.push(Command::SaveScript { id, target, text });
                 }
                 None => self.privileges.error = Some("nothing to save yet".into()),
             },
+            // A pane's own actions, offered to it above; elsewhere they do nothing.
+            Action::ProbeLeft
+            | Action::ProbeRight
+            | Action::ProbePrincipal
+            | Action::ProbePrincipalBack
+            | Action::ProbeActive
+            | Action::ProbeRerun
+            | Action::ProbeFix => {}
         }
         self.pane_entered();
-    }
-
-    fn probes_confirm_key(&mut self, key: KeyEvent) {
-        use crossterm::event::KeyCode;
-        let Some(c) = self.probes.confirm.as_mut() else {
-            return;
-        };
-        match key.code {
-            KeyCode::Esc => {
-                self.probes.confirm = None;
-                self.probes.notice = Some("fix cancelled; nothing changed".into());
-            }
-            KeyCode::Enter => {
-                if let Err(e) = typed_confirmation(c) {
-                    c.error = Some(e);
-                    return;
-                }
-                let node = c.node.clone();
-                self.probes.confirm = None;
-                if let Some(principal) = self.probes.principal_name() {
-                    let id = self.id();
-                    self.owners.insert(id, Pane::Probes);
-                    self.outbox.push(Command::ApplyFix {
-                        id,
-                        principal,
-                        node,
-                    });
-                }
-            }
-            _ => {
-                if c.protected {
-                    c.typed.input(key);
-                    c.error = None;
-                }
-            }
-        }
     }
 
     fn privileges_confirm_key(&mut self, key: KeyEvent) {
@@ -635,7 +611,7 @@ impl App {
                 let node = c.node.clone();
                 self.privileges.confirm = None;
                 let id = self.id();
-                self.owners.insert(id, Pane::Privileges);
+                self.tasks.owners.insert(id, Pane::Privileges);
                 let script = self.privileges.script_text();
                 self.outbox
                     .push(Command::ApplySecurity { id, node, script });
@@ -958,14 +934,14 @@ impl App {
                     self.migration_status();
                 }
                 if let TaskEnd::Failed(msg) = end {
-                    match self.owners.get(&id) {
+                    match self.tasks.owners.get(&id) {
                         Some(Pane::Privileges) => self.privileges.error = Some(msg),
                         Some(Pane::Probes) => self.probes.error = Some(msg),
                         Some(Pane::Migration) => self.migration.error = Some(msg),
                         _ => self.rates.error = Some(msg),
                     }
                 }
-                self.owners.remove(&id);
+                self.tasks.owners.remove(&id);
                 self.outbox.push(Command::LoadAudit);
             }
         }
@@ -1083,13 +1059,7 @@ impl App {
                     Action::MigOverride,
                     Action::MigCancel,
                 ],
-                Pane::Probes => &[
-                    Action::Detail,
-                    Action::ProbePrincipal,
-                    Action::ProbeActive,
-                    Action::ProbeRerun,
-                    Action::ProbeFix,
-                ],
+                Pane::Probes => &self.probes.hints(),
                 Pane::Privileges => match self.privileges.focus {
                     privileges_pane::Focus::Table => &[
                         Action::Detail,
@@ -1230,19 +1200,6 @@ fn wrap_words(text: &str, width: usize) -> Vec<String> {
 fn applied(statements: usize, node: &str, then: &str) -> super::widgets::Notice {
     let n = crate::domain::progress::count(statements as i64, "statement", "statements");
     format!("applied {n} on {node}; {then}").into()
-}
-
-/// A protected node needs its name typed exactly.
-fn typed_confirmation(c: &FixConfirm) -> Result<(), String> {
-    let typed = c.typed.lines().join("");
-    if c.protected && typed.trim() != c.node {
-        return Err(format!(
-            "'{}' is not '{}': type the node's name exactly",
-            typed.trim(),
-            c.node
-        ));
-    }
-    Ok(())
 }
 
 /// Tabs, body, footer.

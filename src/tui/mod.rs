@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod columns;
+pub mod component;
 pub mod keymap;
 pub mod panes;
 pub mod terminal;

@@ -7,8 +7,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Row, Table, Wrap};
 use ratatui_textarea::TextArea;
 
+use crossterm::event::{KeyCode, KeyEvent};
+
+use crate::tui::component::{Component, Ctx, detail_key};
+use crate::tui::keymap::Action;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::confirmation;
+use crate::worker::Command;
 use crate::worker::TaskId;
 use crate::worker::{CheckResult, Status};
 
@@ -180,6 +185,116 @@ impl ProbesState {
             typed: TextArea::default(),
             error: None,
         });
+    }
+}
+
+impl ProbesState {
+    /// Ask the worker to probe the principal on every node.
+    pub fn probe_now(&mut self, ctx: &mut Ctx) {
+        let Some(principal) = self.principal_name() else {
+            self.error = Some(
+                "no principals configured: add [principals.NAME] with required permissions".into(),
+            );
+            return;
+        };
+        self.started = true;
+        self.notice = None;
+        let (nodes, active) = (self.nodes.clone(), self.active);
+        self.running = Some(ctx.send(|id| Command::Probe {
+            id,
+            principal,
+            nodes,
+            active,
+        }));
+    }
+
+    /// The fix confirmation's key: Esc cancels, Enter applies (a protected node's name typed
+    /// first), other keys type the name.
+    fn confirm_key(&mut self, key: KeyEvent, ctx: &mut Ctx) {
+        let Some(c) = self.confirm.as_mut() else {
+            return;
+        };
+        match key.code {
+            KeyCode::Esc => {
+                self.confirm = None;
+                self.notice = Some("fix cancelled; nothing changed".into());
+            }
+            KeyCode::Enter => {
+                let typed = c.typed.lines().join("");
+                if c.protected && typed.trim() != c.node {
+                    c.error = Some(format!(
+                        "'{}' is not '{}': type the node's name exactly",
+                        typed.trim(),
+                        c.node
+                    ));
+                    return;
+                }
+                let node = c.node.clone();
+                self.confirm = None;
+                if let Some(principal) = self.principal_name() {
+                    ctx.send(|id| Command::ApplyFix {
+                        id,
+                        principal,
+                        node,
+                    });
+                }
+            }
+            _ => {
+                if c.protected {
+                    c.typed.input(key);
+                    c.error = None;
+                }
+            }
+        }
+    }
+}
+
+impl Component for ProbesState {
+    fn hints(&self) -> Vec<Action> {
+        vec![
+            Action::Detail,
+            Action::ProbePrincipal,
+            Action::ProbeActive,
+            Action::ProbeRerun,
+            Action::ProbeFix,
+        ]
+    }
+
+    fn capture(&mut self, key: KeyEvent, ctx: &mut Ctx) -> bool {
+        if detail_key(&mut self.detail, &key) {
+            return true;
+        }
+        if self.confirm.is_some() {
+            self.confirm_key(key, ctx);
+            return true;
+        }
+        false
+    }
+
+    fn act(&mut self, action: Action, ctx: &mut Ctx) -> bool {
+        match action {
+            Action::Detail => self.detail = self.selected().is_some(),
+            Action::NextFinding => self.next_failure(true),
+            Action::PrevFinding => self.next_failure(false),
+            Action::ProbeLeft => self.move_col(-1),
+            Action::ProbeRight => self.move_col(1),
+            Action::ProbePrincipal => {
+                self.next_principal();
+                self.probe_now(ctx);
+            }
+            Action::ProbePrincipalBack => {
+                self.prev_principal();
+                self.probe_now(ctx);
+            }
+            Action::ProbeActive => {
+                self.active = !self.active;
+                self.probe_now(ctx);
+            }
+            Action::ProbeRerun => self.probe_now(ctx),
+            Action::ProbeFix => self.begin_fix(),
+            _ => return false,
+        }
+        true
     }
 }
 
