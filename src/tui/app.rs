@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crossterm::event::{KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use crossterm::event::{KeyEvent, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Modifier;
@@ -15,7 +15,7 @@ use super::keymap::{Action, Keymap, Scope};
 use super::panes::activity::{self, ActivityState};
 use super::panes::migration::{self as migration_pane, MigrationState, Prompt};
 use super::panes::placeholder;
-use super::panes::privileges::{self as privileges_pane, PrivilegesState, Request};
+use super::panes::privileges::{self as privileges_pane, PrivilegesState};
 use super::panes::probes::{self as probes_pane, ProbesState};
 use super::panes::rates::{self, Confirm, Focus, RatesState};
 use super::theme::Theme;
@@ -154,23 +154,13 @@ impl App {
 
     /// Ask the worker for the Privileges pane's current comparison.
     fn compare_now(&mut self) {
-        let Some(req) = self.privileges.request() else {
-            self.privileges.error = Some("no nodes configured to compare".into());
-            return;
+        let mut ctx = Ctx {
+            now: Instant::now(),
+            outbox: &mut self.outbox,
+            tasks: &mut self.tasks,
+            pane: Pane::Privileges,
         };
-        let id = self.id();
-        self.tasks.owners.insert(id, Pane::Privileges);
-        self.privileges.started = true;
-        self.privileges.running = Some(id);
-        self.privileges.notice = None;
-        self.outbox.push(match req {
-            Request::Diff { left, right } => Command::PrivilegesDiff { id, left, right },
-            Request::Check { principal, node } => Command::PrivilegesCheck {
-                id,
-                principal,
-                node,
-            },
-        });
+        self.privileges.compare_now(&mut ctx);
     }
 
     /// Ask the worker to probe the Probes pane's principal on every node.
@@ -195,6 +185,8 @@ impl App {
         };
         match pane {
             Pane::Probes => self.probes.capture(*key, &mut ctx),
+            Pane::Privileges => self.privileges.capture(*key, &mut ctx),
+            Pane::Rates => self.rates.capture(*key, &mut ctx),
             _ => false,
         }
     }
@@ -210,6 +202,8 @@ impl App {
         };
         match pane {
             Pane::Probes => self.probes.act(action, &mut ctx),
+            Pane::Privileges => self.privileges.act(action, &mut ctx),
+            Pane::Rates => self.rates.act(action, &mut ctx),
             _ => false,
         }
     }
@@ -322,16 +316,13 @@ impl App {
     }
 
     fn preview_now(&mut self) {
-        match self.rates.params() {
-            Ok(params) => {
-                let id = self.id();
-                self.tasks.owners.insert(id, Pane::Rates);
-                self.rates.running = Some(id);
-                self.rates.dirty_since = None;
-                self.outbox.push(Command::PreviewRates { id, params });
-            }
-            Err(e) => self.rates.field_error = Some(e),
-        }
+        let mut ctx = Ctx {
+            now: Instant::now(),
+            outbox: &mut self.outbox,
+            tasks: &mut self.tasks,
+            pane: Pane::Rates,
+        };
+        self.rates.preview_now(&mut ctx);
     }
 
     pub fn take_commands(&mut self) -> Vec<Command> {
@@ -396,48 +387,8 @@ impl App {
         if self.component_capture(&key, now) {
             return;
         }
-        // An open detail popup takes the key: Esc, Enter, space or q close it.
-        if self.detail_open() {
-            use crossterm::event::KeyCode;
-            if matches!(
-                key.code,
-                KeyCode::Esc | KeyCode::Enter | KeyCode::Char(' ') | KeyCode::Char('q')
-            ) {
-                self.rates.detail = false;
-                self.privileges.detail = false;
-                self.probes.detail = false;
-            }
-            return;
-        }
-        if self.pane == Pane::Rates && self.rates.confirm.is_some() {
-            self.confirm_key(key);
-            return;
-        }
-        if self.pane == Pane::Privileges && self.privileges.confirm.is_some() {
-            self.privileges_confirm_key(key);
-            return;
-        }
-        if self.pane == Pane::Privileges
-            && let Some(action) = self.privileges.discard.take()
-        {
-            if key.code == crossterm::event::KeyCode::Char('y') {
-                self.privileges_action(action);
-            } else {
-                self.privileges.notice = Some("kept your edits; nothing compared".into());
-            }
-            return;
-        }
         if self.pane == Pane::Migration && self.migration.prompt.is_some() {
             self.migration_prompt_key(key);
-            return;
-        }
-        // A focused text input takes the key first.
-        if self.pane == Pane::Rates && self.rates.focus != Focus::Table {
-            self.rates.edit(key, now);
-            return;
-        }
-        if self.pane == Pane::Privileges && self.privileges.focus != privileges_pane::Focus::Table {
-            self.privileges.edit(key);
             return;
         }
         let Some(action) = self.keymap.action(self.pane.scope(), &key) else {
@@ -476,55 +427,17 @@ impl App {
                 self.help = true;
                 self.help_scroll = 0;
             }
-            Action::Detail => match self.pane {
-                Pane::Rates => self.rates.detail = self.rates.selected_row().is_some(),
-                Pane::Privileges => {
-                    self.privileges.detail = self.privileges.selected_row().is_some()
-                }
-                // The components answer it themselves.
-                Pane::Probes | Pane::Migration | Pane::Activity => {}
-            },
-            Action::SidePanel => match self.pane {
-                Pane::Rates => self.rates.chart_shown = !self.rates.chart_shown,
-                Pane::Privileges => self.privileges.why_shown = !self.privileges.why_shown,
-                _ => {}
-            },
             Action::NextFinding | Action::PrevFinding => {
-                let forward = action == Action::NextFinding;
-                match self.pane {
-                    Pane::Rates => self.rates.next_flagged(forward),
-                    Pane::Privileges => self.privileges.next_group(forward),
-                        Pane::Migration => self.migration.next_failure(forward),
-                    Pane::Probes | Pane::Activity => {}
+                if self.pane == Pane::Migration {
+                    self.migration.next_failure(action == Action::NextFinding);
                 }
             }
-            Action::CycleMethodBack => self.rates.cycle_method_back(now),
-            Action::PrivPrevFrom | Action::PrivPrevNode if self.privileges.script_edited() => {
-                self.privileges.discard = Some(action);
-            }
-            Action::PrivPrevFrom | Action::PrivPrevNode => self.privileges_action(action),
-            Action::ClearFilter => match self.pane {
-                Pane::Rates => self.rates.clear_filter(),
-                Pane::Privileges => self.privileges.clear_filter(),
-                _ => {}
-            },
             Action::Up => self.move_by(-1),
             Action::Down => self.move_by(1),
             Action::PageUp => self.move_by(-(self.page() as isize)),
             Action::PageDown => self.move_by(self.page() as isize),
             Action::Top => self.move_by(isize::MIN / 2),
             Action::Bottom => self.move_by(isize::MAX / 2),
-            Action::Filter => self.rates.focus = Focus::Filter,
-            Action::Sort => self.rates.next_sort(),
-            Action::SortReverse => self.rates.reverse_sort(),
-            Action::EditParams => {
-                if self.rates.configured {
-                    self.rates.focus = Focus::Field(0);
-                }
-            }
-            Action::CycleMethod => self.rates.cycle_method(now),
-            Action::Refresh => self.preview_now(),
-            Action::Apply => self.request_apply(false),
             Action::CancelTask => {
                 if let Some(id) = self.activity.selected_running() {
                     self.outbox.push(Command::Cancel { id });
@@ -551,31 +464,6 @@ impl App {
             }
             Action::MigLeft => self.migration.move_col(-1),
             Action::MigRight => self.migration.move_col(1),
-            Action::PrivToggleMode
-            | Action::PrivNextFrom
-            | Action::PrivNextNode
-            | Action::PrivRefresh
-                if self.privileges.script_edited() =>
-            {
-                // A new comparison would replace the edited script: ask first.
-                self.privileges.discard = Some(action);
-            }
-            Action::PrivToggleMode
-            | Action::PrivNextFrom
-            | Action::PrivNextNode
-            | Action::PrivRefresh => self.privileges_action(action),
-            Action::PrivFilter => self.privileges.focus = privileges_pane::Focus::Filter,
-            Action::PrivEdit => self.privileges.focus = privileges_pane::Focus::Script,
-            Action::PrivApply => self.privileges.begin_apply(),
-            Action::PrivSave => match self.privileges.target() {
-                Some(target) => {
-                    let id = self.id();
-                    self.tasks.owners.insert(id, Pane::Privileges);
-                    let text = self.privileges.script_text();
-                    self.outbox.push(Command::SaveScript { id, target, text });
-                }
-                None => self.privileges.error = Some("nothing to save yet".into()),
-            },
             // A pane's own actions, offered to it above; elsewhere they do nothing.
             Action::ProbeLeft
             | Action::ProbeRight
@@ -583,74 +471,30 @@ impl App {
             | Action::ProbePrincipalBack
             | Action::ProbeActive
             | Action::ProbeRerun
-            | Action::ProbeFix => {}
+            | Action::ProbeFix
+            | Action::PrivToggleMode
+            | Action::PrivNextFrom
+            | Action::PrivNextNode
+            | Action::PrivPrevFrom
+            | Action::PrivPrevNode
+            | Action::PrivRefresh
+            | Action::PrivFilter
+            | Action::PrivEdit
+            | Action::PrivApply
+            | Action::PrivSave
+            | Action::Detail
+            | Action::SidePanel
+            | Action::ClearFilter
+            | Action::Filter
+            | Action::Sort
+            | Action::SortReverse
+            | Action::EditParams
+            | Action::CycleMethod
+            | Action::CycleMethodBack
+            | Action::Refresh
+            | Action::Apply => {}
         }
         self.pane_entered();
-    }
-
-    fn privileges_confirm_key(&mut self, key: KeyEvent) {
-        use crossterm::event::KeyCode;
-        let Some(c) = self.privileges.confirm.as_mut() else {
-            return;
-        };
-        match key.code {
-            KeyCode::Esc => {
-                self.privileges.confirm = None;
-                self.privileges.notice = Some("apply cancelled; nothing changed".into());
-            }
-            KeyCode::Enter => {
-                let typed = c.typed.lines().join("");
-                if c.protected && typed.trim() != c.node {
-                    c.error = Some(format!(
-                        "'{}' is not '{}': type the node's name exactly",
-                        typed.trim(),
-                        c.node
-                    ));
-                    return;
-                }
-                let node = c.node.clone();
-                self.privileges.confirm = None;
-                let id = self.id();
-                self.tasks.owners.insert(id, Pane::Privileges);
-                let script = self.privileges.script_text();
-                self.outbox
-                    .push(Command::ApplySecurity { id, node, script });
-            }
-            _ => {
-                if c.protected {
-                    c.typed.input(key);
-                    c.error = None;
-                }
-            }
-        }
-    }
-
-    /// Rows a page holds in the current pane.
-    /// A Privileges action that changes what is compared, then the comparison.
-    fn privileges_action(&mut self, action: Action) {
-        if action != Action::PrivRefresh {
-            // Another comparison: a filter typed for the last one does not carry over.
-            self.privileges.clear_filter();
-        }
-        match action {
-            Action::PrivToggleMode => self.privileges.toggle_mode(),
-            Action::PrivNextFrom => self.privileges.next_from(),
-            Action::PrivNextNode => self.privileges.next_node(),
-            Action::PrivPrevFrom => self.privileges.prev_from(),
-            Action::PrivPrevNode => self.privileges.prev_node(),
-            _ => {}
-        }
-        self.compare_now();
-    }
-
-    /// Whether the focused pane shows a row's detail popup.
-    fn detail_open(&self) -> bool {
-        match self.pane {
-            Pane::Rates => self.rates.detail,
-            Pane::Privileges => self.privileges.detail,
-            Pane::Probes => self.probes.detail,
-            Pane::Migration | Pane::Activity => false,
-        }
     }
 
     fn page(&self) -> usize {
@@ -667,77 +511,6 @@ impl App {
             Pane::Probes => self.probes.move_row(delta),
             Pane::Migration => self.migration.move_row(delta),
             Pane::Activity => self.activity.move_by(delta),
-        }
-    }
-
-    /// Ask the worker to plan the write; `replace_recorded` also writes the rows that replace
-    /// a rate on record (asked for from the confirmation, after seeing them listed).
-    fn request_apply(&mut self, replace_recorded: bool) {
-        let Some(outcome) = self.rates.outcome.clone() else {
-            self.rates.error = Some("nothing to write yet: wait for the preview".into());
-            return;
-        };
-        let id = self.id();
-        self.outbox.push(Command::PrepareApply {
-            id,
-            outcome: Box::new(outcome),
-            replace_recorded,
-        });
-    }
-
-    fn confirm_key(&mut self, key: KeyEvent) {
-        use crossterm::event::KeyCode;
-        let Some(c) = self.rates.confirm.as_mut() else {
-            return;
-        };
-        match key.code {
-            KeyCode::Esc => {
-                self.rates.confirm = None;
-                self.rates.notice = Some("write cancelled; nothing was written".into());
-            }
-            KeyCode::Up => c.scroll = c.scroll.saturating_sub(1),
-            KeyCode::Down => c.scroll = (c.scroll + 1).min(confirm_lines(&c.prep) - 1),
-            KeyCode::PageUp => c.scroll = c.scroll.saturating_sub(10),
-            KeyCode::PageDown => c.scroll = (c.scroll + 10).min(confirm_lines(&c.prep) - 1),
-            KeyCode::Char('r')
-                if key.modifiers.contains(KeyModifiers::CONTROL)
-                    && c.prep.plan.replacements_left_out() > 0 =>
-            {
-                // The first explicit step: see the rows that replace rates on record, listed
-                // with old and new values, in a confirmation of their own.
-                self.rates.confirm = None;
-                self.request_apply(true);
-            }
-            KeyCode::Enter => {
-                if c.prep.plan.writes.is_empty() {
-                    self.rates.confirm = None;
-                    self.rates.notice = Some("nothing written: there is nothing to write".into());
-                    return;
-                }
-                let typed = c.typed.lines().join("");
-                if let Some(word) = confirm_word(&c.prep)
-                    && typed.trim() != word
-                {
-                    c.error = Some(format!(
-                        "'{}' is not '{word}': type it exactly",
-                        typed.trim()
-                    ));
-                    return;
-                }
-                let prep = c.prep.clone();
-                self.rates.confirm = None;
-                let id = self.id();
-                self.outbox.push(Command::ApplyRates {
-                    id,
-                    prep: Box::new(prep),
-                });
-            }
-            _ => {
-                if confirm_word(&c.prep).is_some() {
-                    c.typed.input(key);
-                    c.error = None;
-                }
-            }
         }
     }
 
@@ -1040,17 +813,7 @@ impl App {
             )
         } else {
             let pane_actions: &[Action] = match self.pane {
-                Pane::Rates => match self.rates.focus {
-                    Focus::Table => &[
-                        Action::Detail,
-                        Action::EditParams,
-                        Action::CycleMethod,
-                        Action::Sort,
-                        Action::Filter,
-                        Action::Apply,
-                    ],
-                    _ => &[],
-                },
+                Pane::Rates => &self.rates.hints(),
                 Pane::Activity => &[Action::CancelTask],
                 Pane::Migration => &[
                     Action::MigRun,
@@ -1060,32 +823,12 @@ impl App {
                     Action::MigCancel,
                 ],
                 Pane::Probes => &self.probes.hints(),
-                Pane::Privileges => match self.privileges.focus {
-                    privileges_pane::Focus::Table => &[
-                        Action::Detail,
-                        Action::PrivToggleMode,
-                        Action::PrivNextFrom,
-                        Action::PrivNextNode,
-                        Action::PrivFilter,
-                        Action::PrivEdit,
-                        Action::PrivSave,
-                        Action::PrivApply,
-                    ],
-                    _ => &[],
-                },
+                Pane::Privileges => &self.privileges.hints(),
             };
             // A focused input owns every printable key and Tab: the footer says its keys only.
-            let input = match (self.pane, self.rates.focus, self.privileges.focus) {
-                (Pane::Rates, Focus::Field(_), _) => Some(
-                    "typing edits the field · Tab/Enter/↓ next field · Shift-Tab/↑ previous · Esc back to the table",
-                ),
-                (Pane::Rates, Focus::Filter, _)
-                | (Pane::Privileges, _, privileges_pane::Focus::Filter) => {
-                    Some("typing filters the rows · Enter keeps the filter · Esc clears it")
-                }
-                (Pane::Privileges, _, privileges_pane::Focus::Script) => {
-                    Some("typing edits the script · Esc back to the table")
-                }
+            let input = match self.pane {
+                Pane::Rates => self.rates.input_hint(),
+                Pane::Privileges => self.privileges.input_hint(),
                 _ => None,
             };
             match input {
@@ -1218,29 +961,4 @@ pub fn frame_layout(area: Rect) -> [Rect; 3] {
     .areas(area)
 }
 
-/// Lines the rates confirmation scrolls through (at least one): the replaced rates when they
-/// are to be written, then the statements.
-fn confirm_lines(prep: &crate::worker::ApplyPreparation) -> usize {
-    let replaced = if prep.plan.replace_recorded {
-        prep.plan.replacing.len()
-    } else {
-        0
-    };
-    (replaced + prep.statements.len()).max(1)
-}
-
-/// What the rates confirmation asks to be typed: the node's name on a protected node, else
-/// `replace` when the write replaces rates on record; None when Enter alone confirms or there
-/// is nothing to write.
-pub fn confirm_word(prep: &crate::worker::ApplyPreparation) -> Option<String> {
-    if prep.plan.writes.is_empty() {
-        // Nothing would be written: nothing to confirm (ctrl-r may still list replacements).
-        None
-    } else if prep.protected {
-        Some(prep.node.clone())
-    } else if prep.plan.replace_recorded && !prep.plan.replacing.is_empty() {
-        Some("replace".into())
-    } else {
-        None
-    }
-}
+pub use super::panes::rates::confirm_word;

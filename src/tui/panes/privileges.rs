@@ -12,8 +12,11 @@ use ratatui_textarea::TextArea;
 
 use crate::domain::privdiff::{DiffKind, DiffRow};
 use crate::tui::columns;
+use crate::tui::component::{Component, Ctx, detail_key};
+use crate::tui::keymap::Action;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{Cursor, confirmation, filter_overlay};
+use crate::worker::Command;
 use crate::worker::PrivilegeOutcome;
 use crate::worker::TaskId;
 
@@ -331,6 +334,165 @@ impl PrivilegesState {
             typed: TextArea::default(),
             error: None,
         });
+    }
+}
+
+impl PrivilegesState {
+    /// Ask the worker for the current comparison.
+    pub fn compare_now(&mut self, ctx: &mut Ctx) {
+        let Some(req) = self.request() else {
+            self.error = Some("no nodes configured to compare".into());
+            return;
+        };
+        self.started = true;
+        self.notice = None;
+        self.running = Some(ctx.send(|id| match req {
+            Request::Diff { left, right } => Command::PrivilegesDiff { id, left, right },
+            Request::Check { principal, node } => Command::PrivilegesCheck {
+                id,
+                principal,
+                node,
+            },
+        }));
+    }
+
+    /// An action that changes what is compared, then the comparison. A filter typed for the
+    /// last comparison does not carry over to another.
+    fn change_and_compare(&mut self, action: Action, ctx: &mut Ctx) {
+        if action != Action::PrivRefresh {
+            self.clear_filter();
+        }
+        match action {
+            Action::PrivToggleMode => self.toggle_mode(),
+            Action::PrivNextFrom => self.next_from(),
+            Action::PrivNextNode => self.next_node(),
+            Action::PrivPrevFrom => self.prev_from(),
+            Action::PrivPrevNode => self.prev_node(),
+            _ => {}
+        }
+        self.compare_now(ctx);
+    }
+
+    /// The apply confirmation's key: Esc cancels, Enter applies the script as edited (a
+    /// protected node's name typed first), other keys type the name.
+    fn confirm_key(&mut self, key: KeyEvent, ctx: &mut Ctx) {
+        let Some(c) = self.confirm.as_mut() else {
+            return;
+        };
+        match key.code {
+            KeyCode::Esc => {
+                self.confirm = None;
+                self.notice = Some("apply cancelled; nothing changed".into());
+            }
+            KeyCode::Enter => {
+                let typed = c.typed.lines().join("");
+                if c.protected && typed.trim() != c.node {
+                    c.error = Some(format!(
+                        "'{}' is not '{}': type the node's name exactly",
+                        typed.trim(),
+                        c.node
+                    ));
+                    return;
+                }
+                let node = c.node.clone();
+                self.confirm = None;
+                let script = self.script_text();
+                ctx.send(|id| Command::ApplySecurity { id, node, script });
+            }
+            _ => {
+                if c.protected {
+                    c.typed.input(key);
+                    c.error = None;
+                }
+            }
+        }
+    }
+}
+
+impl Component for PrivilegesState {
+    fn hints(&self) -> Vec<Action> {
+        if self.focus != Focus::Table {
+            return Vec::new();
+        }
+        vec![
+            Action::Detail,
+            Action::PrivToggleMode,
+            Action::PrivNextFrom,
+            Action::PrivNextNode,
+            Action::PrivFilter,
+            Action::PrivEdit,
+            Action::PrivSave,
+            Action::PrivApply,
+        ]
+    }
+
+    fn input_hint(&self) -> Option<&'static str> {
+        match self.focus {
+            Focus::Table => None,
+            Focus::Filter => {
+                Some("typing filters the rows · Enter keeps the filter · Esc clears it")
+            }
+            Focus::Script => Some("typing edits the script · Esc back to the table"),
+        }
+    }
+
+    fn capture(&mut self, key: KeyEvent, ctx: &mut Ctx) -> bool {
+        if detail_key(&mut self.detail, &key) {
+            return true;
+        }
+        if self.confirm.is_some() {
+            self.confirm_key(key, ctx);
+            return true;
+        }
+        if let Some(action) = self.discard.take() {
+            if key.code == KeyCode::Char('y') {
+                self.change_and_compare(action, ctx);
+            } else {
+                self.notice = Some("kept your edits; nothing compared".into());
+            }
+            return true;
+        }
+        // A focused input takes every key.
+        if self.focus != Focus::Table {
+            self.edit(key);
+            return true;
+        }
+        false
+    }
+
+    fn act(&mut self, action: Action, ctx: &mut Ctx) -> bool {
+        match action {
+            Action::Detail => self.detail = self.selected_row().is_some(),
+            Action::NextFinding => self.next_group(true),
+            Action::PrevFinding => self.next_group(false),
+            Action::SidePanel => self.why_shown = !self.why_shown,
+            Action::ClearFilter => self.clear_filter(),
+            Action::PrivToggleMode
+            | Action::PrivNextFrom
+            | Action::PrivNextNode
+            | Action::PrivPrevFrom
+            | Action::PrivPrevNode
+            | Action::PrivRefresh => {
+                if self.script_edited() {
+                    // A new comparison would replace the edited script: ask first.
+                    self.discard = Some(action);
+                } else {
+                    self.change_and_compare(action, ctx);
+                }
+            }
+            Action::PrivFilter => self.focus = Focus::Filter,
+            Action::PrivEdit => self.focus = Focus::Script,
+            Action::PrivApply => self.begin_apply(),
+            Action::PrivSave => match self.target() {
+                Some(target) => {
+                    let text = self.script_text();
+                    ctx.send(|id| Command::SaveScript { id, target, text });
+                }
+                None => self.error = Some("nothing to save yet".into()),
+            },
+            _ => return false,
+        }
+        true
     }
 }
 

@@ -19,8 +19,11 @@ use rust_decimal::Decimal;
 
 use crate::domain::rates::{Flag, Method, Preview, PreviewRow, RateParams};
 use crate::tui::columns;
+use crate::tui::component::{Component, Ctx, detail_key};
+use crate::tui::keymap::Action;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{Cursor, filter_overlay};
+use crate::worker::Command;
 use crate::worker::TaskId;
 use crate::worker::{ApplyPreparation, PreviewOutcome};
 
@@ -456,6 +459,185 @@ fn flag_style(theme: &Theme, f: Flag) -> Style {
     }
 }
 
+/// Lines the rates confirmation scrolls through (at least one): the replaced rates when they
+/// are to be written, then the statements.
+fn confirm_lines(prep: &crate::worker::ApplyPreparation) -> usize {
+    let replaced = if prep.plan.replace_recorded {
+        prep.plan.replacing.len()
+    } else {
+        0
+    };
+    (replaced + prep.statements.len()).max(1)
+}
+
+/// What the rates confirmation asks to be typed: the node's name on a protected node, else
+/// `replace` when the write replaces rates on record; None when Enter alone confirms or there
+/// is nothing to write.
+pub fn confirm_word(prep: &crate::worker::ApplyPreparation) -> Option<String> {
+    if prep.plan.writes.is_empty() {
+        // Nothing would be written: nothing to confirm (ctrl-r may still list replacements).
+        None
+    } else if prep.protected {
+        Some(prep.node.clone())
+    } else if prep.plan.replace_recorded && !prep.plan.replacing.is_empty() {
+        Some("replace".into())
+    } else {
+        None
+    }
+}
+
+impl RatesState {
+    /// Ask the worker for a preview of the parameters as typed.
+    pub fn preview_now(&mut self, ctx: &mut Ctx) {
+        match self.params() {
+            Ok(params) => {
+                self.dirty_since = None;
+                self.running = Some(ctx.send(|id| Command::PreviewRates { id, params }));
+            }
+            Err(e) => self.field_error = Some(e),
+        }
+    }
+
+    /// Ask the worker to plan the write; `replace_recorded` also writes the rows that replace
+    /// a rate on record (asked for from the confirmation, after seeing them listed).
+    fn request_apply(&mut self, replace_recorded: bool, ctx: &mut Ctx) {
+        let Some(outcome) = self.outcome.clone() else {
+            self.error = Some("nothing to write yet: wait for the preview".into());
+            return;
+        };
+        ctx.send(|id| Command::PrepareApply {
+            id,
+            outcome: Box::new(outcome),
+            replace_recorded,
+        });
+    }
+
+    /// The write confirmation's key: scroll, ctrl-r to list replacements, Enter to write (the
+    /// word typed first where one is asked), Esc to cancel.
+    fn confirm_key(&mut self, key: KeyEvent, ctx: &mut Ctx) {
+        use crossterm::event::KeyModifiers;
+        let Some(c) = self.confirm.as_mut() else {
+            return;
+        };
+        match key.code {
+            KeyCode::Esc => {
+                self.confirm = None;
+                self.notice = Some("write cancelled; nothing was written".into());
+            }
+            KeyCode::Up => c.scroll = c.scroll.saturating_sub(1),
+            KeyCode::Down => c.scroll = (c.scroll + 1).min(confirm_lines(&c.prep) - 1),
+            KeyCode::PageUp => c.scroll = c.scroll.saturating_sub(10),
+            KeyCode::PageDown => c.scroll = (c.scroll + 10).min(confirm_lines(&c.prep) - 1),
+            KeyCode::Char('r')
+                if key.modifiers.contains(KeyModifiers::CONTROL)
+                    && c.prep.plan.replacements_left_out() > 0 =>
+            {
+                // The first explicit step: see the rows that replace rates on record, listed
+                // with old and new values, in a confirmation of their own.
+                self.confirm = None;
+                self.request_apply(true, ctx);
+            }
+            KeyCode::Enter => {
+                if c.prep.plan.writes.is_empty() {
+                    self.confirm = None;
+                    self.notice = Some("nothing written: there is nothing to write".into());
+                    return;
+                }
+                let typed = c.typed.lines().join("");
+                if let Some(word) = confirm_word(&c.prep)
+                    && typed.trim() != word
+                {
+                    c.error = Some(format!(
+                        "'{}' is not '{word}': type it exactly",
+                        typed.trim()
+                    ));
+                    return;
+                }
+                let prep = c.prep.clone();
+                self.confirm = None;
+                ctx.send(|id| Command::ApplyRates {
+                    id,
+                    prep: Box::new(prep),
+                });
+            }
+            _ => {
+                if confirm_word(&c.prep).is_some() {
+                    c.typed.input(key);
+                    c.error = None;
+                }
+            }
+        }
+    }
+}
+
+impl Component for RatesState {
+    fn hints(&self) -> Vec<Action> {
+        if self.focus != Focus::Table {
+            return Vec::new();
+        }
+        vec![
+            Action::Detail,
+            Action::EditParams,
+            Action::CycleMethod,
+            Action::Sort,
+            Action::Filter,
+            Action::Apply,
+        ]
+    }
+
+    fn input_hint(&self) -> Option<&'static str> {
+        match self.focus {
+            Focus::Table => None,
+            Focus::Field(_) => Some(
+                "typing edits the field · Tab/Enter/↓ next field · Shift-Tab/↑ previous · Esc back to the table",
+            ),
+            Focus::Filter => {
+                Some("typing filters the rows · Enter keeps the filter · Esc clears it")
+            }
+        }
+    }
+
+    fn capture(&mut self, key: KeyEvent, ctx: &mut Ctx) -> bool {
+        if detail_key(&mut self.detail, &key) {
+            return true;
+        }
+        if self.confirm.is_some() {
+            self.confirm_key(key, ctx);
+            return true;
+        }
+        // A focused text input takes every key.
+        if self.focus != Focus::Table {
+            self.edit(key, ctx.now);
+            return true;
+        }
+        false
+    }
+
+    fn act(&mut self, action: Action, ctx: &mut Ctx) -> bool {
+        match action {
+            Action::Detail => self.detail = self.selected_row().is_some(),
+            Action::SidePanel => self.chart_shown = !self.chart_shown,
+            Action::ClearFilter => self.clear_filter(),
+            Action::NextFinding => self.next_flagged(true),
+            Action::PrevFinding => self.next_flagged(false),
+            Action::Filter => self.focus = Focus::Filter,
+            Action::Sort => self.next_sort(),
+            Action::SortReverse => self.reverse_sort(),
+            Action::EditParams => {
+                if self.configured {
+                    self.focus = Focus::Field(0);
+                }
+            }
+            Action::CycleMethod => self.cycle_method(ctx.now),
+            Action::CycleMethodBack => self.cycle_method_back(ctx.now),
+            Action::Refresh => self.preview_now(ctx),
+            Action::Apply => self.request_apply(false, ctx),
+            _ => return false,
+        }
+        true
+    }
+}
+
 /// Below this width the chart folds away: the table takes the whole body, and `c` swaps the
 /// chart in for it.
 pub const SIDE_PANEL_MIN_WIDTH: u16 = 100;
@@ -865,7 +1047,7 @@ fn render_confirm(
         .border_style(theme.fg("warn"));
     let inner = block.inner(rect);
     frame.render_widget(block, rect);
-    let word = crate::tui::app::confirm_word(p);
+    let word = confirm_word(p);
     let mut head_lines = vec![Line::from(format!(
         "{} rows as {} through {}; {} rows left out (no GP unit account, a later rate on record, unchanged, or replacing one).",
         p.plan.writes.len(),
