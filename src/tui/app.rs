@@ -1,5 +1,7 @@
-//! The TUI's one owner of state: keys, mouse and worker events update it; rendering reads it.
-//! It sends work only as `Command`s (collected in `outbox`), never touching a node itself.
+//! The TUI's router and the owner of the panes: a key goes first to what the focused pane has
+//! open, then through the keymap to the pane's own actions (`Component`), and the global ones
+//! stay here; worker events go to the pane that asked. Work is sent only as `Command`s
+//! (collected in `outbox`), never touching a node itself.
 
 use std::time::Instant;
 
@@ -13,7 +15,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Tabs};
 use super::component::{Component, Ctx, Tasks};
 use super::keymap::{Action, Keymap, Scope};
 use super::panes::activity::{self, ActivityState};
-use super::panes::migration::{self as migration_pane, MigrationState, Prompt};
+use super::panes::migration::{self as migration_pane, MigrationState};
 use super::panes::placeholder;
 use super::panes::privileges::{self as privileges_pane, PrivilegesState};
 use super::panes::probes::{self as probes_pane, ProbesState};
@@ -21,7 +23,7 @@ use super::panes::rates::{self, Confirm, Focus, RatesState};
 use super::theme::Theme;
 use crate::domain::plan::{Step, StepState};
 use crate::domain::rates::RateParams;
-use crate::worker::{Command, Event, TaskEnd, TaskId};
+use crate::worker::{Command, Event, TaskEnd};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pane {
@@ -140,10 +142,6 @@ impl App {
         }
     }
 
-    fn id(&mut self) -> TaskId {
-        self.tasks.start(None)
-    }
-
     /// First work: the initial preview and the audit trail.
     pub fn start(&mut self) {
         self.outbox.push(Command::LoadAudit);
@@ -187,7 +185,8 @@ impl App {
             Pane::Probes => self.probes.capture(*key, &mut ctx),
             Pane::Privileges => self.privileges.capture(*key, &mut ctx),
             Pane::Rates => self.rates.capture(*key, &mut ctx),
-            _ => false,
+            Pane::Migration => self.migration.capture(*key, &mut ctx),
+            Pane::Activity => self.activity.capture(*key, &mut ctx),
         }
     }
 
@@ -204,101 +203,19 @@ impl App {
             Pane::Probes => self.probes.act(action, &mut ctx),
             Pane::Privileges => self.privileges.act(action, &mut ctx),
             Pane::Rates => self.rates.act(action, &mut ctx),
-            _ => false,
+            Pane::Migration => self.migration.act(action, &mut ctx),
+            Pane::Activity => self.activity.act(action, &mut ctx),
         }
     }
 
     fn migration_status(&mut self) {
-        let id = self.id();
-        self.tasks.owners.insert(id, Pane::Migration);
-        self.migration.started = true;
-        self.outbox.push(Command::MigrationStatus { id });
-    }
-
-    fn migration_step(&mut self, step: Step) {
-        if self.migration.running.is_some() {
-            self.migration.error =
-                Some("a step is running: wait for it, or cancel it with x".into());
-            return;
-        }
-        let Some(stage) = self.migration.selected_stage().map(|s| s.name.clone()) else {
-            return;
+        let mut ctx = Ctx {
+            now: Instant::now(),
+            outbox: &mut self.outbox,
+            tasks: &mut self.tasks,
+            pane: Pane::Migration,
         };
-        // Preconditions first: a confirmation is only asked for a step that can run.
-        if let Err(why) = self.migration.may_run(step) {
-            self.migration.error = Some(why);
-            return;
-        }
-        if let Some(p) = self.migration.needs_confirmation(step) {
-            self.migration.prompt = Some((p, ratatui_textarea::TextArea::default(), None));
-            return;
-        }
-        self.start_migration_step(stage, step);
-    }
-
-    fn start_migration_step(&mut self, stage: String, step: Step) {
-        let id = self.id();
-        self.tasks.owners.insert(id, Pane::Migration);
-        self.migration.running = Some(id);
-        self.migration.error = None;
-        self.migration.notice = None;
-        self.migration.progress = Some((stage.clone(), step, "starting".into(), Some(0.0)));
-        if let Some(s) = self.migration.stages.iter_mut().find(|s| s.name == stage) {
-            s.set(step, crate::domain::plan::StepState::Running);
-        }
-        self.outbox.push(Command::MigrationStep { id, stage, step });
-    }
-
-    fn migration_prompt_key(&mut self, key: KeyEvent) {
-        use crossterm::event::KeyCode;
-        let Some((prompt, input, error)) = self.migration.prompt.as_mut() else {
-            return;
-        };
-        match key.code {
-            KeyCode::Esc => {
-                self.migration.prompt = None;
-                self.migration.notice = Some("cancelled; nothing changed".into());
-            }
-            KeyCode::Enter => {
-                let typed = input.lines().join("").trim().to_string();
-                match prompt.clone() {
-                    Prompt::Confirm {
-                        stage,
-                        step,
-                        target,
-                        protected,
-                        ..
-                    } => {
-                        if protected && typed != target {
-                            *error = Some(format!(
-                                "'{typed}' is not '{target}': type the node's name exactly"
-                            ));
-                            return;
-                        }
-                        self.migration.prompt = None;
-                        self.start_migration_step(stage, step);
-                    }
-                    Prompt::Override { stage } => {
-                        if typed.is_empty() {
-                            *error = Some("an override needs a reason".into());
-                            return;
-                        }
-                        self.migration.prompt = None;
-                        let id = self.id();
-                        self.tasks.owners.insert(id, Pane::Migration);
-                        self.outbox.push(Command::MigrationOverride {
-                            id,
-                            stage,
-                            reason: typed,
-                        });
-                    }
-                }
-            }
-            _ => {
-                input.input(key);
-                *error = None;
-            }
-        }
+        self.migration.status_now(&mut ctx);
     }
 
     /// Entering a pane for the first time starts its work.
@@ -359,10 +276,13 @@ impl App {
             changed = true;
         }
         if let Some(params) = self.rates.due(now) {
-            let id = self.id();
-            self.tasks.owners.insert(id, Pane::Rates);
-            self.rates.running = Some(id);
-            self.outbox.push(Command::PreviewRates { id, params });
+            let mut ctx = Ctx {
+                now,
+                outbox: &mut self.outbox,
+                tasks: &mut self.tasks,
+                pane: Pane::Rates,
+            };
+            self.rates.running = Some(ctx.send(|id| Command::PreviewRates { id, params }));
             return true;
         }
         changed
@@ -385,10 +305,6 @@ impl App {
         }
         // What the focused pane has open takes the key first.
         if self.component_capture(&key, now) {
-            return;
-        }
-        if self.pane == Pane::Migration && self.migration.prompt.is_some() {
-            self.migration_prompt_key(key);
             return;
         }
         let Some(action) = self.keymap.action(self.pane.scope(), &key) else {
@@ -427,72 +343,15 @@ impl App {
                 self.help = true;
                 self.help_scroll = 0;
             }
-            Action::NextFinding | Action::PrevFinding => {
-                if self.pane == Pane::Migration {
-                    self.migration.next_failure(action == Action::NextFinding);
-                }
-            }
             Action::Up => self.move_by(-1),
             Action::Down => self.move_by(1),
             Action::PageUp => self.move_by(-(self.page() as isize)),
             Action::PageDown => self.move_by(self.page() as isize),
             Action::Top => self.move_by(isize::MIN / 2),
             Action::Bottom => self.move_by(isize::MAX / 2),
-            Action::CancelTask => {
-                if let Some(id) = self.activity.selected_running() {
-                    self.outbox.push(Command::Cancel { id });
-                }
-            }
-            Action::MigRun => {
-                let step = self.migration.selected_step();
-                self.migration_step(step);
-            }
-            Action::MigValidate => self.migration_step(Step::Validate),
-            Action::MigRollback => self.migration_step(Step::Rollback),
-            Action::MigOverride => {
-                if let Some(s) = self.migration.selected_stage() {
-                    let p = Prompt::Override {
-                        stage: s.name.clone(),
-                    };
-                    self.migration.prompt = Some((p, ratatui_textarea::TextArea::default(), None));
-                }
-            }
-            Action::MigCancel => {
-                if let Some(id) = self.migration.running {
-                    self.outbox.push(Command::Cancel { id });
-                }
-            }
-            Action::MigLeft => self.migration.move_col(-1),
-            Action::MigRight => self.migration.move_col(1),
-            // A pane's own actions, offered to it above; elsewhere they do nothing.
-            Action::ProbeLeft
-            | Action::ProbeRight
-            | Action::ProbePrincipal
-            | Action::ProbePrincipalBack
-            | Action::ProbeActive
-            | Action::ProbeRerun
-            | Action::ProbeFix
-            | Action::PrivToggleMode
-            | Action::PrivNextFrom
-            | Action::PrivNextNode
-            | Action::PrivPrevFrom
-            | Action::PrivPrevNode
-            | Action::PrivRefresh
-            | Action::PrivFilter
-            | Action::PrivEdit
-            | Action::PrivApply
-            | Action::PrivSave
-            | Action::Detail
-            | Action::SidePanel
-            | Action::ClearFilter
-            | Action::Filter
-            | Action::Sort
-            | Action::SortReverse
-            | Action::EditParams
-            | Action::CycleMethod
-            | Action::CycleMethodBack
-            | Action::Refresh
-            | Action::Apply => {}
+            // A pane's own actions were offered to the focused pane above; elsewhere they
+            // do nothing.
+            _ => {}
         }
         self.pane_entered();
     }
@@ -814,14 +673,8 @@ impl App {
         } else {
             let pane_actions: &[Action] = match self.pane {
                 Pane::Rates => &self.rates.hints(),
-                Pane::Activity => &[Action::CancelTask],
-                Pane::Migration => &[
-                    Action::MigRun,
-                    Action::MigValidate,
-                    Action::MigRollback,
-                    Action::MigOverride,
-                    Action::MigCancel,
-                ],
+                Pane::Activity => &self.activity.hints(),
+                Pane::Migration => &self.migration.hints(),
                 Pane::Probes => &self.probes.hints(),
                 Pane::Privileges => &self.privileges.hints(),
             };

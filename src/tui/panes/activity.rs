@@ -8,9 +8,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Row, Table, Wrap};
 
 use crate::audit::AuditRecord;
+use crossterm::event::KeyEvent;
+
 use crate::tui::columns;
+use crate::tui::component::{Component, Ctx};
+use crate::tui::keymap::Action;
 use crate::tui::theme::Theme;
-use crate::worker::{TaskEnd, TaskId};
+use crate::worker::{Command, TaskEnd, TaskId};
 
 pub const LOG_LINES: usize = 500;
 
@@ -95,6 +99,28 @@ fn gauge(fraction: Option<f64>, width: usize) -> String {
             )
         }
         None => format!("[{}]  ...", "·".repeat(width)),
+    }
+}
+
+impl Component for ActivityState {
+    fn hints(&self) -> Vec<Action> {
+        vec![Action::CancelTask]
+    }
+
+    fn capture(&mut self, _key: KeyEvent, _ctx: &mut Ctx) -> bool {
+        false
+    }
+
+    fn act(&mut self, action: Action, ctx: &mut Ctx) -> bool {
+        match action {
+            Action::CancelTask => {
+                if let Some(id) = self.selected_running() {
+                    ctx.outbox.push(Command::Cancel { id });
+                }
+            }
+            _ => return false,
+        }
+        true
     }
 }
 

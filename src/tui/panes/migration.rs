@@ -10,8 +10,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Row, Table, Wrap};
 use ratatui_textarea::TextArea;
 
+use crossterm::event::{KeyCode, KeyEvent};
+
 use crate::domain::plan::{StageState, Step, StepState};
+use crate::tui::component::{Component, Ctx};
+use crate::tui::keymap::Action;
 use crate::tui::theme::Theme;
+use crate::worker::Command;
 use crate::worker::StepReport;
 use crate::worker::TaskId;
 
@@ -136,6 +141,147 @@ impl MigrationState {
                 Vec::new()
             },
         })
+    }
+}
+
+impl MigrationState {
+    /// Ask the worker for every stage's state from the journal.
+    pub fn status_now(&mut self, ctx: &mut Ctx) {
+        self.started = true;
+        ctx.send(|id| Command::MigrationStatus { id });
+    }
+
+    /// Run `step` of the selected stage: its preconditions first, then (for a write) its
+    /// confirmation, then the step.
+    fn step(&mut self, step: Step, ctx: &mut Ctx) {
+        if self.running.is_some() {
+            self.error = Some("a step is running: wait for it, or cancel it with x".into());
+            return;
+        }
+        let Some(stage) = self.selected_stage().map(|s| s.name.clone()) else {
+            return;
+        };
+        // Preconditions first: a confirmation is only asked for a step that can run.
+        if let Err(why) = self.may_run(step) {
+            self.error = Some(why);
+            return;
+        }
+        if let Some(p) = self.needs_confirmation(step) {
+            self.prompt = Some((p, TextArea::default(), None));
+            return;
+        }
+        self.start(stage, step, ctx);
+    }
+
+    fn start(&mut self, stage: String, step: Step, ctx: &mut Ctx) {
+        self.error = None;
+        self.notice = None;
+        self.progress = Some((stage.clone(), step, "starting".into(), Some(0.0)));
+        if let Some(s) = self.stages.iter_mut().find(|s| s.name == stage) {
+            s.set(step, StepState::Running);
+        }
+        self.running = Some(ctx.send(|id| Command::MigrationStep { id, stage, step }));
+    }
+
+    /// The open prompt's key: Esc cancels, Enter confirms (the node's name or a reason typed
+    /// first), other keys type.
+    fn prompt_key(&mut self, key: KeyEvent, ctx: &mut Ctx) {
+        let Some((prompt, input, error)) = self.prompt.as_mut() else {
+            return;
+        };
+        match key.code {
+            KeyCode::Esc => {
+                self.prompt = None;
+                self.notice = Some("cancelled; nothing changed".into());
+            }
+            KeyCode::Enter => {
+                let typed = input.lines().join("").trim().to_string();
+                match prompt.clone() {
+                    Prompt::Confirm {
+                        stage,
+                        step,
+                        target,
+                        protected,
+                        ..
+                    } => {
+                        if protected && typed != target {
+                            *error = Some(format!(
+                                "'{typed}' is not '{target}': type the node's name exactly"
+                            ));
+                            return;
+                        }
+                        self.prompt = None;
+                        self.start(stage, step, ctx);
+                    }
+                    Prompt::Override { stage } => {
+                        if typed.is_empty() {
+                            *error = Some("an override needs a reason".into());
+                            return;
+                        }
+                        self.prompt = None;
+                        ctx.send(|id| Command::MigrationOverride {
+                            id,
+                            stage,
+                            reason: typed,
+                        });
+                    }
+                }
+            }
+            _ => {
+                input.input(key);
+                *error = None;
+            }
+        }
+    }
+}
+
+impl Component for MigrationState {
+    fn hints(&self) -> Vec<Action> {
+        vec![
+            Action::MigRun,
+            Action::MigValidate,
+            Action::MigRollback,
+            Action::MigOverride,
+            Action::MigCancel,
+        ]
+    }
+
+    fn capture(&mut self, key: KeyEvent, ctx: &mut Ctx) -> bool {
+        if self.prompt.is_some() {
+            self.prompt_key(key, ctx);
+            return true;
+        }
+        false
+    }
+
+    fn act(&mut self, action: Action, ctx: &mut Ctx) -> bool {
+        match action {
+            Action::MigRun => {
+                let step = self.selected_step();
+                self.step(step, ctx);
+            }
+            Action::MigValidate => self.step(Step::Validate, ctx),
+            Action::MigRollback => self.step(Step::Rollback, ctx),
+            Action::MigOverride => {
+                if let Some(s) = self.selected_stage() {
+                    let p = Prompt::Override {
+                        stage: s.name.clone(),
+                    };
+                    self.prompt = Some((p, TextArea::default(), None));
+                }
+            }
+            Action::MigCancel => {
+                if let Some(id) = self.running {
+                    ctx.outbox.push(Command::Cancel { id });
+                }
+            }
+            Action::MigLeft => self.move_col(-1),
+            Action::MigRight => self.move_col(1),
+            Action::NextFinding => self.next_failure(true),
+            Action::PrevFinding => self.next_failure(false),
+            _ => return false,
+        }
+        true
     }
 }
 
