@@ -19,9 +19,8 @@ use super::panes::migration::{self as migration_pane, MigrationState};
 use super::panes::placeholder;
 use super::panes::privileges::{self as privileges_pane, PrivilegesState};
 use super::panes::probes::{self as probes_pane, ProbesState};
-use super::panes::rates::{self, Confirm, Focus, RatesState};
+use super::panes::rates::{self, Focus, RatesState};
 use super::theme::Theme;
-use crate::domain::plan::{Step, StepState};
 use crate::domain::rates::RateParams;
 use crate::worker::{Command, Event, TaskEnd};
 
@@ -174,38 +173,16 @@ impl App {
 
     /// Offer a key to the focused pane's component (what it has open takes it first).
     fn component_capture(&mut self, key: &KeyEvent, now: Instant) -> bool {
-        let pane = self.pane;
-        let mut ctx = Ctx {
-            now,
-            outbox: &mut self.outbox,
-            tasks: &mut self.tasks,
-            pane,
-        };
-        match pane {
-            Pane::Probes => self.probes.capture(*key, &mut ctx),
-            Pane::Privileges => self.privileges.capture(*key, &mut ctx),
-            Pane::Rates => self.rates.capture(*key, &mut ctx),
-            Pane::Migration => self.migration.capture(*key, &mut ctx),
-            Pane::Activity => self.activity.capture(*key, &mut ctx),
-        }
+        let (c, mut ctx) = self.component_mut(self.pane);
+        ctx.now = now;
+        c.capture(*key, &mut ctx)
     }
 
     /// Hand an action to the focused pane's component; false when it is not the pane's.
     fn component_act(&mut self, action: Action, now: Instant) -> bool {
-        let pane = self.pane;
-        let mut ctx = Ctx {
-            now,
-            outbox: &mut self.outbox,
-            tasks: &mut self.tasks,
-            pane,
-        };
-        match pane {
-            Pane::Probes => self.probes.act(action, &mut ctx),
-            Pane::Privileges => self.privileges.act(action, &mut ctx),
-            Pane::Rates => self.rates.act(action, &mut ctx),
-            Pane::Migration => self.migration.act(action, &mut ctx),
-            Pane::Activity => self.activity.act(action, &mut ctx),
-        }
+        let (c, mut ctx) = self.component_mut(self.pane);
+        ctx.now = now;
+        c.act(action, &mut ctx)
     }
 
     fn migration_status(&mut self) {
@@ -443,140 +420,65 @@ impl App {
     }
 
     pub fn on_event(&mut self, ev: Event) {
+        let now = Instant::now();
         match ev {
-            Event::TaskStarted { id, label } => self.activity.started(id, label),
             Event::Progress { id, progress } => {
-                if let Some(t) = self.activity.task_mut(id) {
-                    t.fraction = progress.fraction;
-                    t.message = progress.message.clone();
+                for pane in Pane::ALL {
+                    self.component_mut(pane).0.progress(id, &progress);
                 }
-                if self.migration.running == Some(id)
-                    && let Some(p) = self.migration.progress.as_mut()
-                {
-                    p.2 = progress.message.clone();
-                    p.3 = progress.fraction.or(p.3);
-                }
-                if self.rates.running == Some(id) {
-                    self.rates.progress = Some(progress.message);
-                }
-            }
-            Event::RatesPreview { id, outcome } => {
-                if self.rates.running == Some(id) {
-                    self.rates.set_outcome(*outcome);
-                }
-            }
-            Event::ApplyPrepared { prep, .. } => {
-                if prep.plan.writes.is_empty() && prep.plan.replacements_left_out() == 0 {
-                    // Nothing would be sent: no confirmation to give.
-                    self.rates.notice = Some(format!(
-                        "nothing to write: all {} rows are left out (no GP unit account, a later rate on record, or unchanged)",
-                        prep.plan.skipped.len()
-                    ).into());
-                    return;
-                }
-                self.rates.confirm = Some(Confirm {
-                    prep: *prep,
-                    typed: ratatui_textarea::TextArea::default(),
-                    scroll: 0,
-                    error: None,
-                });
-            }
-            Event::RatesApplied { rows, .. } => {
-                self.rates.notice =
-                    Some(format!("wrote {rows} site rates; recomputing the preview").into());
-                self.rates.error = None;
-                self.preview_now();
-            }
-            Event::Audit(records) => self.activity.audit = records,
-            Event::Privileges { id, outcome } => {
-                if self.privileges.running == Some(id) {
-                    self.privileges.set_outcome(*outcome);
-                }
-            }
-            Event::SecurityApplied {
-                node, statements, ..
-            } => {
-                self.privileges.notice = Some(applied(statements, &node, "comparing again"));
-                self.compare_now();
-            }
-            Event::MigrationStatus { stages, .. } => {
-                // The journal's word is the truth now: an error about the old state goes.
-                self.migration.stages = stages;
-                self.migration.error = None;
-                self.migration.move_row(0);
-            }
-            Event::MigrationReport { report, .. } => {
-                if report.step == Step::Rollback && report.state == StepState::Passed {
-                    // The copy and validation of this session describe rows that are gone.
-                    for step in [Step::Copy, Step::Validate] {
-                        self.migration.reports.remove(&(report.stage.clone(), step));
-                    }
-                }
-                self.migration.notice = Some(
-                    format!(
-                        "{} · {}: {}",
-                        report.stage,
-                        report.step,
-                        report.state.label()
-                    )
-                    .into(),
-                );
-                self.migration
-                    .reports
-                    .insert((report.stage.clone(), report.step), *report);
-            }
-            Event::ProbeResults { id, results } => {
-                if self.probes.running == Some(id) {
-                    self.probes.set_results(results);
-                }
-            }
-            Event::FixApplied {
-                node, statements, ..
-            } => {
-                self.probes.notice = Some(applied(statements, &node, "probing again"));
-                self.probe_now();
-            }
-            Event::ScriptSaved { path, .. } => {
-                self.privileges.notice = Some(format!("script saved to {path}").into());
             }
             Event::TaskFinished { id, end } => {
-                if let Some(t) = self.activity.task_mut(id) {
-                    t.end = Some(end.clone());
-                    if end == TaskEnd::Done {
-                        t.fraction = Some(1.0);
-                    }
-                }
-                if self.rates.running == Some(id) {
-                    self.rates.running = None;
-                    self.rates.progress = None;
-                }
-                if self.privileges.running == Some(id) {
-                    self.privileges.running = None;
-                }
-                if self.probes.running == Some(id) {
-                    self.probes.running = None;
-                }
-                if self.migration.running == Some(id) {
-                    self.migration.running = None;
-                    self.migration.progress = None;
-                    if end == TaskEnd::Cancelled {
-                        self.migration.notice =
-                            Some("cancelled: a copy resumes from its last checkpoint".into());
-                    }
-                    self.migration_status();
+                for pane in Pane::ALL {
+                    let (c, mut ctx) = self.component_mut(pane);
+                    ctx.now = now;
+                    c.finished(id, &end, &mut ctx);
                 }
                 if let TaskEnd::Failed(msg) = end {
-                    match self.tasks.owners.get(&id) {
-                        Some(Pane::Privileges) => self.privileges.error = Some(msg),
-                        Some(Pane::Probes) => self.probes.error = Some(msg),
-                        Some(Pane::Migration) => self.migration.error = Some(msg),
-                        _ => self.rates.error = Some(msg),
-                    }
+                    // The pane that asked says why; work of no pane's goes to Rates.
+                    let owner = self.tasks.owners.get(&id).copied().unwrap_or(Pane::Rates);
+                    self.component_mut(owner).0.failed(msg);
                 }
                 self.tasks.owners.remove(&id);
                 self.outbox.push(Command::LoadAudit);
             }
+            ev => {
+                // Each event goes to the pane whose work it is.
+                let pane = match &ev {
+                    Event::RatesPreview { .. }
+                    | Event::ApplyPrepared { .. }
+                    | Event::RatesApplied { .. } => Pane::Rates,
+                    Event::Privileges { .. }
+                    | Event::SecurityApplied { .. }
+                    | Event::ScriptSaved { .. } => Pane::Privileges,
+                    Event::ProbeResults { .. } | Event::FixApplied { .. } => Pane::Probes,
+                    Event::MigrationStatus { .. } | Event::MigrationReport { .. } => {
+                        Pane::Migration
+                    }
+                    _ => Pane::Activity,
+                };
+                let (c, mut ctx) = self.component_mut(pane);
+                ctx.now = now;
+                c.on_event(ev, &mut ctx);
+            }
         }
+    }
+
+    /// A pane as a component, with the context its work is sent through.
+    fn component_mut(&mut self, pane: Pane) -> (&mut dyn Component, Ctx<'_>) {
+        let ctx = Ctx {
+            now: Instant::now(),
+            outbox: &mut self.outbox,
+            tasks: &mut self.tasks,
+            pane,
+        };
+        let c: &mut dyn Component = match pane {
+            Pane::Migration => &mut self.migration,
+            Pane::Privileges => &mut self.privileges,
+            Pane::Rates => &mut self.rates,
+            Pane::Probes => &mut self.probes,
+            Pane::Activity => &mut self.activity,
+        };
+        (c, ctx)
     }
 
     pub fn render(&self, frame: &mut Frame) {
@@ -790,12 +692,6 @@ fn wrap_words(text: &str, width: usize) -> Vec<String> {
     }
     out.push(line);
     out
-}
-
-/// `applied 1 statement on uat; probing again`.
-fn applied(statements: usize, node: &str, then: &str) -> super::widgets::Notice {
-    let n = crate::domain::progress::count(statements as i64, "statement", "statements");
-    format!("applied {n} on {node}; {then}").into()
 }
 
 /// Tabs, body, footer.

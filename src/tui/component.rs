@@ -10,7 +10,8 @@ use crossterm::event::KeyEvent;
 
 use super::app::Pane;
 use super::keymap::Action;
-use crate::worker::{Command, TaskId};
+use crate::worker::Progress;
+use crate::worker::{Command, Event, TaskEnd, TaskId};
 
 /// Task ids, and which pane asked for each (its failure shows there).
 #[derive(Debug)]
@@ -74,6 +75,18 @@ pub trait Component {
 
     /// Do one of the pane's actions; false when the action is not the pane's.
     fn act(&mut self, action: Action, ctx: &mut Ctx) -> bool;
+
+    /// A worker event of this pane's kind (a preview, a comparison, probe results …).
+    fn on_event(&mut self, _ev: Event, _ctx: &mut Ctx) {}
+
+    /// A task reported progress (the pane shows it when the task is its own).
+    fn progress(&mut self, _id: TaskId, _p: &Progress) {}
+
+    /// A task ended (the pane forgets it when it was its own).
+    fn finished(&mut self, _id: TaskId, _end: &TaskEnd, _ctx: &mut Ctx) {}
+
+    /// A task of this pane failed: the pane shows why.
+    fn failed(&mut self, _why: String) {}
 }
 
 /// A detail popup's key: Esc, Enter, space or q close it; every key is taken while it is open.

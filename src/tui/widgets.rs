@@ -118,6 +118,12 @@ impl From<String> for Notice {
     }
 }
 
+/// `applied 1 statement on uat; probing again`.
+pub fn applied(statements: usize, node: &str, then: &str) -> Notice {
+    let n = crate::domain::progress::count(statements as i64, "statement", "statements");
+    format!("applied {n} on {node}; {then}").into()
+}
+
 /// Clear `notice` once it has expired; whether it did.
 pub fn expire(notice: &mut Option<Notice>, now: std::time::Instant) -> bool {
     if notice.as_ref().is_some_and(|n| n.expired(now)) {

@@ -14,7 +14,7 @@ use crate::tui::columns;
 use crate::tui::component::{Component, Ctx};
 use crate::tui::keymap::Action;
 use crate::tui::theme::Theme;
-use crate::worker::{Command, TaskEnd, TaskId};
+use crate::worker::{Command, Event, TaskEnd, TaskId};
 
 pub const LOG_LINES: usize = 500;
 
@@ -103,6 +103,30 @@ fn gauge(fraction: Option<f64>, width: usize) -> String {
 }
 
 impl Component for ActivityState {
+    fn on_event(&mut self, ev: Event, _ctx: &mut Ctx) {
+        match ev {
+            Event::TaskStarted { id, label } => self.started(id, label),
+            Event::Audit(records) => self.audit = records,
+            _ => {}
+        }
+    }
+
+    fn progress(&mut self, id: TaskId, p: &crate::worker::Progress) {
+        if let Some(t) = self.task_mut(id) {
+            t.fraction = p.fraction;
+            t.message = p.message.clone();
+        }
+    }
+
+    fn finished(&mut self, id: TaskId, end: &TaskEnd, _ctx: &mut Ctx) {
+        if let Some(t) = self.task_mut(id) {
+            t.end = Some(end.clone());
+            if *end == TaskEnd::Done {
+                t.fraction = Some(1.0);
+            }
+        }
+    }
+
     fn hints(&self) -> Vec<Action> {
         vec![Action::CancelTask]
     }

@@ -16,9 +16,9 @@ use crate::domain::plan::{StageState, Step, StepState};
 use crate::tui::component::{Component, Ctx};
 use crate::tui::keymap::Action;
 use crate::tui::theme::Theme;
-use crate::worker::Command;
 use crate::worker::StepReport;
 use crate::worker::TaskId;
+use crate::worker::{Command, Event};
 
 pub const STEPS: [Step; 5] = [
     Step::Assessment,
@@ -236,6 +236,62 @@ impl MigrationState {
 }
 
 impl Component for MigrationState {
+    fn on_event(&mut self, ev: Event, _ctx: &mut Ctx) {
+        match ev {
+            Event::MigrationStatus { stages, .. } => {
+                // The journal's word is the truth now: an error about the old state goes.
+                self.stages = stages;
+                self.error = None;
+                self.move_row(0);
+            }
+            Event::MigrationReport { report, .. } => {
+                if report.step == Step::Rollback && report.state == StepState::Passed {
+                    // The copy and validation of this session describe rows that are gone.
+                    for step in [Step::Copy, Step::Validate] {
+                        self.reports.remove(&(report.stage.clone(), step));
+                    }
+                }
+                self.notice = Some(
+                    format!(
+                        "{} · {}: {}",
+                        report.stage,
+                        report.step,
+                        report.state.label()
+                    )
+                    .into(),
+                );
+                self.reports
+                    .insert((report.stage.clone(), report.step), *report);
+            }
+            _ => {}
+        }
+    }
+
+    fn progress(&mut self, id: TaskId, p: &crate::worker::Progress) {
+        if self.running == Some(id)
+            && let Some(shown) = self.progress.as_mut()
+        {
+            shown.2 = p.message.clone();
+            shown.3 = p.fraction.or(shown.3);
+        }
+    }
+
+    fn finished(&mut self, id: TaskId, end: &crate::worker::TaskEnd, ctx: &mut Ctx) {
+        if self.running == Some(id) {
+            self.running = None;
+            self.progress = None;
+            if *end == crate::worker::TaskEnd::Cancelled {
+                self.notice = Some("cancelled: a copy resumes from its last checkpoint".into());
+            }
+            // The step changed the journal: read it again.
+            self.status_now(ctx);
+        }
+    }
+
+    fn failed(&mut self, why: String) {
+        self.error = Some(why);
+    }
+
     fn hints(&self) -> Vec<Action> {
         vec![
             Action::MigRun,

@@ -15,10 +15,11 @@ use crate::tui::columns;
 use crate::tui::component::{Component, Ctx, detail_key};
 use crate::tui::keymap::Action;
 use crate::tui::theme::Theme;
+use crate::tui::widgets::applied;
 use crate::tui::widgets::{Cursor, confirmation, filter_overlay};
-use crate::worker::Command;
 use crate::worker::PrivilegeOutcome;
 use crate::worker::TaskId;
+use crate::worker::{Command, Event};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -410,6 +411,34 @@ impl PrivilegesState {
 }
 
 impl Component for PrivilegesState {
+    fn on_event(&mut self, ev: Event, ctx: &mut Ctx) {
+        match ev {
+            Event::Privileges { id, outcome } if self.running == Some(id) => {
+                self.set_outcome(*outcome);
+            }
+            Event::SecurityApplied {
+                node, statements, ..
+            } => {
+                self.notice = Some(applied(statements, &node, "comparing again"));
+                self.compare_now(ctx);
+            }
+            Event::ScriptSaved { path, .. } => {
+                self.notice = Some(format!("script saved to {path}").into());
+            }
+            _ => {}
+        }
+    }
+
+    fn finished(&mut self, id: TaskId, _end: &crate::worker::TaskEnd, _ctx: &mut Ctx) {
+        if self.running == Some(id) {
+            self.running = None;
+        }
+    }
+
+    fn failed(&mut self, why: String) {
+        self.error = Some(why);
+    }
+
     fn hints(&self) -> Vec<Action> {
         if self.focus != Focus::Table {
             return Vec::new();

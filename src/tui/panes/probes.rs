@@ -13,9 +13,9 @@ use crate::tui::component::{Component, Ctx, detail_key};
 use crate::tui::keymap::Action;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::confirmation;
-use crate::worker::Command;
 use crate::worker::TaskId;
 use crate::worker::{CheckResult, Status};
+use crate::worker::{Command, Event};
 
 pub struct FixConfirm {
     pub node: String,
@@ -250,6 +250,35 @@ impl ProbesState {
 }
 
 impl Component for ProbesState {
+    fn on_event(&mut self, ev: Event, ctx: &mut Ctx) {
+        match ev {
+            Event::ProbeResults { id, results } if self.running == Some(id) => {
+                self.set_results(results);
+            }
+            Event::FixApplied {
+                node, statements, ..
+            } => {
+                self.notice = Some(crate::tui::widgets::applied(
+                    statements,
+                    &node,
+                    "probing again",
+                ));
+                self.probe_now(ctx);
+            }
+            _ => {}
+        }
+    }
+
+    fn finished(&mut self, id: TaskId, _end: &crate::worker::TaskEnd, _ctx: &mut Ctx) {
+        if self.running == Some(id) {
+            self.running = None;
+        }
+    }
+
+    fn failed(&mut self, why: String) {
+        self.error = Some(why);
+    }
+
     fn hints(&self) -> Vec<Action> {
         vec![
             Action::Detail,

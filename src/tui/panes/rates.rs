@@ -23,9 +23,9 @@ use crate::tui::component::{Component, Ctx, detail_key};
 use crate::tui::keymap::Action;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{Cursor, filter_overlay};
-use crate::worker::Command;
 use crate::worker::TaskId;
 use crate::worker::{ApplyPreparation, PreviewOutcome};
+use crate::worker::{Command, Event};
 
 /// Edits settle this long before a preview is recomputed.
 pub const DEBOUNCE: Duration = Duration::from_millis(250);
@@ -571,6 +571,54 @@ impl RatesState {
 }
 
 impl Component for RatesState {
+    fn on_event(&mut self, ev: Event, ctx: &mut Ctx) {
+        match ev {
+            Event::RatesPreview { id, outcome } if self.running == Some(id) => {
+                self.set_outcome(*outcome);
+            }
+            Event::ApplyPrepared { prep, .. } => {
+                if prep.plan.writes.is_empty() && prep.plan.replacements_left_out() == 0 {
+                    // Nothing would be sent: no confirmation to give.
+                    self.notice = Some(format!(
+                        "nothing to write: all {} rows are left out (no GP unit account, a later rate on record, or unchanged)",
+                        prep.plan.skipped.len()
+                    ).into());
+                    return;
+                }
+                self.confirm = Some(Confirm {
+                    prep: *prep,
+                    typed: TextArea::default(),
+                    scroll: 0,
+                    error: None,
+                });
+            }
+            Event::RatesApplied { rows, .. } => {
+                self.notice =
+                    Some(format!("wrote {rows} site rates; recomputing the preview").into());
+                self.error = None;
+                self.preview_now(ctx);
+            }
+            _ => {}
+        }
+    }
+
+    fn progress(&mut self, id: TaskId, p: &crate::worker::Progress) {
+        if self.running == Some(id) {
+            self.progress = Some(p.message.clone());
+        }
+    }
+
+    fn finished(&mut self, id: TaskId, _end: &crate::worker::TaskEnd, _ctx: &mut Ctx) {
+        if self.running == Some(id) {
+            self.running = None;
+            self.progress = None;
+        }
+    }
+
+    fn failed(&mut self, why: String) {
+        self.error = Some(why);
+    }
+
     fn hints(&self) -> Vec<Action> {
         if self.focus != Focus::Table {
             return Vec::new();
