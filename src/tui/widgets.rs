@@ -118,6 +118,48 @@ impl From<String> for Notice {
     }
 }
 
+/// What a key did to a confirmation that may ask for a node's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Cancelled,
+    Confirmed,
+    /// Still open: a key was typed, or the name did not match (the error says so).
+    Open,
+}
+
+/// A key for a confirmation of a write to `node`: Esc cancels; Enter confirms, on a protected
+/// node only once its name is typed exactly; other keys type the name.
+pub fn typed_name_key(
+    node: &str,
+    protected: bool,
+    typed: &mut TextArea<'static>,
+    error: &mut Option<String>,
+    key: crossterm::event::KeyEvent,
+) -> Answer {
+    use crossterm::event::KeyCode;
+    match key.code {
+        KeyCode::Esc => Answer::Cancelled,
+        KeyCode::Enter => {
+            let t = typed.lines().join("");
+            if protected && t.trim() != node {
+                *error = Some(format!(
+                    "'{}' is not '{node}': type the node's name exactly",
+                    t.trim()
+                ));
+                return Answer::Open;
+            }
+            Answer::Confirmed
+        }
+        _ => {
+            if protected {
+                typed.input(key);
+                *error = None;
+            }
+            Answer::Open
+        }
+    }
+}
+
 /// `applied 1 statement on uat; probing again`.
 pub fn applied(statements: usize, node: &str, then: &str) -> Notice {
     let n = crate::domain::progress::count(statements as i64, "statement", "statements");

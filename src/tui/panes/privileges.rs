@@ -16,7 +16,7 @@ use crate::tui::component::{Component, Ctx, detail_key};
 use crate::tui::keymap::Action;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::applied;
-use crate::tui::widgets::{Cursor, confirmation, filter_overlay};
+use crate::tui::widgets::{Answer, Cursor, confirmation, filter_overlay, typed_name_key};
 use crate::worker::PrivilegeOutcome;
 use crate::worker::TaskId;
 use crate::worker::{Command, Event};
@@ -380,32 +380,18 @@ impl PrivilegesState {
         let Some(c) = self.confirm.as_mut() else {
             return;
         };
-        match key.code {
-            KeyCode::Esc => {
+        match typed_name_key(&c.node, c.protected, &mut c.typed, &mut c.error, key) {
+            Answer::Cancelled => {
                 self.confirm = None;
                 self.notice = Some("apply cancelled; nothing changed".into());
             }
-            KeyCode::Enter => {
-                let typed = c.typed.lines().join("");
-                if c.protected && typed.trim() != c.node {
-                    c.error = Some(format!(
-                        "'{}' is not '{}': type the node's name exactly",
-                        typed.trim(),
-                        c.node
-                    ));
-                    return;
-                }
+            Answer::Confirmed => {
                 let node = c.node.clone();
                 self.confirm = None;
                 let script = self.script_text();
                 ctx.send(|id| Command::ApplySecurity { id, node, script });
             }
-            _ => {
-                if c.protected {
-                    c.typed.input(key);
-                    c.error = None;
-                }
-            }
+            Answer::Open => {}
         }
     }
 }

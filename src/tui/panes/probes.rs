@@ -7,12 +7,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Row, Table, Wrap};
 use ratatui_textarea::TextArea;
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::KeyEvent;
 
 use crate::tui::component::{Component, Ctx, detail_key};
 use crate::tui::keymap::Action;
 use crate::tui::theme::Theme;
-use crate::tui::widgets::confirmation;
+use crate::tui::widgets::{Answer, confirmation, typed_name_key};
 use crate::worker::TaskId;
 use crate::worker::{CheckResult, Status};
 use crate::worker::{Command, Event};
@@ -214,21 +214,12 @@ impl ProbesState {
         let Some(c) = self.confirm.as_mut() else {
             return;
         };
-        match key.code {
-            KeyCode::Esc => {
+        match typed_name_key(&c.node, c.protected, &mut c.typed, &mut c.error, key) {
+            Answer::Cancelled => {
                 self.confirm = None;
                 self.notice = Some("fix cancelled; nothing changed".into());
             }
-            KeyCode::Enter => {
-                let typed = c.typed.lines().join("");
-                if c.protected && typed.trim() != c.node {
-                    c.error = Some(format!(
-                        "'{}' is not '{}': type the node's name exactly",
-                        typed.trim(),
-                        c.node
-                    ));
-                    return;
-                }
+            Answer::Confirmed => {
                 let node = c.node.clone();
                 self.confirm = None;
                 if let Some(principal) = self.principal_name() {
@@ -239,12 +230,7 @@ impl ProbesState {
                     });
                 }
             }
-            _ => {
-                if c.protected {
-                    c.typed.input(key);
-                    c.error = None;
-                }
-            }
+            Answer::Open => {}
         }
     }
 }
