@@ -1005,3 +1005,28 @@ async fn an_edited_script_is_not_replaced_without_a_yes_and_a_filtered_write_say
         "{s}"
     );
 }
+
+#[tokio::test]
+async fn a_click_selects_a_row_or_focuses_a_field_and_a_paste_goes_into_the_field() {
+    use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    let demo = common::demo();
+    let mut app = app();
+    load(&mut app, demo_outcome(&demo).await);
+    let _ = render(&app, 140, 40);
+    app.size = ratatui::layout::Rect::new(0, 0, 140, 40);
+    let click = |column, row| MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column,
+        row,
+        modifiers: KeyModifiers::NONE,
+    };
+    // Body starts under the tabs; the table's first row is under its border and header:
+    // tabs 1 + form 3 + summary 3 + border 1 + header 1.
+    app.on_mouse(click(10, 1 + 3 + 3 + 1 + 1 + 4));
+    assert_eq!(app.rates.cursor.selected, 4);
+    // The Sites field, then a paste into it.
+    app.on_mouse(click(3, 2));
+    assert_eq!(app.rates.focus, tpdb::tui::panes::rates::Focus::Field(0));
+    app.on_paste("3,12\nignored", Instant::now());
+    assert_eq!(app.rates.fields[0].lines().join(""), "3,12");
+}

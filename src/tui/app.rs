@@ -19,7 +19,7 @@ use super::panes::migration::{self as migration_pane, MigrationState};
 use super::panes::placeholder;
 use super::panes::privileges::{self as privileges_pane, PrivilegesState};
 use super::panes::probes::{self as probes_pane, ProbesState};
-use super::panes::rates::{self, Focus, RatesState};
+use super::panes::rates::{self, RatesState};
 use super::theme::Theme;
 use crate::domain::rates::RateParams;
 use crate::worker::{Command, Event, TaskEnd};
@@ -335,19 +335,16 @@ impl App {
 
     fn page(&self) -> usize {
         match self.pane {
-            Pane::Privileges => self.privileges.cursor.page.get(),
-            _ => self.rates.cursor.page.get(),
+            Pane::Migration => self.migration.page(),
+            Pane::Privileges => self.privileges.page(),
+            Pane::Rates => self.rates.page(),
+            Pane::Probes => self.probes.page(),
+            Pane::Activity => self.activity.page(),
         }
     }
 
     fn move_by(&mut self, delta: isize) {
-        match self.pane {
-            Pane::Rates => self.rates.move_by(delta),
-            Pane::Privileges => self.privileges.move_by(delta),
-            Pane::Probes => self.probes.move_row(delta),
-            Pane::Migration => self.migration.move_row(delta),
-            Pane::Activity => self.activity.move_by(delta),
-        }
+        self.component_mut(self.pane).0.move_by(delta);
     }
 
     pub fn on_mouse(&mut self, m: MouseEvent) {
@@ -373,46 +370,12 @@ impl App {
             self.pane_entered();
             return;
         }
-        if self.pane == Pane::Rates && self.rates.configured {
-            let [form, _, table, _] = rates::layout(body, self.rates.chart_shown);
-            if m.row >= form.y && m.row < form.bottom() {
-                let areas = Layout::horizontal([18u16, 20, 14, 14, 12, 14].map(Constraint::Min))
-                    .split(form);
-                if let Some(i) = areas
-                    .iter()
-                    .position(|a| m.column >= a.x && m.column < a.right())
-                {
-                    self.rates.focus = Focus::Field(i);
-                }
-            } else if m.row > table.y + 1 && m.row < table.bottom().saturating_sub(1) {
-                let row = (m.row - table.y - 2) as usize + self.rates.cursor.offset.get();
-                self.rates.focus = Focus::Table;
-                self.rates.select(row);
-            }
-        }
+        self.component_mut(self.pane).0.click(m.column, m.row, body);
     }
 
-    /// Pasted text goes into the focused input.
+    /// Pasted text goes into the focused pane's input.
     pub fn on_paste(&mut self, text: &str, now: Instant) {
-        let line = text.lines().next().unwrap_or("");
-        if self.pane != Pane::Rates {
-            return;
-        }
-        if let Some(c) = self.rates.confirm.as_mut() {
-            c.typed.insert_str(line);
-            return;
-        }
-        match self.rates.focus {
-            Focus::Field(i) => {
-                self.rates.fields[i].insert_str(line);
-                self.rates.touch(now);
-            }
-            Focus::Filter => {
-                self.rates.filter.insert_str(line);
-                self.rates.rebuild_view();
-            }
-            Focus::Table => {}
-        }
+        self.component_mut(self.pane).0.paste(text, now);
     }
 
     pub fn on_log(&mut self, line: String) {

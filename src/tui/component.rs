@@ -87,6 +87,20 @@ pub trait Component {
 
     /// A task of this pane failed: the pane shows why.
     fn failed(&mut self, _why: String) {}
+
+    /// Move the selection by `delta` rows (↑↓, PgUp PgDn, g G, the wheel).
+    fn move_by(&mut self, delta: isize);
+
+    /// Rows a page holds in the last frame.
+    fn page(&self) -> usize {
+        20
+    }
+
+    /// A left click at (`column`, `row`) inside the pane's `area`.
+    fn click(&mut self, _column: u16, _row: u16, _area: ratatui::layout::Rect) {}
+
+    /// Pasted text, for the focused input.
+    fn paste(&mut self, _text: &str, _now: Instant) {}
 }
 
 /// A detail popup's key: Esc, Enter, space or q close it; every key is taken while it is open.

@@ -103,6 +103,10 @@ fn gauge(fraction: Option<f64>, width: usize) -> String {
 }
 
 impl Component for ActivityState {
+    fn move_by(&mut self, delta: isize) {
+        ActivityState::move_by(self, delta);
+    }
+
     fn on_event(&mut self, ev: Event, _ctx: &mut Ctx) {
         match ev {
             Event::TaskStarted { id, label } => self.started(id, label),

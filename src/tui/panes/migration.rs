@@ -236,6 +236,10 @@ impl MigrationState {
 }
 
 impl Component for MigrationState {
+    fn move_by(&mut self, delta: isize) {
+        self.move_row(delta);
+    }
+
     fn on_event(&mut self, ev: Event, _ctx: &mut Ctx) {
         match ev {
             Event::MigrationStatus { stages, .. } => {

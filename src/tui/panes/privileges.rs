@@ -397,6 +397,14 @@ impl PrivilegesState {
 }
 
 impl Component for PrivilegesState {
+    fn move_by(&mut self, delta: isize) {
+        PrivilegesState::move_by(self, delta);
+    }
+
+    fn page(&self) -> usize {
+        self.cursor.page.get()
+    }
+
     fn on_event(&mut self, ev: Event, ctx: &mut Ctx) {
         match ev {
             Event::Privileges { id, outcome } if self.running == Some(id) => {

@@ -236,6 +236,10 @@ impl ProbesState {
 }
 
 impl Component for ProbesState {
+    fn move_by(&mut self, delta: isize) {
+        self.move_row(delta);
+    }
+
     fn on_event(&mut self, ev: Event, ctx: &mut Ctx) {
         match ev {
             Event::ProbeResults { id, results } if self.running == Some(id) => {

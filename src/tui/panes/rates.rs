@@ -571,6 +571,56 @@ impl RatesState {
 }
 
 impl Component for RatesState {
+    fn move_by(&mut self, delta: isize) {
+        RatesState::move_by(self, delta);
+    }
+
+    fn page(&self) -> usize {
+        self.cursor.page.get()
+    }
+
+    /// A click on a parameter field focuses it; on a table row, selects the row.
+    fn click(&mut self, column: u16, row: u16, area: Rect) {
+        if !self.configured {
+            return;
+        }
+        let [form, _, table, _] = layout(area, self.chart_shown);
+        if row >= form.y && row < form.bottom() {
+            let areas = Layout::horizontal(FIELD_WIDTHS.map(Constraint::Min)).split(form);
+            if let Some(i) = areas
+                .iter()
+                .position(|a| column >= a.x && column < a.right())
+            {
+                self.focus = Focus::Field(i);
+            }
+        } else if row > table.y + 1 && row < table.bottom().saturating_sub(1) {
+            let at = (row - table.y - 2) as usize + self.cursor.offset.get();
+            self.focus = Focus::Table;
+            self.select(at);
+        }
+    }
+
+    /// Pasted text: its first line goes into the focused field, the filter, or the typed
+    /// confirmation.
+    fn paste(&mut self, text: &str, now: Instant) {
+        let line = text.lines().next().unwrap_or("");
+        if let Some(c) = self.confirm.as_mut() {
+            c.typed.insert_str(line);
+            return;
+        }
+        match self.focus {
+            Focus::Field(i) => {
+                self.fields[i].insert_str(line);
+                self.touch(now);
+            }
+            Focus::Filter => {
+                self.filter.insert_str(line);
+                self.rebuild_view();
+            }
+            Focus::Table => {}
+        }
+    }
+
     fn on_event(&mut self, ev: Event, ctx: &mut Ctx) {
         match ev {
             Event::RatesPreview { id, outcome } if self.running == Some(id) => {
@@ -782,9 +832,11 @@ pub fn render(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect, 
     }
 }
 
+/// The parameter fields' least widths, in order (the form and a click share them).
+const FIELD_WIDTHS: [u16; 6] = [18, 20, 14, 14, 12, 14];
+
 fn render_form(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let widths = [18u16, 20, 14, 14, 12, 14];
-    let areas = Layout::horizontal(widths.map(Constraint::Min)).split(area);
+    let areas = Layout::horizontal(FIELD_WIDTHS.map(Constraint::Min)).split(area);
     for (i, rect) in areas.iter().enumerate() {
         let focused = state.focus == Focus::Field(i);
         let bad = state.field_error.as_ref().is_some_and(|(f, _)| *f == i);
