@@ -113,7 +113,7 @@ impl App {
             pane: Pane::Rates,
             keymap,
             theme,
-            migration: MigrationState::new(facts.protected.clone()),
+            migration: MigrationState::new(facts.protected.clone(), !facts.stages.is_empty()),
             rates: RatesState::new(defaults),
             privileges: PrivilegesState::new(
                 facts.node_names.clone(),
@@ -141,34 +141,25 @@ impl App {
         }
     }
 
-    /// First work: the initial preview and the audit trail.
+    /// First work: the audit trail, and the Rates pane's first preview (it opens on Rates;
+    /// later previews follow its parameters).
     pub fn start(&mut self) {
         self.outbox.push(Command::LoadAudit);
         if self.rates.configured {
-            self.preview_now();
+            let mut ctx = Ctx {
+                now: Instant::now(),
+                outbox: &mut self.outbox,
+                tasks: &mut self.tasks,
+                pane: Pane::Rates,
+            };
+            self.rates.preview_now(&mut ctx);
         }
     }
 
-    /// Ask the worker for the Privileges pane's current comparison.
-    fn compare_now(&mut self) {
-        let mut ctx = Ctx {
-            now: Instant::now(),
-            outbox: &mut self.outbox,
-            tasks: &mut self.tasks,
-            pane: Pane::Privileges,
-        };
-        self.privileges.compare_now(&mut ctx);
-    }
-
-    /// Ask the worker to probe the Probes pane's principal on every node.
-    fn probe_now(&mut self) {
-        let mut ctx = Ctx {
-            now: Instant::now(),
-            outbox: &mut self.outbox,
-            tasks: &mut self.tasks,
-            pane: Pane::Probes,
-        };
-        self.probes.probe_now(&mut ctx);
+    /// A pane is shown: it starts its first work if it has not yet.
+    fn enter(&mut self, pane: Pane) {
+        let (c, mut ctx) = self.component_mut(pane);
+        c.entered(&mut ctx);
     }
 
     /// Offer a key to the focused pane's component (what it has open takes it first).
@@ -185,38 +176,9 @@ impl App {
         c.act(action, &mut ctx)
     }
 
-    fn migration_status(&mut self) {
-        let mut ctx = Ctx {
-            now: Instant::now(),
-            outbox: &mut self.outbox,
-            tasks: &mut self.tasks,
-            pane: Pane::Migration,
-        };
-        self.migration.status_now(&mut ctx);
-    }
-
-    /// Entering a pane for the first time starts its work.
+    /// Entering a pane starts its work the first time.
     fn pane_entered(&mut self) {
-        if self.pane == Pane::Migration && !self.migration.started && !self.facts.stages.is_empty()
-        {
-            self.migration_status();
-        }
-        if self.pane == Pane::Privileges && !self.privileges.started {
-            self.compare_now();
-        }
-        if self.pane == Pane::Probes && !self.probes.started {
-            self.probe_now();
-        }
-    }
-
-    fn preview_now(&mut self) {
-        let mut ctx = Ctx {
-            now: Instant::now(),
-            outbox: &mut self.outbox,
-            tasks: &mut self.tasks,
-            pane: Pane::Rates,
-        };
-        self.rates.preview_now(&mut ctx);
+        self.enter(self.pane);
     }
 
     pub fn take_commands(&mut self) -> Vec<Command> {

@@ -76,6 +76,9 @@ pub trait Component {
     /// Do one of the pane's actions; false when the action is not the pane's.
     fn act(&mut self, action: Action, ctx: &mut Ctx) -> bool;
 
+    /// The pane is shown: it starts its first work if it has not yet.
+    fn entered(&mut self, _ctx: &mut Ctx) {}
+
     /// A worker event of this pane's kind (a preview, a comparison, probe results …).
     fn on_event(&mut self, _ev: Event, _ctx: &mut Ctx) {}
 

@@ -57,10 +57,12 @@ pub struct MigrationState {
     pub notice: Option<crate::tui::widgets::Notice>,
     pub prompt: Option<(Prompt, TextArea<'static>, Option<String>)>,
     pub started: bool,
+    /// Whether the config has stages to show.
+    pub configured: bool,
 }
 
 impl MigrationState {
-    pub fn new(protected: Vec<String>) -> Self {
+    pub fn new(protected: Vec<String>, configured: bool) -> Self {
         MigrationState {
             stages: Vec::new(),
             protected,
@@ -73,6 +75,7 @@ impl MigrationState {
             notice: None,
             prompt: None,
             started: false,
+            configured,
         }
     }
 
@@ -236,6 +239,12 @@ impl MigrationState {
 }
 
 impl Component for MigrationState {
+    fn entered(&mut self, ctx: &mut Ctx) {
+        if self.configured && !self.started {
+            self.status_now(ctx);
+        }
+    }
+
     fn move_by(&mut self, delta: isize) {
         self.move_row(delta);
     }

@@ -397,6 +397,12 @@ impl PrivilegesState {
 }
 
 impl Component for PrivilegesState {
+    fn entered(&mut self, ctx: &mut Ctx) {
+        if !self.started {
+            self.compare_now(ctx);
+        }
+    }
+
     fn move_by(&mut self, delta: isize) {
         PrivilegesState::move_by(self, delta);
     }

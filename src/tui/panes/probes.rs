@@ -236,6 +236,12 @@ impl ProbesState {
 }
 
 impl Component for ProbesState {
+    fn entered(&mut self, ctx: &mut Ctx) {
+        if !self.started {
+            self.probe_now(ctx);
+        }
+    }
+
     fn move_by(&mut self, delta: isize) {
         self.move_row(delta);
     }
