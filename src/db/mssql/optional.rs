@@ -92,11 +92,14 @@ fn refuses_bulk_option(e: &DbError, option: &str) -> bool {
     match e {
         DbError::Server { message, .. } => {
             let m = message.to_ascii_lowercase();
+            // A server that does not know the option at all says it is a syntax error
+            // there (102, "Incorrect syntax near 'TABLOCK'").
             m.contains(option)
                 && (m.contains("not supported")
                     || m.contains("not yet supported")
                     || m.contains("is ignored")
-                    || m.contains("unsupported"))
+                    || m.contains("unsupported")
+                    || m.contains("incorrect syntax"))
         }
         _ => false,
     }
@@ -212,6 +215,11 @@ mod tests {
         assert!(refuses_table_lock(&tablock));
         assert!(!refuses_order_hint(&tablock), "each option by its own name");
         assert!(!refuses_table_lock(&order_refusal()));
+        let unknown = DbError::server(102, 1, 15, "Incorrect syntax near 'TABLOCK'.");
+        assert!(refuses_table_lock(&unknown));
+        assert!(!refuses_order_hint(&unknown));
+        let other_syntax = DbError::server(102, 1, 15, "Incorrect syntax near 'Ledger'.");
+        assert!(!refuses_table_lock(&other_syntax));
         let denied = DbError::server(
             300,
             1,
