@@ -294,6 +294,39 @@ fn help_is_generated_from_the_keymap_the_focused_pane_first_and_scrolls_at_80x24
     assert!(!app.help);
 }
 
+#[test]
+fn help_lists_the_focused_panes_offered_keys_first_in_the_footers_order() {
+    use tpdb::tui::component::Component;
+    let mut app = app();
+    app.pane = Pane::Probes;
+    let offered = app.probes.hints();
+    let keymap = Keymap::default();
+    let help = keymap.help();
+    let desc = |a| {
+        help.iter()
+            .find(|(x, ..)| *x == a)
+            .map(|(.., d)| d.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap()
+    };
+    app.on_key(key('?'), Instant::now());
+    let s = screen(&render(&app, 200, 60));
+    let at: Vec<usize> = offered
+        .iter()
+        .map(|a| {
+            s.find(&desc(*a))
+                .unwrap_or_else(|| panic!("{a:?} not in help:\n{s}"))
+        })
+        .collect();
+    assert!(
+        at.windows(2).all(|w| w[0] < w[1]),
+        "in the footer's order: {at:?}\n{s}"
+    );
+    // Detail is a global key, yet the Probes pane offers it, so it comes before the other
+    // global keys; the Probes keys it does not offer now come after what it offers.
+    let quit = s.find(&desc(tpdb::tui::keymap::Action::Quit)).unwrap();
+    assert!(at.iter().all(|a| *a < quit), "{s}");
+}
+
 /// The app on the Privileges pane with its first comparison (node1 → training) answered;
 /// the task's id.
 async fn privileges_app(demo: &common::Demo, now: Instant) -> (App, u64) {
@@ -956,6 +989,43 @@ fn the_log_tail_follows_the_newest_line_and_a_finished_task_shows_its_outcome_on
         "a finished task's old progress:\n{s}"
     );
     assert!(s.contains("done"), "{s}");
+}
+
+#[test]
+fn a_failed_task_shows_its_reason_cut_with_an_ellipsis_and_whole_in_its_detail_at_80x24() {
+    let mut app = app();
+    let now = Instant::now();
+    app.on_key(key('5'), now);
+    app.on_event(Event::TaskStarted {
+        id: 3,
+        label: "probes sp-billing-dataflow on node1".into(),
+    });
+    let why = "The EXECUTE permission was denied on the object 'usp_UpsertSiteJobCodeRate', \
+               database 'billing', schema 'dbo' (229): GRANT EXECUTE ON OBJECT::[dbo].[usp_UpsertSiteJobCodeRate] TO [sp-billing-dataflow]";
+    app.on_event(Event::TaskFinished {
+        id: 3,
+        end: TaskEnd::Failed(why.into()),
+    });
+    let s = screen(&render(&app, 80, 24));
+    assert!(
+        s.contains("failed") && s.contains("probes sp-billing"),
+        "{s}"
+    );
+    assert!(s.contains('…'), "the cut reason says it is cut:\n{s}");
+    assert!(!s.contains("TO [sp-billing-dataflow]"), "{s}");
+    app.on_key(code(KeyCode::Enter), now);
+    let s = screen(&render(&app, 80, 24));
+    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let words: Vec<&str> = why.split_whitespace().collect();
+    let mut at = 0;
+    for w in &words {
+        let found = flat[at..]
+            .find(w)
+            .unwrap_or_else(|| panic!("{w} missing:\n{s}"));
+        at += found + w.len();
+    }
+    app.on_key(code(KeyCode::Esc), now);
+    assert!(!app.activity.detail);
 }
 
 #[tokio::test]

@@ -370,6 +370,27 @@ async fn migration_and_activity_read_whole_at_every_size() {
         assert!(readable(&s, &error), "{w}×{h}: the error is cut:\n{s}");
     }
     app.on_key(key('5'), now);
+    app.on_event(Event::TaskStarted {
+        id: 90,
+        label: "training · copy".into(),
+    });
+    app.on_event(Event::Progress {
+        id: 90,
+        progress: tpdb::flows::Progress {
+            message: "dbo.LaborHistory: 1,200,000 of 2,000,576 rows".into(),
+            fraction: Some(0.6),
+        },
+    });
+    app.on_event(Event::TaskStarted {
+        id: 91,
+        label: "probes sp-billing-dataflow on node1".into(),
+    });
+    app.on_event(Event::TaskFinished {
+        id: 91,
+        end: TaskEnd::Failed(
+            "Login failed for user '<token-identified principal>' (18456): the principal has no user in the database".into(),
+        ),
+    });
     for i in 0..30 {
         app.on_log(format!(
             "2026-12-02T05:00:{i:02}Z  INFO tpdb::worker: line {i}"

@@ -389,6 +389,17 @@ impl App {
     }
 
     /// A pane as a component, with the context its work is sent through.
+    /// The pane as a component, to read what it offers.
+    fn component(&self, pane: Pane) -> &dyn Component {
+        match pane {
+            Pane::Migration => &self.migration,
+            Pane::Privileges => &self.privileges,
+            Pane::Rates => &self.rates,
+            Pane::Probes => &self.probes,
+            Pane::Activity => &self.activity,
+        }
+    }
+
     fn component_mut(&mut self, pane: Pane) -> (&mut dyn Component, Ctx<'_>) {
         let ctx = Ctx {
             now: Instant::now(),
@@ -498,23 +509,12 @@ impl App {
                 self.theme.fg("warn"),
             )
         } else {
-            let pane_actions: &[Action] = match self.pane {
-                Pane::Rates => &self.rates.hints(),
-                Pane::Activity => &self.activity.hints(),
-                Pane::Migration => &self.migration.hints(),
-                Pane::Probes => &self.probes.hints(),
-                Pane::Privileges => &self.privileges.hints(),
-            };
+            let pane = self.component(self.pane);
             // A focused input owns every printable key and Tab: the footer says its keys only.
-            let input = match self.pane {
-                Pane::Rates => self.rates.input_hint(),
-                Pane::Privileges => self.privileges.input_hint(),
-                _ => None,
-            };
-            match input {
+            match pane.input_hint() {
                 Some(text) => Line::styled(text, self.theme.muted()),
                 None => {
-                    let mut text = k.hints(self.pane.scope(), pane_actions);
+                    let mut text = k.hints(self.pane.scope(), &pane.hints());
                     let narrow = area.width < rates::SIDE_PANEL_MIN_WIDTH;
                     if narrow && matches!(self.pane, Pane::Rates | Pane::Privileges) {
                         text = format!("{text}  {}", k.hints(Scope::Global, &[Action::SidePanel]));
@@ -576,17 +576,23 @@ impl App {
         const KEYS: usize = 16;
         let mut help = self.keymap.help();
         let focused = self.pane.scope();
-        help.sort_by_key(|(scope, ..)| match *scope {
-            s if s == focused => 0,
-            Scope::Global => 1,
-            _ => 2,
-        });
+        // What the focused pane offers now, in its own order (the footer's), then the rest of
+        // its keys, then the global ones, then the other panes'.
+        let hints = self.component(self.pane).hints();
+        help.sort_by_key(
+            |(action, scope, ..)| match hints.iter().position(|h| h == action) {
+                Some(at) => (0, at),
+                None if *scope == focused => (1, 0),
+                None if *scope == Scope::Global => (2, 0),
+                None => (3, 0),
+            },
+        );
         let room = width.saturating_sub(WHERE + KEYS).max(10);
         let mut lines = vec![Line::styled(
             format!("{:<WHERE$}{:<KEYS$}{}", "where", "keys", "does"),
             self.theme.header(),
         )];
-        for (scope, keys, desc) in help {
+        for (_, scope, keys, desc) in help {
             let mut first = true;
             for part in wrap_words(desc, room) {
                 let (w, k) = if first {

@@ -610,11 +610,11 @@ impl Keymap {
     }
 
     /// Help rows: (scope, keys, description), in the order of the action table.
-    pub fn help(&self) -> Vec<(Scope, String, &'static str)> {
+    pub fn help(&self) -> Vec<(Action, Scope, String, &'static str)> {
         ACTIONS
             .iter()
-            .map(|(a, _, s, d, _)| (*s, self.keys_for(*a), *d))
-            .filter(|(_, k, _)| !k.is_empty())
+            .map(|(a, _, s, d, _)| (*a, *s, self.keys_for(*a), *d))
+            .filter(|(_, _, k, _)| !k.is_empty())
             .collect()
     }
 
@@ -670,7 +670,7 @@ mod tests {
         assert!(
             m.help()
                 .iter()
-                .any(|(_, k, d)| k == "ctrl-q" && d.starts_with("quit"))
+                .any(|(_, _, k, d)| k == "ctrl-q" && d.starts_with("quit"))
         );
     }
 

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::{Line, Span};
+use ratatui::text::Line;
 use ratatui::widgets::{Block, Paragraph, Row, Table, Wrap};
 
 use crate::audit::AuditRecord;
@@ -34,6 +34,8 @@ pub struct ActivityState {
     pub selected: usize,
     pub audit: Vec<AuditRecord>,
     pub log: VecDeque<String>,
+    /// The selected task's detail popup is open.
+    pub detail: bool,
 }
 
 impl ActivityState {
@@ -132,11 +134,11 @@ impl Component for ActivityState {
     }
 
     fn hints(&self) -> Vec<Action> {
-        vec![Action::CancelTask]
+        vec![Action::CancelTask, Action::Detail]
     }
 
-    fn capture(&mut self, _key: KeyEvent, _ctx: &mut Ctx) -> bool {
-        false
+    fn capture(&mut self, key: KeyEvent, _ctx: &mut Ctx) -> bool {
+        crate::tui::component::detail_key(&mut self.detail, &key)
     }
 
     fn act(&mut self, action: Action, ctx: &mut Ctx) -> bool {
@@ -146,10 +148,50 @@ impl Component for ActivityState {
                     ctx.outbox.push(Command::Cancel { id });
                 }
             }
+            Action::Detail => self.detail = self.tasks.get(self.selected).is_some(),
             _ => return false,
         }
         true
     }
+}
+
+/// The task list's columns: which task and how it stands matter most; the last progress
+/// message (or the failure) fills what is left.
+const TASK_COLUMNS: [columns::Col; 4] = [
+    columns::Col::new("#", 3, 5, 0),
+    columns::Col::new("task", 16, 44, 0),
+    columns::Col::new("state", 9, 28, 0),
+    columns::Col::new("message", 10, 40, 1).filling(),
+];
+
+/// One task's cells: id, label, state (a gauge while running, the outcome after), message
+/// (the last progress while running, the failure's reason after).
+fn task_cells(t: &TaskView) -> [String; 4] {
+    let (state, message) = match &t.end {
+        None => (gauge(t.fraction, 10), t.message.clone()),
+        Some(TaskEnd::Done) => ("done".to_string(), String::new()),
+        Some(TaskEnd::Cancelled) => ("cancelled".to_string(), String::new()),
+        Some(TaskEnd::Failed(e)) => ("failed".to_string(), e.clone()),
+    };
+    [t.id.to_string(), t.label.clone(), state, message]
+}
+
+/// The selected task whole, wrapped, over the pane.
+fn render_detail(state: &ActivityState, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let Some(t) = state.tasks.get(state.selected).filter(|_| state.detail) else {
+        return;
+    };
+    let [id, label, st, message] = task_cells(t);
+    let what = if t.end.is_none() {
+        "progress"
+    } else {
+        "reason"
+    };
+    let mut fields = vec![("task", format!("#{id} {label}")), ("state", st)];
+    if !message.is_empty() {
+        fields.push((what, message));
+    }
+    crate::tui::widgets::detail_popup(frame, area, theme, "Task", &fields);
 }
 
 /// The audit trail's columns: what was done, where and how it ended matter most.
@@ -171,56 +213,64 @@ pub fn render(state: &ActivityState, theme: &Theme, frame: &mut Frame, area: Rec
     ])
     .areas(area);
 
-    let page = tasks.height.saturating_sub(2) as usize;
+    let page = tasks.height.saturating_sub(3) as usize;
     let start = state.selected.saturating_sub(page.saturating_sub(1));
-    let lines: Vec<Line> = state
+    let shown: Vec<(usize, &TaskView)> = state
         .tasks
         .iter()
         .enumerate()
         .skip(start)
         .take(page)
-        .map(|(i, t)| {
-            let (state_text, style) = match &t.end {
-                None => (gauge(t.fraction, 20), theme.fg("warn")),
-                Some(TaskEnd::Done) => ("done".to_string(), theme.fg("ok")),
-                Some(TaskEnd::Cancelled) => ("cancelled".to_string(), theme.muted()),
-                Some(TaskEnd::Failed(e)) => (format!("failed: {e}"), theme.fg("error")),
-            };
-            // A finished task shows its outcome, not the last progress it reported.
-            let message = if t.end.is_none() {
-                format!("  {}", t.message)
-            } else {
-                String::new()
-            };
-            let line = Line::from(vec![
-                Span::styled(format!("#{:<4} {:<44} ", t.id, t.label), theme.text()),
-                Span::styled(state_text, style),
-                Span::styled(message, theme.muted()),
-            ]);
-            if i == state.selected && focused {
-                line.style(theme.selected())
-            } else {
-                line
-            }
-        })
         .collect();
-    let running = state.running().count();
-    frame.render_widget(
-        Paragraph::new(if lines.is_empty() {
-            vec![Line::styled("no tasks yet", theme.muted())]
+    let cells: Vec<[String; 4]> = shown.iter().map(|(_, t)| task_cells(t)).collect();
+    let cols: Vec<columns::Col> = TASK_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| c.wanting(cells.iter().map(|r| r[i].as_str()), 60))
+        .collect();
+    let fitted = columns::fit(&cols, tasks.width.saturating_sub(2), 1);
+    let rows = shown.iter().zip(&cells).map(|((i, t), cells)| {
+        let state_style = match &t.end {
+            None => theme.fg("warn"),
+            Some(TaskEnd::Done) => theme.fg("ok"),
+            Some(TaskEnd::Cancelled) => theme.muted(),
+            Some(TaskEnd::Failed(_)) => theme.fg("error"),
+        };
+        let row = Row::new(fitted.iter().map(|(c, w)| {
+            let text = columns::cut(&cells[*c], *w);
+            match *c {
+                2 => ratatui::widgets::Cell::from(text).style(state_style),
+                3 => ratatui::widgets::Cell::from(text).style(theme.muted()),
+                _ => ratatui::widgets::Cell::from(text),
+            }
+        }));
+        if *i == state.selected && focused {
+            row.style(theme.selected())
         } else {
-            lines
-        })
-        .block(
-            Block::bordered()
-                .title(format!(
-                    " Tasks — {running} running · x cancels the selected one "
-                ))
-                .title_style(theme.title())
-                .border_style(theme.border(focused)),
-        ),
-        tasks,
-    );
+            row.style(theme.text())
+        }
+    });
+    let running = state.running().count();
+    let block = Block::bordered()
+        .title(format!(
+            " Tasks — {running} running · x cancels the selected one · Enter shows it whole "
+        ))
+        .title_style(theme.title())
+        .border_style(theme.border(focused));
+    if state.tasks.is_empty() {
+        frame.render_widget(
+            Paragraph::new(Line::styled("no tasks yet", theme.muted())).block(block),
+            tasks,
+        );
+    } else {
+        let titles: Vec<&str> = TASK_COLUMNS.iter().map(|c| c.title).collect();
+        frame.render_widget(
+            Table::new(rows, columns::constraints(&fitted))
+                .header(Row::new(columns::pick(&titles, &fitted)).style(theme.header()))
+                .block(block),
+            tasks,
+        );
+    }
 
     let visible = audit.height.saturating_sub(3) as usize;
     let shown: Vec<_> = state.audit.iter().rev().take(visible).collect();
@@ -296,4 +346,5 @@ pub fn render(state: &ActivityState, theme: &Theme, frame: &mut Frame, area: Rec
         ),
         log,
     );
+    render_detail(state, theme, frame, area);
 }
