@@ -10,6 +10,7 @@ pub mod privdiff;
 pub mod progress;
 pub mod rates;
 pub mod requirement;
+pub mod schema;
 pub mod secscript;
 pub mod sqltype;
 pub mod tsql;

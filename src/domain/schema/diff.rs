@@ -1,0 +1,414 @@
+//! Two nodes' schemas compared object by object, names matched under the target's collation:
+//! each object of the source is `missing` on the target, `differs` (with a unified diff of the
+//! canonical definitions) or `same`; an object only the target has is `target only`. The
+//! deployment script creates what is missing and replaces modules that differ, in dependency
+//! order; a table that differs is a finding for the DBA, never scripted over their data.
+
+use serde::Serialize;
+
+use super::ddl;
+use super::order::{Cycle, Outside, creation_order};
+use super::{Kind, Schema, SchemaObject};
+use crate::domain::tsql::ObjectName;
+
+/// How one object stands between the two nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum State {
+    Same,
+    Missing,
+    /// Different definitions: the unified diff of their canonical forms, source first.
+    Differs {
+        diff: String,
+    },
+    TargetOnly,
+    /// Its definition could not be read on one side: why.
+    Unreadable {
+        why: String,
+    },
+}
+
+impl State {
+    pub fn label(&self) -> &'static str {
+        match self {
+            State::Same => "same",
+            State::Missing => "missing",
+            State::Differs { .. } => "differs",
+            State::TargetOnly => "target only",
+            State::Unreadable { .. } => "unreadable",
+        }
+    }
+}
+
+/// One object's line of the comparison.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    pub name: ObjectName,
+    pub kind: Kind,
+    #[serde(flatten)]
+    pub state: State,
+}
+
+/// The comparison of a source and a target schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SchemaDiff {
+    pub entries: Vec<Entry>,
+}
+
+impl SchemaDiff {
+    /// Objects that are not the same (what a DBA looks at).
+    pub fn changes(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter().filter(|e| e.state != State::Same)
+    }
+
+    pub fn count(&self, label: &str) -> usize {
+        self.entries
+            .iter()
+            .filter(|e| e.state.label() == label)
+            .count()
+    }
+}
+
+/// A unified diff of two texts, `from` and `to` naming the sides.
+pub fn unified(a: &str, b: &str, from: &str, to: &str) -> String {
+    similar::TextDiff::from_lines(a, b)
+        .unified_diff()
+        .context_radius(3)
+        .header(from, to)
+        .to_string()
+}
+
+/// Compare `source` with `target`; `from` and `to` name the nodes in the diffs.
+pub fn compare(source: &Schema, target: &Schema, from: &str, to: &str) -> SchemaDiff {
+    let mut entries = Vec::new();
+    for s in &source.objects {
+        let state = match target.get(&s.name) {
+            None => State::Missing,
+            Some(t) => match (&s.unreadable, &t.unreadable) {
+                (Some(why), _) => State::Unreadable {
+                    why: format!("on {from}: {why}"),
+                },
+                (None, Some(why)) => State::Unreadable {
+                    why: format!("on {to}: {why}"),
+                },
+                (None, None) if s.kind != t.kind => State::Differs {
+                    diff: format!(
+                        "-{} on {from}\n+{} on {to}\n",
+                        s.kind.label(),
+                        t.kind.label()
+                    ),
+                },
+                (None, None) => {
+                    let (a, b) = (s.canonical(), t.canonical());
+                    if super::canon::hash(&a) == super::canon::hash(&b) {
+                        State::Same
+                    } else {
+                        State::Differs {
+                            diff: unified(
+                                &format!("{a}\n"),
+                                &format!("{b}\n"),
+                                &format!("{from}/{}", s.name),
+                                &format!("{to}/{}", t.name),
+                            ),
+                        }
+                    }
+                }
+            },
+        };
+        entries.push(Entry {
+            name: s.name.clone(),
+            kind: s.kind,
+            state,
+        });
+    }
+    for t in &target.objects {
+        if source.get(&t.name).is_none() {
+            entries.push(Entry {
+                name: t.name.clone(),
+                kind: t.kind,
+                state: State::TargetOnly,
+            });
+        }
+    }
+    entries.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+    SchemaDiff { entries }
+}
+
+/// The deployment script from a comparison: statements in the order they run.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Script {
+    /// Each statement is a batch of its own (a module's `CREATE` must be).
+    pub statements: Vec<String>,
+    /// What the script leaves to the DBA, and why: a table that differs, an object that
+    /// could not be read, references outside both schemas.
+    pub notes: Vec<String>,
+}
+
+impl Script {
+    /// The script as text: a `GO` after every batch, the notes as comments first.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        for n in &self.notes {
+            out.push_str(&format!("-- {n}\n"));
+        }
+        for s in &self.statements {
+            out.push_str(s.trim_end());
+            out.push_str("\nGO\n");
+        }
+        out
+    }
+}
+
+/// The script that brings the target to the source: schemas, then types, sequences and
+/// tables that are missing; their constraints and indexes; foreign keys; then modules and
+/// synonyms, a differing one dropped and created again. Everything in dependency order.
+pub fn deploy_script(
+    source: &Schema,
+    target: &Schema,
+    diff: &SchemaDiff,
+    target_schemas: &[String],
+) -> Result<Script, Cycle> {
+    let mut script = Script::default();
+    let c = target.collation();
+    let wanted: Vec<&SchemaObject> = source
+        .objects
+        .iter()
+        .filter(|o| {
+            diff.entries.iter().any(|e| {
+                e.name == o.name
+                    && match &e.state {
+                        State::Missing => true,
+                        State::Differs { .. } => o.kind.is_module() || o.kind == Kind::Synonym,
+                        _ => false,
+                    }
+            })
+        })
+        .collect();
+    for e in diff.changes() {
+        match &e.state {
+            State::Differs { .. } if !(e.kind.is_module() || e.kind == Kind::Synonym) => script.notes.push(format!(
+                "{} {} differs on the target: not scripted (its data stays as it is); change it by hand or drop it to have it created",
+                e.kind.label(),
+                e.name
+            )),
+            State::Unreadable { why } => script.notes.push(format!("{} {}: {why}", e.kind.label(), e.name)),
+            _ => {}
+        }
+    }
+    let objects: Vec<SchemaObject> = wanted.iter().map(|o| (*o).clone()).collect();
+    let order = creation_order(&objects, c)?;
+    for Outside { from, to } in &order.outside {
+        if target.get(to).is_none() && source.get(to).is_none() {
+            script
+                .notes
+                .push(format!("{from} refers to {to}, which neither node has"));
+        }
+    }
+    let mut schemas: Vec<&str> = objects.iter().map(|o| o.name.schema.as_str()).collect();
+    schemas.sort_unstable();
+    schemas.dedup();
+    for s in schemas {
+        if !target_schemas.iter().any(|t| c.same(t, s)) {
+            script.statements.push(ddl::create_schema(s));
+        }
+    }
+    let ordered: Vec<&SchemaObject> = order.order.iter().map(|i| &objects[*i]).collect();
+    let early = |k: Kind| {
+        matches!(
+            k,
+            Kind::AliasType | Kind::TableType | Kind::Sequence | Kind::Table
+        )
+    };
+    for o in ordered.iter().filter(|o| early(o.kind)) {
+        script.statements.extend(ddl::create(o));
+    }
+    for o in ordered.iter().filter(|o| o.kind == Kind::Table) {
+        script
+            .statements
+            .extend(ddl::finish_table(&o.name, o.table().expect("a table")));
+    }
+    for o in ordered.iter().filter(|o| o.kind == Kind::Table) {
+        script
+            .statements
+            .extend(ddl::foreign_keys(&o.name, o.table().expect("a table")));
+    }
+    for o in ordered.iter().filter(|o| !early(o.kind)) {
+        if target.get(&o.name).is_some() {
+            script.statements.push(ddl::drop(o));
+        }
+        match ddl::create(o) {
+            Some(s) => script.statements.push(s),
+            None => script.notes.push(format!(
+                "{} {}: its definition could not be read",
+                o.kind.label(),
+                o.name
+            )),
+        }
+    }
+    Ok(script)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::schema::{Body, ColumnDef, TableDef};
+    use crate::domain::tsql::Collation;
+
+    fn module(name: &str, kind: Kind, text: &str, deps: &[&str]) -> SchemaObject {
+        SchemaObject {
+            name: ObjectName::new("dbo", name),
+            kind,
+            body: Body::Module(Some(text.into())),
+            parent: None,
+            depends_on: deps.iter().map(|d| ObjectName::new("dbo", *d)).collect(),
+            unreadable: None,
+        }
+    }
+
+    fn table(name: &str) -> SchemaObject {
+        SchemaObject {
+            name: ObjectName::new("dbo", name),
+            kind: Kind::Table,
+            body: Body::Table(TableDef {
+                columns: vec![ColumnDef::new("id", "int", false)],
+                ..TableDef::default()
+            }),
+            parent: None,
+            depends_on: vec![],
+            unreadable: None,
+        }
+    }
+
+    const CI: Collation = Collation {
+        case_sensitive: false,
+    };
+
+    #[test]
+    fn each_kind_of_finding_and_a_script_in_dependency_order() {
+        let source = Schema::new(
+            vec![
+                table("Site"),
+                module(
+                    "v_Site",
+                    Kind::View,
+                    "CREATE VIEW dbo.v_Site AS SELECT id FROM dbo.Site",
+                    &["Site"],
+                ),
+                module(
+                    "usp_Get",
+                    Kind::Procedure,
+                    "CREATE PROCEDURE dbo.usp_Get AS SELECT id FROM dbo.v_Site WHERE id > 1",
+                    &["v_Site"],
+                ),
+                module(
+                    "usp_Same",
+                    Kind::Procedure,
+                    "CREATE PROCEDURE dbo.usp_Same AS SELECT 1",
+                    &[],
+                ),
+            ],
+            CI,
+        );
+        let target = Schema::new(
+            vec![
+                module(
+                    "USP_GET",
+                    Kind::Procedure,
+                    "CREATE PROCEDURE dbo.usp_Get AS SELECT id FROM dbo.v_Site",
+                    &["v_Site"],
+                ),
+                module(
+                    "usp_same",
+                    Kind::Procedure,
+                    "create proc dbo.usp_Same as\n  select 1;",
+                    &[],
+                ),
+                module(
+                    "usp_Old",
+                    Kind::Procedure,
+                    "CREATE PROCEDURE dbo.usp_Old AS SELECT 2",
+                    &[],
+                ),
+            ],
+            CI,
+        );
+        let d = compare(&source, &target, "node1", "uat");
+        let state = |n: &str| {
+            d.entries
+                .iter()
+                .find(|e| e.name.name.eq_ignore_ascii_case(n))
+                .unwrap()
+                .state
+                .clone()
+        };
+        assert_eq!(state("Site"), State::Missing);
+        assert_eq!(state("v_Site"), State::Missing);
+        assert_eq!(
+            state("usp_Same"),
+            State::Same,
+            "spacing and keyword case are not differences"
+        );
+        assert_eq!(state("usp_Old"), State::TargetOnly);
+        let State::Differs { diff } = state("usp_Get") else {
+            panic!()
+        };
+        assert!(
+            diff.contains(
+                "-CREATE PROCEDURE dbo.usp_Get AS SELECT id FROM dbo.v_Site WHERE id > 1"
+            ),
+            "{diff}"
+        );
+        assert!(
+            diff.contains("+CREATE PROCEDURE dbo.usp_Get AS SELECT id FROM dbo.v_Site\n"),
+            "{diff}"
+        );
+        assert!(diff.contains("--- node1/dbo.usp_Get"), "{diff}");
+
+        let script = deploy_script(&source, &target, &d, &["dbo".into()]).unwrap();
+        let pos = |needle: &str| {
+            script
+                .statements
+                .iter()
+                .position(|s| s.contains(needle))
+                .unwrap_or_else(|| panic!("{needle}: {:#?}", script.statements))
+        };
+        assert!(pos("CREATE TABLE [dbo].[Site]") < pos("CREATE VIEW dbo.v_Site"));
+        assert!(pos("CREATE VIEW dbo.v_Site") < pos("DROP PROCEDURE [dbo].[usp_Get]"));
+        assert!(pos("DROP PROCEDURE [dbo].[usp_Get]") < pos("CREATE PROCEDURE dbo.usp_Get"));
+        assert!(
+            !script.text().contains("usp_Old"),
+            "a target-only object is left alone"
+        );
+        assert!(!script.text().contains("usp_Same"));
+        assert!(script.text().contains("\nGO\n"));
+    }
+
+    #[test]
+    fn a_differing_table_is_a_note_not_a_statement_and_a_new_schema_is_created_first() {
+        let mut wider = table("Rate");
+        if let Body::Table(t) = &mut wider.body {
+            t.columns
+                .push(ColumnDef::new("note", "nvarchar(100)", true));
+        }
+        let mut gp = table("UnitAccount");
+        gp.name.schema = "gp".into();
+        let source = Schema::new(vec![wider, gp], CI);
+        let target = Schema::new(vec![table("Rate")], CI);
+        let d = compare(&source, &target, "a", "b");
+        let script = deploy_script(&source, &target, &d, &["dbo".into()]).unwrap();
+        assert_eq!(
+            script.statements[0],
+            "IF SCHEMA_ID(N'gp') IS NULL EXEC(N'CREATE SCHEMA [gp]')"
+        );
+        assert!(
+            script.statements.iter().all(|s| !s.contains("[Rate]")),
+            "{:#?}",
+            script.statements
+        );
+        assert!(
+            script.notes[0].contains("table dbo.Rate differs on the target: not scripted"),
+            "{:?}",
+            script.notes
+        );
+    }
+}
