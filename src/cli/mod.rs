@@ -25,6 +25,7 @@ pub mod output;
 pub mod privileges;
 pub mod probe;
 pub mod rates;
+pub mod schema;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -71,6 +72,9 @@ pub enum Command {
     /// The staged migration: status, run a stage or a step, roll back.
     #[command(subcommand)]
     Migrate(migrate::MigrateCommand),
+    /// Schema objects of two nodes compared, and the script that deploys the difference.
+    #[command(subcommand)]
+    Schema(schema::SchemaCommand),
 }
 
 fn parse_level(s: &str) -> Result<tracing::Level, String> {
@@ -114,6 +118,7 @@ fn command_name(command: Option<&Command>) -> &'static str {
         Some(Command::Privileges(_)) => "privileges",
         Some(Command::Probe(_)) => "probe",
         Some(Command::Migrate(_)) => "migrate",
+        Some(Command::Schema(_)) => "schema",
     }
 }
 
@@ -152,6 +157,11 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
             let config = config()?;
             let _guard = log(&config);
             privileges::run(&config, cmd).await
+        }
+        Some(Command::Schema(cmd)) => {
+            let config = config()?;
+            let _guard = log(&config);
+            schema::run(&config, cmd).await
         }
         None => {
             crate::tui::run(Arc::new(config()?)).await?;

@@ -400,6 +400,11 @@ pub trait Node: Send + Sync {
         sizes: Sizes,
     ) -> impl Future<Output = Result<Vec<TableInfo>, DbError>> + Send;
 
+    /// Every schema object with its whole definition and what it depends on
+    /// (`domain::schema`), names compared under the database's collation.
+    fn schema(&self)
+    -> impl Future<Output = Result<crate::domain::schema::Schema, DbError>> + Send;
+
     /// Up to `limit` rows of `columns` in primary-key order, after the key `after` (exclusive).
     fn read_rows(
         &self,
@@ -631,6 +636,10 @@ impl Node for AnyNode {
 
     async fn inventory(&self, sizes: Sizes) -> Result<Vec<TableInfo>, DbError> {
         delegate!(self, n => n.inventory(sizes).await)
+    }
+
+    async fn schema(&self) -> Result<crate::domain::schema::Schema, DbError> {
+        delegate!(self, n => n.schema().await)
     }
 
     async fn read_rows(

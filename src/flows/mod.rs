@@ -4,6 +4,7 @@ pub mod migration;
 pub mod privileges;
 pub mod probes;
 pub mod rates;
+pub mod schema;
 
 /// A progress report: what is happening and, when known, how far along (0..=1).
 #[derive(Debug, Clone, PartialEq)]

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod bulk;
+pub mod catalog;
 pub mod optional;
 pub mod queries;
 
@@ -516,6 +517,24 @@ impl Node for MssqlNode {
             .first()
             .and_then(|r| r.try_get::<i32, _>("gone").ok().flatten())
             == Some(1))
+    }
+
+    async fn schema(&self) -> Result<crate::domain::schema::Schema, DbError> {
+        let info = self.server_info().await?;
+        let mut answers: [Vec<catalog::Rec>; 10] = Default::default();
+        for (i, sql) in catalog::QUERIES.iter().enumerate() {
+            let rows = self
+                .rows(queries::Statement {
+                    sql: (*sql).to_string(),
+                    params: Vec::new(),
+                })
+                .await?;
+            answers[i] = rows.into_iter().map(catalog::rec).collect();
+        }
+        Ok(crate::domain::schema::Schema::new(
+            catalog::assemble(&answers),
+            crate::domain::tsql::Collation::from_name(&info.collation),
+        ))
     }
 
     async fn schemas(&self) -> Result<Vec<String>, DbError> {

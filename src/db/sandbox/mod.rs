@@ -5,8 +5,10 @@
 //! integers inside the database, so aggregates are exact.
 
 mod decimals;
+pub mod objects;
 pub mod security;
 pub mod seed;
+pub mod seed_objects;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -414,6 +416,16 @@ impl Node for SandboxNode {
             Ok(left == 0 && !schema.eq_ignore_ascii_case("dbo"))
         })
         .await
+    }
+
+    async fn schema(&self) -> Result<crate::domain::schema::Schema, DbError> {
+        let objects = self
+            .run(move |c, _| objects::read_all(c).map_err(DbError::Other))
+            .await?;
+        Ok(crate::domain::schema::Schema::new(
+            objects,
+            crate::domain::tsql::Collation::from_name(super::mssql::DEFAULT_COLLATION),
+        ))
     }
 
     async fn schemas(&self) -> Result<Vec<String>, DbError> {

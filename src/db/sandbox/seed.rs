@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, params};
 
 use super::security::{add_member, add_principal, create_catalog, register_object, set_permission};
+use super::{objects, seed_objects};
 use crate::domain::perms::{PermState, PrincipalKind, Securable};
 use crate::domain::tsql::ObjectName;
 
@@ -203,11 +204,16 @@ fn finish_node_file(conn: Connection, meta: &[(&str, String)]) -> rusqlite::Resu
     Ok(())
 }
 
-fn deploy_app_schema(conn: &Connection, skip: &[&str]) -> rusqlite::Result<()> {
+fn deploy_app_schema(conn: &Connection, skip: &[&str], uat: bool) -> rusqlite::Result<()> {
     for t in APP_TABLES {
         if !skip.contains(&t) {
             conn.execute(app_table_ddl(t), [])?;
             register_object(conn, &obj(t), "U")?;
+            let mut definition = seed_objects::app_table(t).expect("every app table is described");
+            if uat && t == "dbo.JobCode" {
+                seed_objects::uat_extra_index(&mut definition);
+            }
+            objects::store(conn, &definition)?;
         }
     }
     register_object(conn, &obj(super::UPSERT_PROCEDURE), "P")?;
@@ -228,7 +234,10 @@ fn add_user_in_roles(
 }
 
 fn seed_node1(conn: &Connection) -> rusqlite::Result<()> {
-    deploy_app_schema(conn, &[])?;
+    deploy_app_schema(conn, &[], false)?;
+    for m in seed_objects::node1_modules() {
+        objects::store(conn, &m)?;
+    }
     let sites = demo_sites();
     {
         let mut st = conn.prepare(r#"INSERT INTO "dbo.Site" VALUES (?1, ?2, ?3)"#)?;
@@ -387,7 +396,10 @@ fn seed_target(conn: &Connection, name: &str) -> rusqlite::Result<()> {
         "uat" => &["dbo.SiteJobCodeRate"],
         _ => &[],
     };
-    deploy_app_schema(conn, missing)?;
+    deploy_app_schema(conn, missing, name == "uat")?;
+    for m in seed_objects::target_modules(name) {
+        objects::store(conn, &m)?;
+    }
     if name == "training" {
         // Leftovers of an earlier training load: assessment must flag a non-empty target.
         let mut st = conn.prepare(r#"INSERT INTO "dbo.Site" VALUES (?1, ?2, 'Training')"#)?;
@@ -458,7 +470,7 @@ pub fn create_node(path: &Path, name: &str, scale: u64) -> rusqlite::Result<u64>
 }
 
 /// Bump when the demo's content changes, so old demos are rebuilt.
-pub const SEED_VERSION: u32 = 2;
+pub const SEED_VERSION: u32 = 3;
 
 /// Read a node file's meta value.
 pub fn meta(path: &Path, key: &str) -> Option<String> {

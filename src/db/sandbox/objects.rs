@@ -1,0 +1,153 @@
+//! The sandbox's schema objects: each object's whole definition (`domain::schema`) kept as
+//! JSON in `sys.schema_objects`, what `sys.sql_modules`, `sys.default_constraints`,
+//! `sys.foreign_keys` and the other catalog views hold on SQL Server. A table the store does
+//! not describe (one a copy created from its columns) is read from SQLite itself: its columns
+//! and primary key, nothing more — which is what it has. Procedures other than the upsert are
+//! kept and compared, not run.
+
+use rusqlite::{Connection, params};
+
+use crate::domain::schema::{
+    Body, ColumnDef, KeyColumn, KeyConstraint, Kind, SchemaObject, TableDef,
+};
+use crate::domain::tsql::ObjectName;
+
+use super::table_ident;
+
+const STORE_DDL: &str = r#"CREATE TABLE IF NOT EXISTS "sys.schema_objects" (
+    schema_name TEXT NOT NULL,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    PRIMARY KEY (schema_name, name)
+)"#;
+
+/// Keep `object`'s definition (replacing an earlier one of the same name).
+pub fn store(conn: &Connection, object: &SchemaObject) -> rusqlite::Result<()> {
+    conn.execute(STORE_DDL, [])?;
+    let json = serde_json::to_string(object).expect("a schema object serialises");
+    conn.execute(
+        r#"INSERT OR REPLACE INTO "sys.schema_objects" VALUES (?1, ?2, ?3, ?4)"#,
+        params![
+            object.name.schema,
+            object.name.name,
+            object.kind.label(),
+            json
+        ],
+    )?;
+    Ok(())
+}
+
+/// Forget an object's definition (it was dropped).
+pub fn forget(conn: &Connection, object: &ObjectName) -> rusqlite::Result<()> {
+    conn.execute(STORE_DDL, [])?;
+    conn.execute(
+        r#"DELETE FROM "sys.schema_objects" WHERE schema_name = ?1 AND name = ?2"#,
+        params![object.schema, object.name],
+    )?;
+    Ok(())
+}
+
+/// Every object of the node: the stored ones, and each table in `sys.objects` (from the store
+/// where it describes it, else from SQLite's own columns and key).
+pub fn read_all(conn: &Connection) -> Result<Vec<SchemaObject>, String> {
+    let has_store: bool = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'sys.schema_objects'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(|e| e.to_string())?
+        > 0;
+    let mut out: Vec<SchemaObject> = Vec::new();
+    if has_store {
+        let mut st = conn
+            .prepare(r#"SELECT schema_name, name, definition FROM "sys.schema_objects" ORDER BY schema_name, name"#)
+            .map_err(|e| e.to_string())?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(|e| e.to_string())?;
+        for row in rows {
+            let (schema, name, json) = row.map_err(|e| e.to_string())?;
+            let object: SchemaObject = serde_json::from_str(&json).map_err(|e| {
+                format!("the stored definition of {schema}.{name} does not read: {e}")
+            })?;
+            out.push(object);
+        }
+    }
+    let tables: Vec<(String, String)> = {
+        let mut st = conn
+            .prepare(r#"SELECT schema_name, name FROM "sys.objects" WHERE type = 'U' ORDER BY schema_name, name"#)
+            .map_err(|e| e.to_string())?;
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| e.to_string())?
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?
+    };
+    // A stored table that SQLite no longer has is gone; a table the store lacks is read.
+    out.retain(|o| {
+        o.kind != Kind::Table
+            || tables
+                .iter()
+                .any(|(s, n)| *s == o.name.schema && *n == o.name.name)
+    });
+    for (schema, name) in tables {
+        let object = ObjectName::new(schema, name);
+        if !out
+            .iter()
+            .any(|o| o.kind == Kind::Table && o.name == object)
+        {
+            out.push(from_sqlite(conn, &object).map_err(|e| e.to_string())?);
+        }
+    }
+    Ok(out)
+}
+
+/// A table as SQLite knows it: columns, nullability and primary key.
+fn from_sqlite(conn: &Connection, object: &ObjectName) -> rusqlite::Result<SchemaObject> {
+    let mut st = conn.prepare(&format!("PRAGMA table_info({})", table_ident(object)))?;
+    let cols: Vec<(String, String, bool, i64)> = st
+        .query_map([], |r| {
+            Ok((r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? == 0, r.get(5)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut pk: Vec<(i64, String)> = cols
+        .iter()
+        .filter(|c| c.3 > 0)
+        .map(|c| (c.3, c.0.clone()))
+        .collect();
+    pk.sort();
+    let table = TableDef {
+        columns: cols
+            .iter()
+            .map(|(n, t, nullable, _)| ColumnDef::new(n, &t.to_ascii_lowercase(), *nullable))
+            .collect(),
+        primary_key: (!pk.is_empty()).then(|| KeyConstraint {
+            name: format!("PK_{}", object.name),
+            system_named: true,
+            clustered: true,
+            columns: pk
+                .into_iter()
+                .map(|(_, name)| KeyColumn {
+                    name,
+                    descending: false,
+                })
+                .collect(),
+        }),
+        ..TableDef::default()
+    };
+    Ok(SchemaObject {
+        name: object.clone(),
+        kind: Kind::Table,
+        body: Body::Table(table),
+        parent: None,
+        depends_on: vec![],
+        unreadable: None,
+    })
+}
