@@ -574,3 +574,109 @@ auth = {{ method = "sql", user = "{login}", password_env = "TPDB_TEST_PROBE_PASS
         std::panic::resume_unwind(p);
     }
 }
+
+#[tokio::test]
+#[ignore = "needs a SQL Server: set TPDB_TEST_MSSQL and run with --ignored"]
+async fn a_schema_script_run_on_an_empty_database_makes_its_schema_identical() {
+    let (Some(src), Some(tgt)) = (
+        LiveDb::create("schsrc").await,
+        LiveDb::create("schtgt").await,
+    ) else {
+        return;
+    };
+    let mut s = src.connect().await;
+    // One object of every kind the schema holds, each in its own batch as a module must be.
+    for batch in [
+        "CREATE SCHEMA gp;",
+        "CREATE TYPE dbo.Rate FROM decimal(9,4) NOT NULL;",
+        "CREATE SEQUENCE dbo.seq_Audit AS bigint START WITH 100 INCREMENT BY 10 MINVALUE 1 MAXVALUE 1000000 NO CYCLE;",
+        "CREATE TABLE dbo.Site (site_id int IDENTITY(1,1) NOT NULL CONSTRAINT PK_Site PRIMARY KEY, \
+         site_name nvarchar(200) NOT NULL, region nvarchar(50) NOT NULL CONSTRAINT DF_Site_region DEFAULT (N'south'), \
+         label AS (site_name + N' / ' + region));",
+        "CREATE TABLE gp.SiteRate (site_id int NOT NULL, effective_date date NOT NULL, hourly_rate dbo.Rate, \
+         note nvarchar(100) COLLATE Latin1_General_CS_AS NULL, \
+         CONSTRAINT PK_SiteRate PRIMARY KEY CLUSTERED (site_id, effective_date DESC), \
+         CONSTRAINT CK_SiteRate_rate CHECK (hourly_rate > 0), \
+         CONSTRAINT FK_SiteRate_Site FOREIGN KEY (site_id) REFERENCES dbo.Site (site_id) ON DELETE CASCADE);",
+        "CREATE UNIQUE NONCLUSTERED INDEX IX_SiteRate_note ON gp.SiteRate (note) INCLUDE (hourly_rate) WHERE note IS NOT NULL;",
+        "CREATE FUNCTION dbo.fn_Round (@r decimal(19,6)) RETURNS decimal(9,4) AS BEGIN RETURN ROUND(@r, 4); END",
+        "CREATE VIEW gp.v_Rate AS SELECT site_id, dbo.fn_Round(hourly_rate) AS rate FROM gp.SiteRate;",
+        "CREATE PROCEDURE dbo.usp_Rate @site int AS BEGIN SET NOCOUNT ON; SELECT rate FROM gp.v_Rate WHERE site_id = @site; END",
+        "CREATE TRIGGER gp.tr_SiteRate ON gp.SiteRate AFTER DELETE AS BEGIN SET NOCOUNT ON; \
+         IF EXISTS (SELECT 1 FROM deleted) THROW 50001, N'rates are history', 1; END",
+        "CREATE SYNONYM dbo.Rates FOR gp.SiteRate;",
+    ] {
+        exec(&mut s, batch).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("tpdb.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "{}{}{PATHS}",
+            src.live.node_toml("src"),
+            tgt.live.node_toml("tgt")
+        ),
+    )
+    .unwrap();
+    let same = run(&cfg, &["schema", "diff", "--from", "src", "--to", "src"]);
+    expect(0, &same, "a database against itself");
+    let before = run(
+        &cfg,
+        &[
+            "schema", "diff", "--from", "src", "--to", "tgt", "--format", "csv",
+        ],
+    );
+    expect(1, &before, "an empty target");
+    for (kind, name) in [
+        ("alias type", "dbo.Rate"),
+        ("sequence", "dbo.seq_Audit"),
+        ("table", "gp.SiteRate"),
+        ("scalar function", "dbo.fn_Round"),
+        ("view", "gp.v_Rate"),
+        ("procedure", "dbo.usp_Rate"),
+        ("trigger", "gp.tr_SiteRate"),
+        ("synonym", "dbo.Rates"),
+    ] {
+        assert!(
+            before.1.contains(&format!("{kind},{name},missing")),
+            "{kind} {name}:\n{}",
+            before.1
+        );
+    }
+    let file = dir.path().join("deploy.sql");
+    expect(
+        0,
+        &run(
+            &cfg,
+            &[
+                "schema",
+                "script",
+                "--from",
+                "src",
+                "--to",
+                "tgt",
+                "--out",
+                file.to_str().unwrap(),
+            ],
+        ),
+        "the script",
+    );
+    let script = std::fs::read_to_string(&file).unwrap();
+    let mut t = tgt.connect().await;
+    for batch in script.split("\nGO\n") {
+        let body: String = batch
+            .lines()
+            .filter(|l| !l.starts_with("-- "))
+            .collect::<Vec<_>>()
+            .join("\n");
+        if !body.trim().is_empty() {
+            exec(&mut t, &body).await;
+        }
+    }
+    let after = run(&cfg, &["schema", "diff", "--from", "src", "--to", "tgt"]);
+    expect(0, &after, "the target after the script ran");
+    drop((s, t));
+    src.drop_now().await;
+    tgt.drop_now().await;
+}

@@ -103,7 +103,8 @@ CAST(t.is_table_type AS int) AS is_table_type, tt.type_table_object_id \
 FROM sys.types AS t LEFT JOIN sys.table_types AS tt ON tt.user_type_id = t.user_type_id \
 WHERE t.is_user_defined = 1 ORDER BY schema_name, type_name;";
 
-/// What each module refers to in this database (objects and types), by schema and name.
+/// What each module refers to in this database (objects and types), by schema and name; a
+/// schema-bound reference comes once per column it uses, and repeats are folded.
 pub const DEPENDENCIES: &str = "SELECT d.referencing_id, \
 COALESCE(d.referenced_schema_name, SCHEMA_NAME(o.schema_id), SCHEMA_NAME(ty.schema_id)) AS ref_schema, \
 d.referenced_entity_name AS ref_name \
@@ -111,7 +112,7 @@ FROM sys.sql_expression_dependencies AS d \
 LEFT JOIN sys.objects AS o ON d.referenced_class = 1 AND o.object_id = d.referenced_id \
 LEFT JOIN sys.types AS ty ON d.referenced_class = 6 AND ty.user_type_id = d.referenced_id \
 WHERE d.referenced_server_name IS NULL AND d.referenced_database_name IS NULL \
-AND d.referenced_class IN (1, 6) AND d.referenced_minor_id = 0;";
+AND d.referenced_class IN (1, 6);";
 
 /// Every catalog query, in the order `assemble` takes their rows.
 pub const QUERIES: [&str; 10] = [
@@ -238,12 +239,11 @@ pub fn assemble(rows: &[Vec<Rec>; 10]) -> Vec<SchemaObject> {
     }
     // Triggers name their table.
     for r in objects {
-        if let (Some(id), Some(parent)) = (r.int("object_id"), r.int("parent_object_id")) {
-            if let Some(p) = names.get(&parent).cloned() {
-                if let Some(o) = by_id.get_mut(&id) {
-                    o.parent = Some(p);
-                }
-            }
+        if let (Some(id), Some(parent)) = (r.int("object_id"), r.int("parent_object_id"))
+            && let Some(p) = names.get(&parent).cloned()
+            && let Some(o) = by_id.get_mut(&id)
+        {
+            o.parent = Some(p);
         }
     }
     // Table types: their hidden table's id leads to the type.
