@@ -81,8 +81,9 @@ pub fn unified(a: &str, b: &str, from: &str, to: &str) -> String {
 /// Compare `source` with `target`; `from` and `to` name the nodes in the diffs.
 pub fn compare(source: &Schema, target: &Schema, from: &str, to: &str) -> SchemaDiff {
     let mut entries = Vec::new();
+    let (in_source, in_target) = (source.lookup(), target.lookup());
     for s in &source.objects {
-        let state = match target.get(&s.name) {
+        let state = match in_target(&s.name) {
             None => State::Missing,
             Some(t) => match (&s.unreadable, &t.unreadable) {
                 (Some(why), _) => State::Unreadable {
@@ -122,7 +123,7 @@ pub fn compare(source: &Schema, target: &Schema, from: &str, to: &str) -> Schema
         });
     }
     for t in &target.objects {
-        if source.get(&t.name).is_none() {
+        if in_source(&t.name).is_none() {
             entries.push(Entry {
                 name: t.name.clone(),
                 kind: t.kind,
@@ -170,18 +171,16 @@ pub fn deploy_script(
 ) -> Result<Script, Cycle> {
     let mut script = Script::default();
     let c = target.collation();
+    let (in_source, in_target) = (source.lookup(), target.lookup());
+    let states: std::collections::HashMap<&ObjectName, &State> =
+        diff.entries.iter().map(|e| (&e.name, &e.state)).collect();
     let wanted: Vec<&SchemaObject> = source
         .objects
         .iter()
-        .filter(|o| {
-            diff.entries.iter().any(|e| {
-                e.name == o.name
-                    && match &e.state {
-                        State::Missing => true,
-                        State::Differs { .. } => o.kind.is_module() || o.kind == Kind::Synonym,
-                        _ => false,
-                    }
-            })
+        .filter(|o| match states.get(&o.name) {
+            Some(State::Missing) => true,
+            Some(State::Differs { .. }) => o.kind.is_module() || o.kind == Kind::Synonym,
+            _ => false,
         })
         .collect();
     for e in diff.changes() {
@@ -198,7 +197,7 @@ pub fn deploy_script(
     let objects: Vec<SchemaObject> = wanted.iter().map(|o| (*o).clone()).collect();
     let order = creation_order(&objects, c)?;
     for Outside { from, to } in &order.outside {
-        if target.get(to).is_none() && source.get(to).is_none() {
+        if in_target(to).is_none() && in_source(to).is_none() {
             script
                 .notes
                 .push(format!("{from} refers to {to}, which neither node has"));
@@ -233,7 +232,7 @@ pub fn deploy_script(
             .extend(ddl::foreign_keys(&o.name, o.table().expect("a table")));
     }
     for o in ordered.iter().filter(|o| !early(o.kind)) {
-        if target.get(&o.name).is_some() {
+        if in_target(&o.name).is_some() {
             script.statements.push(ddl::drop(o));
         }
         match ddl::create(o) {

@@ -334,6 +334,26 @@ impl Schema {
         let c = self.collation();
         self.objects.iter().find(|o| o.name.same_as(name, c))
     }
+
+    /// A name's key under this schema's collation: two names with one key name one object.
+    fn key(&self, name: &ObjectName) -> (String, String) {
+        if self.case_sensitive {
+            (name.schema.clone(), name.name.clone())
+        } else {
+            (name.schema.to_lowercase(), name.name.to_lowercase())
+        }
+    }
+
+    /// A lookup by name under this schema's collation, built once (`get` for many names).
+    pub fn lookup<'a>(&'a self) -> impl Fn(&ObjectName) -> Option<&'a SchemaObject> + 'a {
+        let map: std::collections::HashMap<(String, String), usize> = self
+            .objects
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (self.key(&o.name), i))
+            .collect();
+        move |name| map.get(&self.key(name)).map(|i| &self.objects[*i])
+    }
 }
 
 #[cfg(test)]
