@@ -142,12 +142,9 @@ fn from_sqlite(conn: &Connection, object: &ObjectName) -> rusqlite::Result<Schem
         }),
         ..TableDef::default()
     };
-    Ok(SchemaObject {
-        name: object.clone(),
-        kind: Kind::Table,
-        body: Body::Table(table),
-        parent: None,
-        depends_on: vec![],
-        unreadable: None,
-    })
+    Ok(SchemaObject::new(
+        object.clone(),
+        Kind::Table,
+        Body::Table(table),
+    ))
 }

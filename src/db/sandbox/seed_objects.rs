@@ -33,14 +33,7 @@ fn pk(name: &str, cols: &[&str]) -> Option<KeyConstraint> {
 }
 
 fn table(object: &str, def: TableDef) -> SchemaObject {
-    SchemaObject {
-        name: name(object),
-        kind: Kind::Table,
-        body: Body::Table(def),
-        parent: None,
-        depends_on: vec![],
-        unreadable: None,
-    }
+    SchemaObject::new(name(object), Kind::Table, Body::Table(def))
 }
 
 fn fk(fk_name: &str, col: &str, to: &str) -> ForeignKey {
@@ -197,22 +190,9 @@ BEGIN
 END";
 
 /// The procedure as uat still has it: no rounding, so rates keep every place they came with.
-const UPSERT_OLD: &str = "CREATE PROCEDURE dbo.usp_UpsertSiteJobCodeRate
-    @job_code_id int,
-    @site_id int,
-    @hourly_rate decimal(19,6),
-    @effective_date date,
-    @calculation_method nvarchar(20)
-AS
-BEGIN
-    SET NOCOUNT ON;
-    UPDATE dbo.SiteJobCodeRate
-       SET hourly_rate = @hourly_rate, calculation_method = @calculation_method
-     WHERE job_code_id = @job_code_id AND site_id = @site_id AND effective_date = @effective_date;
-    IF @@ROWCOUNT = 0
-        INSERT INTO dbo.SiteJobCodeRate (job_code_id, site_id, hourly_rate, effective_date, calculation_method)
-        VALUES (@job_code_id, @site_id, @hourly_rate, @effective_date, @calculation_method);
-END";
+fn upsert_old() -> String {
+    UPSERT.replace("dbo.fn_RoundRate(@hourly_rate)", "@hourly_rate")
+}
 
 const CURRENT_RATE: &str = "CREATE VIEW dbo.v_CurrentSiteJobCodeRate
 AS
@@ -262,7 +242,11 @@ pub fn node1_modules() -> Vec<SchemaObject> {
 
 /// Every target's upsert procedure: the current one, or on uat the older one.
 pub fn target_modules(node: &str) -> Vec<SchemaObject> {
-    let text = if node == "uat" { UPSERT_OLD } else { UPSERT };
+    let text = if node == "uat" {
+        upsert_old()
+    } else {
+        UPSERT.to_string()
+    };
     let deps: &[&str] = if node == "uat" {
         &["dbo.SiteJobCodeRate"]
     } else {
@@ -271,7 +255,7 @@ pub fn target_modules(node: &str) -> Vec<SchemaObject> {
     let mut out = vec![module(
         "dbo.usp_UpsertSiteJobCodeRate",
         Kind::Procedure,
-        text,
+        &text,
         deps,
     )];
     if node != "uat" {

@@ -5,7 +5,7 @@
 //! harmless. A table's canonical definition is written from the same pieces.
 
 use super::canon::canonical_sql;
-use super::{Body, ColumnDef, KeyColumn, SchemaObject, TableDef};
+use super::{Body, ColumnDef, KeyColumn, KeyConstraint, SchemaObject, TableDef};
 use crate::domain::sqltype::SqlType;
 use crate::domain::tsql::{ObjectName, nstring, quote_ident};
 
@@ -36,6 +36,25 @@ fn constraint(name: &str, system_named: bool) -> String {
     } else {
         format!("CONSTRAINT {} ", quote_ident(name))
     }
+}
+
+fn clustering(clustered: bool) -> &'static str {
+    if clustered {
+        "CLUSTERED"
+    } else {
+        "NONCLUSTERED"
+    }
+}
+
+/// `[CONSTRAINT name] PRIMARY KEY|UNIQUE CLUSTERED|NONCLUSTERED (keys)`, as a table or a table
+/// type declares it.
+fn key_constraint(what: &str, k: &KeyConstraint) -> String {
+    format!(
+        "{}{what} {} ({})",
+        constraint(&k.name, k.system_named),
+        clustering(k.clustered),
+        keys(&k.columns)
+    )
 }
 
 /// A type as T-SQL writes it: a system type from its parse, a user type (`dbo.Money`) quoted.
@@ -76,24 +95,24 @@ pub fn column(c: &ColumnDef) -> String {
 
 /// `CREATE TABLE` with columns and primary key: what exists before the data is loaded.
 pub fn create_table(name: &ObjectName, t: &TableDef) -> String {
+    format!("CREATE TABLE {} {}", name.quoted(), column_list(t, true))
+}
+
+/// `(columns, primary key)` one a line; a table type's key is unnamed (the server names it).
+fn column_list(t: &TableDef, named_key: bool) -> String {
     let mut parts: Vec<String> = t.columns.iter().map(column).collect();
     if let Some(pk) = &t.primary_key {
-        parts.push(format!(
-            "{}PRIMARY KEY {} ({})",
-            constraint(&pk.name, pk.system_named),
-            if pk.clustered {
-                "CLUSTERED"
-            } else {
-                "NONCLUSTERED"
-            },
-            keys(&pk.columns)
-        ));
+        parts.push(if named_key {
+            key_constraint("PRIMARY KEY", pk)
+        } else {
+            format!(
+                "PRIMARY KEY {} ({})",
+                clustering(pk.clustered),
+                keys(&pk.columns)
+            )
+        });
     }
-    format!(
-        "CREATE TABLE {} (\n    {}\n)",
-        name.quoted(),
-        parts.join(",\n    ")
-    )
+    format!("(\n    {}\n)", parts.join(",\n    "))
 }
 
 /// What a table gains after its data is in: unique and check constraints (checked against the
@@ -104,14 +123,8 @@ pub fn finish_table(name: &ObjectName, t: &TableDef) -> Vec<String> {
     let mut out = Vec::new();
     for u in &t.uniques {
         out.push(format!(
-            "ALTER TABLE {table} WITH CHECK ADD {}UNIQUE {} ({})",
-            constraint(&u.name, u.system_named),
-            if u.clustered {
-                "CLUSTERED"
-            } else {
-                "NONCLUSTERED"
-            },
-            keys(&u.columns)
+            "ALTER TABLE {table} WITH CHECK ADD {}",
+            key_constraint("UNIQUE", u)
         ));
     }
     for c in &t.checks {
@@ -125,11 +138,7 @@ pub fn finish_table(name: &ObjectName, t: &TableDef) -> Vec<String> {
         let mut s = format!(
             "CREATE {}{} INDEX {} ON {table} ({})",
             if ix.unique { "UNIQUE " } else { "" },
-            if ix.clustered {
-                "CLUSTERED"
-            } else {
-                "NONCLUSTERED"
-            },
+            clustering(ix.clustered),
             quote_ident(&ix.name),
             keys(&ix.keys)
         );
@@ -186,24 +195,7 @@ pub fn create(object: &SchemaObject) -> Option<String> {
             type_text(base),
             if *nullable { " NULL" } else { " NOT NULL" }
         ),
-        Body::TableType(t) => {
-            let mut parts: Vec<String> = t.columns.iter().map(column).collect();
-            if let Some(pk) = &t.primary_key {
-                parts.push(format!(
-                    "PRIMARY KEY {} ({})",
-                    if pk.clustered {
-                        "CLUSTERED"
-                    } else {
-                        "NONCLUSTERED"
-                    },
-                    keys(&pk.columns)
-                ));
-            }
-            format!(
-                "CREATE TYPE {name} AS TABLE (\n    {}\n)",
-                parts.join(",\n    ")
-            )
-        }
+        Body::TableType(t) => format!("CREATE TYPE {name} AS TABLE {}", column_list(t, false)),
     })
 }
 
@@ -249,16 +241,7 @@ pub fn canonical_definition(object: &SchemaObject) -> String {
             let mut lines = vec![format!("CREATE TABLE {} (", object.name.quoted())];
             lines.extend(t.columns.iter().map(|c| canonical_sql(&column(c))));
             if let Some(pk) = &t.primary_key {
-                lines.push(canonical_sql(&format!(
-                    "{}PRIMARY KEY {} ({})",
-                    constraint(&pk.name, pk.system_named),
-                    if pk.clustered {
-                        "CLUSTERED"
-                    } else {
-                        "NONCLUSTERED"
-                    },
-                    keys(&pk.columns)
-                )));
+                lines.push(canonical_sql(&key_constraint("PRIMARY KEY", pk)));
             }
             lines.push(")".into());
             let mut rest: Vec<String> = finish_table(&object.name, t)
@@ -367,14 +350,7 @@ mod tests {
         let mut b = a.clone();
         b.checks[0].name = "CK__T__hourly__7A3223E8".into();
         assert!(finish_table(&name, &a)[0].contains("WITH CHECK ADD CHECK ([hourly_rate]>(0))"));
-        let obj = |t: TableDef| SchemaObject {
-            name: name.clone(),
-            kind: Kind::Table,
-            body: Body::Table(t),
-            parent: None,
-            depends_on: vec![],
-            unreadable: None,
-        };
+        let obj = |t: TableDef| SchemaObject::new(name.clone(), Kind::Table, Body::Table(t));
         assert_eq!(obj(a.clone()).hash(), obj(b).hash());
         // A real difference counts: the check's bound.
         let mut c = a.clone();
@@ -385,14 +361,7 @@ mod tests {
     #[test]
     fn the_order_of_constraints_in_the_catalog_does_not_count_but_the_order_of_columns_does() {
         let name = ObjectName::new("dbo", "T");
-        let obj = |t: TableDef| SchemaObject {
-            name: name.clone(),
-            kind: Kind::Table,
-            body: Body::Table(t),
-            parent: None,
-            depends_on: vec![],
-            unreadable: None,
-        };
+        let obj = |t: TableDef| SchemaObject::new(name.clone(), Kind::Table, Body::Table(t));
         let mut a = rate_table();
         a.checks.push(Check {
             name: "CK_b".into(),

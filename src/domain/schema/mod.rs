@@ -275,6 +275,18 @@ pub struct SchemaObject {
 }
 
 impl SchemaObject {
+    /// An object with no parent, no dependencies yet, and its definition read.
+    pub fn new(name: ObjectName, kind: Kind, body: Body) -> SchemaObject {
+        SchemaObject {
+            name,
+            kind,
+            body,
+            parent: None,
+            depends_on: vec![],
+            unreadable: None,
+        }
+    }
+
     /// The object's canonical definition (`canon`): what "the same" means between nodes.
     pub fn canonical(&self) -> String {
         canon::canonical(self)
