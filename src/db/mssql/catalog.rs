@@ -225,17 +225,7 @@ pub fn assemble(rows: &[Vec<Rec>; 10]) -> Vec<SchemaObject> {
             }),
             _ => Body::Module(None),
         };
-        by_id.insert(
-            id,
-            SchemaObject {
-                name,
-                kind,
-                body,
-                parent: None,
-                depends_on: vec![],
-                unreadable: None,
-            },
-        );
+        by_id.insert(id, SchemaObject::new(name, kind, body));
     }
     // Triggers name their table.
     for r in objects {
@@ -253,35 +243,20 @@ pub fn assemble(rows: &[Vec<Rec>; 10]) -> Vec<SchemaObject> {
         let name = ObjectName::new(r.s("schema_name"), r.s("type_name"));
         if r.yes("is_table_type") {
             if let Some(tid) = r.int("type_table_object_id") {
-                table_types.insert(
-                    tid,
-                    SchemaObject {
-                        name,
-                        kind: Kind::TableType,
-                        body: Body::TableType(TableDef::default()),
-                        parent: None,
-                        depends_on: vec![],
-                        unreadable: None,
-                    },
-                );
+                let body = Body::TableType(TableDef::default());
+                table_types.insert(tid, SchemaObject::new(name, Kind::TableType, body));
             }
         } else {
-            out_types.push(SchemaObject {
-                name,
-                kind: Kind::AliasType,
-                body: Body::AliasType {
-                    base: type_ddl(
-                        &r.s("base_name"),
-                        r.int("max_length").unwrap_or(0) as i32,
-                        r.int("precision").unwrap_or(0) as i32,
-                        r.int("scale").unwrap_or(0) as i32,
-                    ),
-                    nullable: r.yes("is_nullable"),
-                },
-                parent: None,
-                depends_on: vec![],
-                unreadable: None,
-            });
+            let body = Body::AliasType {
+                base: type_ddl(
+                    &r.s("base_name"),
+                    r.int("max_length").unwrap_or(0) as i32,
+                    r.int("precision").unwrap_or(0) as i32,
+                    r.int("scale").unwrap_or(0) as i32,
+                ),
+                nullable: r.yes("is_nullable"),
+            };
+            out_types.push(SchemaObject::new(name, Kind::AliasType, body));
         }
     }
     fn table_of<'a>(
