@@ -152,3 +152,46 @@ fn the_cli_prints_the_findings_exits_1_and_saves_the_script() {
         common::text(&bad.stderr)
     );
 }
+
+#[test]
+fn the_assessment_names_each_object_the_target_lacks_or_has_otherwise_without_blocking() {
+    let demo = common::demo();
+    let out = common::tpdb(
+        &demo,
+        &[
+            "migrate",
+            "run",
+            "uat",
+            "--step",
+            "assessment",
+            "--override",
+            "UAT refresh approved by CHG-1042",
+        ],
+    );
+    let text = common::text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        common::text(&out.stderr)
+    );
+    for finding in [
+        "view dbo.v_CurrentSiteJobCodeRate is missing on uat: the copy moves tables only; `tpdb schema script --from node1 --to uat` writes it",
+        "trigger dbo.tr_SiteJobCodeRate_history is missing on uat",
+        "procedure dbo.usp_UpsertSiteJobCodeRate differs on uat: `tpdb schema diff --from node1 --to uat` shows how",
+        "table dbo.JobCode is defined otherwise on uat (+CREATE NONCLUSTERED INDEX IX_JobCode_title ON dbo.JobCode(title ASC)): the copy keeps the target's definition",
+    ] {
+        assert!(text.contains(finding), "{finding}\n---\n{text}");
+    }
+    // A table the copy creates is told once, by the copy's own finding.
+    assert_eq!(
+        text.matches("dbo.SiteJobCodeRate exists only on the source")
+            .count(),
+        1,
+        "{text}"
+    );
+    assert!(
+        !text.contains("table dbo.SiteJobCodeRate is missing"),
+        "{text}"
+    );
+}

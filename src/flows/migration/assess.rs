@@ -139,6 +139,7 @@ pub(super) async fn assess(
             findings.push(format!("{} exists only on {target}", t.name));
         }
     }
+    findings.extend(object_findings(&src, &tgt, &m.source, target).await);
     if let Some(identity) = &m.identity {
         let p = config.principal(identity).map_err(Error::Usage)?;
         let cat = tgt
@@ -160,6 +161,78 @@ pub(super) async fn assess(
         StepState::Failed(format!("{blocking} blocking findings"))
     };
     Ok((state, findings, tables))
+}
+
+/// What the schema objects say beyond the tables' columns: each object of the source the target
+/// lacks or has otherwise, and what only the target has. None of it blocks: the copy moves
+/// tables from their columns and key, and `tpdb schema script` writes the rest. A node whose
+/// objects cannot be read is said so, and the tables are assessed without them.
+async fn object_findings(
+    src: &crate::db::AnyNode,
+    tgt: &crate::db::AnyNode,
+    source: &str,
+    target: &str,
+) -> Vec<String> {
+    use crate::domain::schema::Kind;
+    use crate::domain::schema::diff::{State, compare};
+    let (a, b) = tokio::join!(src.schema(), tgt.schema());
+    let (a, b) = match (a, b) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            return vec![format!(
+                "schema objects could not be read ({e}): tables are assessed without them; `tpdb schema diff --from {source} --to {target}` retries"
+            )];
+        }
+    };
+    let see = format!("`tpdb schema script --from {source} --to {target}` writes it");
+    let diff = compare(&a, &b, source, target);
+    let mut out = Vec::new();
+    for e in diff.changes() {
+        let what = format!("{} {}", e.kind.label(), e.name);
+        match &e.state {
+            // A missing table is the copy's own finding.
+            State::Missing if e.kind == Kind::Table => {}
+            State::Missing => out.push(format!(
+                "{what} is missing on {target}: the copy moves tables only; {see}"
+            )),
+            // A table whose columns differ is a blocking finding of its own already.
+            State::Differs { .. } if e.kind == Kind::Table && !same_columns(&a, &b, &e.name) => {}
+            State::Differs { diff } if e.kind == Kind::Table => {
+                let first = diff
+                    .lines()
+                    .find(|l| (l.starts_with('+') || l.starts_with('-')) && !l.starts_with("+++") && !l.starts_with("---"))
+                    .unwrap_or("");
+                out.push(format!(
+                    "{what} is defined otherwise on {target} ({first}): the copy keeps the target's definition; `tpdb schema diff --from {source} --to {target}` shows all of it"
+                ));
+            }
+            State::Differs { .. } => out.push(format!(
+                "{what} differs on {target}: `tpdb schema diff --from {source} --to {target}` shows how; {see}"
+            )),
+            State::TargetOnly if e.kind == Kind::Table => {}
+            State::TargetOnly => out.push(format!("{what} exists only on {target}")),
+            State::Unreadable { why } => out.push(format!("{what}: {why}")),
+            State::Same => {}
+        }
+    }
+    out
+}
+
+/// Whether a table has the same columns (names, types, nullability) on both nodes.
+fn same_columns(
+    a: &crate::domain::schema::Schema,
+    b: &crate::domain::schema::Schema,
+    name: &crate::domain::tsql::ObjectName,
+) -> bool {
+    let cols = |s: &crate::domain::schema::Schema| {
+        s.get(name).and_then(|o| o.table()).map(|t| {
+            t.columns
+                .iter()
+                .map(|c| (c.name.to_lowercase(), c.sql_type.to_lowercase(), c.nullable))
+                .collect::<Vec<_>>()
+        })
+    };
+    cols(a) == cols(b)
 }
 
 pub(super) async fn privileges(config: &Config, target: &str) -> StepResult {
