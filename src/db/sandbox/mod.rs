@@ -335,7 +335,21 @@ pub async fn run_interruptible<T: Send + 'static>(
     let mut guard = InterruptOnDrop(Some(slot.clone()));
     let result = tokio::task::spawn_blocking(move || work(&slot)).await;
     guard.0 = None;
-    result.map_err(|e| DbError::Other(format!("sandbox task failed: {e}")))?
+    joined(result).await
+}
+
+/// The outcome of blocking work. A blocking task is cancelled only when the runtime shuts down
+/// before it ran (the process is stopping: SIGTERM, quit); its caller must not record that as
+/// the work's failure, so this never answers: the caller is dropped with the runtime, and a
+/// migration step dropped that way is journaled interrupted.
+async fn joined<T>(
+    result: Result<Result<T, DbError>, tokio::task::JoinError>,
+) -> Result<T, DbError> {
+    match result {
+        Ok(r) => r,
+        Err(e) if e.is_cancelled() => std::future::pending().await,
+        Err(e) => Err(DbError::Other(format!("sandbox task failed: {e}"))),
+    }
 }
 
 impl SandboxNode {
@@ -1285,5 +1299,22 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(outcome, Err("interrupted".to_string()));
+    }
+
+    #[tokio::test]
+    async fn a_blocking_task_cancelled_by_shutdown_is_never_answered_as_a_failure() {
+        let h = tokio::spawn(std::future::pending::<Result<(), DbError>>());
+        h.abort();
+        let cancelled = h.await;
+        assert!(cancelled.as_ref().is_err_and(|e| e.is_cancelled()));
+        let waited =
+            tokio::time::timeout(std::time::Duration::from_millis(50), joined(cancelled)).await;
+        assert!(
+            waited.is_err(),
+            "a cancelled task must not answer: {waited:?}"
+        );
+        let panicked = tokio::spawn(async { panic!("boom") as Result<(), DbError> }).await;
+        let e = joined(panicked).await.unwrap_err();
+        assert!(e.to_string().starts_with("sandbox task failed"), "{e}");
     }
 }
