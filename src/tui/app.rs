@@ -388,7 +388,6 @@ impl App {
         }
     }
 
-    /// A pane as a component, with the context its work is sent through.
     /// The pane as a component, to read what it offers.
     fn component(&self, pane: Pane) -> &dyn Component {
         match pane {
@@ -400,6 +399,7 @@ impl App {
         }
     }
 
+    /// A pane as a component, with the context its work is sent through.
     fn component_mut(&mut self, pane: Pane) -> (&mut dyn Component, Ctx<'_>) {
         let ctx = Ctx {
             now: Instant::now(),

@@ -94,6 +94,51 @@ pub fn strict_identifiers(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// The user tables `sys.objects` lists, in name order.
+pub fn user_tables(conn: &Connection) -> rusqlite::Result<Vec<ObjectName>> {
+    let mut st = conn.prepare(
+        r#"SELECT schema_name, name FROM "sys.objects" WHERE type = 'U' ORDER BY schema_name, name"#,
+    )?;
+    st.query_map([], |r| {
+        Ok(ObjectName::new(
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+        ))
+    })?
+    .collect()
+}
+
+/// A table's columns as SQLite holds them (declared type, nullability), and its primary key's
+/// columns in key order.
+pub fn table_columns(
+    conn: &Connection,
+    object: &ObjectName,
+) -> rusqlite::Result<(Vec<Column>, Vec<String>)> {
+    let mut st = conn.prepare(&format!("PRAGMA table_info({})", table_ident(object)))?;
+    let cols: Vec<(Column, i64)> = st
+        .query_map([], |r| {
+            Ok((
+                Column {
+                    name: r.get(1)?,
+                    sql_type: r.get(2)?,
+                    nullable: r.get::<_, i64>(3)? == 0,
+                },
+                r.get(5)?,
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut pk: Vec<(i64, String)> = cols
+        .iter()
+        .filter(|(_, at)| *at > 0)
+        .map(|(c, at)| (*at, c.name.clone()))
+        .collect();
+    pk.sort();
+    Ok((
+        cols.into_iter().map(|(c, _)| c).collect(),
+        pk.into_iter().map(|(_, n)| n).collect(),
+    ))
+}
+
 fn scaled(v: Option<i64>, scale: u32) -> Decimal {
     Decimal::new(v.unwrap_or(0), scale)
 }
@@ -734,30 +779,16 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
 
     async fn inventory(&self, sizes: Sizes) -> Result<Vec<TableInfo>, DbError> {
         self.run(move |c, s| {
-            let names: Vec<(String, String)> = {
-                let mut st = c
-                    .prepare(r#"SELECT schema_name, name FROM "sys.objects" WHERE type = 'U' ORDER BY schema_name, name"#)
-                    .map_err(sqlite_error)?;
-                let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(sqlite_error)?;
-                rows.collect::<Result<_, _>>().map_err(sqlite_error)?
-            };
+            let names = user_tables(c).map_err(sqlite_error)?;
             let mut out = Vec::new();
-            for (schema, name) in names {
-                let object = ObjectName::new(schema, name);
+            for object in names {
                 let t = table_ident(&object);
                 // A table that cannot be read stays in the inventory, marked, with its error.
                 let readable = s.require(c, "SELECT", &object).and_then(|()| {
                     c.query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get::<_, i64>(0))
                         .map_err(sqlite_error)
                 });
-                let mut st = c.prepare(&format!("PRAGMA table_info({t})")).map_err(sqlite_error)?;
-                let cols: Vec<(String, String, bool, i64)> = st
-                    .query_map([], |r| Ok((r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? == 0, r.get(5)?)))
-                    .map_err(sqlite_error)?
-                    .collect::<Result<_, _>>()
-                    .map_err(sqlite_error)?;
-                let mut pk: Vec<(i64, String)> = cols.iter().filter(|c| c.3 > 0).map(|c| (c.3, c.0.clone())).collect();
-                pk.sort();
+                let (columns, primary_key) = table_columns(c, &object).map_err(sqlite_error)?;
                 let (rows, unreadable) = match readable {
                     Ok(n) => (n, None),
                     Err(e) => (0, Some(e.to_string())),
@@ -777,11 +808,8 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
                 };
                 out.push(TableInfo {
                     name: object,
-                    columns: cols
-                        .into_iter()
-                        .map(|(name, sql_type, nullable, _)| Column { name, sql_type, nullable })
-                        .collect(),
-                    primary_key: pk.into_iter().map(|(_, n)| n).collect(),
+                    columns,
+                    primary_key,
                     rows,
                     bytes,
                     unreadable,

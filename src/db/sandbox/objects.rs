@@ -12,8 +12,6 @@ use crate::domain::schema::{
 };
 use crate::domain::tsql::ObjectName;
 
-use super::table_ident;
-
 const STORE_DDL: &str = r#"CREATE TABLE IF NOT EXISTS "sys.schema_objects" (
     schema_name TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -81,24 +79,10 @@ pub fn read_all(conn: &Connection) -> Result<Vec<SchemaObject>, String> {
             out.push(object);
         }
     }
-    let tables: Vec<(String, String)> = {
-        let mut st = conn
-            .prepare(r#"SELECT schema_name, name FROM "sys.objects" WHERE type = 'U' ORDER BY schema_name, name"#)
-            .map_err(|e| e.to_string())?;
-        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(|e| e.to_string())?
-            .collect::<Result<_, _>>()
-            .map_err(|e| e.to_string())?
-    };
+    let tables = super::user_tables(conn).map_err(|e| e.to_string())?;
     // A stored table that SQLite no longer has is gone; a table the store lacks is read.
-    out.retain(|o| {
-        o.kind != Kind::Table
-            || tables
-                .iter()
-                .any(|(s, n)| *s == o.name.schema && *n == o.name.name)
-    });
-    for (schema, name) in tables {
-        let object = ObjectName::new(schema, name);
+    out.retain(|o| o.kind != Kind::Table || tables.contains(&o.name));
+    for object in tables {
         if !out
             .iter()
             .any(|o| o.kind == Kind::Table && o.name == object)
@@ -111,22 +95,11 @@ pub fn read_all(conn: &Connection) -> Result<Vec<SchemaObject>, String> {
 
 /// A table as SQLite knows it: columns, nullability and primary key.
 fn from_sqlite(conn: &Connection, object: &ObjectName) -> rusqlite::Result<SchemaObject> {
-    let mut st = conn.prepare(&format!("PRAGMA table_info({})", table_ident(object)))?;
-    let cols: Vec<(String, String, bool, i64)> = st
-        .query_map([], |r| {
-            Ok((r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? == 0, r.get(5)?))
-        })?
-        .collect::<Result<_, _>>()?;
-    let mut pk: Vec<(i64, String)> = cols
-        .iter()
-        .filter(|c| c.3 > 0)
-        .map(|c| (c.3, c.0.clone()))
-        .collect();
-    pk.sort();
+    let (cols, pk) = super::table_columns(conn, object)?;
     let table = TableDef {
         columns: cols
             .iter()
-            .map(|(n, t, nullable, _)| ColumnDef::new(n, &t.to_ascii_lowercase(), *nullable))
+            .map(|c| ColumnDef::new(&c.name, &c.sql_type.to_ascii_lowercase(), c.nullable))
             .collect(),
         primary_key: (!pk.is_empty()).then(|| KeyConstraint {
             name: format!("PK_{}", object.name),
@@ -134,7 +107,7 @@ fn from_sqlite(conn: &Connection, object: &ObjectName) -> rusqlite::Result<Schem
             clustered: true,
             columns: pk
                 .into_iter()
-                .map(|(_, name)| KeyColumn {
+                .map(|name| KeyColumn {
                     name,
                     descending: false,
                 })

@@ -48,6 +48,8 @@ pub(super) async fn assess(
         .await
         .map_err(db_err(target, "reading the schemas"))?;
     let mut missing_schemas = std::collections::BTreeSet::new();
+    // Tables already found blocking for their columns: the object findings skip them.
+    let mut columns_differ = Vec::new();
     for t in &source_tables {
         let name = t.name.to_string();
         let note = if let Err(e) = t.typed_columns() {
@@ -91,11 +93,13 @@ pub(super) async fn assess(
                 }
                 Some(x) if x.name != t.name && !t.same_columns(x) => {
                     blocking += 1;
+                    columns_differ.push(t.name.clone());
                     findings.push(format!("{name} is {} on {target} (one table under its collation); their columns differ: align the target's definition first", x.name));
                     "columns differ".into()
                 }
                 Some(x) if !t.same_columns(x) => {
                     blocking += 1;
+                    columns_differ.push(t.name.clone());
                     findings.push(format!("{name}: columns differ between source and target; align the target's definition first"));
                     "columns differ".into()
                 }
@@ -139,7 +143,7 @@ pub(super) async fn assess(
             findings.push(format!("{} exists only on {target}", t.name));
         }
     }
-    findings.extend(object_findings(&src, &tgt, &m.source, target).await);
+    findings.extend(object_findings(&src, &tgt, &m.source, target, &columns_differ).await);
     if let Some(identity) = &m.identity {
         let p = config.principal(identity).map_err(Error::Usage)?;
         let cat = tgt
@@ -172,6 +176,7 @@ async fn object_findings(
     tgt: &crate::db::AnyNode,
     source: &str,
     target: &str,
+    columns_differ: &[crate::domain::tsql::ObjectName],
 ) -> Vec<String> {
     use crate::domain::schema::Kind;
     use crate::domain::schema::diff::{State, compare};
@@ -196,7 +201,7 @@ async fn object_findings(
                 "{what} is missing on {target}: the copy moves tables only; {see}"
             )),
             // A table whose columns differ is a blocking finding of its own already.
-            State::Differs { .. } if e.kind == Kind::Table && !same_columns(&a, &b, &e.name) => {}
+            State::Differs { .. } if e.kind == Kind::Table && columns_differ.contains(&e.name) => {}
             State::Differs { diff } if e.kind == Kind::Table => {
                 let first = diff
                     .lines()
@@ -216,23 +221,6 @@ async fn object_findings(
         }
     }
     out
-}
-
-/// Whether a table has the same columns (names, types, nullability) on both nodes.
-fn same_columns(
-    a: &crate::domain::schema::Schema,
-    b: &crate::domain::schema::Schema,
-    name: &crate::domain::tsql::ObjectName,
-) -> bool {
-    let cols = |s: &crate::domain::schema::Schema| {
-        s.get(name).and_then(|o| o.table()).map(|t| {
-            t.columns
-                .iter()
-                .map(|c| (c.name.to_lowercase(), c.sql_type.to_lowercase(), c.nullable))
-                .collect::<Vec<_>>()
-        })
-    };
-    cols(a) == cols(b)
 }
 
 pub(super) async fn privileges(config: &Config, target: &str) -> StepResult {
