@@ -95,6 +95,29 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// Whether the task this starts writes anything a quit would leave half-done.
+    pub fn writes(&self) -> bool {
+        match self {
+            Command::PreviewRates { .. }
+            | Command::PrepareApply { .. }
+            | Command::PrivilegesDiff { .. }
+            | Command::PrivilegesCheck { .. }
+            | Command::MigrationStatus { .. }
+            | Command::LoadAudit
+            | Command::Cancel { .. } => false,
+            // Active probes execute statements on the node as the principal.
+            Command::Probe { active, .. } => *active,
+            Command::ApplyRates { .. }
+            | Command::ApplySecurity { .. }
+            | Command::SaveScript { .. }
+            | Command::ApplyFix { .. }
+            | Command::MigrationStep { .. }
+            | Command::MigrationOverride { .. } => true,
+        }
+    }
+}
+
 /// How a task ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TaskEnd {
@@ -109,6 +132,9 @@ pub enum Event {
     TaskStarted {
         id: TaskId,
         label: String,
+        /// The task writes (a database, the journal, a file): quitting while it runs asks
+        /// first. A read is cancelled without asking: nothing is lost with it.
+        writes: bool,
     },
     Progress {
         id: TaskId,
@@ -198,6 +224,7 @@ async fn run(
             Some(id) = done_rx.recv() => { running.remove(&id); }
             cmd = commands.recv() => {
                 let Some(cmd) = cmd else { break };
+                let writes = cmd.writes();
                 match cmd {
                     Command::Cancel { id } => {
                         if let Some((_, t)) = running.get(&id) { t.cancel(); }
@@ -215,7 +242,7 @@ async fn run(
                         let label = format!("rates preview {} → {} ({})", params.from, params.to, params.method);
                         let cfg = config.clone();
                         let ev = events.clone();
-                        spawn_task(id, label, token, events.clone(), done_tx.clone(), async move {
+                        spawn_task(id, writes, label, token, events.clone(), done_tx.clone(), async move {
                             let progress = move |p: Progress| { let _ = ev.send(Event::Progress { id, progress: p }); };
                             rates::preview(&cfg, &params, &progress).await
                                 .map(|o| Event::RatesPreview { id, outcome: Box::new(o) })
@@ -224,7 +251,7 @@ async fn run(
                     Command::PrepareApply { id, outcome, replace_recorded } => {
                         let token = start(&mut running, id, Kind::Other);
                         let cfg = config.clone();
-                        spawn_task(id, "plan rate write".into(), token, events.clone(), done_tx.clone(), async move {
+                        spawn_task(id, writes, "plan rate write".into(), token, events.clone(), done_tx.clone(), async move {
                             rates::prepare_apply(&cfg, &outcome, replace_recorded)
                                 .map(|p| Event::ApplyPrepared { id, prep: Box::new(p) })
                         });
@@ -232,7 +259,7 @@ async fn run(
                     Command::PrivilegesDiff { id, left, right } => {
                         let token = start(&mut running, id, Kind::Other);
                         let cfg = config.clone();
-                        spawn_task(id, format!("privileges diff {left} → {right}"), token, events.clone(), done_tx.clone(), async move {
+                        spawn_task(id, writes, format!("privileges diff {left} → {right}"), token, events.clone(), done_tx.clone(), async move {
                             privileges::diff_nodes(&cfg, &left, &right, None).await
                                 .map(|o| Event::Privileges { id, outcome: Box::new(o) })
                         });
@@ -240,7 +267,7 @@ async fn run(
                     Command::PrivilegesCheck { id, principal, node } => {
                         let token = start(&mut running, id, Kind::Other);
                         let cfg = config.clone();
-                        spawn_task(id, format!("privileges check {principal} on {node}"), token, events.clone(), done_tx.clone(), async move {
+                        spawn_task(id, writes, format!("privileges check {principal} on {node}"), token, events.clone(), done_tx.clone(), async move {
                             privileges::check(&cfg, &principal, &node).await
                                 .map(|o| Event::Privileges { id, outcome: Box::new(o) })
                         });
@@ -248,7 +275,7 @@ async fn run(
                     Command::ApplySecurity { id, node, script } => {
                         let token = start(&mut running, id, Kind::Other);
                         let cfg = config.clone();
-                        spawn_task(id, format!("apply security script on {node}"), token, events.clone(), done_tx.clone(), async move {
+                        spawn_task(id, writes, format!("apply security script on {node}"), token, events.clone(), done_tx.clone(), async move {
                             privileges::apply_script(&cfg, &node, &script).await
                                 .map(|statements| Event::SecurityApplied { id, node, statements })
                         });
@@ -256,7 +283,7 @@ async fn run(
                     Command::SaveScript { id, target, text } => {
                         let token = start(&mut running, id, Kind::Other);
                         let dir = config.file.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
-                        spawn_task(id, format!("save script for {target}"), token, events.clone(), done_tx.clone(), async move {
+                        spawn_task(id, writes, format!("save script for {target}"), token, events.clone(), done_tx.clone(), async move {
                             let name = format!("remediation-{target}-{}.sql", chrono::Local::now().format("%Y%m%d-%H%M%S"));
                             let path = dir.join(name);
                             tokio::fs::write(&path, text).await
@@ -267,7 +294,7 @@ async fn run(
                     Command::Probe { id, principal, nodes, active } => {
                         let token = start(&mut running, id, Kind::Other);
                         let cfg = config.clone();
-                        spawn_task(id, format!("probe {principal} on {} nodes", nodes.len()), token, events.clone(), done_tx.clone(), async move {
+                        spawn_task(id, writes, format!("probe {principal} on {} nodes", nodes.len()), token, events.clone(), done_tx.clone(), async move {
                             probes::probe(&cfg, &principal, &nodes, active).await
                                 .map(|results| Event::ProbeResults { id, results })
                         });
@@ -275,7 +302,7 @@ async fn run(
                     Command::ApplyFix { id, principal, node } => {
                         let token = start(&mut running, id, Kind::Other);
                         let cfg = config.clone();
-                        spawn_task(id, format!("fix {principal} on {node}"), token, events.clone(), done_tx.clone(), async move {
+                        spawn_task(id, writes, format!("fix {principal} on {node}"), token, events.clone(), done_tx.clone(), async move {
                             probes::apply_fix(&cfg, &principal, &node).await
                                 .map(|statements| Event::FixApplied { id, node, statements })
                         });
@@ -283,7 +310,7 @@ async fn run(
                     Command::MigrationStatus { id } => {
                         let token = start(&mut running, id, Kind::Other);
                         let cfg = config.clone();
-                        spawn_task(id, "migration status".into(), token, events.clone(), done_tx.clone(), async move {
+                        spawn_task(id, writes, "migration status".into(), token, events.clone(), done_tx.clone(), async move {
                             migration::status(&cfg).map(|stages| Event::MigrationStatus { id, stages })
                         });
                     }
@@ -291,7 +318,7 @@ async fn run(
                         let token = start(&mut running, id, Kind::Other);
                         let cfg = config.clone();
                         let ev = events.clone();
-                        spawn_task(id, format!("{stage} · {step}"), token, events.clone(), done_tx.clone(), async move {
+                        spawn_task(id, writes, format!("{stage} · {step}"), token, events.clone(), done_tx.clone(), async move {
                             let progress = move |p: Progress| { let _ = ev.send(Event::Progress { id, progress: p }); };
                             migration::run_step(&cfg, &stage, step, &progress).await
                                 .map(|r| Event::MigrationReport { id, report: Box::new(r) })
@@ -300,7 +327,7 @@ async fn run(
                     Command::MigrationOverride { id, stage, reason } => {
                         let token = start(&mut running, id, Kind::Other);
                         let cfg = config.clone();
-                        spawn_task(id, format!("override {stage}"), token, events.clone(), done_tx.clone(), async move {
+                        spawn_task(id, writes, format!("override {stage}"), token, events.clone(), done_tx.clone(), async move {
                             migration::override_stage(&cfg, &stage, &reason)?;
                             migration::status(&cfg).map(|stages| Event::MigrationStatus { id, stages })
                         });
@@ -309,7 +336,7 @@ async fn run(
                         let token = start(&mut running, id, Kind::Other);
                         let cfg = config.clone();
                         let label = format!("write {} site rates to {}", prep.plan.writes.len(), prep.node);
-                        spawn_task(id, label, token, events.clone(), done_tx.clone(), async move {
+                        spawn_task(id, writes, label, token, events.clone(), done_tx.clone(), async move {
                             rates::apply(&cfg, &prep).await.map(|rows| Event::RatesApplied { id, rows })
                         });
                     }
@@ -334,13 +361,14 @@ fn start(
 
 fn spawn_task(
     id: TaskId,
+    writes: bool,
     label: String,
     token: CancellationToken,
     events: mpsc::UnboundedSender<Event>,
     done: mpsc::UnboundedSender<TaskId>,
     work: impl Future<Output = Result<Event, crate::error::Error>> + Send + 'static,
 ) {
-    let _ = events.send(Event::TaskStarted { id, label });
+    let _ = events.send(Event::TaskStarted { id, label, writes });
     tokio::spawn(async move {
         let end = tokio::select! {
             _ = token.cancelled() => TaskEnd::Cancelled,

@@ -201,17 +201,64 @@ async fn apply_needs_the_typed_node_name_on_a_protected_node() {
 }
 
 #[test]
-fn quitting_with_work_running_asks_once_more() {
+fn quitting_while_a_write_runs_asks_once_more_and_cancels_it() {
     let mut app = app();
     app.on_event(Event::TaskStarted {
         id: 4,
-        label: "rates preview".into(),
+        label: "write 359 site rates to gp".into(),
+        writes: true,
     });
     let now = Instant::now();
     app.on_key(key('q'), now);
     assert!(!app.should_quit);
+    assert!(
+        screen(&render(&app, 120, 30)).contains("1 task still running: press q"),
+        "{}",
+        screen(&render(&app, 120, 30))
+    );
     app.on_key(key('q'), now);
     assert!(app.should_quit);
+    assert!(matches!(
+        app.take_commands()[..],
+        [Command::Cancel { id: 4 }]
+    ));
+}
+
+#[test]
+fn quitting_while_only_reads_run_cancels_them_without_asking() {
+    let mut app = app();
+    app.take_commands();
+    app.on_event(Event::TaskStarted {
+        id: 5,
+        label: "migration status".into(),
+        writes: false,
+    });
+    app.on_key(key('q'), Instant::now());
+    assert!(app.should_quit, "a read was asked about");
+    assert!(matches!(
+        app.take_commands()[..],
+        [Command::Cancel { id: 5 }]
+    ));
+}
+
+#[test]
+fn the_worker_marks_writes_and_reads() {
+    let step = |step| Command::MigrationStep {
+        id: 1,
+        stage: "training".into(),
+        step,
+    };
+    assert!(step(tpdb::domain::plan::Step::Copy).writes());
+    assert!(step(tpdb::domain::plan::Step::Assessment).writes());
+    assert!(!Command::MigrationStatus { id: 1 }.writes());
+    assert!(
+        !Command::PrivilegesDiff {
+            id: 1,
+            left: "node1".into(),
+            right: "uat".into()
+        }
+        .writes()
+    );
 }
 
 #[test]
@@ -220,6 +267,7 @@ fn activity_pane_cancels_the_selected_running_task_and_shows_progress() {
     app.on_event(Event::TaskStarted {
         id: 7,
         label: "rates preview".into(),
+        writes: false,
     });
     app.on_event(Event::Progress {
         id: 7,
@@ -648,6 +696,7 @@ async fn migration_pane_during_a_copy_and_after_validation() {
     app.on_event(Event::TaskStarted {
         id: copy_id,
         label: "training · copy".into(),
+        writes: true,
     });
     app.on_event(Event::Progress {
         id: copy_id,
@@ -968,6 +1017,7 @@ fn the_log_tail_follows_the_newest_line_and_a_finished_task_shows_its_outcome_on
     app.on_event(Event::TaskStarted {
         id: 7,
         label: "training · copy".into(),
+        writes: true,
     });
     app.on_event(Event::Progress {
         id: 7,
@@ -999,6 +1049,7 @@ fn a_failed_task_shows_its_reason_cut_with_an_ellipsis_and_whole_in_its_detail_a
     app.on_event(Event::TaskStarted {
         id: 3,
         label: "probes sp-billing-dataflow on node1".into(),
+        writes: false,
     });
     let why = "The EXECUTE permission was denied on the object 'usp_UpsertSiteJobCodeRate', \
                database 'billing', schema 'dbo' (229): GRANT EXECUTE ON OBJECT::[dbo].[usp_UpsertSiteJobCodeRate] TO [sp-billing-dataflow]";

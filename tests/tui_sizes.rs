@@ -373,6 +373,7 @@ async fn migration_and_activity_read_whole_at_every_size() {
     app.on_event(Event::TaskStarted {
         id: 90,
         label: "training · copy".into(),
+        writes: true,
     });
     app.on_event(Event::Progress {
         id: 90,
@@ -384,6 +385,7 @@ async fn migration_and_activity_read_whole_at_every_size() {
     app.on_event(Event::TaskStarted {
         id: 91,
         label: "probes sp-billing-dataflow on node1".into(),
+        writes: false,
     });
     app.on_event(Event::TaskFinished {
         id: 91,

@@ -189,6 +189,12 @@ impl App {
         self.activity.running().count()
     }
 
+    /// Running tasks that write: the ones a quit asks about. Reads are cancelled without
+    /// asking, since nothing is lost with them.
+    pub fn running_writes(&self) -> usize {
+        self.activity.running().filter(|t| t.writes).count()
+    }
+
     /// Time passes: send a debounced preview when due. Returns true when something changed.
     pub fn tick(&mut self, now: Instant) -> bool {
         use super::widgets::expire;
@@ -259,7 +265,7 @@ impl App {
         }
         match action {
             Action::Quit => {
-                if self.running_tasks() == 0 || self.quit_armed {
+                if self.running_writes() == 0 || self.quit_armed {
                     // Running work is cancelled, not abandoned: a migration step journals
                     // itself as interrupted (resumable) before the process ends.
                     let ids: Vec<_> = self.activity.running().map(|t| t.id).collect();
@@ -486,7 +492,7 @@ impl App {
 
     fn render_footer(&self, frame: &mut Frame, area: Rect) {
         let k = &self.keymap;
-        let hints = if self.quit_armed && self.running_tasks() == 0 {
+        let hints = if self.quit_armed && self.running_writes() == 0 {
             Line::styled(
                 format!(
                     "nothing is running any more: {} quits",
@@ -498,7 +504,7 @@ impl App {
             Line::styled(
                 format!(
                     "{} still running: press {} again to cancel and quit{}",
-                    crate::domain::progress::count(self.running_tasks() as i64, "task", "tasks"),
+                    crate::domain::progress::count(self.running_writes() as i64, "task", "tasks"),
                     k.keys_for(Action::Quit),
                     if self.migration.running.is_some() {
                         " (the migration step is left interrupted: Enter resumes it later)"

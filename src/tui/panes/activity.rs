@@ -24,6 +24,8 @@ pub struct TaskView {
     pub label: String,
     pub message: String,
     pub fraction: Option<f64>,
+    /// It writes: quitting while it runs asks first.
+    pub writes: bool,
     /// None while running.
     pub end: Option<TaskEnd>,
 }
@@ -47,12 +49,13 @@ impl ActivityState {
         self.tasks.iter_mut().find(|t| t.id == id)
     }
 
-    pub fn started(&mut self, id: TaskId, label: String) {
+    pub fn started(&mut self, id: TaskId, label: String, writes: bool) {
         self.tasks.push(TaskView {
             id,
             label,
             message: String::new(),
             fraction: None,
+            writes,
             end: None,
         });
         // keep the list short: finished tasks beyond the last 50 go
@@ -111,7 +114,7 @@ impl Component for ActivityState {
 
     fn on_event(&mut self, ev: Event, _ctx: &mut Ctx) {
         match ev {
-            Event::TaskStarted { id, label } => self.started(id, label),
+            Event::TaskStarted { id, label, writes } => self.started(id, label, writes),
             Event::Audit(records) => self.audit = records,
             _ => {}
         }
