@@ -453,6 +453,40 @@ fn join(tokens: &[&Token]) -> String {
     out
 }
 
+/// A module's definition with its leading `CREATE` made `ALTER` (comments and layout kept):
+/// what replaces a module in place. `CREATE OR ALTER` is kept as it is. None when the text
+/// does not begin with `CREATE`.
+pub fn as_alter(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    loop {
+        while i < b.len() && (b[i] as char).is_whitespace() {
+            i += 1;
+        }
+        if text[i..].starts_with("--") {
+            i += text[i..].find('\n').map_or(text.len() - i, |n| n + 1);
+        } else if text[i..].starts_with("/*") {
+            i += text[i + 2..].find("*/").map(|n| n + 4)?;
+        } else {
+            break;
+        }
+    }
+    let word = text.get(i..i + 6)?;
+    let after = text[i + 6..].chars().next();
+    if !word.eq_ignore_ascii_case("CREATE") || after.is_some_and(|c| !c.is_whitespace()) {
+        return None;
+    }
+    let rest = &text[i + 6..];
+    let next: Vec<&str> = rest.split_whitespace().take(2).collect();
+    if next.len() == 2
+        && next[0].eq_ignore_ascii_case("OR")
+        && next[1].eq_ignore_ascii_case("ALTER")
+    {
+        return Some(text.to_string());
+    }
+    Some(format!("{}ALTER{rest}", &text[..i]))
+}
+
 /// The canonical text of T-SQL: one line, tokens as `tokens` makes them.
 pub fn canonical_sql(text: &str) -> String {
     let toks = tokens(text);
@@ -502,6 +536,19 @@ mod tests {
         let mut sorted = KEYWORDS.to_vec();
         sorted.sort_unstable();
         assert_eq!(sorted, KEYWORDS, "KEYWORDS must stay sorted");
+    }
+
+    #[test]
+    fn a_module_is_altered_from_its_own_text_after_its_comments() {
+        assert_eq!(
+            as_alter("-- header\n/* note */  create VIEW dbo.v AS SELECT 'CREATE' AS x").as_deref(),
+            Some("-- header\n/* note */  ALTER VIEW dbo.v AS SELECT 'CREATE' AS x")
+        );
+        let both = "CREATE OR ALTER PROCEDURE dbo.p AS SELECT 1";
+        assert_eq!(as_alter(both).as_deref(), Some(both));
+        assert_eq!(as_alter("CREATED dbo.p"), None);
+        assert_eq!(as_alter("/* never closed CREATE"), None);
+        assert_eq!(as_alter("SELECT 1"), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! harmless. A table's canonical definition is written from the same pieces.
 
 use super::canon::canonical_sql;
+use super::deploy::PartKind;
 use super::{Body, ColumnDef, KeyColumn, KeyConstraint, SchemaObject, TableDef};
 use crate::domain::sqltype::SqlType;
 use crate::domain::tsql::{ObjectName, nstring, quote_ident};
@@ -119,19 +120,35 @@ fn column_list(t: &TableDef, named_key: bool) -> String {
 /// rows loaded) and indexes. Foreign keys come separately (`foreign_keys`), once every table
 /// has these.
 pub fn finish_table(name: &ObjectName, t: &TableDef) -> Vec<String> {
+    finish_parts(name, t)
+        .into_iter()
+        .map(|(_, _, s)| s)
+        .collect()
+}
+
+/// `finish_table`'s statements with the kind and name of the part each adds.
+pub fn finish_parts(name: &ObjectName, t: &TableDef) -> Vec<(PartKind, String, String)> {
     let table = name.quoted();
     let mut out = Vec::new();
     for u in &t.uniques {
-        out.push(format!(
-            "ALTER TABLE {table} WITH CHECK ADD {}",
-            key_constraint("UNIQUE", u)
+        out.push((
+            PartKind::Unique,
+            u.name.clone(),
+            format!(
+                "ALTER TABLE {table} WITH CHECK ADD {}",
+                key_constraint("UNIQUE", u)
+            ),
         ));
     }
     for c in &t.checks {
-        out.push(format!(
-            "ALTER TABLE {table} WITH CHECK ADD {}CHECK {}",
-            constraint(&c.name, c.system_named),
-            c.definition
+        out.push((
+            PartKind::Check,
+            c.name.clone(),
+            format!(
+                "ALTER TABLE {table} WITH CHECK ADD {}CHECK {}",
+                constraint(&c.name, c.system_named),
+                c.definition
+            ),
         ));
     }
     for ix in &t.indexes {
@@ -148,9 +165,14 @@ pub fn finish_table(name: &ObjectName, t: &TableDef) -> Vec<String> {
         if let Some(f) = &ix.filter {
             s.push_str(&format!(" WHERE {f}"));
         }
-        out.push(s);
+        out.push((PartKind::Index, ix.name.clone(), s));
     }
     out
+}
+
+/// A primary key as `CREATE TABLE` declares it.
+pub fn primary_key(k: &KeyConstraint) -> String {
+    key_constraint("PRIMARY KEY", k)
 }
 
 /// A table's foreign keys, each checked against the rows already there.

@@ -6,6 +6,7 @@
 
 pub mod canon;
 pub mod ddl;
+pub mod deploy;
 pub mod diff;
 pub mod order;
 
