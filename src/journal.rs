@@ -36,6 +36,9 @@ CREATE TABLE IF NOT EXISTS validations (
     stage TEXT NOT NULL, table_name TEXT NOT NULL, time TEXT NOT NULL, source_rows INTEGER NOT NULL,
     target_rows INTEGER NOT NULL, source_checksum TEXT NOT NULL, target_checksum TEXT NOT NULL,
     ok INTEGER NOT NULL, first_difference TEXT NOT NULL DEFAULT '', PRIMARY KEY (stage, table_name));
+CREATE TABLE IF NOT EXISTS stage_objects (
+    stage TEXT NOT NULL, object_key TEXT NOT NULL, before TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (stage, object_key));
 CREATE TABLE IF NOT EXISTS leases (
     stage TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, started TEXT NOT NULL,
     step TEXT NOT NULL);
@@ -321,6 +324,7 @@ impl Journal {
             "snapshots",
             "validations",
             "stage_schemas",
+            "stage_objects",
         ] {
             tx.execute(&format!("DELETE FROM {t} WHERE stage = ?1"), [&stage.name])
                 .map_err(err)?;
@@ -431,6 +435,55 @@ impl Journal {
             .map_err(err)?
             .collect::<Result<_, _>>()
             .map_err(err)
+    }
+
+    /// The stage is about to change a schema object (the intent, before the write): `before`
+    /// is what the target had (JSON), kept from the first time only, so a rerun never takes
+    /// the stage's own work for the pre-stage state.
+    pub fn object_intent(&self, stage: &str, key: &str, before: &str) -> Result<(), String> {
+        self.conn()
+            .execute(
+                "INSERT OR IGNORE INTO stage_objects (stage, object_key, before, done) VALUES (?1, ?2, ?3, 0)",
+                params![stage, key, before],
+            )
+            .map(drop)
+            .map_err(err)
+    }
+
+    /// The change to the object was made (the outcome).
+    pub fn object_done(&self, stage: &str, key: &str) -> Result<(), String> {
+        self.conn()
+            .execute(
+                "UPDATE stage_objects SET done = 1 WHERE stage = ?1 AND object_key = ?2",
+                params![stage, key],
+            )
+            .map(drop)
+            .map_err(err)
+    }
+
+    /// A rollback put the object back: its record goes.
+    pub fn object_undone(&self, stage: &str, key: &str) -> Result<(), String> {
+        self.conn()
+            .execute(
+                "DELETE FROM stage_objects WHERE stage = ?1 AND object_key = ?2",
+                params![stage, key],
+            )
+            .map(drop)
+            .map_err(err)
+    }
+
+    /// The objects the stage changed or was about to change, newest first: (key, before, done).
+    pub fn stage_objects(&self, stage: &str) -> Result<Vec<(String, String, bool)>, String> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare("SELECT object_key, before, done FROM stage_objects WHERE stage = ?1 ORDER BY rowid DESC")
+            .map_err(err)?;
+        st.query_map([stage], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0))
+        })
+        .map_err(err)?
+        .collect::<Result<_, _>>()
+        .map_err(err)
     }
 
     /// A rollback returned the table to its pre-stage state, proven by checksum.

@@ -475,8 +475,20 @@ pub trait Node: Send + Sync {
 
     /// Create a table (and its schema) from a source definition, its column types written from
     /// their parse (`TableInfo::typed_columns`); a type that does not parse is refused before
-    /// any statement runs.
-    fn create_table(&self, table: &TableInfo) -> impl Future<Output = Result<(), DbError>> + Send;
+    /// any statement runs. With the source's whole `definition`, the table gets its identity,
+    /// defaults, collations and named primary key too; its other parts come after the load
+    /// (`apply_change`).
+    fn create_table(
+        &self,
+        table: &TableInfo,
+        definition: Option<&crate::domain::schema::TableDef>,
+    ) -> impl Future<Output = Result<(), DbError>> + Send;
+
+    /// Make one schema change (`domain::schema::deploy`): its statements in one transaction.
+    fn apply_change(
+        &self,
+        change: &crate::domain::schema::deploy::Change,
+    ) -> impl Future<Output = Result<(), DbError>> + Send;
 
     /// Delete every row of a table.
     fn empty_table(&self, table: &ObjectName) -> impl Future<Output = Result<(), DbError>> + Send;
@@ -682,8 +694,19 @@ impl Node for AnyNode {
         delegate!(self, n => n.copy_batch_from(source, table, after, limit).await)
     }
 
-    async fn create_table(&self, table: &TableInfo) -> Result<(), DbError> {
-        delegate!(self, n => n.create_table(table).await)
+    async fn create_table(
+        &self,
+        table: &TableInfo,
+        definition: Option<&crate::domain::schema::TableDef>,
+    ) -> Result<(), DbError> {
+        delegate!(self, n => n.create_table(table, definition).await)
+    }
+
+    async fn apply_change(
+        &self,
+        change: &crate::domain::schema::deploy::Change,
+    ) -> Result<(), DbError> {
+        delegate!(self, n => n.apply_change(change).await)
     }
 
     async fn empty_table(&self, table: &ObjectName) -> Result<(), DbError> {

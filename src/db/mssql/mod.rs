@@ -984,7 +984,11 @@ impl Node for MssqlNode {
             .await
     }
 
-    async fn create_table(&self, table: &TableInfo) -> Result<(), DbError> {
+    async fn create_table(
+        &self,
+        table: &TableInfo,
+        definition: Option<&crate::domain::schema::TableDef>,
+    ) -> Result<(), DbError> {
         // Types are written from their parse, never from the text a node gave.
         let cols: Vec<(String, String, bool)> = table
             .typed_columns()
@@ -992,8 +996,27 @@ impl Node for MssqlNode {
             .into_iter()
             .map(|(name, ty, nullable)| (name.to_string(), ty.to_string(), nullable))
             .collect();
-        let sql = queries::create_table(&table.name, &cols, &table.primary_key);
+        let sql = match definition {
+            Some(def) => queries::create_table_as(&table.name, def),
+            None => queries::create_table(&table.name, &cols, &table.primary_key),
+        };
         self.batch(&sql).await
+    }
+
+    async fn apply_change(
+        &self,
+        change: &crate::domain::schema::deploy::Change,
+    ) -> Result<(), DbError> {
+        // Each statement is a batch of its own (a module's CREATE or ALTER must be), all in
+        // one transaction: DDL on SQL Server is transactional, so a change is whole or absent.
+        let statements = change.statements();
+        self.transaction(async |c| {
+            for s in &statements {
+                c.simple_query(s.as_str()).await?.into_results().await?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn empty_table(&self, table: &ObjectName) -> Result<(), DbError> {

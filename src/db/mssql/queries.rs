@@ -542,6 +542,21 @@ pub fn create_table(
     )
 }
 
+/// Create a table (and its schema) from its whole definition: columns with identity, defaults
+/// and collations, and the named primary key. Its other parts are added after the load.
+pub fn create_table_as(table: &ObjectName, def: &crate::domain::schema::TableDef) -> String {
+    let bare = crate::domain::schema::TableDef {
+        columns: def.columns.clone(),
+        primary_key: def.primary_key.clone(),
+        ..Default::default()
+    };
+    format!(
+        "{}; {};",
+        crate::domain::schema::ddl::create_schema(&table.schema),
+        crate::domain::schema::ddl::create_table(table, &bare)
+    )
+}
+
 /// Drop a table if it exists: portable to every SQL Server version (`DROP TABLE IF EXISTS` needs
 /// 2016), so a repeated rollback finds nothing to do rather than failing with 3701.
 pub fn drop_table_if_exists(table: &ObjectName) -> String {

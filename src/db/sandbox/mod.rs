@@ -1068,8 +1068,25 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
         .await
     }
 
-    async fn create_table(&self, table: &TableInfo) -> Result<(), DbError> {
+    async fn create_table(
+        &self,
+        table: &TableInfo,
+        definition: Option<&crate::domain::schema::TableDef>,
+    ) -> Result<(), DbError> {
         let table = table.clone();
+        // The whole definition is kept as the catalog views would show it: SQLite holds the
+        // columns and key, the store the identity, defaults and names.
+        let definition = definition.map(|d| {
+            crate::domain::schema::SchemaObject::new(
+                table.name.clone(),
+                crate::domain::schema::Kind::Table,
+                crate::domain::schema::Body::Table(crate::domain::schema::TableDef {
+                    columns: d.columns.clone(),
+                    primary_key: d.primary_key.clone(),
+                    ..Default::default()
+                }),
+            )
+        });
         self.run(move |c, s| {
             if !s
                 .catalog
@@ -1121,9 +1138,21 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
             )
             .map_err(sqlite_error)?;
             security::register_object(&tx, &table.name, "U").map_err(sqlite_error)?;
+            match &definition {
+                Some(d) => objects::store(&tx, d).map_err(sqlite_error)?,
+                None => objects::forget(&tx, &table.name).map_err(sqlite_error)?,
+            }
             tx.commit().map_err(sqlite_error)
         })
         .await
+    }
+
+    async fn apply_change(
+        &self,
+        change: &crate::domain::schema::deploy::Change,
+    ) -> Result<(), DbError> {
+        let change = change.clone();
+        self.run(move |c, s| objects::apply(c, s, &change)).await
     }
 
     async fn empty_table(&self, table: &ObjectName) -> Result<(), DbError> {
@@ -1160,6 +1189,7 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
                 rusqlite::params![table.schema, table.name],
             )
             .map_err(sqlite_error)?;
+            objects::forget(&tx, &table).map_err(sqlite_error)?;
             tx.execute(
                 r#"DELETE FROM "sys.database_permissions" WHERE class = 1 AND major_schema = ?1 AND major_name = ?2"#,
                 rusqlite::params![table.schema, table.name],

@@ -7,6 +7,10 @@
 
 use rusqlite::{Connection, params};
 
+use super::security::Session;
+use crate::db::DbError;
+use crate::domain::perms::Securable;
+use crate::domain::schema::deploy::Change;
 use crate::domain::schema::{
     Body, ColumnDef, KeyColumn, KeyConstraint, Kind, SchemaObject, TableDef,
 };
@@ -44,6 +48,62 @@ pub fn forget(conn: &Connection, object: &ObjectName) -> rusqlite::Result<()> {
         params![object.schema, object.name],
     )?;
     Ok(())
+}
+
+/// The database permission a change needs: `CREATE <kind>` to create a module or type, and
+/// `ALTER ANY SCHEMA` (what ALTER on the schema gives) for the rest, as SQL Server asks.
+fn permission(change: &Change) -> &'static str {
+    match change {
+        Change::Create(o) => match o.kind {
+            Kind::View => "CREATE VIEW",
+            Kind::Procedure => "CREATE PROCEDURE",
+            Kind::ScalarFunction | Kind::TableFunction => "CREATE FUNCTION",
+            Kind::AliasType | Kind::TableType => "CREATE TYPE",
+            Kind::Table => "CREATE TABLE",
+            Kind::Trigger | Kind::Synonym | Kind::Sequence => "ALTER ANY SCHEMA",
+        },
+        Change::Replace { .. } | Change::Drop(_) | Change::Reshape { .. } => "ALTER ANY SCHEMA",
+    }
+}
+
+/// Make a schema change in the store, in one transaction, if the session may: what its
+/// statements do on SQL Server, to the definitions the catalog views would show.
+pub fn apply(conn: &mut Connection, s: &Session, change: &Change) -> Result<(), DbError> {
+    let needed = permission(change);
+    if !s
+        .catalog
+        .evaluate(&s.user, needed, &Securable::Database)
+        .allowed()
+    {
+        return Err(DbError::server(
+            if needed.starts_with("CREATE") {
+                262
+            } else {
+                15151
+            },
+            1,
+            14,
+            if needed.starts_with("CREATE") {
+                format!("{needed} permission denied in database '{}'.", s.database)
+            } else {
+                format!(
+                    "Cannot alter the object '{}', because it does not exist or you do not have permission.",
+                    change.object().name
+                )
+            },
+        ));
+    }
+    let sql = |e: rusqlite::Error| DbError::Other(format!("sandbox object store: {e}"));
+    let tx = conn.transaction().map_err(sql)?;
+    match change {
+        Change::Create(o) | Change::Replace { new: o, .. } => store(&tx, o).map_err(sql)?,
+        Change::Drop(o) => forget(&tx, &o.name).map_err(sql)?,
+        Change::Reshape { table, to, .. } => {
+            let object = SchemaObject::new(table.clone(), Kind::Table, Body::Table(to.clone()));
+            store(&tx, &object).map_err(sql)?;
+        }
+    }
+    tx.commit().map_err(sql)
 }
 
 /// Every object of the node: the stored ones, and each table in `sys.objects` (from the store

@@ -232,17 +232,23 @@ pub fn deploy_script(
             .extend(ddl::foreign_keys(&o.name, o.table().expect("a table")));
     }
     for o in ordered.iter().filter(|o| !early(o.kind)) {
-        if in_target(&o.name).is_some() {
-            script.statements.push(ddl::drop(o));
-        }
-        match ddl::create(o) {
-            Some(s) => script.statements.push(s),
-            None => script.notes.push(format!(
+        // What a stage runs: a differing module is altered (its permissions stay).
+        let change = match in_target(&o.name) {
+            Some(old) => super::deploy::Change::Replace {
+                old: old.clone(),
+                new: (*o).clone(),
+            },
+            None => super::deploy::Change::Create((*o).clone()),
+        };
+        let statements = change.statements();
+        if statements.is_empty() {
+            script.notes.push(format!(
                 "{} {}: its definition could not be read",
                 o.kind.label(),
                 o.name
-            )),
+            ));
         }
+        script.statements.extend(statements);
     }
     Ok(script)
 }

@@ -143,7 +143,10 @@ pub(super) async fn assess(
             findings.push(format!("{} exists only on {target}", t.name));
         }
     }
-    findings.extend(object_findings(&src, &tgt, &m.source, target, &columns_differ).await);
+    let (object_findings, object_blocking) =
+        object_findings(&src, &tgt, &m.source, target, &columns_differ).await;
+    findings.extend(object_findings);
+    blocking += object_blocking;
     if let Some(identity) = &m.identity {
         let p = config.principal(identity).map_err(Error::Usage)?;
         let cat = tgt
@@ -171,56 +174,91 @@ pub(super) async fn assess(
 /// lacks or has otherwise, and what only the target has. None of it blocks: the copy moves
 /// tables from their columns and key, and `tpdb schema script` writes the rest. A node whose
 /// objects cannot be read is said so, and the tables are assessed without them.
+/// The schema objects' findings, and how many of them block the copy: a table the target
+/// defines otherwise than its constraints and indexes (other columns, key, or a part of the
+/// same name meaning something else).
 async fn object_findings(
     src: &crate::db::AnyNode,
     tgt: &crate::db::AnyNode,
     source: &str,
     target: &str,
     columns_differ: &[crate::domain::tsql::ObjectName],
-) -> Vec<String> {
-    use crate::domain::schema::Kind;
+) -> (Vec<String>, usize) {
+    use crate::domain::schema::deploy::{parts, replaceable, table_conflicts, with_parts};
     use crate::domain::schema::diff::{State, compare};
+    use crate::domain::schema::{Kind, SchemaObject};
     let (a, b) = tokio::join!(src.schema(), tgt.schema());
     let (a, b) = match (a, b) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => {
-            return vec![format!(
-                "schema objects could not be read ({e}): tables are assessed without them; `tpdb schema diff --from {source} --to {target}` retries"
-            )];
+            return (
+                vec![format!(
+                    "schema objects could not be read ({e}): tables are assessed without them, and the copy moves tables only; `tpdb schema diff --from {source} --to {target}` retries"
+                )],
+                0,
+            );
         }
     };
-    let see = format!("`tpdb schema script --from {source} --to {target}` writes it");
+    let script = format!("`tpdb schema script --from {source} --to {target}` shows its statement");
+    let show = format!("`tpdb schema diff --from {source} --to {target}` shows how");
     let diff = compare(&a, &b, source, target);
-    let mut out = Vec::new();
+    let (mut out, mut blocking) = (Vec::new(), 0);
     for e in diff.changes() {
         let what = format!("{} {}", e.kind.label(), e.name);
         match &e.state {
             // A missing table is the copy's own finding.
             State::Missing if e.kind == Kind::Table => {}
             State::Missing => out.push(format!(
-                "{what} is missing on {target}: the copy moves tables only; {see}"
+                "{what} is missing on {target}: the copy creates it after the rows; {script}"
             )),
             // A table whose columns differ is a blocking finding of its own already.
             State::Differs { .. } if e.kind == Kind::Table && columns_differ.contains(&e.name) => {}
-            State::Differs { diff } if e.kind == Kind::Table => {
-                let first = diff
-                    .lines()
-                    .find(|l| (l.starts_with('+') || l.starts_with('-')) && !l.starts_with("+++") && !l.starts_with("---"))
-                    .unwrap_or("");
-                out.push(format!(
-                    "{what} is defined otherwise on {target} ({first}): the copy keeps the target's definition; `tpdb schema diff --from {source} --to {target}` shows all of it"
-                ));
+            State::Differs { .. } if e.kind == Kind::Table => {
+                let (Some(s), Some(t)) = (
+                    a.get(&e.name).and_then(SchemaObject::table),
+                    b.get(&e.name).and_then(SchemaObject::table),
+                ) else {
+                    continue;
+                };
+                let conflicts = table_conflicts(&e.name, s, t);
+                if !conflicts.is_empty() {
+                    blocking += conflicts.len();
+                    out.extend(conflicts.into_iter().map(|c| format!(
+                        "{c}: align it on {target} first ({show}), or drop the table there so the copy creates it"
+                    )));
+                    continue;
+                }
+                let wanted = with_parts(&e.name, t, s, true);
+                let adds = parts(&e.name, &wanted).len() - parts(&e.name, t).len();
+                let own = (parts(&e.name, t).len() + adds).saturating_sub(parts(&e.name, s).len());
+                let mut said = Vec::new();
+                if adds > 0 {
+                    said.push(format!(
+                        "lacks {} the copy adds after the rows",
+                        crate::domain::progress::count(adds as i64, "constraint or index", "constraints or indexes")
+                    ));
+                }
+                if own > 0 {
+                    said.push(format!(
+                        "has {} of its own, which stay",
+                        crate::domain::progress::count(own as i64, "constraint or index", "constraints or indexes")
+                    ));
+                }
+                out.push(format!("{what} on {target} {} ({show})", said.join(" and ")));
             }
+            State::Differs { .. } if replaceable(e.kind) => out.push(format!(
+                "{what} differs on {target}: the copy replaces it with the source's (ALTER, so its permissions stay); {show}"
+            )),
             State::Differs { .. } => out.push(format!(
-                "{what} differs on {target}: `tpdb schema diff --from {source} --to {target}` shows how; {see}"
+                "{what} differs on {target}: the copy keeps the target's; align it by hand ({show})"
             )),
             State::TargetOnly if e.kind == Kind::Table => {}
-            State::TargetOnly => out.push(format!("{what} exists only on {target}")),
+            State::TargetOnly => out.push(format!("{what} exists only on {target}: the copy leaves it")),
             State::Unreadable { why } => out.push(format!("{what}: {why}")),
             State::Same => {}
         }
     }
-    out
+    (out, blocking)
 }
 
 pub(super) async fn privileges(config: &Config, target: &str) -> StepResult {

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use super::{SCAN, Sides, StepResult, db_err, keyless, retrying, sides};
+use super::{SCAN, Sides, StepResult, db_err, keyless, objects, retrying, sides};
 use crate::audit::{Audit, AuditRecord};
 use crate::config::{Config, Keyless, MigrationConfig, OnNonEmpty, StageConfig};
 use crate::db::{AnyNode, Keyset, Node, Replace, TableInfo, key_of};
@@ -114,6 +114,7 @@ async fn record_prestage(
 async fn prepare(
     tgt: &AnyNode,
     t: &TableInfo,
+    definition: Option<&crate::domain::schema::TableDef>,
     existing: Option<&TableInfo>,
     pre: &PreStage,
     j: &Journal,
@@ -127,7 +128,7 @@ async fn prepare(
         match existing {
             None => {
                 let intent = audit.begin(record("migrate.create_table"), name.to_string());
-                let r = retrying("create", || tgt.create_table(t)).await;
+                let r = retrying("create", || tgt.create_table(t, definition)).await;
                 intent.settle(&r, format!("created {name}"));
                 r.map_err(db_err(target, &format!("creating {name}")))?;
                 format!("created {name} on {target}")
@@ -189,6 +190,13 @@ pub(super) async fn copy(
         collation,
     } = sides(config, m, target).await?;
     let audit = Audit::new(&config.paths.audit);
+    let place = objects::Place {
+        tgt: &tgt,
+        target,
+        j,
+        audit: &audit,
+        stage,
+    };
     let mut target_schemas = tgt
         .schemas()
         .await
@@ -231,6 +239,19 @@ pub(super) async fn copy(
         findings.push(fix.into());
         return Ok((StepState::Failed(what), findings, Vec::new()));
     }
+    let mut findings = Vec::new();
+    // The source's schema objects: tables are created from their whole definition, and the
+    // rest is made after the rows (or, unread, the copy moves tables only and says so).
+    let source_schema = match objects::source_schema(&src, &m.source).await {
+        Ok(s) => Some(s),
+        Err(why) => {
+            findings.push(why);
+            None
+        }
+    };
+    if let Some(schema) = &source_schema {
+        findings.extend(objects::early(&place, schema).await?);
+    }
     let total: i64 = copied_tables.iter().map(|t| t.rows).sum();
     let batch = m.batch_size.unwrap_or_else(|| tgt.copy_batch_rows());
     // Rows earlier runs copied (done tables, resumed checkpoints), and rows of this run.
@@ -239,7 +260,6 @@ pub(super) async fn copy(
     let started = Instant::now();
     // The time left, from a moving rate over every table of this run.
     let eta = std::sync::Mutex::new(Eta::default());
-    let mut findings = Vec::new();
     let mut tables = Vec::new();
     for t in &source_tables {
         let name = t.name.to_string();
@@ -286,7 +306,18 @@ pub(super) async fn copy(
         // Prepared in this run, a table the stage owns is empty: its batches need no DELETE.
         let fresh = !pre.prepared;
         if fresh {
-            let note = prepare(&tgt, t, existing, &pre, j, &audit, stage, target).await?;
+            let definition = source_schema
+                .as_ref()
+                .and_then(|s| objects::table_definition(s, t));
+            if source_schema.is_some() && definition.is_none() && existing.is_none() {
+                findings.push(format!(
+                    "{name}: created with its columns and key only (it has computed columns, which a copy cannot write); add the rest by hand"
+                ));
+            }
+            let note = prepare(
+                &tgt, t, definition, existing, &pre, j, &audit, stage, target,
+            )
+            .await?;
             findings.push(note);
         } else if !pre.existed && existing.is_none() {
             return Err(Error::Refused(format!(
@@ -545,6 +576,23 @@ pub(super) async fn copy(
         }
         .summary(started.elapsed().as_secs_f64()),
     );
+    // The rows are in: constraints (checked against them), indexes, foreign keys, modules.
+    if let Some(schema) = &source_schema {
+        let (made, problems) = objects::finish(&place, schema, &copied_tables).await?;
+        findings.extend(made);
+        if !problems.is_empty() {
+            let what = format!(
+                "the rows are copied, but {} not as on the source",
+                crate::domain::progress::count(
+                    problems.len() as i64,
+                    "schema object is",
+                    "schema objects are"
+                )
+            );
+            findings.extend(problems);
+            return Ok((StepState::Failed(what), findings, tables));
+        }
+    }
     Ok((StepState::Passed, findings, tables))
 }
 

@@ -9,6 +9,7 @@
 mod assess;
 mod copy;
 mod keyless;
+mod objects;
 mod rollback;
 mod validate;
 

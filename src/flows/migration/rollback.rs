@@ -45,7 +45,7 @@ async fn restore(
     })?;
     if !exists(tgt, p, target, collation).await? {
         // Gone since the stage began (dropped by hand?): recreate it, then restore.
-        retrying("create", || tgt.create_table(&def))
+        retrying("create", || tgt.create_table(&def, None))
             .await
             .map_err(db_err(target, &format!("recreating {name}")))?;
     }
@@ -204,6 +204,18 @@ pub(super) async fn rollback(
     let mut findings = Vec::new();
     let mut tables = Vec::new();
     let mut bad = 0;
+    // Objects first, newest first: a trigger, foreign key or check the stage added must not
+    // meet the rows a restore writes back.
+    let place = super::objects::Place {
+        tgt: &tgt,
+        target,
+        j,
+        audit: &audit,
+        stage,
+    };
+    let (undone_objects, not_undone) = super::objects::undo(&place).await?;
+    findings.extend(undone_objects);
+    bad += not_undone;
     let all = j.all_prestage(stage).map_err(Error::Io)?;
     let count = all.len();
     // Undo in the reverse of the order the stage first wrote the tables.
@@ -251,7 +263,7 @@ pub(super) async fn rollback(
         StepState::Passed
     } else {
         StepState::Failed(format!(
-            "{bad} tables did not return to their pre-stage state"
+            "{bad} tables or schema objects did not return to their pre-stage state"
         ))
     };
     Ok((state, findings, tables))

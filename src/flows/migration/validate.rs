@@ -3,7 +3,7 @@
 
 use super::{SCAN, Sides, StepResult, db_err, sides};
 use crate::config::{Config, Keyless, MigrationConfig};
-use crate::db::{AnyNode, DbError, Keyset, TableInfo, key_of};
+use crate::db::{AnyNode, DbError, Keyset, Node, TableInfo, key_of};
 use crate::domain::checksum::{Value, same_row};
 use crate::domain::plan::StepState;
 use crate::error::Error;
@@ -124,8 +124,40 @@ pub(super) async fn validate(
             },
         ));
     }
+    // Then every schema object the stage deploys, by canonical hash.
+    let copied: Vec<crate::domain::tsql::ObjectName> = source_tables
+        .iter()
+        .filter(|t| !excluded(t))
+        .map(|t| t.name.clone())
+        .collect();
+    let (s, t) = tokio::join!(src.schema(), tgt.schema());
+    let mut object_problems = 0;
+    match (s, t) {
+        (Ok(s), Ok(t)) => {
+            let (problems, notes) = super::objects::verify(&s, &t, &copied);
+            object_problems = problems.len();
+            findings.extend(problems);
+            findings.extend(notes);
+        }
+        (Err(e), _) => findings.push(format!(
+            "schema objects not compared: those of {} could not be read ({e})",
+            m.source
+        )),
+        (_, Err(e)) => findings.push(format!(
+            "schema objects not compared: those of {target} could not be read ({e})"
+        )),
+    }
     let state = if bad > 0 {
         StepState::Failed(format!("{bad} tables differ or could not be read"))
+    } else if object_problems > 0 {
+        StepState::Failed(format!(
+            "{} not as on the source",
+            crate::domain::progress::count(
+                object_problems as i64,
+                "schema object is",
+                "schema objects are"
+            )
+        ))
     } else if validated == 0 {
         StepState::Failed(format!(
             "nothing was validated: {} — a stage passes only when its tables were compared",
