@@ -753,6 +753,11 @@ async fn a_target_table_differing_only_in_case_is_the_same_table_under_the_defau
            INSERT INTO "sys.objects" VALUES ('dbo', 'jobcode', 'U');"#,
     )
     .unwrap();
+    // Its whole definition is the source's, under the other spelling.
+    let mut def = tpdb::db::sandbox::seed_objects::app_table("dbo.JobCode").unwrap();
+    tpdb::db::sandbox::objects::forget(&c, &def.name).unwrap();
+    def.name = tpdb::domain::tsql::ObjectName::new("dbo", "jobcode");
+    tpdb::db::sandbox::objects::store(&c, &def).unwrap();
     drop(c);
     let run = |step| tpdb::flows::migration::run_step(&demo.config, "training", step, &no_progress);
     let report = run(Step::Assessment).await.unwrap();

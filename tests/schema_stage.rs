@@ -1,0 +1,224 @@
+//! Schema objects through a stage: a copy into an empty target ends with every object's hash
+//! equal to the source's and a rollback drops all it made; two runs of a stage replace a
+//! procedure once and the rollback brings the target's own back; a table the target defines
+//! otherwise blocks the assessment, naming the part and the fix.
+
+mod common;
+
+use tpdb::domain::plan::{Step, StepState};
+use tpdb::domain::schema::diff::{State, compare};
+use tpdb::flows::migration::run_step;
+use tpdb::flows::no_progress;
+
+async fn schema(demo: &common::Demo, node: &str) -> tpdb::domain::schema::Schema {
+    use tpdb::db::Node;
+    tpdb::db::open(&demo.config, node, None)
+        .unwrap()
+        .schema()
+        .await
+        .unwrap()
+}
+
+/// Empty a demo node of every table and object, as a new database is.
+fn empty(demo: &common::Demo, node: &str) {
+    let c = demo.node(node);
+    let tables: Vec<String> = c
+        .prepare(r#"SELECT schema_name || '.' || name FROM "sys.objects" WHERE type = 'U'"#)
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for t in tables {
+        c.execute_batch(&format!(r#"DROP TABLE "{t}";"#)).unwrap();
+    }
+    c.execute_batch(r#"DELETE FROM "sys.objects"; DELETE FROM "sys.schema_objects";"#)
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_stage_into_an_empty_target_makes_every_object_as_on_the_source_and_rollback_drops_them()
+{
+    let demo = common::demo();
+    empty(&demo, "training");
+    let run = |step| run_step(&demo.config, "training", step, &no_progress);
+    for step in [Step::Assessment, Step::Copy, Step::Validate] {
+        let r = run(step).await.unwrap();
+        assert_eq!(r.state, StepState::Passed, "{step:?}: {:#?}", r.findings);
+        if step == Step::Copy {
+            for made in [
+                "dbo.SiteJobCodeRate: 2 constraints or indexes added on training",
+                "dbo.SiteJobCodeRate: 2 foreign keys added on training",
+                "create view dbo.v_CurrentSiteJobCodeRate on training",
+                "create procedure dbo.usp_UpsertSiteJobCodeRate on training",
+                "create trigger dbo.tr_SiteJobCodeRate_history on training",
+            ] {
+                assert!(
+                    r.findings.iter().any(|f| f == made),
+                    "{made}: {:#?}",
+                    r.findings
+                );
+            }
+        }
+        if step == Step::Validate {
+            assert!(
+                r.findings
+                    .iter()
+                    .any(|f| f == "8 schema objects have the source's definition"),
+                "{:#?}",
+                r.findings
+            );
+        }
+    }
+    let (source, target) = (
+        schema(&demo, "node1").await,
+        schema(&demo, "training").await,
+    );
+    let d = compare(&source, &target, "node1", "training");
+    assert_eq!(
+        d.changes().count(),
+        0,
+        "{:#?}",
+        d.changes().collect::<Vec<_>>()
+    );
+    assert_eq!(d.entries.len(), 8);
+    for (s, t) in source
+        .objects
+        .iter()
+        .map(|o| (o, target.get(&o.name).unwrap()))
+    {
+        assert_eq!(s.hash(), t.hash(), "{}", s.name);
+    }
+    // The function comes before the procedure that calls it, the table before both.
+    let audit = std::fs::read_to_string(demo.path("audit.jsonl")).unwrap_or_default();
+    let at = |needle: &str| {
+        audit
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle} not audited"))
+    };
+    assert!(
+        at("create scalar function dbo.fn_RoundRate")
+            < at("create procedure dbo.usp_UpsertSiteJobCodeRate")
+    );
+
+    let r = run(Step::Rollback).await.unwrap();
+    assert_eq!(r.state, StepState::Passed, "{:#?}", r.findings);
+    assert!(
+        r.findings
+            .iter()
+            .position(|f| f == "dropped dbo.tr_SiteJobCodeRate_history, which the stage created")
+            < r.findings
+                .iter()
+                .position(|f| f == "dropped dbo.fn_RoundRate, which the stage created"),
+        "newest first: {:#?}",
+        r.findings
+    );
+    let after = schema(&demo, "training").await;
+    assert!(after.objects.is_empty(), "{:#?}", after.objects);
+    // A second rollback finds nothing left to do.
+    assert!(run(Step::Rollback).await.is_err());
+}
+
+#[tokio::test]
+async fn two_runs_of_a_stage_replace_the_procedure_once_and_rollback_brings_back_the_targets_own() {
+    let demo = common::demo();
+    let uat_before = schema(&demo, "uat").await;
+    let old = uat_before
+        .objects
+        .iter()
+        .find(|o| o.name.name == "usp_UpsertSiteJobCodeRate")
+        .unwrap()
+        .clone();
+    tpdb::flows::migration::override_stage(&demo.config, "uat", "schema objects test").unwrap();
+    let run = |step| run_step(&demo.config, "uat", step, &no_progress);
+    assert_eq!(
+        run(Step::Assessment).await.unwrap().state,
+        StepState::Passed
+    );
+    for _ in 0..2 {
+        let r = run(Step::Copy).await.unwrap();
+        assert_eq!(r.state, StepState::Passed, "{:#?}", r.findings);
+    }
+    let r = run(Step::Validate).await.unwrap();
+    assert_eq!(r.state, StepState::Passed, "{:#?}", r.findings);
+    assert!(
+        r.findings.iter().any(|f| f
+            == "table dbo.JobCode: as on the source, with constraints or indexes of the target's own"),
+        "{:#?}",
+        r.findings
+    );
+    let source = schema(&demo, "node1").await;
+    let migrated = schema(&demo, "uat").await;
+    let new = migrated.get(&old.name).unwrap();
+    assert_eq!(new.hash(), source.get(&old.name).unwrap().hash());
+    // uat's own index on JobCode is kept.
+    assert_eq!(
+        compare(&source, &migrated, "node1", "uat")
+            .changes()
+            .map(|e| (e.name.to_string(), e.state.label()))
+            .collect::<Vec<_>>(),
+        vec![("dbo.JobCode".to_string(), "differs")]
+    );
+
+    let r = run(Step::Rollback).await.unwrap();
+    assert_eq!(r.state, StepState::Passed, "{:#?}", r.findings);
+    let back = schema(&demo, "uat").await;
+    assert_eq!(
+        back.get(&old.name).unwrap().hash(),
+        old.hash(),
+        "the second run's 'before' was the stage's own work"
+    );
+    let d = compare(&uat_before, &back, "uat before", "uat after");
+    assert_eq!(
+        d.changes().count(),
+        0,
+        "{:#?}",
+        d.changes().collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn a_table_the_target_defines_otherwise_blocks_the_assessment_naming_the_part_and_the_fix() {
+    let demo = common::demo();
+    let c = demo.node("training");
+    let mut def = tpdb::db::sandbox::seed_objects::app_table("dbo.JobCode").unwrap();
+    if let tpdb::domain::schema::Body::Table(t) = &mut def.body {
+        t.uniques[0].columns[0].name = "title".into();
+    }
+    tpdb::db::sandbox::objects::store(&c, &def).unwrap();
+    drop(c);
+    let r = run_step(&demo.config, "training", Step::Assessment, &no_progress)
+        .await
+        .unwrap();
+    assert_eq!(
+        r.state,
+        StepState::Failed("1 blocking findings".into()),
+        "{:#?}",
+        r.findings
+    );
+    let finding = r
+        .findings
+        .iter()
+        .find(|f| f.contains("[UQ_JobCode_job_code]"))
+        .unwrap_or_else(|| panic!("{:#?}", r.findings));
+    assert!(finding.starts_with("dbo.JobCode: [UQ_JobCode_job_code] is `ALTER TABLE dbo.JobCode WITH CHECK ADD CONSTRAINT UQ_JobCode_job_code UNIQUE NONCLUSTERED (job_code ASC)` on the source and `ALTER TABLE dbo.JobCode WITH CHECK ADD CONSTRAINT UQ_JobCode_job_code UNIQUE NONCLUSTERED (title ASC)` on the target"), "{finding}");
+    assert!(
+        finding.ends_with("or drop the table there so the copy creates it"),
+        "{finding}"
+    );
+    let state = compare(
+        &schema(&demo, "node1").await,
+        &schema(&demo, "training").await,
+        "node1",
+        "training",
+    );
+    assert!(matches!(
+        state
+            .entries
+            .iter()
+            .find(|e| e.name.name == "JobCode")
+            .unwrap()
+            .state,
+        State::Differs { .. }
+    ));
+}
