@@ -907,6 +907,45 @@ WHERE (([job_code_id] > @P1) OR ([job_code_id] = @P1 AND [site_id] > @P2)) ORDER
     }
 
     #[test]
+    fn a_table_created_from_its_whole_definition_has_identity_defaults_and_named_key_only() {
+        use crate::domain::schema::{
+            Check, ColumnDef, DefaultConstraint, KeyColumn, KeyConstraint, TableDef,
+        };
+        let mut id = ColumnDef::new("unit_id", "int", false);
+        id.identity = Some((100, 1));
+        let mut active = ColumnDef::new("active", "bit", false);
+        active.default = Some(DefaultConstraint {
+            name: "DF_UnitAccount_active".into(),
+            system_named: false,
+            definition: "((1))".into(),
+        });
+        let def = TableDef {
+            columns: vec![id, active],
+            primary_key: Some(KeyConstraint {
+                name: "PK_UnitAccount".into(),
+                system_named: false,
+                clustered: true,
+                columns: vec![KeyColumn {
+                    name: "unit_id".into(),
+                    descending: false,
+                }],
+            }),
+            checks: vec![Check {
+                name: "CK_later".into(),
+                system_named: false,
+                definition: "([unit_id]>(0))".into(),
+            }],
+            ..TableDef::default()
+        };
+        assert_eq!(
+            create_table_as(&ObjectName::new("gp", "UnitAccount"), &def),
+            "IF SCHEMA_ID(N'gp') IS NULL EXEC(N'CREATE SCHEMA [gp]'); CREATE TABLE [gp].[UnitAccount] (\n    \
+[unit_id] int IDENTITY(100,1) NOT NULL,\n    [active] bit NOT NULL CONSTRAINT [DF_UnitAccount_active] DEFAULT ((1)),\n    \
+CONSTRAINT [PK_UnitAccount] PRIMARY KEY CLUSTERED ([unit_id] ASC)\n);"
+        );
+    }
+
+    #[test]
     fn tables_are_created_from_source_definitions() {
         assert_eq!(type_ddl("decimal", 9, 9, 2), "decimal(9,2)");
         assert_eq!(type_ddl("nvarchar", 400, 0, 0), "nvarchar(200)");

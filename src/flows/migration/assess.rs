@@ -144,7 +144,7 @@ pub(super) async fn assess(
         }
     }
     let (object_findings, object_blocking) =
-        object_findings(&src, &tgt, &m.source, target, &columns_differ).await;
+        object_findings(m, &src, &tgt, &m.source, target, &columns_differ).await;
     findings.extend(object_findings);
     blocking += object_blocking;
     if let Some(identity) = &m.identity {
@@ -178,6 +178,7 @@ pub(super) async fn assess(
 /// defines otherwise than its constraints and indexes (other columns, key, or a part of the
 /// same name meaning something else).
 async fn object_findings(
+    m: &MigrationConfig,
     src: &crate::db::AnyNode,
     tgt: &crate::db::AnyNode,
     source: &str,
@@ -189,7 +190,7 @@ async fn object_findings(
     use crate::domain::schema::{Kind, SchemaObject};
     let (a, b) = tokio::join!(src.schema(), tgt.schema());
     let (a, b) = match (a, b) {
-        (Ok(a), Ok(b)) => (a, b),
+        (Ok(a), Ok(b)) => (super::selected_objects(m, a), super::selected_objects(m, b)),
         (Err(e), _) | (_, Err(e)) => {
             return (
                 vec![format!(

@@ -242,7 +242,7 @@ pub(super) async fn copy(
     let mut findings = Vec::new();
     // The source's schema objects: tables are created from their whole definition, and the
     // rest is made after the rows (or, unread, the copy moves tables only and says so).
-    let source_schema = match objects::source_schema(&src, &m.source).await {
+    let source_schema = match objects::source_schema(m, &src, &m.source).await {
         Ok(s) => Some(s),
         Err(why) => {
             findings.push(why);

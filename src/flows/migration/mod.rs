@@ -137,6 +137,19 @@ fn selected(m: &MigrationConfig, tables: Vec<TableInfo>) -> Vec<TableInfo> {
         .collect()
 }
 
+/// The schema objects a stage moves: those the same `include`/`exclude` patterns select.
+fn selected_objects(
+    m: &MigrationConfig,
+    mut schema: crate::domain::schema::Schema,
+) -> crate::domain::schema::Schema {
+    schema.objects.retain(|o| {
+        let n = o.name.to_string();
+        m.include.iter().any(|p| pattern_matches(p, &n))
+            && !m.exclude.iter().any(|p| pattern_matches(p, &n))
+    });
+    schema
+}
+
 fn open(config: &Config, node: &str) -> Result<AnyNode, Error> {
     db::open(config, node, None).map_err(Error::Usage)
 }

@@ -81,10 +81,16 @@ impl Place<'_> {
     }
 }
 
-/// The source's schema, or why it could not be read (the copy then moves tables only).
-pub(super) async fn source_schema(src: &AnyNode, source: &str) -> Result<Schema, String> {
+/// The source's schema objects the stage selects, or why they could not be read (the copy
+/// then moves tables only).
+pub(super) async fn source_schema(
+    m: &crate::config::MigrationConfig,
+    src: &AnyNode,
+    source: &str,
+) -> Result<Schema, String> {
     retrying("schema", || src.schema())
         .await
+        .map(|s| super::selected_objects(m, s))
         .map_err(|e| format!("the schema objects of {source} could not be read ({e}): tables are copied with their columns and key only, and no other object is"))
 }
 

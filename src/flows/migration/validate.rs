@@ -134,6 +134,7 @@ pub(super) async fn validate(
     let mut object_problems = 0;
     match (s, t) {
         (Ok(s), Ok(t)) => {
+            let (s, t) = (super::selected_objects(m, s), super::selected_objects(m, t));
             let (problems, notes) = super::objects::verify(&s, &t, &copied);
             object_problems = problems.len();
             findings.extend(problems);
