@@ -11,7 +11,9 @@ use super::ddl;
 use super::{Body, Kind, SchemaObject, TableDef};
 use crate::domain::tsql::{ObjectName, nstring, quote_ident};
 
-/// One change to a node's schema.
+/// One change to a node's schema. Made one at a time and never held in bulk, so its
+/// variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Change {
