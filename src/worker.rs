@@ -88,6 +88,12 @@ pub enum Command {
         stage: String,
         reason: String,
     },
+    /// Compare two nodes' schema objects (the Migration pane's schema view).
+    SchemaDiff {
+        id: TaskId,
+        from: String,
+        to: String,
+    },
     /// Read the audit trail's tail.
     LoadAudit,
     Cancel {
@@ -104,6 +110,7 @@ impl Command {
             | Command::PrivilegesDiff { .. }
             | Command::PrivilegesCheck { .. }
             | Command::MigrationStatus { .. }
+            | Command::SchemaDiff { .. }
             | Command::LoadAudit
             | Command::Cancel { .. } => false,
             // Active probes execute statements on the node as the principal.
@@ -185,6 +192,10 @@ pub enum Event {
     MigrationReport {
         id: TaskId,
         report: Box<StepReport>,
+    },
+    SchemaDiff {
+        id: TaskId,
+        outcome: Box<crate::flows::schema::SchemaOutcome>,
     },
     Audit(Vec<AuditRecord>),
 }
@@ -305,6 +316,14 @@ async fn run(
                         spawn_task(id, writes, format!("fix {principal} on {node}"), token, events.clone(), done_tx.clone(), async move {
                             probes::apply_fix(&cfg, &principal, &node).await
                                 .map(|statements| Event::FixApplied { id, node, statements })
+                        });
+                    }
+                    Command::SchemaDiff { id, from, to } => {
+                        let token = start(&mut running, id, Kind::Other);
+                        let cfg = config.clone();
+                        spawn_task(id, writes, format!("schema diff {from} → {to}"), token, events.clone(), done_tx.clone(), async move {
+                            crate::flows::schema::diff_nodes(&cfg, &from, &to).await
+                                .map(|o| Event::SchemaDiff { id, outcome: Box::new(o) })
                         });
                     }
                     Command::MigrationStatus { id } => {

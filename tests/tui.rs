@@ -1151,3 +1151,64 @@ async fn a_click_selects_a_row_or_focuses_a_field_and_a_paste_goes_into_the_fiel
     app.on_paste("3,12\nignored", Instant::now());
     assert_eq!(app.rates.fields[0].lines().join(""), "3,12");
 }
+
+#[tokio::test]
+async fn the_schema_view_shows_a_stages_objects_with_their_diffs_whole_at_80x24_and_esc_closes_it()
+{
+    let demo = common::demo();
+    let now = Instant::now();
+    let (mut app, id, stages) = migration_app(&demo, now);
+    app.on_event(Event::MigrationStatus { id, stages });
+    // uat, the third stage.
+    app.on_key(code(KeyCode::Down), now);
+    app.on_key(code(KeyCode::Down), now);
+    app.on_key(key('i'), now);
+    let id = match &app.take_commands()[..] {
+        [Command::SchemaDiff { id, from, to }] => {
+            assert_eq!((from.as_str(), to.as_str()), ("node1", "uat"));
+            *id
+        }
+        other => panic!("{other:?}"),
+    };
+    assert!(screen(&render(&app, 80, 24)).contains("reading the schema objects of node1 and uat"));
+    let outcome = tpdb::flows::schema::diff_nodes(&demo.config, "node1", "uat")
+        .await
+        .unwrap();
+    app.on_event(Event::SchemaDiff {
+        id,
+        outcome: Box::new(outcome),
+    });
+    let s = screen(&render(&app, 80, 24));
+    assert!(
+        s.contains("4 missing · 2 differ · 0 target only · 0 unreadable · 2 same"),
+        "{s}"
+    );
+    assert!(s.contains("differs: table dbo.JobCode"), "{s}");
+    // The procedure's diff is further down: scrolled to, its changed line is read whole.
+    let mut found = String::new();
+    for _ in 0..60 {
+        let s = screen(&render(&app, 80, 24));
+        if s.contains("+SET hourly_rate = @hourly_rate, calculation_method =") {
+            found = s;
+            break;
+        }
+        app.on_key(code(KeyCode::Down), now);
+    }
+    assert!(
+        found.contains("differs: procedure dbo.usp_UpsertSiteJobCodeRate")
+            || found.contains("-SET hourly_rate = dbo.fn_RoundRate(@hourly_rate),"),
+        "{found}"
+    );
+    assert!(
+        found.contains("@calculation_method"),
+        "the wrapped line goes on:\n{found}"
+    );
+    // Keys go to the view while it is open: Enter does not run a step.
+    app.on_key(code(KeyCode::Esc), now);
+    assert!(app.take_commands().is_empty());
+    let s = screen(&render(&app, 80, 24));
+    assert!(
+        s.contains("Stages") && !s.contains("schema objects: node1"),
+        "{s}"
+    );
+}

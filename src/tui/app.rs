@@ -113,7 +113,10 @@ impl App {
             pane: Pane::Rates,
             keymap,
             theme,
-            migration: MigrationState::new(facts.protected.clone(), !facts.stages.is_empty()),
+            migration: MigrationState {
+                source: facts.source.clone(),
+                ..MigrationState::new(facts.protected.clone(), !facts.stages.is_empty())
+            },
             rates: RatesState::new(defaults),
             privileges: PrivilegesState::new(
                 facts.node_names.clone(),
@@ -382,9 +385,9 @@ impl App {
                     | Event::SecurityApplied { .. }
                     | Event::ScriptSaved { .. } => Pane::Privileges,
                     Event::ProbeResults { .. } | Event::FixApplied { .. } => Pane::Probes,
-                    Event::MigrationStatus { .. } | Event::MigrationReport { .. } => {
-                        Pane::Migration
-                    }
+                    Event::MigrationStatus { .. }
+                    | Event::MigrationReport { .. }
+                    | Event::SchemaDiff { .. } => Pane::Migration,
                     _ => Pane::Activity,
                 };
                 let (c, mut ctx) = self.component_mut(pane);

@@ -84,6 +84,7 @@ pub enum Action {
     MigCancel,
     MigLeft,
     MigRight,
+    MigSchema,
 }
 
 /// Every action: config name, scope, description, default keys.
@@ -389,6 +390,13 @@ const ACTIONS: &[(Action, &str, Scope, &str, &[&str])] = &[
         Scope::Migration,
         "cancel: stop the running step (a copy resumes later)",
         &["x"],
+    ),
+    (
+        Action::MigSchema,
+        "migration_schema",
+        Scope::Migration,
+        "schema: the stage's objects, source vs target, with diffs",
+        &["i"],
     ),
     (
         Action::MigLeft,

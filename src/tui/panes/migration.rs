@@ -1,6 +1,7 @@
 //! The Migration pane: the stage × step checklist with state icons, the selected step's
 //! findings and live progress, and the run summary per stage. Enter runs the selected step;
-//! `v` validates, `b` rolls back, `o` overrides a locked stage with a reason, `x` cancels.
+//! `v` validates, `b` rolls back, `o` overrides a locked stage with a reason, `x` cancels, `i` opens
+//! the schema view (the stage's objects, source vs target, with diffs).
 
 use std::collections::HashMap;
 
@@ -59,6 +60,12 @@ pub struct MigrationState {
     pub started: bool,
     /// Whether the config has stages to show.
     pub configured: bool,
+    /// The migration's source node: what the schema view compares a stage's target with.
+    pub source: Option<String>,
+    /// The schema view, open over the pane.
+    pub schema: Option<super::schema_view::SchemaView>,
+    /// The task that just failed was the schema view's (it says why itself).
+    pub schema_failure: bool,
 }
 
 impl MigrationState {
@@ -69,6 +76,9 @@ impl MigrationState {
             row: 0,
             col: 0,
             reports: HashMap::new(),
+            source: None,
+            schema: None,
+            schema_failure: false,
             progress: None,
             running: None,
             error: None,
@@ -257,6 +267,11 @@ impl Component for MigrationState {
                 self.error = None;
                 self.move_row(0);
             }
+            Event::SchemaDiff { id, outcome } => {
+                if let Some(v) = self.schema.as_mut().filter(|v| v.pending == Some(id)) {
+                    v.show(&outcome);
+                }
+            }
             Event::MigrationReport { report, .. } => {
                 if report.step == Step::Rollback && report.state == StepState::Passed {
                     // The copy and validation of this session describe rows that are gone.
@@ -290,6 +305,15 @@ impl Component for MigrationState {
     }
 
     fn finished(&mut self, id: TaskId, end: &crate::worker::TaskEnd, ctx: &mut Ctx) {
+        if let Some(v) = self.schema.as_mut().filter(|v| v.pending == Some(id)) {
+            match end {
+                crate::worker::TaskEnd::Failed(why) => v.failed(why.clone()),
+                _ => v.failed("the comparison was cancelled".into()),
+            }
+            // Said in the view: the status line is not told again.
+            self.schema_failure = true;
+            return;
+        }
         if self.running == Some(id) {
             self.running = None;
             self.progress = None;
@@ -302,6 +326,9 @@ impl Component for MigrationState {
     }
 
     fn failed(&mut self, why: String) {
+        if std::mem::take(&mut self.schema_failure) {
+            return;
+        }
         self.error = Some(why);
     }
 
@@ -312,10 +339,20 @@ impl Component for MigrationState {
             Action::MigRollback,
             Action::MigOverride,
             Action::MigCancel,
+            Action::MigSchema,
         ]
     }
 
     fn capture(&mut self, key: KeyEvent, ctx: &mut Ctx) -> bool {
+        if let Some(v) = self.schema.as_mut() {
+            if !v.key(&key) {
+                if let Some(id) = v.pending {
+                    ctx.outbox.push(Command::Cancel { id });
+                }
+                self.schema = None;
+            }
+            return true;
+        }
         if self.prompt.is_some() {
             self.prompt_key(key, ctx);
             return true;
@@ -344,6 +381,15 @@ impl Component for MigrationState {
                     ctx.outbox.push(Command::Cancel { id });
                 }
             }
+            Action::MigSchema => match (self.source.clone(), self.selected_stage()) {
+                (Some(from), Some(s)) => {
+                    let to = s.target.clone();
+                    let (f, t) = (from.clone(), to.clone());
+                    let id = ctx.send(|id| Command::SchemaDiff { id, from: f, to: t });
+                    self.schema = Some(super::schema_view::SchemaView::loading(id, &from, &to));
+                }
+                _ => self.error = Some("no stage is selected: the schema view compares a stage's target with the source".into()),
+            },
             Action::MigLeft => self.move_col(-1),
             Action::MigRight => self.move_col(1),
             Action::NextFinding => self.next_failure(true),
@@ -366,6 +412,11 @@ fn state_style(theme: &Theme, s: &StepState) -> ratatui::style::Style {
 }
 
 pub fn render(state: &MigrationState, theme: &Theme, frame: &mut Frame, area: Rect, focused: bool) {
+    // The schema view takes the pane while it is open.
+    if let Some(v) = &state.schema {
+        super::schema_view::render(v, theme, frame, area);
+        return;
+    }
     // The status line wraps: an error with its way forward is read whole (up to 3 lines).
     let head_text_width =
         unicode_width::UnicodeWidthStr::width(state.error.as_deref().unwrap_or_default());

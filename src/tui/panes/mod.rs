@@ -6,3 +6,4 @@ pub mod placeholder;
 pub mod privileges;
 pub mod probes;
 pub mod rates;
+pub mod schema_view;
