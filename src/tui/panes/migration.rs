@@ -343,6 +343,12 @@ impl Component for MigrationState {
         ]
     }
 
+    fn input_hint(&self) -> Option<&'static str> {
+        self.schema
+            .as_ref()
+            .map(|_| "schema view: ↑↓/j k line  PgUp PgDn/space page  Home End  Esc/i/q closes")
+    }
+
     fn capture(&mut self, key: KeyEvent, ctx: &mut Ctx) -> bool {
         if let Some(v) = self.schema.as_mut() {
             if !v.key(&key) {
