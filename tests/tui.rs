@@ -1184,7 +1184,10 @@ async fn the_schema_view_shows_a_stages_objects_with_their_diffs_whole_at_80x24_
         "{s}"
     );
     assert!(s.contains("differs: table dbo.JobCode"), "{s}");
-    assert!(s.contains("schema view: ↑↓/j k line"), "the footer says the view's keys:\n{s}");
+    assert!(
+        s.contains("schema view: ↑↓/j k line"),
+        "the footer says the view's keys:\n{s}"
+    );
     // The procedure's diff is further down: scrolled to, its changed line is read whole.
     let mut found = String::new();
     for _ in 0..60 {
