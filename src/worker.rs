@@ -19,6 +19,7 @@ pub use crate::flows::migration::StepReport;
 pub use crate::flows::privileges::PrivilegeOutcome;
 pub use crate::flows::probes::{CheckResult, Status};
 pub use crate::flows::rates::{ApplyPreparation, PreviewOutcome};
+pub use crate::flows::schema::SchemaOutcome;
 
 pub type TaskId = u64;
 
@@ -195,7 +196,7 @@ pub enum Event {
     },
     SchemaDiff {
         id: TaskId,
-        outcome: Box<crate::flows::schema::SchemaOutcome>,
+        outcome: Box<SchemaOutcome>,
     },
     Audit(Vec<AuditRecord>),
 }

@@ -9,8 +9,8 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use crate::domain::schema::diff::State;
-use crate::flows::schema::SchemaOutcome;
 use crate::tui::theme::Theme;
+use crate::worker::SchemaOutcome;
 use crate::worker::TaskId;
 
 /// How a line reads.
