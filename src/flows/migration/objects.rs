@@ -150,6 +150,22 @@ pub(super) async fn finish(
                 }
                 continue;
             }
+            // A foreign key to a table the target lacks (one the stage does not move) cannot
+            // be made: said, and the others are.
+            let mut s = s.clone();
+            if foreign_keys {
+                s.foreign_keys.retain(|f| {
+                    let there = find(&f.references).is_some();
+                    if !there {
+                        problems.push(format!(
+                            "{}: foreign key {} was not created: it references {}, which {} lacks (include it in the stage, or create it there)",
+                            t.name, f.name, f.references, p.target
+                        ));
+                    }
+                    there
+                });
+            }
+            let s = &s;
             let to = with_parts(&t.name, current, s, foreign_keys);
             let change = Change::Reshape {
                 table: t.name.clone(),
