@@ -553,3 +553,47 @@ fn the_cli_leaves_rates_on_record_out_until_replace_recorded_and_asks_no_confirm
         "{rows}"
     );
 }
+
+#[tokio::test]
+async fn a_stored_procedure_the_sandbox_cannot_run_says_so_and_writes_nothing() {
+    let mut demo = common::demo();
+    {
+        let c = demo.node("node1");
+        let mut p = tpdb::db::sandbox::seed_objects::node1_modules()
+            .into_iter()
+            .find(|o| o.name.name == "usp_UpsertSiteJobCodeRate")
+            .unwrap();
+        p.name = tpdb::domain::tsql::ObjectName::new("dbo", "usp_WriteRates");
+        tpdb::db::sandbox::objects::store(&c, &p).unwrap();
+        tpdb::db::sandbox::security::register_object(&c, &p.name, "P").unwrap();
+        set_permission(
+            &c,
+            PermState::Grant,
+            "EXECUTE",
+            &Securable::object("dbo", "usp_WriteRates"),
+            "sp-billing-dataflow",
+        )
+        .unwrap();
+    }
+    demo.edit_config(|t| {
+        t.replace(
+            "write_path = \"procedure\"",
+            "write_path = \"procedure\"\nprocedure = \"dbo.usp_WriteRates\"",
+        )
+    });
+    let before = common::count(&demo.node("node1"), r#"SELECT COUNT(*) FROM "dbo.SiteJobCodeRate""#);
+    let mut p = params(Method::Average);
+    p.sites = vec![1, 2];
+    let out = preview(&demo.config, &p, &no_progress).await.unwrap();
+    let prep = prepare_apply(&demo.config, &out, false).unwrap();
+    let e = apply(&demo.config, &prep).await.unwrap_err().to_string();
+    assert!(
+        e.contains("the sandbox keeps dbo.usp_WriteRates's definition (compared and migrated like any object) but runs only dbo.usp_UpsertSiteJobCodeRate itself: nothing was written"),
+        "{e}"
+    );
+    assert!(!e.contains("Could not find stored procedure"), "{e}");
+    assert_eq!(
+        common::count(&demo.node("node1"), r#"SELECT COUNT(*) FROM "dbo.SiteJobCodeRate""#),
+        before
+    );
+}

@@ -1263,6 +1263,16 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
                 WritePath::Procedure => {
                     s.require(c, "EXECUTE", &target.procedure)?;
                     if target.procedure.to_string() != UPSERT_PROCEDURE {
+                        if let Some(o) = objects::stored(c, &target.procedure)
+                            .filter(|o| o.kind == crate::domain::schema::Kind::Procedure)
+                        {
+                            // Kept, compared and migrated, but not run: the sandbox is no T-SQL
+                            // engine. Said as what it is, never as a missing procedure.
+                            return Err(DbError::Other(format!(
+                                "the sandbox keeps {}'s definition (compared and migrated like any object) but runs only {UPSERT_PROCEDURE} itself: nothing was written; write through {UPSERT_PROCEDURE}, or against SQL Server",
+                                o.name
+                            )));
+                        }
                         return Err(DbError::server(
                             2812,
                             62,

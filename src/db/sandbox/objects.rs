@@ -40,6 +40,18 @@ pub fn store(conn: &Connection, object: &SchemaObject) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// The stored definition of `name` (names compared as the default collation does), if any.
+pub fn stored(conn: &Connection, name: &ObjectName) -> Option<SchemaObject> {
+    let json: String = conn
+        .query_row(
+            r#"SELECT definition FROM "sys.schema_objects" WHERE schema_name = ?1 COLLATE NOCASE AND name = ?2 COLLATE NOCASE"#,
+            params![name.schema, name.name],
+            |r| r.get(0),
+        )
+        .ok()?;
+    serde_json::from_str(&json).ok()
+}
+
 /// Forget an object's definition (it was dropped).
 pub fn forget(conn: &Connection, object: &ObjectName) -> rusqlite::Result<()> {
     conn.execute(STORE_DDL, [])?;
