@@ -581,7 +581,10 @@ async fn a_stored_procedure_the_sandbox_cannot_run_says_so_and_writes_nothing() 
             "write_path = \"procedure\"\nprocedure = \"dbo.usp_WriteRates\"",
         )
     });
-    let before = common::count(&demo.node("node1"), r#"SELECT COUNT(*) FROM "dbo.SiteJobCodeRate""#);
+    let before = common::count(
+        &demo.node("node1"),
+        r#"SELECT COUNT(*) FROM "dbo.SiteJobCodeRate""#,
+    );
     let mut p = params(Method::Average);
     p.sites = vec![1, 2];
     let out = preview(&demo.config, &p, &no_progress).await.unwrap();
@@ -593,7 +596,10 @@ async fn a_stored_procedure_the_sandbox_cannot_run_says_so_and_writes_nothing() 
     );
     assert!(!e.contains("Could not find stored procedure"), "{e}");
     assert_eq!(
-        common::count(&demo.node("node1"), r#"SELECT COUNT(*) FROM "dbo.SiteJobCodeRate""#),
+        common::count(
+            &demo.node("node1"),
+            r#"SELECT COUNT(*) FROM "dbo.SiteJobCodeRate""#
+        ),
         before
     );
 }

@@ -195,3 +195,59 @@ fn the_assessment_names_each_object_the_target_lacks_or_has_otherwise_without_bl
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_login_without_view_definition_reads_modules_as_unreadable_naming_the_grant() {
+    use tpdb::db::Node;
+    let demo = common::demo();
+    let as_dataflow = tpdb::db::open(&demo.config, "uat", Some("sp-billing-dataflow")).unwrap();
+    let hidden = as_dataflow.schema().await.unwrap();
+    let p = hidden
+        .objects
+        .iter()
+        .find(|o| o.name.name == "usp_UpsertSiteJobCodeRate")
+        .unwrap();
+    assert_eq!(p.body, tpdb::domain::schema::Body::Module(None));
+    assert_eq!(
+        p.unreadable.as_deref(),
+        Some(
+            "the definition of procedure dbo.usp_UpsertSiteJobCodeRate cannot be read: this login lacks VIEW DEFINITION on it (GRANT VIEW DEFINITION ON OBJECT::[dbo].[usp_UpsertSiteJobCodeRate] TO the node's identity)"
+        )
+    );
+    // Tables are not modules: their definitions still read.
+    assert!(
+        hidden
+            .objects
+            .iter()
+            .any(|o| o.kind == Kind::Table && o.unreadable.is_none())
+    );
+    // Compared with node1, the procedure is unreadable, never "same" or "differs".
+    let node1 = tpdb::db::open(&demo.config, "node1", None)
+        .unwrap()
+        .schema()
+        .await
+        .unwrap();
+    let d = tpdb::domain::schema::diff::compare(&node1, &hidden, "node1", "uat");
+    let e = d
+        .entries
+        .iter()
+        .find(|e| e.name.name == "usp_UpsertSiteJobCodeRate")
+        .unwrap();
+    assert!(
+        matches!(&e.state, State::Unreadable { why } if why.starts_with("on uat: the definition of procedure")),
+        "{:?}",
+        e.state
+    );
+    // Granted, it reads.
+    tpdb::db::sandbox::security::set_permission(
+        &demo.node("uat"),
+        tpdb::domain::perms::PermState::Grant,
+        "VIEW DEFINITION",
+        &tpdb::domain::perms::Securable::object("dbo", "usp_UpsertSiteJobCodeRate"),
+        "sp-billing-dataflow",
+    )
+    .unwrap();
+    let as_dataflow = tpdb::db::open(&demo.config, "uat", Some("sp-billing-dataflow")).unwrap();
+    let shown = as_dataflow.schema().await.unwrap();
+    assert!(shown.get(&p.name).unwrap().unreadable.is_none());
+}

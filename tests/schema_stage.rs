@@ -229,11 +229,16 @@ async fn a_foreign_key_to_a_table_the_stage_leaves_out_is_said_and_the_rest_is_m
     empty(&demo, "training");
     demo.edit_config(|t| t.replace("exclude = []", "exclude = [\"dbo.Site\"]"));
     let run = |step| run_step(&demo.config, "training", step, &no_progress);
-    assert_eq!(run(Step::Assessment).await.unwrap().state, StepState::Passed);
+    assert_eq!(
+        run(Step::Assessment).await.unwrap().state,
+        StepState::Passed
+    );
     let r = run(Step::Copy).await.unwrap();
     assert_eq!(
         r.state,
-        StepState::Failed("the rows are copied, but 1 schema object is not as on the source".into()),
+        StepState::Failed(
+            "the rows are copied, but 1 schema object is not as on the source".into()
+        ),
         "{:#?}",
         r.findings
     );
@@ -243,7 +248,13 @@ async fn a_foreign_key_to_a_table_the_stage_leaves_out_is_said_and_the_rest_is_m
         "{:#?}",
         r.findings
     );
-    assert!(r.findings.iter().any(|f| f == "dbo.SiteJobCodeRate: 1 foreign key added on training"), "{:#?}", r.findings);
+    assert!(
+        r.findings
+            .iter()
+            .any(|f| f == "dbo.SiteJobCodeRate: 1 foreign key added on training"),
+        "{:#?}",
+        r.findings
+    );
     let r = run(Step::Rollback).await.unwrap();
     assert_eq!(r.state, StepState::Passed, "{:#?}", r.findings);
     assert!(schema(&demo, "training").await.objects.is_empty());

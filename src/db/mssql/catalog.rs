@@ -425,12 +425,12 @@ pub fn assemble(rows: &[Vec<Rec>; 10]) -> Vec<SchemaObject> {
                     o.name
                 ))
             }
-            None => o.unreadable = Some(no_view_definition(o)),
+            None => o.unreadable = Some(o.no_view_definition()),
         }
     }
     for (id, o) in by_id.iter_mut() {
         if o.kind.is_module() && !read.contains(id) && o.unreadable.is_none() {
-            o.unreadable = Some(no_view_definition(o));
+            o.unreadable = Some(o.no_view_definition());
         }
     }
     for r in synonyms {
@@ -477,15 +477,6 @@ pub fn assemble(rows: &[Vec<Rec>; 10]) -> Vec<SchemaObject> {
     }
     out.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
     out
-}
-
-fn no_view_definition(o: &SchemaObject) -> String {
-    format!(
-        "the definition of {} {} cannot be read: this login lacks VIEW DEFINITION on it (GRANT VIEW DEFINITION ON OBJECT::{} TO the node's identity)",
-        o.kind.label(),
-        o.name,
-        o.name.quoted()
-    )
 }
 
 #[cfg(test)]

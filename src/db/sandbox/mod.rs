@@ -479,7 +479,22 @@ impl Node for SandboxNode {
 
     async fn schema(&self) -> Result<crate::domain::schema::Schema, DbError> {
         let objects = self
-            .run(move |c, _| objects::read_all(c).map_err(DbError::Other))
+            .run(move |c, s| {
+                let mut all = objects::read_all(c).map_err(DbError::Other)?;
+                // A module's text is metadata: without VIEW DEFINITION it reads as NULL, as
+                // sys.sql_modules does on SQL Server, and the object says why.
+                for o in all.iter_mut().filter(|o| o.kind.is_module()) {
+                    let on_object = Securable::object(&o.name.schema, &o.name.name);
+                    let may = |on: &Securable| {
+                        s.catalog.evaluate(&s.user, "VIEW DEFINITION", on).allowed()
+                    };
+                    if !may(&Securable::Database) && !may(&on_object) {
+                        o.unreadable = Some(o.no_view_definition());
+                        o.body = crate::domain::schema::Body::Module(None);
+                    }
+                }
+                Ok(all)
+            })
             .await?;
         Ok(crate::domain::schema::Schema::new(
             objects,

@@ -3,7 +3,7 @@
 //! `sys.foreign_keys` and the other catalog views hold on SQL Server. A table the store does
 //! not describe (one a copy created from its columns) is read from SQLite itself: its columns
 //! and primary key, nothing more — which is what it has. Procedures other than the upsert are
-//! kept and compared, not run.
+//! kept and compared, not run. A module's text reads as NULL to a login without VIEW DEFINITION.
 
 use rusqlite::{Connection, params};
 

@@ -298,6 +298,16 @@ impl SchemaObject {
         canon::hash(&self.canonical())
     }
 
+    /// Why a login without VIEW DEFINITION on it cannot read its definition, with the grant.
+    pub fn no_view_definition(&self) -> String {
+        format!(
+            "the definition of {} {} cannot be read: this login lacks VIEW DEFINITION on it (GRANT VIEW DEFINITION ON OBJECT::{} TO the node's identity)",
+            self.kind.label(),
+            self.name,
+            self.name.quoted()
+        )
+    }
+
     /// The table definition of a table (None for other kinds).
     pub fn table(&self) -> Option<&TableDef> {
         match &self.body {
