@@ -259,3 +259,43 @@ async fn a_foreign_key_to_a_table_the_stage_leaves_out_is_said_and_the_rest_is_m
     assert_eq!(r.state, StepState::Passed, "{:#?}", r.findings);
     assert!(schema(&demo, "training").await.objects.is_empty());
 }
+
+#[test]
+fn the_sandbox_enforces_a_tables_checks_as_sql_server_does_and_adds_one_only_over_rows_that_pass() {
+    use tpdb::db::sandbox::objects::enforce_checks;
+    use tpdb::db::sandbox::security::sqlite_error;
+    let demo = common::demo();
+    let c = demo.node("training");
+    let insert = |rate: &str| {
+        c.execute(
+            &format!(r#"INSERT INTO "dbo.SiteJobCodeRate" VALUES (1, 1, {rate}, '2026-12-01', 'weighted')"#),
+            [],
+        )
+    };
+    let refused = sqlite_error(insert("0").unwrap_err());
+    assert_eq!(refused.number(), Some(547), "{refused}");
+    assert!(
+        refused.to_string().contains("The INSERT statement conflicted with the CHECK constraint \"CK_SiteJobCodeRate_hourly_rate\". The conflict occurred in database \"training\", table \"dbo.SiteJobCodeRate\"."),
+        "{refused}"
+    );
+    insert("12.5").unwrap();
+    let update = c
+        .execute(r#"UPDATE "dbo.SiteJobCodeRate" SET hourly_rate = -1"#, [])
+        .unwrap_err();
+    assert_eq!(sqlite_error(update).number(), Some(547));
+    // Without the check the row goes in; adding the check back is refused over it (WITH CHECK).
+    let full = tpdb::db::sandbox::seed_objects::app_table("dbo.SiteJobCodeRate").unwrap();
+    let def = full.table().unwrap().clone();
+    let mut bare = def.clone();
+    bare.checks.clear();
+    enforce_checks(&c, &full.name, &bare, "training").unwrap();
+    c.execute(r#"UPDATE "dbo.SiteJobCodeRate" SET hourly_rate = 0"#, [])
+        .unwrap();
+    let e = enforce_checks(&c, &full.name, &def, "training").unwrap_err();
+    assert_eq!(e.number(), Some(547));
+    assert!(
+        e.to_string()
+            .contains("The ALTER TABLE statement conflicted with the CHECK constraint"),
+        "{e}"
+    );
+}

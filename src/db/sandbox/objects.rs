@@ -113,9 +113,87 @@ pub fn apply(conn: &mut Connection, s: &Session, change: &Change) -> Result<(), 
         Change::Reshape { table, to, .. } => {
             let object = SchemaObject::new(table.clone(), Kind::Table, Body::Table(to.clone()));
             store(&tx, &object).map_err(sql)?;
+            enforce_checks(&tx, table, to, &s.database)?;
         }
     }
     tx.commit().map_err(sql)
+}
+
+/// The prefix of the triggers that enforce a table's check constraints (SQLite cannot add a
+/// CHECK to a table that exists).
+const CHECK_TRIGGER: &str = "tpdb check";
+
+/// A check's T-SQL definition with its `[column]`s as `NEW."column"`: the trigger's condition.
+fn on_new_row(definition: &str) -> String {
+    let mut out = String::new();
+    let mut rest = definition;
+    while let Some(open) = rest.find('[') {
+        let Some(close) = rest[open..].find(']') else {
+            break;
+        };
+        out.push_str(&rest[..open]);
+        let column = &rest[open + 1..open + close];
+        out.push_str(&format!("NEW.\"{}\"", column.replace('"', "\"\"")));
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Make SQLite enforce a table's check constraints as SQL Server does: each checked against
+/// the rows already there (`WITH CHECK`: a row that fails refuses it, 547), then on every
+/// insert and update. A definition SQLite cannot evaluate is kept and compared, not enforced.
+pub fn enforce_checks(
+    conn: &Connection,
+    table: &ObjectName,
+    def: &TableDef,
+    database: &str,
+) -> Result<(), DbError> {
+    let sql = |e: rusqlite::Error| DbError::Other(format!("sandbox object store: {e}"));
+    let ident = super::table_ident(table);
+    let old: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?1 AND name LIKE ?2")
+        .and_then(|mut st| {
+            st.query_map(params![table.sandbox_table(), format!("{CHECK_TRIGGER} %")], |r| r.get(0))?
+                .collect()
+        })
+        .map_err(sql)?;
+    for t in old {
+        conn.execute(&format!("DROP TRIGGER \"{}\"", t.replace('"', "\"\"")), [])
+            .map_err(sql)?;
+    }
+    for c in &def.checks {
+        let failing: Result<i64, _> = conn.query_row(
+            &format!("SELECT COUNT(*) FROM {ident} WHERE NOT ({})", c.definition),
+            [],
+            |r| r.get(0),
+        );
+        let Ok(failing) = failing else {
+            continue; // Not an expression SQLite knows: kept, not enforced.
+        };
+        let conflict = |statement: &str| {
+            format!(
+                "The {statement} statement conflicted with the CHECK constraint \"{}\". The conflict occurred in database \"{database}\", table \"{table}\".",
+                c.name
+            )
+        };
+        if failing > 0 {
+            return Err(DbError::server(547, 0, 16, conflict("ALTER TABLE")));
+        }
+        for event in ["INSERT", "UPDATE"] {
+            let name = format!("{CHECK_TRIGGER} {table} {} {event}", c.name);
+            let create = format!(
+                "CREATE TRIGGER \"{}\" BEFORE {event} ON {ident} WHEN NOT ({}) BEGIN SELECT RAISE(ABORT, '{}'); END",
+                name.replace('"', "\"\""),
+                on_new_row(&c.definition),
+                conflict(event).replace('\'', "''")
+            );
+            if conn.execute(&create, []).is_err() {
+                break;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Every object of the node: the stored ones, and each table in `sys.objects` (from the store

@@ -485,6 +485,13 @@ pub fn sqlite_error(e: rusqlite::Error) -> DbError {
             .to_string();
         return DbError::server(207, 1, 16, format!("Invalid column name '{col}'."));
     }
+    // A check constraint's trigger (objects::enforce_checks) raises SQL Server's own text.
+    if let Some(at) = text
+        .find("The INSERT statement conflicted with the CHECK constraint")
+        .or_else(|| text.find("The UPDATE statement conflicted with the CHECK constraint"))
+    {
+        return DbError::server(547, 0, 16, text[at..].to_string());
+    }
     DbError::Other(format!("sandbox: {text}"))
 }
 

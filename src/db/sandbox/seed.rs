@@ -204,7 +204,12 @@ fn finish_node_file(conn: Connection, meta: &[(&str, String)]) -> rusqlite::Resu
     Ok(())
 }
 
-fn deploy_app_schema(conn: &Connection, skip: &[&str], uat: bool) -> rusqlite::Result<()> {
+fn deploy_app_schema(
+    conn: &Connection,
+    database: &str,
+    skip: &[&str],
+    uat: bool,
+) -> rusqlite::Result<()> {
     for t in APP_TABLES {
         if !skip.contains(&t) {
             conn.execute(app_table_ddl(t), [])?;
@@ -214,6 +219,15 @@ fn deploy_app_schema(conn: &Connection, skip: &[&str], uat: bool) -> rusqlite::R
                 seed_objects::uat_extra_index(&mut definition);
             }
             objects::store(conn, &definition)?;
+            if let Some(def) = definition.table() {
+                // Its checks hold on the seeded rows, so this only fails on a broken seed.
+                objects::enforce_checks(conn, &definition.name, def, database).map_err(|e| {
+                    rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
+                        Some(e.to_string()),
+                    )
+                })?;
+            }
         }
     }
     register_object(conn, &obj(super::UPSERT_PROCEDURE), "P")?;
@@ -234,7 +248,7 @@ fn add_user_in_roles(
 }
 
 fn seed_node1(conn: &Connection) -> rusqlite::Result<()> {
-    deploy_app_schema(conn, &[], false)?;
+    deploy_app_schema(conn, "node1", &[], false)?;
     for m in seed_objects::node1_modules() {
         objects::store(conn, &m)?;
     }
@@ -396,7 +410,7 @@ fn seed_target(conn: &Connection, name: &str) -> rusqlite::Result<()> {
         "uat" => &["dbo.SiteJobCodeRate"],
         _ => &[],
     };
-    deploy_app_schema(conn, missing, name == "uat")?;
+    deploy_app_schema(conn, name, missing, name == "uat")?;
     for m in seed_objects::target_modules(name) {
         objects::store(conn, &m)?;
     }
@@ -470,7 +484,7 @@ pub fn create_node(path: &Path, name: &str, scale: u64) -> rusqlite::Result<u64>
 }
 
 /// Bump when the demo's content changes, so old demos are rebuilt.
-pub const SEED_VERSION: u32 = 3;
+pub const SEED_VERSION: u32 = 4;
 
 /// Read a node file's meta value.
 pub fn meta(path: &Path, key: &str) -> Option<String> {
