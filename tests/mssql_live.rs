@@ -680,3 +680,137 @@ async fn a_schema_script_run_on_an_empty_database_makes_its_schema_identical() {
     src.drop_now().await;
     tgt.drop_now().await;
 }
+
+#[tokio::test]
+#[ignore = "needs a SQL Server: set TPDB_TEST_MSSQL and run with --ignored"]
+async fn a_stage_makes_every_schema_object_as_on_the_source_and_rollback_takes_them_away() {
+    let (Some(src), Some(tgt)) = (
+        LiveDb::create("objsrc").await,
+        LiveDb::create("objtgt").await,
+    ) else {
+        return;
+    };
+    let mut s = src.connect().await;
+    for batch in [
+        "CREATE TABLE dbo.Site (site_id int IDENTITY(1,1) NOT NULL CONSTRAINT PK_Site PRIMARY KEY, \
+         site_name nvarchar(200) NOT NULL, region nvarchar(50) NOT NULL CONSTRAINT DF_Site_region DEFAULT (N'south'));",
+        "CREATE TABLE dbo.SiteRate (site_id int NOT NULL, effective_date date NOT NULL, hourly_rate decimal(9,4) NOT NULL, \
+         CONSTRAINT PK_SiteRate PRIMARY KEY CLUSTERED (site_id, effective_date), \
+         CONSTRAINT CK_SiteRate_rate CHECK (hourly_rate > 0), \
+         CONSTRAINT FK_SiteRate_Site FOREIGN KEY (site_id) REFERENCES dbo.Site (site_id));",
+        "CREATE NONCLUSTERED INDEX IX_SiteRate_date ON dbo.SiteRate (effective_date) INCLUDE (hourly_rate);",
+        "SET IDENTITY_INSERT dbo.Site ON; INSERT dbo.Site (site_id, site_name, region) VALUES (1, N'Dallas', N'south'), (5, N'Boston', N'east'); SET IDENTITY_INSERT dbo.Site OFF;",
+        "INSERT dbo.SiteRate VALUES (1, '2026-01-01', 15.5), (5, '2026-01-01', 14.25);",
+        "CREATE FUNCTION dbo.fn_Round (@r decimal(19,6)) RETURNS decimal(9,4) AS BEGIN RETURN ROUND(@r, 4); END",
+        "CREATE VIEW dbo.v_Rate AS SELECT site_id, dbo.fn_Round(hourly_rate) AS rate FROM dbo.SiteRate;",
+        "CREATE PROCEDURE dbo.usp_Rate @site int AS BEGIN SET NOCOUNT ON; SELECT rate FROM dbo.v_Rate WHERE site_id = @site; END",
+        "CREATE TRIGGER dbo.tr_SiteRate ON dbo.SiteRate AFTER DELETE AS BEGIN SET NOCOUNT ON; \
+         IF EXISTS (SELECT 1 FROM deleted) THROW 50001, N'rates are history', 1; END",
+    ] {
+        exec(&mut s, batch).await;
+    }
+    // The target has an older procedure under the same name, granted to a user: the stage
+    // alters it (the grant stays) and the rollback brings the old text back.
+    let mut t = tgt.connect().await;
+    for batch in [
+        "CREATE PROCEDURE dbo.usp_Rate @site int AS BEGIN SELECT 1 AS rate; END",
+        "CREATE USER rate_reader WITHOUT LOGIN;",
+        "GRANT EXECUTE ON OBJECT::dbo.usp_Rate TO rate_reader;",
+    ] {
+        exec(&mut t, batch).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("tpdb.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"{}
+{}
+[migration]
+source = "src"
+include = ["dbo.*"]
+
+[[migration.stages]]
+name = "dev"
+target = "tgt"
+{PATHS}"#,
+            src.live.node_toml("src"),
+            tgt.live.node_toml("tgt")
+        ),
+    )
+    .unwrap();
+    let step = |s: &str| run(&cfg, &["migrate", "run", "dev", "--step", s, "--yes"]);
+    let r = step("assessment");
+    expect(0, &r, "assessment");
+    assert!(
+        r.1.contains("procedure dbo.usp_Rate differs on tgt: the copy replaces it"),
+        "{}",
+        r.1
+    );
+    let r = step("copy");
+    expect(0, &r, "copy");
+    for made in [
+        "dbo.SiteRate: 2 constraints or indexes added on tgt",
+        "dbo.SiteRate: 1 foreign key added on tgt",
+        "create scalar function dbo.fn_Round on tgt",
+        "create view dbo.v_Rate on tgt",
+        "replace procedure dbo.usp_Rate on tgt",
+        "create trigger dbo.tr_SiteRate on tgt",
+    ] {
+        assert!(r.1.contains(made), "{made}:\n{}", r.1);
+    }
+    expect(0, &step("validate"), "validate");
+    expect(
+        0,
+        &run(&cfg, &["schema", "diff", "--from", "src", "--to", "tgt"]),
+        "the target after the stage",
+    );
+    for (sql, want) in [
+        // Identity values kept, and the column is an identity column.
+        (
+            "SELECT COUNT(*) FROM dbo.Site WHERE site_id = 5 AND region = N'east'",
+            1,
+        ),
+        (
+            "SELECT COUNT(*) FROM sys.identity_columns WHERE object_id = OBJECT_ID(N'dbo.Site')",
+            1,
+        ),
+        // Trusted: added WITH CHECK over the rows loaded.
+        (
+            "SELECT COUNT(*) FROM sys.check_constraints WHERE name = N'CK_SiteRate_rate' AND is_not_trusted = 0",
+            1,
+        ),
+        (
+            "SELECT COUNT(*) FROM sys.foreign_keys WHERE name = N'FK_SiteRate_Site' AND is_not_trusted = 0",
+            1,
+        ),
+        // The grant on the altered procedure stays.
+        (
+            "SELECT COUNT(*) FROM sys.database_permissions WHERE major_id = OBJECT_ID(N'dbo.usp_Rate') AND permission_name = N'EXECUTE'",
+            1,
+        ),
+    ] {
+        assert_eq!(scalar(&mut t, sql).await, want, "{sql}");
+    }
+    let r = run(&cfg, &["migrate", "rollback", "dev", "--yes"]);
+    expect(0, &r, "rollback");
+    for (sql, want) in [
+        (
+            "SELECT COUNT(*) FROM sys.objects WHERE name IN (N'Site', N'SiteRate', N'fn_Round', N'v_Rate', N'tr_SiteRate')",
+            0,
+        ),
+        (
+            "SELECT COUNT(*) FROM sys.sql_modules WHERE object_id = OBJECT_ID(N'dbo.usp_Rate') AND definition LIKE N'%SELECT 1 AS rate%'",
+            1,
+        ),
+        (
+            "SELECT COUNT(*) FROM sys.database_permissions WHERE major_id = OBJECT_ID(N'dbo.usp_Rate') AND permission_name = N'EXECUTE'",
+            1,
+        ),
+    ] {
+        assert_eq!(scalar(&mut t, sql).await, want, "{sql}");
+    }
+    drop((s, t));
+    src.drop_now().await;
+    tgt.drop_now().await;
+}
