@@ -135,6 +135,7 @@ async fn thirty_kills_at_random_instants_never_wedge_the_stage_and_lose_or_dupli
         Some(0)
     );
     let before = checksums(&demo, "training").await;
+    let objects_before = object_hashes(&demo, "training").await;
     let source = checksums(&demo, "node1").await;
 
     // How long each command takes uninterrupted here: the window kills are drawn from.
@@ -269,6 +270,11 @@ async fn thirty_kills_at_random_instants_never_wedge_the_stage_and_lose_or_dupli
         checksums(&demo, "training").await,
         before,
         "seed {seed}: the final rollback did not return training to its pre-stage state"
+    );
+    assert_eq!(
+        object_hashes(&demo, "training").await,
+        objects_before,
+        "seed {seed}: the final rollback left schema objects other than before"
     );
     // A final copy and validation: source and target equal, no key twice.
     for step in ["copy", "validate"] {
@@ -677,4 +683,18 @@ async fn sigterm_to_the_tui_during_a_copy_restores_the_terminal_and_leaves_it_in
     assert_eq!(session.format("#{alternate_on}"), "0");
     assert_eq!(session.format("#{mouse_any_flag}"), "0");
     interrupted_then_rolled_back(&demo, &before).await;
+}
+
+/// Every schema object of a node with the hash of its canonical definition.
+async fn object_hashes(demo: &Demo, node: &str) -> std::collections::BTreeMap<String, String> {
+    use tpdb::db::Node;
+    tpdb::db::open(&demo.config, node, None)
+        .unwrap()
+        .schema()
+        .await
+        .unwrap()
+        .objects
+        .iter()
+        .map(|o| (o.name.to_string(), o.hash()))
+        .collect()
 }
