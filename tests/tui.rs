@@ -1216,3 +1216,48 @@ async fn the_schema_view_shows_a_stages_objects_with_their_diffs_whole_at_80x24_
         "{s}"
     );
 }
+
+#[test]
+fn t_selects_in_the_audit_trail_and_enter_shows_a_record_whole_at_80x24() {
+    let mut app = app();
+    let now = Instant::now();
+    app.on_key(key('5'), now);
+    let record = |action: &str, detail: &str| {
+        let mut r = tpdb::audit::AuditRecord::new(
+            "uat",
+            "migration_user",
+            action,
+            &["ALTER PROCEDURE dbo.p AS SELECT 1".to_string()],
+        );
+        r.outcome = "ok".into();
+        r.detail = detail.into();
+        r
+    };
+    let long = "replace procedure dbo.usp_UpsertSiteJobCodeRate on uat: ALTER, so the EXECUTE grant to sp-billing-dataflow stays as it was before the stage";
+    app.on_event(Event::Audit(vec![
+        record("migrate.schema_object", long),
+        record("migrate.copy_rows", "dbo.Site: every row"),
+    ]));
+    let s = screen(&render(&app, 80, 24));
+    assert!(
+        s.contains("replace proc…"),
+        "cut at 80 columns, and says so:\n{s}"
+    );
+    assert!(!s.contains("stays as it was before the stage"), "{s}");
+    app.on_key(key('t'), now);
+    assert!(app.activity.audit_focus);
+    // Newest first: one down is the older record, the schema change.
+    app.on_key(code(KeyCode::Down), now);
+    app.on_key(code(KeyCode::Enter), now);
+    let s = screen(&render(&app, 80, 24));
+    assert!(s.contains("Audit record"), "{s}");
+    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    for w in long.split_whitespace() {
+        assert!(flat.contains(w), "{w} missing:\n{s}");
+    }
+    assert!(flat.contains("1 statement (SHA-256"), "{s}");
+    app.on_key(code(KeyCode::Esc), now);
+    assert!(!app.activity.detail);
+    app.on_key(key('t'), now);
+    assert!(!app.activity.audit_focus);
+}

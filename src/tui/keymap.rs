@@ -85,6 +85,7 @@ pub enum Action {
     MigLeft,
     MigRight,
     MigSchema,
+    ActivityAudit,
 }
 
 /// Every action: config name, scope, description, default keys.
@@ -460,6 +461,13 @@ const ACTIONS: &[(Action, &str, Scope, &str, &[&str])] = &[
         Scope::Activity,
         "cancel the selected task",
         &["x"],
+    ),
+    (
+        Action::ActivityAudit,
+        "activity_audit",
+        Scope::Activity,
+        "toggle: select in the tasks or in the audit trail",
+        &["t"],
     ),
 ];
 

@@ -36,8 +36,12 @@ pub struct ActivityState {
     pub selected: usize,
     pub audit: Vec<AuditRecord>,
     pub log: VecDeque<String>,
-    /// The selected task's detail popup is open.
+    /// The selected task's (or audit record's) detail popup is open.
     pub detail: bool,
+    /// ↑↓ and Enter act on the audit trail (newest first), not on the tasks.
+    pub audit_focus: bool,
+    /// The selected audit record, counted from the newest.
+    pub audit_selected: usize,
 }
 
 impl ActivityState {
@@ -85,6 +89,11 @@ impl ActivityState {
     }
 
     pub fn move_by(&mut self, delta: isize) {
+        if self.audit_focus {
+            let last = self.audit.len().saturating_sub(1) as isize;
+            self.audit_selected = (self.audit_selected as isize + delta).clamp(0, last) as usize;
+            return;
+        }
         if !self.tasks.is_empty() {
             let last = self.tasks.len() as isize - 1;
             self.selected = (self.selected as isize + delta).clamp(0, last) as usize;
@@ -115,7 +124,10 @@ impl Component for ActivityState {
     fn on_event(&mut self, ev: Event, _ctx: &mut Ctx) {
         match ev {
             Event::TaskStarted { id, label, writes } => self.started(id, label, writes),
-            Event::Audit(records) => self.audit = records,
+            Event::Audit(records) => {
+                self.audit = records;
+                self.audit_selected = self.audit_selected.min(self.audit.len().saturating_sub(1));
+            }
             _ => {}
         }
     }
@@ -137,7 +149,7 @@ impl Component for ActivityState {
     }
 
     fn hints(&self) -> Vec<Action> {
-        vec![Action::CancelTask, Action::Detail]
+        vec![Action::CancelTask, Action::Detail, Action::ActivityAudit]
     }
 
     fn capture(&mut self, key: KeyEvent, _ctx: &mut Ctx) -> bool {
@@ -151,7 +163,14 @@ impl Component for ActivityState {
                     ctx.outbox.push(Command::Cancel { id });
                 }
             }
-            Action::Detail => self.detail = self.tasks.get(self.selected).is_some(),
+            Action::Detail => {
+                self.detail = if self.audit_focus {
+                    !self.audit.is_empty()
+                } else {
+                    self.tasks.get(self.selected).is_some()
+                }
+            }
+            Action::ActivityAudit => self.audit_focus = !self.audit_focus,
             _ => return false,
         }
         true
@@ -181,7 +200,36 @@ fn task_cells(t: &TaskView) -> [String; 4] {
 
 /// The selected task whole, wrapped, over the pane.
 fn render_detail(state: &ActivityState, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let Some(t) = state.tasks.get(state.selected).filter(|_| state.detail) else {
+    if !state.detail {
+        return;
+    }
+    if state.audit_focus {
+        let Some(r) = state.audit.iter().rev().nth(state.audit_selected) else {
+            return;
+        };
+        let mut fields = vec![
+            ("time", r.time.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
+            ("os user", r.os_user.clone()),
+            ("identity", r.identity.clone()),
+            ("node", r.node.clone()),
+            ("action", r.action.clone()),
+            ("outcome", r.outcome.clone()),
+            ("detail", r.detail.clone()),
+        ];
+        if r.statements > 0 {
+            fields.push((
+                "statements",
+                format!(
+                    "{} (SHA-256 {})",
+                    crate::domain::progress::count(r.statements as i64, "statement", "statements"),
+                    r.statement_digest
+                ),
+            ));
+        }
+        crate::tui::widgets::detail_popup(frame, area, theme, "Audit record", &fields);
+        return;
+    }
+    let Some(t) = state.tasks.get(state.selected) else {
         return;
     };
     let [id, label, st, message] = task_cells(t);
@@ -247,7 +295,7 @@ pub fn render(state: &ActivityState, theme: &Theme, frame: &mut Frame, area: Rec
                 _ => ratatui::widgets::Cell::from(text),
             }
         }));
-        if *i == state.selected && focused {
+        if *i == state.selected && focused && !state.audit_focus {
             row.style(theme.selected())
         } else {
             row.style(theme.text())
@@ -259,7 +307,7 @@ pub fn render(state: &ActivityState, theme: &Theme, frame: &mut Frame, area: Rec
             " Tasks — {running} running · x cancels the selected one · Enter shows it whole "
         ))
         .title_style(theme.title())
-        .border_style(theme.border(focused));
+        .border_style(theme.border(focused && !state.audit_focus));
     if state.tasks.is_empty() {
         frame.render_widget(
             Paragraph::new(Line::styled("no tasks yet", theme.muted())).block(block),
@@ -276,7 +324,11 @@ pub fn render(state: &ActivityState, theme: &Theme, frame: &mut Frame, area: Rec
     }
 
     let visible = audit.height.saturating_sub(3) as usize;
-    let shown: Vec<_> = state.audit.iter().rev().take(visible).collect();
+    // Newest first, scrolled so the selected record is in view.
+    let skip = state
+        .audit_selected
+        .saturating_sub(visible.saturating_sub(1));
+    let shown: Vec<_> = state.audit.iter().rev().skip(skip).take(visible).collect();
     let cells: Vec<[String; 7]> = shown
         .iter()
         .map(|r| {
@@ -298,7 +350,7 @@ pub fn render(state: &ActivityState, theme: &Theme, frame: &mut Frame, area: Rec
         .map(|(i, c)| c.wanting(cells.iter().map(|r| r[i].as_str()), 40))
         .collect();
     let fitted = columns::fit(&cols, audit.width.saturating_sub(2), 1);
-    let rows = shown.iter().zip(&cells).map(|(r, cells)| {
+    let rows = shown.iter().zip(&cells).enumerate().map(|(n, (r, cells))| {
         let style = match r.outcome.as_str() {
             "ok" => theme.fg("ok"),
             "refused" => theme.fg("denied"),
@@ -308,7 +360,11 @@ pub fn render(state: &ActivityState, theme: &Theme, frame: &mut Frame, area: Rec
             .iter()
             .map(|(i, w)| columns::cut(&cells[*i], *w))
             .collect();
-        Row::new(cut).style(style)
+        if focused && state.audit_focus && skip + n == state.audit_selected {
+            Row::new(cut).style(theme.selected())
+        } else {
+            Row::new(cut).style(style)
+        }
     });
     let titles: Vec<&str> = AUDIT_COLUMNS.iter().map(|c| c.title).collect();
     frame.render_widget(
@@ -316,9 +372,9 @@ pub fn render(state: &ActivityState, theme: &Theme, frame: &mut Frame, area: Rec
             .header(Row::new(columns::pick(&titles, &fitted)).style(theme.header()))
             .block(
                 Block::bordered()
-                    .title(" Audit trail (newest first) ")
+                    .title(" Audit trail (newest first) — t selects here · Enter shows it whole ")
                     .title_style(theme.title())
-                    .border_style(theme.border(false)),
+                    .border_style(theme.border(focused && state.audit_focus)),
             ),
         audit,
     );
