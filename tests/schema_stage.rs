@@ -299,3 +299,66 @@ fn the_sandbox_enforces_a_tables_checks_as_sql_server_does_and_adds_one_only_ove
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn the_targets_own_foreign_keys_order_the_copy_and_the_rollback_children_emptied_first_parents_filled_first()
+ {
+    let demo = common::demo();
+    let run = |step| run_step(&demo.config, "training", step, &no_progress);
+    assert_eq!(
+        run(Step::Assessment).await.unwrap().state,
+        StepState::Passed
+    );
+    let r = run(Step::Copy).await.unwrap();
+    assert_eq!(r.state, StepState::Passed, "{:#?}", r.findings);
+    let at = |findings: &[String], needle: &str| {
+        findings
+            .iter()
+            .position(|f| f.starts_with(needle))
+            .unwrap_or_else(|| panic!("{needle}: {findings:#?}"))
+    };
+    // Prepared (emptied) child first: SiteJobCodeRate references Site and JobCode on training.
+    let child = at(&r.findings, "dbo.SiteJobCodeRate on training is empty");
+    assert!(
+        child < at(&r.findings, "emptied dbo.Site on training"),
+        "{:#?}",
+        r.findings
+    );
+    assert!(
+        child < at(&r.findings, "dbo.JobCode on training is empty"),
+        "{:#?}",
+        r.findings
+    );
+    // Loaded parent first.
+    let loaded: Vec<&str> = r.tables.iter().map(|(n, _, _)| n.as_str()).collect();
+    let pos = |n: &str| loaded.iter().position(|x| *x == n).unwrap();
+    assert!(
+        pos("dbo.Site") < pos("dbo.SiteJobCodeRate")
+            && pos("dbo.JobCode") < pos("dbo.SiteJobCodeRate"),
+        "{loaded:?}"
+    );
+
+    let r = run(Step::Rollback).await.unwrap();
+    assert_eq!(r.state, StepState::Passed, "{:#?}", r.findings);
+    let restored = |n: &str| at(&r.findings, &format!("{n}: restored"));
+    assert!(
+        restored("dbo.Site") < restored("dbo.SiteJobCodeRate"),
+        "{:#?}",
+        r.findings
+    );
+    assert!(
+        restored("dbo.JobCode") < restored("dbo.SiteJobCodeRate"),
+        "{:#?}",
+        r.findings
+    );
+    let audit = std::fs::read_to_string(demo.path("audit.jsonl")).unwrap();
+    let emptied = |n: &str| {
+        audit
+            .find(&format!(
+                "{n}: emptied before the tables it references are restored"
+            ))
+            .unwrap_or_else(|| panic!("{n} not emptied first:\n{audit}"))
+    };
+    assert!(emptied("dbo.SiteJobCodeRate") < emptied("dbo.Site"));
+    assert!(emptied("dbo.SiteJobCodeRate") < emptied("dbo.JobCode"));
+}

@@ -367,6 +367,19 @@ impl Schema {
         }
     }
 
+    /// Every foreign key as (its table, the table it references).
+    pub fn foreign_key_references(&self) -> Vec<(ObjectName, ObjectName)> {
+        self.objects
+            .iter()
+            .filter_map(|o| o.table().map(|t| (o, t)))
+            .flat_map(|(o, t)| {
+                t.foreign_keys
+                    .iter()
+                    .map(|f| (o.name.clone(), f.references.clone()))
+            })
+            .collect()
+    }
+
     /// A lookup by name under this schema's collation, built once (`get` for many names).
     pub fn lookup<'a>(&'a self) -> impl Fn(&ObjectName) -> Option<&'a SchemaObject> + 'a {
         let map: std::collections::HashMap<(String, String), usize> = self

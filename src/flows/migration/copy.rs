@@ -261,18 +261,19 @@ pub(super) async fn copy(
     // The time left, from a moving rate over every table of this run.
     let eta = std::sync::Mutex::new(Eta::default());
     let mut tables = Vec::new();
-    for t in &source_tables {
+    // The target's own foreign keys order the work: every table is prepared (emptied) child
+    // first before any is loaded, and loaded parent first, so no delete or insert meets a
+    // reference it breaks. Without them the source's order stands.
+    let order = load_order_of(&tgt, &source_tables, collation).await;
+    let mut prepared: std::collections::HashMap<usize, (PreStage, bool)> =
+        std::collections::HashMap::new();
+    for &i in order.iter().rev() {
+        let t = &source_tables[i];
         let name = t.name.to_string();
         if excluded(t) {
-            findings.push(format!(
-                "{name}: no primary key, not copied (keyless = \"exclude\")"
-            ));
             continue;
         }
-        let checkpoint = j.checkpoint(stage, &t.name).map_err(Error::Io)?;
-        if let Some((_, rows, true)) = &checkpoint {
-            done_rows += rows;
-            tables.push((name.clone(), *rows, "already copied".into()));
+        if let Some((_, _, true)) = j.checkpoint(stage, &t.name).map_err(Error::Io)? {
             continue;
         }
         let existing = super::find_table(&target_tables, &t.name, collation);
@@ -324,6 +325,28 @@ pub(super) async fn copy(
                 "{name}, which this stage created on {target}, is gone: roll the stage back (`tpdb migrate rollback {stage} --yes`) and copy again"
             )));
         }
+        prepared.insert(i, (pre, fresh));
+    }
+    for &i in &order {
+        let t = &source_tables[i];
+        let name = t.name.to_string();
+        if excluded(t) {
+            findings.push(format!(
+                "{name}: no primary key, not copied (keyless = \"exclude\")"
+            ));
+            continue;
+        }
+        let checkpoint = j.checkpoint(stage, &t.name).map_err(Error::Io)?;
+        if let Some((_, rows, true)) = &checkpoint {
+            done_rows += rows;
+            tables.push((name.clone(), *rows, "already copied".into()));
+            continue;
+        }
+        let Some((pre, fresh)) = prepared.remove(&i) else {
+            return Err(Error::Io(format!(
+                "{name}: not prepared before its load (the journal changed during the copy?)"
+            )));
+        };
         // A merge upserts by key into rows the target already had; every other copy owns the
         // table (created or emptied) and replaces whole key ranges.
         // Decided when the stage first wrote the table; a policy changed since then waits for a
@@ -594,6 +617,22 @@ pub(super) async fn copy(
         }
     }
     Ok((StepState::Passed, findings, tables))
+}
+
+/// The order to load `tables` in: after the tables each references by a foreign key the
+/// target has (its own; a stage's come after the rows). The source's order where the target's
+/// schema cannot be read or says nothing.
+async fn load_order_of(
+    tgt: &AnyNode,
+    tables: &[TableInfo],
+    collation: crate::domain::tsql::Collation,
+) -> Vec<usize> {
+    let names: Vec<_> = tables.iter().map(|t| t.name.clone()).collect();
+    let references = match tgt.schema().await {
+        Ok(s) => s.foreign_key_references(),
+        Err(_) => Vec::new(),
+    };
+    crate::domain::schema::order::load_order(&names, &references, collation)
 }
 
 /// A key as the audit shows it: `(18004)` or `(4, 1)`.

@@ -218,8 +218,42 @@ pub(super) async fn rollback(
     bad += not_undone;
     let all = j.all_prestage(stage).map_err(Error::Io)?;
     let count = all.len();
-    // Undo in the reverse of the order the stage first wrote the tables.
-    for (done, p) in all.into_iter().rev().enumerate() {
+    // The target's own foreign keys order the undo: every table that existed is emptied child
+    // first, then each is restored parent first, so no delete or insert breaks a reference.
+    // Without foreign keys, the reverse of the order the stage first wrote the tables.
+    let newest_first: Vec<PreStage> = all.into_iter().rev().collect();
+    let names: Vec<_> = newest_first.iter().map(|p| p.table.clone()).collect();
+    let references = match tgt.schema().await {
+        Ok(s) => s.foreign_key_references(),
+        Err(_) => Vec::new(),
+    };
+    let order = crate::domain::schema::order::load_order(&names, &references, collation);
+    // With no reference among them, the order is the given one: newest first.
+    let parent_first: Vec<&PreStage> = if references.is_empty() {
+        newest_first.iter().collect()
+    } else {
+        order.iter().map(|i| &newest_first[*i]).collect()
+    };
+    if !references.is_empty() {
+        for p in parent_first
+            .iter()
+            .rev()
+            .filter(|p| p.existed && !p.restored)
+        {
+            if !exists(&tgt, p, target, collation).await? {
+                continue;
+            }
+            let name = p.table.to_string();
+            let intent = audit.begin(
+                AuditRecord::new(target, &tgt.identity(), "migrate.empty_table", &[]),
+                format!("{name}: emptied before the tables it references are restored"),
+            );
+            let r = retrying("empty", || tgt.empty_table(&p.table)).await;
+            intent.settle(&r, format!("emptied {name}"));
+            r.map_err(db_err(target, &format!("emptying {name}")))?;
+        }
+    }
+    for (done, p) in parent_first.into_iter().cloned().enumerate() {
         let name = p.table.to_string();
         if p.restored {
             findings.push(format!(
