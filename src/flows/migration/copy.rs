@@ -249,8 +249,14 @@ pub(super) async fn copy(
             None
         }
     };
-    if let Some(schema) = &source_schema {
-        findings.extend(objects::early(&place, schema).await?);
+    // The target's schema as it is now: what the early objects and the load order go by.
+    let target_schema = match (place.schema().await, &source_schema) {
+        // The objects need it; the order alone does without.
+        (Err(e), Some(_)) => return Err(e),
+        (read, _) => read.ok(),
+    };
+    if let (Some(schema), Some(now)) = (&source_schema, &target_schema) {
+        findings.extend(objects::early(&place, schema, now).await?);
     }
     let total: i64 = copied_tables.iter().map(|t| t.rows).sum();
     let batch = m.batch_size.unwrap_or_else(|| tgt.copy_batch_rows());
@@ -264,7 +270,8 @@ pub(super) async fn copy(
     // The target's own foreign keys order the work: every table is prepared (emptied) child
     // first before any is loaded, and loaded parent first, so no delete or insert meets a
     // reference it breaks. Without them the source's order stands.
-    let order = load_order_of(&tgt, &source_tables, collation).await;
+    let names: Vec<_> = source_tables.iter().map(|t| t.name.clone()).collect();
+    let (order, _) = super::load_order(target_schema.as_ref(), &names, collation);
     let mut prepared: std::collections::HashMap<usize, (PreStage, bool)> =
         std::collections::HashMap::new();
     for &i in order.iter().rev() {
@@ -617,22 +624,6 @@ pub(super) async fn copy(
         }
     }
     Ok((StepState::Passed, findings, tables))
-}
-
-/// The order to load `tables` in: after the tables each references by a foreign key the
-/// target has (its own; a stage's come after the rows). The source's order where the target's
-/// schema cannot be read or says nothing.
-async fn load_order_of(
-    tgt: &AnyNode,
-    tables: &[TableInfo],
-    collation: crate::domain::tsql::Collation,
-) -> Vec<usize> {
-    let names: Vec<_> = tables.iter().map(|t| t.name.clone()).collect();
-    let references = match tgt.schema().await {
-        Ok(s) => s.foreign_key_references(),
-        Err(_) => Vec::new(),
-    };
-    crate::domain::schema::order::load_order(&names, &references, collation)
 }
 
 /// A key as the audit shows it: `(18004)` or `(4, 1)`.

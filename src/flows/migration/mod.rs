@@ -150,6 +150,23 @@ fn selected_objects(
     schema
 }
 
+/// The order to load `tables` in, after the tables each references by a foreign key the
+/// target has (its own: a stage's come after the rows), from the target's schema as read; the
+/// given order where nothing decides. The flag says whether any such key was there.
+fn load_order(
+    target: Option<&crate::domain::schema::Schema>,
+    tables: &[crate::domain::tsql::ObjectName],
+    collation: Collation,
+) -> (Vec<usize>, bool) {
+    let references = target
+        .map(crate::domain::schema::Schema::foreign_key_references)
+        .unwrap_or_default();
+    (
+        crate::domain::schema::order::load_order(tables, &references, collation),
+        !references.is_empty(),
+    )
+}
+
 fn open(config: &Config, node: &str) -> Result<AnyNode, Error> {
     db::open(config, node, None).map_err(Error::Usage)
 }

@@ -48,7 +48,7 @@ pub(super) struct Place<'a> {
 
 impl Place<'_> {
     /// The target's schema as it is now.
-    async fn schema(&self) -> Result<Schema, Error> {
+    pub(super) async fn schema(&self) -> Result<Schema, Error> {
         retrying("schema", || self.tgt.schema())
             .await
             .map_err(db_err(self.target, "reading its schema objects"))
@@ -65,19 +65,27 @@ impl Place<'_> {
         self.j
             .object_intent(self.stage, key, &json)
             .map_err(Error::Io)?;
+        self.run(change, "migrate.schema_object")
+            .await
+            .map_err(db_err(self.target, &change.describe()))?;
+        self.j.object_done(self.stage, key).map_err(Error::Io)
+    }
+
+    /// Run one change on the target, retried on transient errors and audited as `action`
+    /// with its statements.
+    async fn run(&self, change: &Change, action: &str) -> Result<(), crate::db::DbError> {
         let intent = self.audit.begin(
             AuditRecord::new(
                 self.target,
                 &self.tgt.identity(),
-                "migrate.schema_object",
-                &statements,
+                action,
+                &change.statements(),
             ),
             change.describe(),
         );
         let r = retrying("schema change", || self.tgt.apply_change(change)).await;
         intent.settle(&r, change.describe());
-        r.map_err(db_err(self.target, &change.describe()))?;
-        self.j.object_done(self.stage, key).map_err(Error::Io)
+        r
     }
 }
 
@@ -108,8 +116,11 @@ pub(super) fn table_definition<'a>(source: &'a Schema, t: &TableInfo) -> Option<
 }
 
 /// Before the tables: the alias types, table types and sequences the target lacks.
-pub(super) async fn early(p: &Place<'_>, source: &Schema) -> Result<Vec<String>, Error> {
-    let target = p.schema().await?;
+pub(super) async fn early(
+    p: &Place<'_>,
+    source: &Schema,
+    target: &Schema,
+) -> Result<Vec<String>, Error> {
     let find = target.lookup();
     let mut findings = Vec::new();
     for o in source.objects.iter().filter(|o| {
@@ -294,18 +305,7 @@ pub(super) async fn undo(p: &Place<'_>) -> Result<(Vec<String>, usize), Error> {
             (Before::Table(_), None) => None,
         };
         if let Some(change) = change.filter(|c| !c.statements().is_empty()) {
-            let intent = p.audit.begin(
-                AuditRecord::new(
-                    p.target,
-                    &p.tgt.identity(),
-                    "migrate.undo_schema_object",
-                    &change.statements(),
-                ),
-                change.describe(),
-            );
-            let r = retrying("schema change", || p.tgt.apply_change(&change)).await;
-            intent.settle(&r, change.describe());
-            if let Err(e) = r {
+            if let Err(e) = p.run(&change, "migrate.undo_schema_object").await {
                 bad += 1;
                 findings.push(format!("{}: not undone ({e})", change.describe()));
                 continue;

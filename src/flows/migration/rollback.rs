@@ -223,18 +223,10 @@ pub(super) async fn rollback(
     // Without foreign keys, the reverse of the order the stage first wrote the tables.
     let newest_first: Vec<PreStage> = all.into_iter().rev().collect();
     let names: Vec<_> = newest_first.iter().map(|p| p.table.clone()).collect();
-    let references = match tgt.schema().await {
-        Ok(s) => s.foreign_key_references(),
-        Err(_) => Vec::new(),
-    };
-    let order = crate::domain::schema::order::load_order(&names, &references, collation);
-    // With no reference among them, the order is the given one: newest first.
-    let parent_first: Vec<&PreStage> = if references.is_empty() {
-        newest_first.iter().collect()
-    } else {
-        order.iter().map(|i| &newest_first[*i]).collect()
-    };
-    if !references.is_empty() {
+    // With no foreign key among them, the order is the given one: newest first.
+    let (order, keyed) = super::load_order(place.schema().await.ok().as_ref(), &names, collation);
+    let parent_first: Vec<&PreStage> = order.iter().map(|i| &newest_first[*i]).collect();
+    if keyed {
         for p in parent_first
             .iter()
             .rev()
