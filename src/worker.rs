@@ -13,6 +13,8 @@ use crate::domain::plan::{StageState, Step};
 use crate::domain::rates::RateParams;
 use crate::flows::{migration, privileges, probes, rates};
 
+pub use crate::flows::gate::Consent;
+
 // What the worker's events carry: the UI reads these and calls nothing else below the worker.
 pub use crate::flows::Progress;
 pub use crate::flows::migration::StepReport;
@@ -41,6 +43,7 @@ pub enum Command {
     ApplyRates {
         id: TaskId,
         prep: Box<ApplyPreparation>,
+        consent: Consent,
     },
     PrivilegesDiff {
         id: TaskId,
@@ -57,6 +60,7 @@ pub enum Command {
         id: TaskId,
         node: String,
         script: String,
+        consent: Consent,
     },
     /// Save a script beside the config, named after its target node and the time.
     SaveScript {
@@ -75,19 +79,23 @@ pub enum Command {
         id: TaskId,
         principal: String,
         node: String,
+        consent: Consent,
     },
     MigrationStatus {
         id: TaskId,
     },
+    /// A step; one that writes (copy, rollback) passes the gate with `consent`.
     MigrationStep {
         id: TaskId,
         stage: String,
         step: Step,
+        consent: Consent,
     },
     MigrationOverride {
         id: TaskId,
         stage: String,
         reason: String,
+        consent: Consent,
     },
     /// Compare two nodes' schema objects (the Migration pane's schema view).
     SchemaDiff {
@@ -103,6 +111,21 @@ pub enum Command {
 }
 
 impl Command {
+    /// The consent a command that writes a node carries into its flow, which passes the gate
+    /// with it (`flows::gate`). Of the commands that write, two carry none: saving a script
+    /// writes a file beside the config, never a node, and an active probe's statements run in a
+    /// transaction that is always rolled back.
+    pub fn consent(&self) -> Option<&Consent> {
+        match self {
+            Command::ApplyRates { consent, .. }
+            | Command::ApplySecurity { consent, .. }
+            | Command::ApplyFix { consent, .. }
+            | Command::MigrationStep { consent, .. }
+            | Command::MigrationOverride { consent, .. } => Some(consent),
+            _ => None,
+        }
+    }
+
     /// Whether the task this starts writes anything a quit would leave half-done.
     pub fn writes(&self) -> bool {
         match self {
@@ -284,11 +307,11 @@ async fn run(
                                 .map(|o| Event::Privileges { id, outcome: Box::new(o) })
                         });
                     }
-                    Command::ApplySecurity { id, node, script } => {
+                    Command::ApplySecurity { id, node, script, consent } => {
                         let token = start(&mut running, id, Kind::Other);
                         let cfg = config.clone();
                         spawn_task(id, writes, format!("apply security script on {node}"), token, events.clone(), done_tx.clone(), async move {
-                            privileges::apply_script(&cfg, &node, &script).await
+                            privileges::apply_script(&cfg, &node, &script, &consent).await
                                 .map(|statements| Event::SecurityApplied { id, node, statements })
                         });
                     }
@@ -311,11 +334,11 @@ async fn run(
                                 .map(|results| Event::ProbeResults { id, results })
                         });
                     }
-                    Command::ApplyFix { id, principal, node } => {
+                    Command::ApplyFix { id, principal, node, consent } => {
                         let token = start(&mut running, id, Kind::Other);
                         let cfg = config.clone();
                         spawn_task(id, writes, format!("fix {principal} on {node}"), token, events.clone(), done_tx.clone(), async move {
-                            probes::apply_fix(&cfg, &principal, &node).await
+                            probes::apply_fix(&cfg, &principal, &node, &consent).await
                                 .map(|statements| Event::FixApplied { id, node, statements })
                         });
                     }
@@ -334,30 +357,30 @@ async fn run(
                             migration::status(&cfg).map(|stages| Event::MigrationStatus { id, stages })
                         });
                     }
-                    Command::MigrationStep { id, stage, step } => {
+                    Command::MigrationStep { id, stage, step, consent } => {
                         let token = start(&mut running, id, Kind::Other);
                         let cfg = config.clone();
                         let ev = events.clone();
                         spawn_task(id, writes, format!("{stage} · {step}"), token, events.clone(), done_tx.clone(), async move {
                             let progress = move |p: Progress| { let _ = ev.send(Event::Progress { id, progress: p }); };
-                            migration::run_step(&cfg, &stage, step, &progress).await
+                            migration::run_step(&cfg, &stage, step, &consent, &progress).await
                                 .map(|r| Event::MigrationReport { id, report: Box::new(r) })
                         });
                     }
-                    Command::MigrationOverride { id, stage, reason } => {
+                    Command::MigrationOverride { id, stage, reason, consent } => {
                         let token = start(&mut running, id, Kind::Other);
                         let cfg = config.clone();
                         spawn_task(id, writes, format!("override {stage}"), token, events.clone(), done_tx.clone(), async move {
-                            migration::override_stage(&cfg, &stage, &reason)?;
+                            migration::override_stage(&cfg, &stage, &reason, &consent)?;
                             migration::status(&cfg).map(|stages| Event::MigrationStatus { id, stages })
                         });
                     }
-                    Command::ApplyRates { id, prep } => {
+                    Command::ApplyRates { id, prep, consent } => {
                         let token = start(&mut running, id, Kind::Other);
                         let cfg = config.clone();
                         let label = format!("write {} site rates to {}", prep.plan.writes.len(), prep.node);
                         spawn_task(id, writes, label, token, events.clone(), done_tx.clone(), async move {
-                            rates::apply(&cfg, &prep).await.map(|rows| Event::RatesApplied { id, rows })
+                            rates::apply(&cfg, &prep, &consent).await.map(|rows| Event::RatesApplied { id, rows })
                         });
                     }
                 }

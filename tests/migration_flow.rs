@@ -196,7 +196,10 @@ async fn batches_committed_past_a_lost_checkpoint_are_replaced_not_duplicated() 
     let mut demo = common::demo();
     add_big_table(&demo, 20_000);
     demo.edit_config(|t| t.replace("batch_size = 5000", "batch_size = 700"));
-    let run = |step| tpdb::flows::migration::run_step(&demo.config, "training", step, &no_progress);
+    let consent = common::yes("training");
+    let run = |step| {
+        tpdb::flows::migration::run_step(&demo.config, "training", step, &consent, &no_progress)
+    };
     use tpdb::domain::plan::Step;
     for step in [Step::Assessment, Step::Copy] {
         run(step).await.unwrap();
@@ -430,15 +433,18 @@ async fn rollback_after_a_partial_copy_restores_the_pre_stage_checksums() {
         &demo.config,
         "training",
         tpdb::domain::plan::Step::Assessment,
+        &common::yes("training"),
         &no_progress,
     )
     .await
     .unwrap();
     // A partial copy: stop it after a few batches by dropping the running future.
+    let consent = common::yes("training");
     let copy = tpdb::flows::migration::run_step(
         &demo.config,
         "training",
         tpdb::domain::plan::Step::Copy,
+        &consent,
         &no_progress,
     );
     let part_way = async {
@@ -525,6 +531,27 @@ fn unknown_and_locked_stages_are_refused_with_the_way_forward() {
             "UAT refresh approved by change CHG-1042",
         ],
     );
+    // An override is a write (it lets the copy write uat): it passes the gate.
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr)
+            .contains("the override of stage uat writes to node uat and was not confirmed"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = tpdb(
+        &demo,
+        &[
+            "migrate",
+            "run",
+            "uat",
+            "--step",
+            "assessment",
+            "--override",
+            "UAT refresh approved by change CHG-1042",
+            "--yes",
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     assert!(
         text(&out.stdout)
@@ -549,9 +576,15 @@ async fn validate_reads_every_table_it_can_and_never_passes_with_nothing_validat
     let run = |demo: &common::Demo, step| {
         let config = demo.config.clone();
         async move {
-            tpdb::flows::migration::run_step(&config, "training", step, &no_progress)
-                .await
-                .unwrap()
+            tpdb::flows::migration::run_step(
+                &config,
+                "training",
+                step,
+                &common::yes("training"),
+                &no_progress,
+            )
+            .await
+            .unwrap()
         }
     };
     for step in [Step::Assessment, Step::Copy] {
@@ -623,10 +656,15 @@ async fn a_principal_without_a_database_user_is_said_so_not_as_lacks_dashes() {
     demo.edit_config(|t| {
         format!("{t}\n[principals.sp-new-app]\nrequired = [\"CONNECT ON DATABASE\"]\n")
     });
-    let report =
-        tpdb::flows::migration::run_step(&demo.config, "training", Step::Privileges, &no_progress)
-            .await
-            .unwrap();
+    let report = tpdb::flows::migration::run_step(
+        &demo.config,
+        "training",
+        Step::Privileges,
+        &common::yes("training"),
+        &no_progress,
+    )
+    .await
+    .unwrap();
     assert!(
         report
             .findings
@@ -759,7 +797,10 @@ async fn a_target_table_differing_only_in_case_is_the_same_table_under_the_defau
     def.name = tpdb::domain::tsql::ObjectName::new("dbo", "jobcode");
     tpdb::db::sandbox::objects::store(&c, &def).unwrap();
     drop(c);
-    let run = |step| tpdb::flows::migration::run_step(&demo.config, "training", step, &no_progress);
+    let consent = common::yes("training");
+    let run = |step| {
+        tpdb::flows::migration::run_step(&demo.config, "training", step, &consent, &no_progress)
+    };
     let report = run(Step::Assessment).await.unwrap();
     assert!(
         !report.findings.iter().any(|f| f.contains("exists only")),
@@ -787,7 +828,10 @@ async fn a_schema_the_copy_creates_is_journaled_and_dropped_by_the_rollback() {
             r#"DROP TABLE "gp.UnitAccount"; DELETE FROM "sys.objects" WHERE schema_name = 'gp';"#,
         )
         .unwrap();
-    let run = |step| tpdb::flows::migration::run_step(&demo.config, "training", step, &no_progress);
+    let consent = common::yes("training");
+    let run = |step| {
+        tpdb::flows::migration::run_step(&demo.config, "training", step, &consent, &no_progress)
+    };
     let a = run(Step::Assessment).await.unwrap();
     let said: Vec<_> = a
         .findings

@@ -132,7 +132,7 @@ async fn a_node_diff_closes_after_its_script_and_explains_the_deny() {
     let kinds: BTreeSet<DiffKind> = o.report.rows.iter().map(|r| r.kind).collect();
     assert!(kinds.contains(&DiffKind::MembershipDiffers));
     assert!(kinds.contains(&DiffKind::PrincipalMissing));
-    let n = apply_script(&demo.config, "uat", &o.script_text())
+    let n = apply_script(&demo.config, "uat", &o.script_text(), &common::yes("uat"))
         .await
         .unwrap();
     assert_eq!(n, o.report.script.len());
@@ -183,7 +183,9 @@ async fn a_script_with_an_unsupported_statement_changes_nothing() {
         .await
         .unwrap();
     let script = "GRANT EXECUTE ON OBJECT::[dbo].[usp_UpsertSiteJobCodeRate] TO [sp-billing-dataflow];\nDROP TABLE [dbo].[Site];\n";
-    let e = apply_script(&demo.config, "uat", script).await.unwrap_err();
+    let e = apply_script(&demo.config, "uat", script, &common::yes("uat"))
+        .await
+        .unwrap_err();
     assert!(
         e.to_string()
             .contains("line 2: 'DROP…' is not a statement tpdb runs"),
@@ -195,7 +197,9 @@ async fn a_script_with_an_unsupported_statement_changes_nothing() {
     assert_eq!(before.report, after.report);
     // A statement the server refuses midway rolls back the ones before it.
     let script = "GRANT SELECT ON SCHEMA::[gp] TO [migration_user];\nALTER ROLE [no_such_role] ADD MEMBER [migration_user];\n";
-    let e = apply_script(&demo.config, "uat", script).await.unwrap_err();
+    let e = apply_script(&demo.config, "uat", script, &common::yes("uat"))
+        .await
+        .unwrap_err();
     assert_eq!(e.server_number(), Some(15151), "{e}");
     assert_eq!(
         diff_nodes(&demo.config, "node1", "uat", None)
@@ -357,7 +361,7 @@ async fn the_sandbox_refuses_what_sql_server_refuses_naming_the_line_and_changin
     for (statement, number, message) in refused {
         // A good statement first: one refusal rejects the whole script.
         let script = format!("GRANT SELECT ON SCHEMA::[gp] TO [migration_user];\n{statement}\n");
-        let e = apply_script(&demo.config, "training", &script)
+        let e = apply_script(&demo.config, "training", &script, &common::yes("training"))
             .await
             .unwrap_err();
         let text = e.to_string();
@@ -368,7 +372,9 @@ async fn the_sandbox_refuses_what_sql_server_refuses_naming_the_line_and_changin
     }
     // What SQL Server accepts still runs, under the names the database spells.
     let ok = "GRANT SELECT ON SCHEMA::[GP] TO [public];\nGRANT EXECUTE ON OBJECT::[dbo].[usp_UpsertSiteJobCodeRate] TO [migration_user];\nGRANT VIEW DEFINITION ON OBJECT::[dbo].[Site] TO [migration_user];\n";
-    apply_script(&demo.config, "training", ok).await.unwrap();
+    apply_script(&demo.config, "training", ok, &common::yes("training"))
+        .await
+        .unwrap();
     let after = catalog_rows(&demo, "training");
     assert!(
         after
@@ -389,7 +395,7 @@ async fn twenty_thousand_roles_are_created_with_distinct_ids_never_reused() {
     for i in 0..20_000 {
         script.push_str(&format!("CREATE ROLE [r{i}];\n"));
     }
-    let n = apply_script(&demo.config, "devnode", &script)
+    let n = apply_script(&demo.config, "devnode", &script, &common::yes("devnode"))
         .await
         .unwrap();
     assert_eq!(n, 20_000);
@@ -420,7 +426,9 @@ async fn twenty_thousand_roles_are_created_with_distinct_ids_never_reused() {
     )
     .unwrap();
     drop(c);
-    apply_script(&demo.config, "devnode", fresh).await.unwrap();
+    apply_script(&demo.config, "devnode", fresh, &common::yes("devnode"))
+        .await
+        .unwrap();
     let id: i64 = demo
         .node("devnode")
         .query_row(

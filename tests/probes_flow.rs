@@ -174,9 +174,14 @@ async fn a_principal_without_a_database_user_fails_login_and_is_created_first() 
     );
     // Nothing after a failed login is probed.
     assert!(!results.iter().any(|r| r.check == "CONNECT ON DATABASE"));
-    tpdb::flows::probes::apply_fix(&demo.config, "sp-new-app", "training")
-        .await
-        .unwrap();
+    tpdb::flows::probes::apply_fix(
+        &demo.config,
+        "sp-new-app",
+        "training",
+        &common::yes("training"),
+    )
+    .await
+    .unwrap();
     let again = probe(&demo.config, "sp-new-app", &["training".to_string()], false)
         .await
         .unwrap();

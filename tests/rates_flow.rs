@@ -230,7 +230,9 @@ async fn a_refused_write_writes_nothing_and_names_the_grant() {
     assert!(
         prep.statements[1].starts_with("EXEC [dbo].[usp_UpsertSiteJobCodeRate] @job_code_id = ")
     );
-    let e = apply(&demo.config, &prep).await.unwrap_err();
+    let e = apply(&demo.config, &prep, &common::yes(&prep.node))
+        .await
+        .unwrap_err();
     assert_eq!(e.server_number(), Some(229));
     let text = e.to_string();
     assert!(text.contains(
@@ -260,11 +262,18 @@ async fn applying_twice_leaves_one_row_per_key_and_date_and_keeps_history() {
         .await
         .unwrap();
     let prep = prepare_apply(&demo.config, &out, false).unwrap();
-    let written = apply(&demo.config, &prep).await.unwrap();
+    let written = apply(&demo.config, &prep, &common::yes(&prep.node))
+        .await
+        .unwrap();
     assert_eq!(written, prep.plan.writes.len());
     assert!(written > 300);
     let after_once = rate_rows(&demo);
-    assert_eq!(apply(&demo.config, &prep).await.unwrap(), written);
+    assert_eq!(
+        apply(&demo.config, &prep, &common::yes(&prep.node))
+            .await
+            .unwrap(),
+        written
+    );
     let after_twice = rate_rows(&demo);
     assert_eq!(after_once, after_twice);
     assert_eq!(after_once.len(), before.len() + written);
@@ -317,7 +326,9 @@ async fn with_execute_granted_the_procedure_path_writes() {
     p.sites = vec![1, 2];
     let out = preview(&demo.config, &p, &no_progress).await.unwrap();
     let prep = prepare_apply(&demo.config, &out, false).unwrap();
-    let n = apply(&demo.config, &prep).await.unwrap();
+    let n = apply(&demo.config, &prep, &common::yes(&prep.node))
+        .await
+        .unwrap();
     assert_eq!(n, out.preview.rows.len());
     let conn = demo.node("node1");
     assert_eq!(
@@ -353,7 +364,9 @@ async fn a_deny_through_a_role_refuses_the_table_write_and_writes_nothing() {
         .await
         .unwrap();
     let prep = prepare_apply(&demo.config, &out, false).unwrap();
-    let e = apply(&demo.config, &prep).await.unwrap_err();
+    let e = apply(&demo.config, &prep, &common::yes(&prep.node))
+        .await
+        .unwrap_err();
     assert_eq!(e.server_number(), Some(229));
     assert!(e.to_string().contains("The INSERT permission was denied on the object 'SiteJobCodeRate', database 'node1', schema 'dbo'."), "{e}");
     assert!(e.to_string().contains("remove that DENY"), "{e}");
@@ -434,13 +447,23 @@ async fn a_rate_on_record_for_the_date_is_flagged_left_out_and_replaced_only_whe
         "{:?}",
         prep.plan.skipped
     );
-    assert_eq!(apply(&demo.config, &prep).await.unwrap(), 0);
+    assert_eq!(
+        apply(&demo.config, &prep, &common::yes(&prep.node))
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(history_dump(&demo), before);
 
     // Asked for: written, and the audit line carries old and new values of each row.
     let prep = prepare_apply(&demo.config, &out, true).unwrap();
     assert_eq!(prep.plan.writes.len(), 2);
-    assert_eq!(apply(&demo.config, &prep).await.unwrap(), 2);
+    assert_eq!(
+        apply(&demo.config, &prep, &common::yes(&prep.node))
+            .await
+            .unwrap(),
+        2
+    );
     let audit = std::fs::read_to_string(demo.path("audit.jsonl")).unwrap();
     let last = audit.lines().last().unwrap();
     for r in &out.preview.rows {
@@ -474,7 +497,12 @@ async fn a_rate_on_record_for_the_date_is_flagged_left_out_and_replaced_only_whe
     let after = history_dump(&demo);
     let prep = prepare_apply(&demo.config, &again, true).unwrap();
     assert!(prep.plan.writes.is_empty() && prep.plan.replacing.is_empty());
-    assert_eq!(apply(&demo.config, &prep).await.unwrap(), 0);
+    assert_eq!(
+        apply(&demo.config, &prep, &common::yes(&prep.node))
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(history_dump(&demo), after);
     let applies = |text: &str| text.lines().filter(|l| l.contains("rates.apply")).count();
     let now = std::fs::read_to_string(demo.path("audit.jsonl")).unwrap();
@@ -589,7 +617,10 @@ async fn a_stored_procedure_the_sandbox_cannot_run_says_so_and_writes_nothing() 
     p.sites = vec![1, 2];
     let out = preview(&demo.config, &p, &no_progress).await.unwrap();
     let prep = prepare_apply(&demo.config, &out, false).unwrap();
-    let e = apply(&demo.config, &prep).await.unwrap_err().to_string();
+    let e = apply(&demo.config, &prep, &common::yes(&prep.node))
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("the sandbox keeps dbo.usp_WriteRates's definition (compared and migrated like any object) but runs only dbo.usp_UpsertSiteJobCodeRate itself: nothing was written"),
         "{e}"

@@ -41,7 +41,8 @@ async fn a_stage_into_an_empty_target_makes_every_object_as_on_the_source_and_ro
 {
     let demo = common::demo();
     empty(&demo, "training");
-    let run = |step| run_step(&demo.config, "training", step, &no_progress);
+    let consent = common::yes("training");
+    let run = |step| run_step(&demo.config, "training", step, &consent, &no_progress);
     for step in [Step::Assessment, Step::Copy, Step::Validate] {
         let r = run(step).await.unwrap();
         assert_eq!(r.state, StepState::Passed, "{step:?}: {:#?}", r.findings);
@@ -129,8 +130,15 @@ async fn two_runs_of_a_stage_replace_the_procedure_once_and_rollback_brings_back
         .find(|o| o.name.name == "usp_UpsertSiteJobCodeRate")
         .unwrap()
         .clone();
-    tpdb::flows::migration::override_stage(&demo.config, "uat", "schema objects test").unwrap();
-    let run = |step| run_step(&demo.config, "uat", step, &no_progress);
+    tpdb::flows::migration::override_stage(
+        &demo.config,
+        "uat",
+        "schema objects test",
+        &common::yes("uat"),
+    )
+    .unwrap();
+    let consent = common::yes("uat");
+    let run = |step| run_step(&demo.config, "uat", step, &consent, &no_progress);
     assert_eq!(
         run(Step::Assessment).await.unwrap().state,
         StepState::Passed
@@ -187,9 +195,15 @@ async fn a_table_the_target_defines_otherwise_blocks_the_assessment_naming_the_p
     }
     tpdb::db::sandbox::objects::store(&c, &def).unwrap();
     drop(c);
-    let r = run_step(&demo.config, "training", Step::Assessment, &no_progress)
-        .await
-        .unwrap();
+    let r = run_step(
+        &demo.config,
+        "training",
+        Step::Assessment,
+        &common::yes("training"),
+        &no_progress,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         r.state,
         StepState::Failed("1 blocking findings".into()),
@@ -228,7 +242,8 @@ async fn a_foreign_key_to_a_table_the_stage_leaves_out_is_said_and_the_rest_is_m
     let mut demo = common::demo();
     empty(&demo, "training");
     demo.edit_config(|t| t.replace("exclude = []", "exclude = [\"dbo.Site\"]"));
-    let run = |step| run_step(&demo.config, "training", step, &no_progress);
+    let consent = common::yes("training");
+    let run = |step| run_step(&demo.config, "training", step, &consent, &no_progress);
     assert_eq!(
         run(Step::Assessment).await.unwrap().state,
         StepState::Passed
@@ -304,7 +319,8 @@ fn the_sandbox_enforces_a_tables_checks_as_sql_server_does_and_adds_one_only_ove
 async fn the_targets_own_foreign_keys_order_the_copy_and_the_rollback_children_emptied_first_parents_filled_first()
  {
     let demo = common::demo();
-    let run = |step| run_step(&demo.config, "training", step, &no_progress);
+    let consent = common::yes("training");
+    let run = |step| run_step(&demo.config, "training", step, &consent, &no_progress);
     assert_eq!(
         run(Step::Assessment).await.unwrap().state,
         StepState::Passed

@@ -160,6 +160,67 @@ async fn a_bad_date_is_shown_and_sends_nothing() {
     );
 }
 
+/// Focus parameter field `index` (0 Sites … 5 Effective) and replace its text with `text`.
+fn type_field(app: &mut App, index: usize, text: &str, now: Instant) {
+    app.on_key(key('e'), now);
+    for _ in 0..index {
+        app.on_key(code(KeyCode::Down), now);
+    }
+    for _ in 0..24 {
+        app.on_key(code(KeyCode::Backspace), now);
+    }
+    for c in text.chars() {
+        app.on_key(key(c), now);
+    }
+    app.on_key(code(KeyCode::Esc), now);
+}
+
+fn type_effective(app: &mut App, text: &str, now: Instant) {
+    type_field(app, 5, text, now);
+}
+
+#[tokio::test]
+async fn a_write_is_refused_while_a_field_is_invalid_or_the_preview_is_older_than_the_form() {
+    let demo = common::demo();
+    let outcome = demo_outcome(&demo).await;
+    let prep = prepare_apply(&demo.config, &outcome, false).unwrap();
+    let mut app = app();
+    load(&mut app, outcome);
+    let now = Instant::now();
+    // A valid date turned invalid: the field is red, and a writes nothing.
+    type_effective(&mut app, "26-12-15", now);
+    app.on_key(key('a'), now);
+    assert!(
+        app.take_commands().is_empty(),
+        "a must not plan a write from the last valid date"
+    );
+    let s = screen(&render(&app, 80, 24));
+    assert!(s.contains("nothing is written while a field is"), "{s}");
+    // A valid date not previewed yet: a waits for the preview of what the form says.
+    type_effective(&mut app, "2026-12-15", now);
+    app.on_key(key('a'), now);
+    assert!(
+        !app.take_commands()
+            .iter()
+            .any(|c| matches!(c, Command::PrepareApply { .. })),
+        "the preview shown is of 2026-11-01"
+    );
+    // A plan that arrives for other parameters than the form holds opens no confirmation.
+    app.on_event(Event::ApplyPrepared {
+        id: 9,
+        prep: Box::new(prep),
+    });
+    let s = screen(&render(&app, 80, 24));
+    assert!(!s.contains("Write site rates to node1"), "{s}");
+    app.on_key(code(KeyCode::Enter), now);
+    assert!(
+        !app.take_commands()
+            .iter()
+            .any(|c| matches!(c, Command::ApplyRates { .. })),
+        "nothing is written"
+    );
+}
+
 #[tokio::test]
 async fn apply_needs_the_typed_node_name_on_a_protected_node() {
     let demo = common::demo();
@@ -247,6 +308,7 @@ fn the_worker_marks_writes_and_reads() {
         id: 1,
         stage: "training".into(),
         step,
+        consent: tpdb::worker::Consent::none(),
     };
     assert!(step(tpdb::domain::plan::Step::Copy).writes());
     assert!(step(tpdb::domain::plan::Step::Assessment).writes());
@@ -686,8 +748,19 @@ async fn migration_pane_during_a_copy_and_after_validation() {
     assert!(app.take_commands().is_empty(), "copy writes: it asks first");
     app.on_key(code(KeyCode::Enter), now);
     let copy_id = match &app.take_commands()[..] {
-        [Command::MigrationStep { id, stage, step }] => {
+        [
+            Command::MigrationStep {
+                id,
+                stage,
+                step,
+                consent,
+            },
+        ] => {
             assert_eq!((stage.as_str(), *step), ("training", Step::Copy));
+            assert!(
+                consent.yes,
+                "the confirmation answered is the consent the write carries"
+            );
             *id
         }
         other => panic!("{other:?}"),
@@ -752,8 +825,28 @@ async fn migration_pane_during_a_copy_and_after_validation() {
         app.on_key(key(c), now);
     }
     app.on_key(code(KeyCode::Enter), now);
+    // The reason given, prod's name is asked for: an override is a write of a protected node.
+    assert!(app.take_commands().is_empty(), "prod's name comes next");
+    let asking = screen(&render(&app, 80, 24));
     assert!(
-        matches!(&app.take_commands()[..], [Command::MigrationOverride { stage, reason, .. }] if stage == "prod" && reason == "CHG-7")
+        asking.contains("prod is protected: type its name"),
+        "{asking}"
+    );
+    for c in "prd".chars() {
+        app.on_key(key(c), now);
+    }
+    app.on_key(code(KeyCode::Enter), now);
+    assert!(app.take_commands().is_empty(), "a wrong name is refused");
+    for _ in 0..3 {
+        app.on_key(code(KeyCode::Backspace), now);
+    }
+    for c in "prod".chars() {
+        app.on_key(key(c), now);
+    }
+    app.on_key(code(KeyCode::Enter), now);
+    assert!(
+        matches!(&app.take_commands()[..], [Command::MigrationOverride { stage, reason, consent, .. }]
+            if stage == "prod" && reason == "CHG-7" && consent.typed.as_deref() == Some("prod"))
     );
 }
 
@@ -819,8 +912,12 @@ async fn rates_on_record_need_a_second_confirmation_that_lists_them_and_nothing_
     };
     let outcome = preview(&demo.config, &params, &no_progress).await.unwrap();
     let mut app = app();
-    load(&mut app, outcome.clone());
     let now = Instant::now();
+    // The form holds what the preview was made of: a write is planned from both.
+    type_field(&mut app, 0, "5", now);
+    type_field(&mut app, 1, "CSH,VAL", now);
+    type_effective(&mut app, "2025-01-01", now);
+    load(&mut app, outcome.clone());
     let summary = screen(&render(&app, 160, 40));
     assert!(summary.contains("2 replace a rate on record"), "{summary}");
 

@@ -7,8 +7,8 @@ use crate::config::Config;
 use crate::domain::plan::{ALL_STEPS, Step, StepState};
 use crate::error::{EXIT_FINDINGS, EXIT_OK, Error};
 use crate::flows::Progress;
+use crate::flows::gate::{self, Consent, Write};
 use crate::flows::migration::{self, StepReport};
-use crate::flows::privileges::check_confirmation;
 
 #[derive(Debug, Subcommand)]
 pub enum MigrateCommand {
@@ -139,37 +139,15 @@ pub async fn run(config: &Config, cmd: MigrateCommand) -> Result<i32, Error> {
             let m = migration::migration(config)?;
             let i = migration::stage_index(m, &stage)?;
             let target = m.stages[i].target.clone();
+            let consent = Consent::cli(yes, confirm.as_deref());
             if let Some(reason) = &override_reason {
-                migration::override_stage(config, &stage, reason)?;
+                migration::override_stage(config, &stage, reason, &consent)?;
             }
             let steps = match step {
                 Some(s) => vec![s],
                 None => migration::status(config)?[i].remaining(),
             };
-            if steps.contains(&Step::Copy) && yes {
-                check_confirmation(config, &target, confirm.as_deref())?;
-            }
-            for (n, s) in steps.iter().enumerate() {
-                if *s == Step::Copy && !yes {
-                    // Said when the run gets here, not before: an earlier failure stops it first.
-                    eprintln!(
-                        "copy writes to {target}: the assessment shows what it will create, empty and copy; add --yes to run it"
-                    );
-                    break;
-                }
-                let r = migration::run_step(config, &stage, *s, &progress).await?;
-                print_report(&r);
-                if matches!(r.state, StepState::Failed(_)) {
-                    // Only what would work: a rerun of the whole stage stops here again.
-                    if let Some(next) = steps.get(n + 1) {
-                        eprintln!(
-                            "{s} failed, so the steps after it did not run: fix what it found and run the stage again, or run the next step on its own: `tpdb migrate run {stage} --step {next} --yes`"
-                        );
-                    }
-                    return Ok(failure_code(&r));
-                }
-            }
-            Ok(EXIT_OK)
+            run_steps(config, &stage, &target, &steps, &consent).await
         }
         MigrateCommand::Rollback {
             stage,
@@ -179,20 +157,69 @@ pub async fn run(config: &Config, cmd: MigrateCommand) -> Result<i32, Error> {
             let m = migration::migration(config)?;
             let i = migration::stage_index(m, &stage)?;
             let target = m.stages[i].target.clone();
-            if !yes {
-                eprintln!("rollback restores {target} to its pre-stage state; add --yes to run it");
-                return Ok(EXIT_OK);
-            }
-            check_confirmation(config, &target, confirm.as_deref())?;
-            let r = migration::run_step(config, &stage, Step::Rollback, &progress).await?;
-            print_report(&r);
-            Ok(if matches!(r.state, StepState::Failed(_)) {
-                failure_code(&r)
-            } else {
-                EXIT_OK
-            })
+            let consent = Consent::cli(yes, confirm.as_deref());
+            run_steps(config, &stage, &target, &[Step::Rollback], &consent).await
         }
     }
+}
+
+/// Run `steps` of `stage` in order, stopping at the first failure. A step that writes the
+/// target passes the gate: every such step is checked before the first step runs, so a
+/// refusal comes before any work; without `--yes` the run stops, with nothing changed, at the
+/// first step that writes and says what it would do.
+async fn run_steps(
+    config: &Config,
+    stage: &str,
+    target: &str,
+    steps: &[Step],
+    consent: &Consent,
+) -> Result<i32, Error> {
+    if consent.yes {
+        for s in steps.iter().filter(|s| gate::step_writes(**s)) {
+            let write = Write::MigrationStep {
+                stage: stage.into(),
+                step: *s,
+            };
+            gate::require(config, target, &write, consent)?;
+        }
+    }
+    for (n, s) in steps.iter().enumerate() {
+        if gate::step_writes(*s) && !consent.yes {
+            // Said when the run gets here, not before: an earlier failure stops it first.
+            let write = Write::MigrationStep {
+                stage: stage.into(),
+                step: *s,
+            };
+            let command = write.command(target);
+            let confirm = if gate::protected(config, target)? {
+                format!(" --confirm {target}")
+            } else {
+                String::new()
+            };
+            let what = match s {
+                Step::Rollback => format!(
+                    "rollback restores {target} to its pre-stage state (`tpdb migrate status` and the assessment show what it holds)"
+                ),
+                _ => format!(
+                    "copy writes to {target}: the assessment shows what it will create, empty and copy"
+                ),
+            };
+            eprintln!("{what}; nothing was changed: run `{command} --yes{confirm}` to run it");
+            break;
+        }
+        let r = migration::run_step(config, stage, *s, consent, &progress).await?;
+        print_report(&r);
+        if matches!(r.state, StepState::Failed(_)) {
+            // Only what would work: a rerun of the whole stage stops here again.
+            if let Some(next) = steps.get(n + 1) {
+                eprintln!(
+                    "{s} failed, so the steps after it did not run: fix what it found and run the stage again, or run the next step on its own: `tpdb migrate run {stage} --step {next}`"
+                );
+            }
+            return Ok(failure_code(&r));
+        }
+    }
+    Ok(EXIT_OK)
 }
 
 /// A failed step exits 1, or 3 when a node could not be reached or refused the login.

@@ -9,6 +9,7 @@ use super::output::{Format, table};
 use crate::config::Config;
 use crate::domain::privdiff::{DiffRow, Finding};
 use crate::error::{EXIT_FINDINGS, EXIT_OK, Error};
+use crate::flows::gate::{self, Consent, Write};
 use crate::flows::privileges::{self, PrivilegeOutcome};
 
 #[derive(Debug, Subcommand)]
@@ -181,11 +182,12 @@ pub async fn run(config: &Config, cmd: PrivilegesCommand) -> Result<i32, Error> 
                 eprintln!("nothing changed: this is what would run; add --yes to run it");
                 return Ok(EXIT_OK);
             }
-            privileges::check_confirmation(config, &node, confirm.as_deref())?;
+            let consent = Consent::cli(yes, confirm.as_deref());
+            gate::require(config, &node, &Write::SecurityScript, &consent)?;
             for note in privileges::earlier_unfinished(config, &node) {
                 eprintln!("note: {note}");
             }
-            let n = privileges::apply_script(config, &node, &text).await?;
+            let n = privileges::apply_script(config, &node, &text, &consent).await?;
             eprintln!(
                 "applied {} on {node}",
                 crate::domain::progress::count(n as i64, "statement", "statements")

@@ -6,7 +6,7 @@ use clap::Args;
 use super::output::{Format, table};
 use crate::config::Config;
 use crate::error::{EXIT_CONNECTION, EXIT_FINDINGS, EXIT_OK, Error};
-use crate::flows::privileges::check_confirmation;
+use crate::flows::gate::{self, Consent, Write};
 use crate::flows::probes::{self, CheckResult, Status};
 
 #[derive(Debug, Args)]
@@ -119,15 +119,22 @@ pub async fn run(config: &Config, args: ProbeArgs) -> Result<i32, Error> {
         eprintln!("nothing changed: these are the fixes; add --yes to apply them");
         return Ok(exit_code(&results, &nodes));
     }
-    for node in &failing {
-        check_confirmation(
-            config,
-            node,
-            args.confirm.iter().find(|c| *c == node).map(String::as_str),
-        )?;
+    // Every node's gate first: a refusal on one changes none.
+    let consents: Vec<Consent> = failing
+        .iter()
+        .map(|node| {
+            let typed = args.confirm.iter().find(|c| *c == node).map(String::as_str);
+            Consent::cli(args.yes, typed)
+        })
+        .collect();
+    for (node, consent) in failing.iter().zip(&consents) {
+        let write = Write::ProbeFix {
+            principal: args.principal.clone(),
+        };
+        gate::require(config, node, &write, consent)?;
     }
-    for node in &failing {
-        let n = probes::apply_fix(config, &args.principal, node).await?;
+    for (node, consent) in failing.iter().zip(&consents) {
+        let n = probes::apply_fix(config, &args.principal, node, consent).await?;
         eprintln!(
             "applied {} on {node}; probing again",
             crate::domain::progress::count(n as i64, "statement", "statements")

@@ -9,6 +9,7 @@ use super::output::{Format, csv_line, table};
 use crate::config::Config;
 use crate::domain::rates::{Flag, Method, Preview, RateParams};
 use crate::error::{EXIT_OK, Error};
+use crate::flows::gate::Consent;
 use crate::flows::no_progress;
 use crate::flows::rates::{self, PreviewOutcome};
 
@@ -271,8 +272,7 @@ pub async fn run(config: &Config, cmd: RatesCommand) -> Result<i32, Error> {
                 eprintln!("nothing written: these are the statements; add --yes to run them");
                 return Ok(EXIT_OK);
             }
-            rates::check_confirmation(&prep, confirm.as_deref())?;
-            let n = rates::apply(config, &prep).await?;
+            let n = rates::apply(config, &prep, &Consent::cli(yes, confirm.as_deref())).await?;
             eprintln!(
                 "wrote {n} site rates effective {} on node {}",
                 p.effective_date, prep.node

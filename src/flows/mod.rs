@@ -1,5 +1,6 @@
 //! Async orchestration over nodes: what the CLI calls directly and the worker runs for the TUI.
 
+pub mod gate;
 pub mod migration;
 pub mod privileges;
 pub mod probes;

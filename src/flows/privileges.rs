@@ -7,6 +7,7 @@ use crate::db::{self, AnyNode, Node};
 use crate::domain::perms::Catalog;
 use crate::domain::privdiff::{Report, Requirer, check_required, diff_catalogs, keep_required};
 use crate::error::Error;
+use crate::flows::gate::{self, Consent, Write};
 
 /// A diff or check with what it compared.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,17 +125,6 @@ pub async fn check(
     })
 }
 
-/// Whether applying on `node` needs the typed name, and whether `typed` gives it.
-pub fn check_confirmation(config: &Config, node: &str, typed: Option<&str>) -> Result<(), Error> {
-    let n = config.node(node).map_err(Error::Usage)?;
-    if n.protected && typed != Some(node) {
-        return Err(Error::Refused(format!(
-            "node '{node}' is protected: confirm by typing its name (CLI: --confirm {node})"
-        )));
-    }
-    Ok(())
-}
-
 /// Earlier writes on `node` whose process ended before their outcome was audited (a killed
 /// `privileges apply`, rate write or migration step): reported once, in words, then closed.
 pub fn earlier_unfinished(config: &Config, node: &str) -> Vec<String> {
@@ -149,9 +139,20 @@ pub fn earlier_unfinished(config: &Config, node: &str) -> Vec<String> {
         .collect()
 }
 
-/// Run a security script on `node` as its admin identity, in one transaction; its intent is
-/// audited before it runs and its outcome after.
-pub async fn apply_script(config: &Config, node: &str, script: &str) -> Result<usize, Error> {
+/// Run a security script on `node` as its admin identity, in one transaction, once the gate
+/// passes; its intent is audited before it runs and its outcome after.
+pub async fn apply_script(
+    config: &Config,
+    node: &str,
+    script: &str,
+    consent: &Consent,
+) -> Result<usize, Error> {
+    gate::require(config, node, &Write::SecurityScript, consent)?;
+    run_script(config, node, script).await
+}
+
+/// Run a security script whose write passed the gate (a script, or a probe's fix).
+pub(crate) async fn run_script(config: &Config, node: &str, script: &str) -> Result<usize, Error> {
     for note in earlier_unfinished(config, node) {
         tracing::warn!(node, "{note}");
     }

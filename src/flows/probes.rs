@@ -12,7 +12,8 @@ use crate::domain::diagnosis::{Failure, aadsts_code, diagnose};
 use crate::domain::privdiff::check_required;
 use crate::domain::requirement::Requirement;
 use crate::error::Error;
-use crate::flows::privileges::apply_script;
+use crate::flows::gate::{self, Consent, Write};
+use crate::flows::privileges::run_script;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -303,13 +304,23 @@ pub async fn fix_script(config: &Config, principal: &str, node: &str) -> Result<
         .collect())
 }
 
-/// Apply the fix as the node's admin identity (audited). Returns the statements run.
-pub async fn apply_fix(config: &Config, principal: &str, node: &str) -> Result<usize, Error> {
+/// Apply the fix as the node's admin identity (audited), once the gate passes. Returns the
+/// statements run.
+pub async fn apply_fix(
+    config: &Config,
+    principal: &str,
+    node: &str,
+    consent: &Consent,
+) -> Result<usize, Error> {
+    let write = Write::ProbeFix {
+        principal: principal.into(),
+    };
+    gate::require(config, node, &write, consent)?;
     let script = fix_script(config, principal, node).await?;
     if script.is_empty() {
         return Ok(0);
     }
-    apply_script(config, node, &script).await
+    run_script(config, node, &script).await
 }
 
 /// The requirement a check stands for, if it is one.

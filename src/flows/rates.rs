@@ -11,6 +11,7 @@ use crate::domain::rates::{
     self, ApplyPlan, JobCode, Preview, RateParams, Site, plan_apply, validate_params,
 };
 use crate::error::Error;
+use crate::flows::gate::{self, Consent, Write};
 
 /// The aggregate statement the EDW node runs for `params`, values inlined.
 pub fn aggregate_query_text(config: &Config, params: &RateParams) -> Result<String, Error> {
@@ -178,6 +179,8 @@ pub async fn preview(
 /// What apply will do, shown before anything is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApplyPreparation {
+    /// The parameters of the preview this write was planned from.
+    pub params: RateParams,
     pub node: String,
     pub protected: bool,
     /// The database identity that writes.
@@ -223,6 +226,7 @@ pub fn prepare_apply(
         None => writer.identity(),
     };
     Ok(ApplyPreparation {
+        params: outcome.params.clone(),
         node: rc.rates_node.clone(),
         protected: node_cfg.protected,
         identity,
@@ -233,20 +237,14 @@ pub fn prepare_apply(
     })
 }
 
-/// Check the confirmation a protected node needs: the node's name, typed.
-pub fn check_confirmation(prep: &ApplyPreparation, typed: Option<&str>) -> Result<(), Error> {
-    if prep.protected && typed != Some(prep.node.as_str()) {
-        return Err(Error::Refused(format!(
-            "node '{}' is protected: confirm by typing its name (CLI: --confirm {})",
-            prep.node, prep.node
-        )));
-    }
-    Ok(())
-}
-
 /// Write the planned rows in one transaction. A refusal writes nothing and says which
 /// permission the identity lacks and the statement that grants it.
-pub async fn apply(config: &Config, prep: &ApplyPreparation) -> Result<usize, Error> {
+pub async fn apply(
+    config: &Config,
+    prep: &ApplyPreparation,
+    consent: &Consent,
+) -> Result<usize, Error> {
+    gate::require(config, &prep.node, &Write::Rates, consent)?;
     let writer = open(config, &prep.node, prep.principal.as_deref())?;
     let audit = Audit::new(&config.paths.audit);
     let record = AuditRecord::new(&prep.node, &prep.identity, "rates.apply", &prep.statements);

@@ -37,6 +37,11 @@ impl Demo {
     }
 }
 
+/// The consent a write to `node` needs: yes, and its name typed (as a protected node asks).
+pub fn yes(node: &str) -> tpdb::flows::gate::Consent {
+    tpdb::flows::gate::Consent::cli(true, Some(node))
+}
+
 /// A fresh demo at scale 1.
 pub fn demo() -> Demo {
     let dir = tempfile::tempdir().unwrap();

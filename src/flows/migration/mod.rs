@@ -24,6 +24,7 @@ use crate::domain::plan::{StageState, Step, StepState, locked, may_run};
 use crate::domain::tsql::Collation;
 use crate::error::Error;
 use crate::flows::ProgressFn;
+use crate::flows::gate::{self, Consent, Write};
 use crate::journal::{Journal, LeaseRow};
 use crate::lease::{StageLease, holder};
 
@@ -84,13 +85,27 @@ pub fn stage_index(m: &MigrationConfig, name: &str) -> Result<usize, Error> {
     })
 }
 
-/// Unlock a stage without its predecessor validating; the reason is journaled.
-pub fn override_stage(config: &Config, stage: &str, reason: &str) -> Result<(), Error> {
+/// Unlock a stage without its predecessor validating; the reason is journaled. It passes the
+/// gate of its target: the copy it lets run writes there.
+pub fn override_stage(
+    config: &Config,
+    stage: &str,
+    reason: &str,
+    consent: &Consent,
+) -> Result<(), Error> {
     if reason.trim().is_empty() {
         return Err(Error::Usage("an override needs a reason".into()));
     }
     let m = migration(config)?;
     let i = stage_index(m, stage)?;
+    gate::require(
+        config,
+        &m.stages[i].target,
+        &Write::Override {
+            stage: stage.into(),
+        },
+        consent,
+    )?;
     let j = Arc::new(journal(config)?);
     // The stage's state is rewritten: not while a run holds it.
     let _lease = StageLease::acquire(j.clone(), &config.paths.journal, stage, Step::Assessment)?;
@@ -311,16 +326,30 @@ impl Drop for InterruptOnDrop<'_> {
     }
 }
 
-/// Run one step of a stage under the stage's lease.
+/// Run one step of a stage under the stage's lease. A step that writes the target (copy,
+/// rollback) passes the gate with `consent` first; the others only read and ignore it.
 pub async fn run_step(
     config: &Config,
     stage: &str,
     step: Step,
+    consent: &Consent,
     progress: ProgressFn<'_>,
 ) -> Result<StepReport, Error> {
     let m = migration(config)?;
     let i = stage_index(m, stage)?;
     let sc = &m.stages[i];
+    if gate::step_writes(step) {
+        // Before anything else: a refused write touches neither the node nor the journal.
+        gate::require(
+            config,
+            &sc.target,
+            &Write::MigrationStep {
+                stage: stage.into(),
+                step,
+            },
+            consent,
+        )?;
+    }
     let j = Arc::new(journal(config)?);
     // Declared first, so released last: after the outcome (or the interruption) is journaled.
     let lease = StageLease::acquire(j.clone(), &config.paths.journal, stage, step)?;
@@ -332,7 +361,9 @@ pub async fn run_step(
         let found: String = findings.iter().map(|f| format!("\n  {f}")).collect();
         return Err(Error::Refused(format!("{why}{found}")));
     }
-    if let Some(why) = locked(&stages, i) {
+    if !gate::step_writes(step)
+        && let Some(why) = locked(&stages, i)
+    {
         // Read-only steps run on a locked stage; the copy waits for the lock to lift.
         findings.push(format!(
             "{why} — this step only reads, so it runs; the copy waits"
@@ -500,6 +531,7 @@ async fn write_batch(
 pub async fn run_stage(
     config: &Config,
     stage: &str,
+    consent: &Consent,
     progress: ProgressFn<'_>,
 ) -> Result<Vec<StepReport>, Error> {
     let m = migration(config)?;
@@ -507,7 +539,7 @@ pub async fn run_stage(
     let stages = status(config)?;
     let mut out = Vec::new();
     for step in stages[i].remaining() {
-        let r = run_step(config, stage, step, progress).await?;
+        let r = run_step(config, stage, step, consent, progress).await?;
         let failed = matches!(r.state, StepState::Failed(_));
         out.push(r);
         if failed {

@@ -19,7 +19,7 @@ use crate::tui::keymap::Action;
 use crate::tui::theme::Theme;
 use crate::worker::StepReport;
 use crate::worker::TaskId;
-use crate::worker::{Command, Event};
+use crate::worker::{Command, Consent, Event};
 
 pub const STEPS: [Step; 5] = [
     Step::Assessment,
@@ -41,8 +41,14 @@ pub enum Prompt {
         /// Earlier steps that failed or were skipped: said before the user says yes.
         warnings: Vec<String>,
     },
-    /// The reason for unlocking a locked stage.
-    Override { stage: String },
+    /// The reason for unlocking a locked stage, then (its target protected) the target's
+    /// name typed: `reason` holds the reason once given.
+    Override {
+        stage: String,
+        target: String,
+        protected: bool,
+        reason: Option<String>,
+    },
 }
 
 pub struct MigrationState {
@@ -183,17 +189,23 @@ impl MigrationState {
             self.prompt = Some((p, TextArea::default(), None));
             return;
         }
-        self.start(stage, step, ctx);
+        // A step that reads: nothing to consent to.
+        self.start(stage, step, Consent::none(), ctx);
     }
 
-    fn start(&mut self, stage: String, step: Step, ctx: &mut Ctx) {
+    fn start(&mut self, stage: String, step: Step, consent: Consent, ctx: &mut Ctx) {
         self.error = None;
         self.notice = None;
         self.progress = Some((stage.clone(), step, "starting".into(), Some(0.0)));
         if let Some(s) = self.stages.iter_mut().find(|s| s.name == stage) {
             s.set(step, StepState::Running);
         }
-        self.running = Some(ctx.send(|id| Command::MigrationStep { id, stage, step }));
+        self.running = Some(ctx.send(|id| Command::MigrationStep {
+            id,
+            stage,
+            step,
+            consent,
+        }));
     }
 
     /// The open prompt's key: Esc cancels, Enter confirms (the node's name or a reason typed
@@ -224,11 +236,27 @@ impl MigrationState {
                             return;
                         }
                         self.prompt = None;
-                        self.start(stage, step, ctx);
+                        self.start(stage, step, Consent::confirmed(&typed), ctx);
                     }
-                    Prompt::Override { stage } => {
+                    Prompt::Override {
+                        stage,
+                        target,
+                        protected,
+                        reason: None,
+                    } => {
                         if typed.is_empty() {
                             *error = Some("an override needs a reason".into());
+                            return;
+                        }
+                        if protected {
+                            // The reason is given; the protected target's name comes next.
+                            *prompt = Prompt::Override {
+                                stage,
+                                target,
+                                protected,
+                                reason: Some(typed),
+                            };
+                            *input = TextArea::default();
                             return;
                         }
                         self.prompt = None;
@@ -236,6 +264,27 @@ impl MigrationState {
                             id,
                             stage,
                             reason: typed,
+                            consent: Consent::confirmed(""),
+                        });
+                    }
+                    Prompt::Override {
+                        stage,
+                        target,
+                        reason: Some(reason),
+                        ..
+                    } => {
+                        if typed != target {
+                            *error = Some(format!(
+                                "'{typed}' is not '{target}': type the node's name exactly"
+                            ));
+                            return;
+                        }
+                        self.prompt = None;
+                        ctx.send(|id| Command::MigrationOverride {
+                            id,
+                            stage,
+                            reason,
+                            consent: Consent::confirmed(&typed),
                         });
                     }
                 }
@@ -378,6 +427,9 @@ impl Component for MigrationState {
                 if let Some(s) = self.selected_stage() {
                     let p = Prompt::Override {
                         stage: s.name.clone(),
+                        target: s.target.clone(),
+                        protected: self.protected.contains(&s.target),
+                        reason: None,
                     };
                     self.prompt = Some((p, TextArea::default(), None));
                 }
@@ -716,9 +768,23 @@ pub fn render(state: &MigrationState, theme: &Theme, frame: &mut Frame, area: Re
                 },
                 *protected,
             ),
-            Prompt::Override { stage } => (
+            Prompt::Override {
+                stage,
+                reason: None,
+                ..
+            } => (
                 format!(" override the lock of {stage} "),
                 "Why may this stage run before the previous one validated? The reason is journaled. Enter records it; Esc cancels.".into(),
+                true,
+            ),
+            Prompt::Override {
+                stage,
+                target,
+                reason: Some(reason),
+                ..
+            } => (
+                format!(" override the lock of {stage} "),
+                format!("Reason: {reason}. {target} is protected: type its name and press Enter; Esc cancels."),
                 true,
             ),
         };

@@ -19,7 +19,7 @@ use crate::tui::widgets::applied;
 use crate::tui::widgets::{Answer, Cursor, confirmation, filter_overlay, typed_name_key};
 use crate::worker::PrivilegeOutcome;
 use crate::worker::TaskId;
-use crate::worker::{Command, Event};
+use crate::worker::{Command, Consent, Event};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -387,9 +387,15 @@ impl PrivilegesState {
             }
             Answer::Confirmed => {
                 let node = c.node.clone();
+                let consent = Consent::confirmed(c.typed.lines().join("").trim());
                 self.confirm = None;
                 let script = self.script_text();
-                ctx.send(|id| Command::ApplySecurity { id, node, script });
+                ctx.send(|id| Command::ApplySecurity {
+                    id,
+                    node,
+                    script,
+                    consent,
+                });
             }
             Answer::Open => {}
         }

@@ -15,7 +15,7 @@ use crate::tui::theme::Theme;
 use crate::tui::widgets::{Answer, confirmation, typed_name_key};
 use crate::worker::TaskId;
 use crate::worker::{CheckResult, Status};
-use crate::worker::{Command, Event};
+use crate::worker::{Command, Consent, Event};
 
 pub struct FixConfirm {
     pub node: String,
@@ -221,12 +221,14 @@ impl ProbesState {
             }
             Answer::Confirmed => {
                 let node = c.node.clone();
+                let consent = Consent::confirmed(c.typed.lines().join("").trim());
                 self.confirm = None;
                 if let Some(principal) = self.principal_name() {
                     ctx.send(|id| Command::ApplyFix {
                         id,
                         principal,
                         node,
+                        consent,
                     });
                 }
             }

@@ -25,7 +25,7 @@ use crate::tui::theme::Theme;
 use crate::tui::widgets::{Cursor, filter_overlay};
 use crate::worker::TaskId;
 use crate::worker::{ApplyPreparation, PreviewOutcome};
-use crate::worker::{Command, Event};
+use crate::worker::{Command, Consent, Event};
 
 /// Edits settle this long before a preview is recomputed.
 pub const DEBOUNCE: Duration = Duration::from_millis(250);
@@ -237,6 +237,8 @@ impl RatesState {
 
     /// Something changed: recompute after the debounce.
     pub fn touch(&mut self, now: Instant) {
+        // What was said of the form before it changed is no longer news.
+        self.error = None;
         match self.params().and_then(|p| self.known(&p)) {
             Ok(()) => {
                 self.field_error = None;
@@ -500,9 +502,34 @@ impl RatesState {
 
     /// Ask the worker to plan the write; `replace_recorded` also writes the rows that replace
     /// a rate on record (asked for from the confirmation, after seeing them listed).
+    /// Why a write of the preview shown cannot be asked for now, if it cannot: a field that
+    /// does not parse (shown in red), or a preview not yet of the parameters the form holds.
+    /// What is confirmed is built from the fields as validated at that instant, never from an
+    /// older value of them.
+    pub fn apply_blocked(&self) -> Option<String> {
+        let params = match self.params().and_then(|p| self.known(&p).map(|()| p)) {
+            Ok(p) => p,
+            Err((_, why)) => {
+                return Some(format!(
+                    "nothing is written while a field is invalid: {why}"
+                ));
+            }
+        };
+        match &self.outcome {
+            None => Some("nothing to write yet: wait for the preview".into()),
+            Some(o) if o.params != params => Some(
+                "the preview shown is not of the parameters typed yet: wait for it to recompute, then press a".into(),
+            ),
+            Some(_) => None,
+        }
+    }
+
     fn request_apply(&mut self, replace_recorded: bool, ctx: &mut Ctx) {
+        if let Some(why) = self.apply_blocked() {
+            self.error = Some(why);
+            return;
+        }
         let Some(outcome) = self.outcome.clone() else {
-            self.error = Some("nothing to write yet: wait for the preview".into());
             return;
         };
         ctx.send(|id| Command::PrepareApply {
@@ -554,10 +581,12 @@ impl RatesState {
                     return;
                 }
                 let prep = c.prep.clone();
+                let consent = Consent::confirmed(typed.trim());
                 self.confirm = None;
                 ctx.send(|id| Command::ApplyRates {
                     id,
                     prep: Box::new(prep),
+                    consent,
                 });
             }
             _ => {
@@ -627,6 +656,17 @@ impl Component for RatesState {
                 self.set_outcome(*outcome);
             }
             Event::ApplyPrepared { prep, .. } => {
+                // The form may have changed while the write was planned: ask again then.
+                if let Some(why) = self.apply_blocked() {
+                    self.error = Some(why);
+                    return;
+                }
+                if self.params().ok().as_ref() != Some(&prep.params) {
+                    self.error = Some(
+                        "the parameters changed while the write was planned: nothing was written; press a again".into(),
+                    );
+                    return;
+                }
                 if prep.plan.writes.is_empty() && prep.plan.replacements_left_out() == 0 {
                     // Nothing would be sent: no confirmation to give.
                     self.notice = Some(format!(
@@ -869,9 +909,10 @@ fn render_form(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect)
 
 fn render_summary(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect) {
     let mut lines = Vec::new();
-    if let Some((_, e)) = &state.field_error {
+    // A refusal of the last key (it names the field's problem too) before the field's own.
+    if let Some(e) = &state.error {
         lines.push(Line::styled(e.clone(), theme.fg("error")));
-    } else if let Some(e) = &state.error {
+    } else if let Some((_, e)) = &state.field_error {
         lines.push(Line::styled(e.clone(), theme.fg("error")));
     }
     if let Some(o) = &state.outcome {
