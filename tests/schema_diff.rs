@@ -166,6 +166,7 @@ fn the_assessment_names_each_object_the_target_lacks_or_has_otherwise_without_bl
             "assessment",
             "--override",
             "UAT refresh approved by CHG-1042",
+            "--yes",
         ],
     );
     let text = common::text(&out.stdout);

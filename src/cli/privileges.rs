@@ -109,12 +109,13 @@ fn print(o: &PrivilegeOutcome, format: Format) {
                 );
             }
             for f in &r.findings {
-                outln!(
-                    "over-privilege: {}: {} (to remove: {})",
-                    f.principal,
-                    f.what,
-                    f.statement
-                );
+                outln!("over-privilege: {}: {}", f.principal, f.what);
+                if !f.statements.is_empty() {
+                    outln!("  to take it away, in this order:");
+                    for st in &f.statements {
+                        outln!("    {st}");
+                    }
+                }
             }
             outln!();
             out!("{}", o.script_text());

@@ -4,6 +4,7 @@ pub mod checksum;
 pub mod dates;
 pub mod diagnosis;
 pub mod objects;
+pub mod overpriv;
 pub mod perms;
 pub mod plan;
 pub mod privdiff;

@@ -43,17 +43,22 @@ pub enum Statement {
         principal: String,
         with_grant_option: bool,
     },
+    /// DENY; `cascade` when the principal holds the permission WITH GRANT OPTION (SQL Server
+    /// refuses it otherwise, Msg 4611), which also takes it from whoever it granted it to.
     Deny {
         permission: String,
         securable: Securable,
         principal: String,
+        cascade: bool,
     },
-    /// REVOKE removes a GRANT or DENY; with `grant_option_only` it keeps the GRANT.
+    /// REVOKE removes a GRANT or DENY; with `grant_option_only` it keeps the GRANT. `cascade`
+    /// as for DENY (always with `grant_option_only`).
     Revoke {
         permission: String,
         securable: Securable,
         principal: String,
         grant_option_only: bool,
+        cascade: bool,
     },
 }
 
@@ -125,11 +130,13 @@ impl Statement {
                 permission,
                 securable,
                 principal,
+                cascade,
             } => {
                 format!(
-                    "DENY {permission}{} TO {};",
+                    "DENY {permission}{} TO {}{};",
                     on_clause(securable),
-                    quote_ident(principal)
+                    quote_ident(principal),
+                    if *cascade { " CASCADE" } else { "" }
                 )
             }
             Statement::Revoke {
@@ -137,6 +144,7 @@ impl Statement {
                 securable,
                 principal,
                 grant_option_only,
+                cascade,
             } => format!(
                 "REVOKE {}{permission}{} FROM {}{};",
                 if *grant_option_only {
@@ -146,7 +154,11 @@ impl Statement {
                 },
                 on_clause(securable),
                 quote_ident(principal),
-                if *grant_option_only { " CASCADE" } else { "" }
+                if *grant_option_only || *cascade {
+                    " CASCADE"
+                } else {
+                    ""
+                }
             ),
         }
     }
@@ -158,6 +170,7 @@ impl Statement {
                 permission: entry.permission.clone(),
                 securable: entry.securable.clone(),
                 principal: entry.grantee.clone(),
+                cascade: false,
             },
             s => Statement::Grant {
                 permission: entry.permission.clone(),
@@ -271,7 +284,26 @@ impl Statement {
     }
 }
 
+/// REVOKE or DENY of a permission held WITH GRANT OPTION, without CASCADE (Msg 4611).
+fn needs_cascade() -> ApplyError {
+    ApplyError {
+        number: 4611,
+        message: "To revoke or deny grantable privileges, specify the CASCADE option.".into(),
+    }
+}
+
 impl Catalog {
+    /// Whether `principal` holds `permission` on `securable` WITH GRANT OPTION: a REVOKE or
+    /// DENY of it needs CASCADE.
+    pub fn grantable(&self, principal: &str, permission: &str, securable: &Securable) -> bool {
+        self.permissions.iter().any(|e| {
+            e.grantee == principal
+                && e.permission.eq_ignore_ascii_case(permission)
+                && e.securable == *securable
+                && e.state == PermState::GrantWithGrantOption
+        })
+    }
+
     fn has_principal(&self, name: &str) -> bool {
         self.principals.iter().any(|p| p.name == name) || is_fixed_role(name) || name == "public"
     }
@@ -375,10 +407,14 @@ impl Catalog {
                 permission,
                 securable,
                 principal,
+                cascade,
             } => {
                 grantee_allowed(principal)?;
                 if !self.has_principal(principal) {
                     return Err(not_found("user", principal));
+                }
+                if !cascade && self.grantable(principal, permission, securable) {
+                    return Err(needs_cascade());
                 }
                 Ok(self.set_entry(PermEntry {
                     securable: securable.clone(),
@@ -392,10 +428,16 @@ impl Catalog {
                 securable,
                 principal,
                 grant_option_only,
+                cascade,
             } => {
                 grantee_allowed(principal)?;
                 if !self.has_principal(principal) {
                     return Err(not_found("user", principal));
+                }
+                if !(*cascade || *grant_option_only)
+                    && self.grantable(principal, permission, securable)
+                {
+                    return Err(needs_cascade());
                 }
                 let key = |e: &PermEntry| {
                     e.grantee == *principal
@@ -789,7 +831,7 @@ impl Parser {
                     self.expect("OPTION")?;
                     true
                 };
-                self.keyword("CASCADE");
+                let cascade = self.keyword("CASCADE");
                 let mut v = Vec::new();
                 for p in &principals {
                     for perm in &perms {
@@ -805,6 +847,7 @@ impl Parser {
                                 permission: perm.clone(),
                                 securable: securable.clone(),
                                 principal: p.clone(),
+                                cascade,
                             }
                         });
                     }
@@ -825,7 +868,7 @@ impl Parser {
                     self.expect("TO")?;
                 }
                 let principals = self.principals()?;
-                self.keyword("CASCADE");
+                let cascade = self.keyword("CASCADE");
                 let mut v = Vec::new();
                 for p in &principals {
                     for perm in &perms {
@@ -834,6 +877,7 @@ impl Parser {
                             securable: securable.clone(),
                             principal: p.clone(),
                             grant_option_only,
+                            cascade: cascade || grant_option_only,
                         });
                     }
                 }
@@ -941,18 +985,34 @@ mod tests {
                 permission: "INSERT".into(),
                 securable: Securable::Schema("dbo".into()),
                 principal: "legacy_readonly".into(),
+                cascade: false,
+            },
+            Statement::Deny {
+                permission: "SELECT".into(),
+                securable: Securable::Schema("dbo".into()),
+                principal: "svc".into(),
+                cascade: true,
             },
             Statement::Revoke {
                 permission: "SELECT".into(),
                 securable: Securable::Database,
                 principal: "svc".into(),
                 grant_option_only: false,
+                cascade: false,
+            },
+            Statement::Revoke {
+                permission: "SELECT".into(),
+                securable: Securable::Database,
+                principal: "svc".into(),
+                grant_option_only: false,
+                cascade: true,
             },
             Statement::Revoke {
                 permission: "SELECT".into(),
                 securable: Securable::object("gp", "UnitAccount"),
                 principal: "svc".into(),
                 grant_option_only: true,
+                cascade: true,
             },
         ];
         let text: String = stmts.iter().map(|s| format!("{}\n", s.tsql())).collect();
@@ -966,7 +1026,55 @@ mod tests {
             stmts[6].tsql(),
             "GRANT EXECUTE ON OBJECT::[dbo].[usp_UpsertSiteJobCodeRate] TO [sp-billing-dataflow];"
         );
-        assert_eq!(stmts[9].tsql(), "REVOKE SELECT FROM [svc];");
+        assert_eq!(stmts[10].tsql(), "REVOKE SELECT FROM [svc];");
+        assert_eq!(
+            stmts[9].tsql(),
+            "DENY SELECT ON SCHEMA::[dbo] TO [svc] CASCADE;"
+        );
+        assert_eq!(stmts[11].tsql(), "REVOKE SELECT FROM [svc] CASCADE;");
+    }
+
+    #[test]
+    fn a_grantable_permission_is_revoked_or_denied_only_with_cascade() {
+        let mut c = Catalog::default();
+        c.apply(&Statement::CreateUser {
+            name: "migration_user".into(),
+            kind: PrincipalKind::WithoutLogin,
+        })
+        .unwrap();
+        let ua = Securable::object("gp", "UnitAccount");
+        let parse = |t: &str| parse_script(t).unwrap().remove(0).1;
+        c.apply(&parse(
+            "GRANT SELECT ON OBJECT::[gp].[UnitAccount] TO [migration_user] WITH GRANT OPTION;",
+        ))
+        .unwrap();
+        assert!(c.grantable("migration_user", "SELECT", &ua));
+        for refused in [
+            "REVOKE SELECT ON OBJECT::[gp].[UnitAccount] FROM [migration_user];",
+            "DENY SELECT ON OBJECT::[gp].[UnitAccount] TO [migration_user];",
+        ] {
+            let e = c.apply(&parse(refused)).unwrap_err();
+            assert_eq!(e.number, 4611, "{refused}");
+            assert_eq!(
+                e.message,
+                "To revoke or deny grantable privileges, specify the CASCADE option."
+            );
+        }
+        let mut denied = c.clone();
+        assert!(
+            denied
+                .apply(&parse(
+                    "DENY SELECT ON OBJECT::[gp].[UnitAccount] TO [migration_user] CASCADE;"
+                ))
+                .unwrap()
+        );
+        assert!(
+            c.apply(&parse(
+                "REVOKE SELECT ON OBJECT::[gp].[UnitAccount] FROM [migration_user] CASCADE;"
+            ))
+            .unwrap()
+        );
+        assert!(!c.grantable("migration_user", "SELECT", &ua));
     }
 
     #[test]
@@ -1019,6 +1127,7 @@ mod tests {
             permission: "SELECT".into(),
             securable: Securable::Schema("dbo".into()),
             principal: "u".into(),
+            cascade: false,
         };
         assert!(c.apply(&deny).unwrap(), "a new DENY changes the catalog");
         assert!(
