@@ -579,3 +579,84 @@ fn the_node_diff_script_keeps_what_configured_principals_require() {
     assert_eq!(met_before, Some(0), "{}", text(&before.stdout));
     assert_eq!(after.status.code(), Some(0), "{}", text(&after.stdout));
 }
+
+#[test]
+fn a_dry_run_judges_every_statement_as_the_run_does_and_names_the_first_refusal() {
+    let demo = common::demo();
+    let script = demo.path("s.sql");
+    let script = script.to_str().unwrap();
+    let dry = |text: &str| {
+        std::fs::write(script, text).unwrap();
+        common::tpdb(
+            &demo,
+            &[
+                "privileges",
+                "apply",
+                "--node",
+                "training",
+                "--script",
+                script,
+            ],
+        )
+    };
+    let run = |text: &str| {
+        std::fs::write(script, text).unwrap();
+        common::tpdb(
+            &demo,
+            &[
+                "privileges",
+                "apply",
+                "--node",
+                "training",
+                "--script",
+                script,
+                "--yes",
+            ],
+        )
+    };
+    let before = std::fs::read(demo.path("training.db")).unwrap();
+    for (text, says) in [
+        (
+            "GRANT SELECT TO [sp-billing-dataflow];\nDROP TABLE dbo.Site;\n",
+            "line 2: 'DROP…' is not a statement tpdb runs",
+        ),
+        (
+            "GRANT SELECT TO [sp-billing-dataflow];\nGRANT INSERT ON OBJECT::[dbo].[usp_UpsertSiteJobCodeRate] TO [sp-billing-dataflow];\n",
+            "Msg 4606",
+        ),
+        ("REVOKE SELECT FROM [nobody];\n", "Msg 15151"),
+    ] {
+        let out = dry(text);
+        let e = common::text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{text}: {e}");
+        assert!(e.contains(says), "{text}: {e}");
+        assert!(e.contains("nothing would run"), "{e}");
+        // The run refuses it the same way.
+        let out = run(text);
+        assert_eq!(out.status.code(), Some(1), "{text}");
+        assert!(common::text(&out.stderr).contains(says));
+    }
+    assert_eq!(before, std::fs::read(demo.path("training.db")).unwrap());
+
+    // A grant held WITH GRANT OPTION: REVOKE without CASCADE is refused (4611) by the dry
+    // run and the run alike; with CASCADE both accept it.
+    let grant =
+        "GRANT SELECT ON OBJECT::[gp].[UnitAccount] TO [migration_user] WITH GRANT OPTION;\n";
+    assert_eq!(run(grant).status.code(), Some(0));
+    let bare = "REVOKE SELECT ON OBJECT::[gp].[UnitAccount] FROM [migration_user];\n";
+    for out in [dry(bare), run(bare)] {
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            common::text(&out.stderr).contains(
+                "Msg 4611, Level 16, State 1: To revoke or deny grantable privileges, specify the CASCADE option. (line 1:"
+            ),
+            "{}",
+            common::text(&out.stderr)
+        );
+    }
+    let cascade = "REVOKE SELECT ON OBJECT::[gp].[UnitAccount] FROM [migration_user] CASCADE;\n";
+    let out = dry(cascade);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(common::text(&out.stderr).contains("checked on training: 1 statement would run"));
+    assert_eq!(run(cascade).status.code(), Some(0));
+}

@@ -179,8 +179,19 @@ pub async fn run(config: &Config, cmd: PrivilegesCommand) -> Result<i32, Error> 
             if !text.ends_with('\n') {
                 outln!();
             }
+            // Judged as the run judges it, whether or not it runs: a dry run that passes is
+            // one the node accepts.
+            let n = privileges::check_script(config, &node, &text).await?;
             if !yes {
-                eprintln!("nothing changed: this is what would run; add --yes to run it");
+                let confirm = if gate::protected(config, &node)? {
+                    format!(" --confirm {node}")
+                } else {
+                    String::new()
+                };
+                eprintln!(
+                    "checked on {node}: {} would run; nothing changed: add --yes{confirm} to run it",
+                    crate::domain::progress::count(n as i64, "statement", "statements")
+                );
                 return Ok(EXIT_OK);
             }
             let consent = Consent::cli(yes, confirm.as_deref());

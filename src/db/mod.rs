@@ -379,7 +379,15 @@ pub trait Node: Send + Sync {
     fn security_catalog(&self) -> impl Future<Output = Result<Catalog, DbError>> + Send;
 
     /// Run a security script in one transaction: all of it or none. Returns statements run.
+    /// Only security statements run (`secscript`): anything else rejects the whole script.
     fn apply_security_script(
+        &self,
+        script: &str,
+    ) -> impl Future<Output = Result<usize, DbError>> + Send;
+
+    /// Judge a security script as `apply_security_script` would, changing nothing: the first
+    /// statement refused, with its line and the server's answer, or how many would run.
+    fn check_security_script(
         &self,
         script: &str,
     ) -> impl Future<Output = Result<usize, DbError>> + Send;
@@ -720,4 +728,22 @@ impl Node for AnyNode {
     async fn apply_security_script(&self, script: &str) -> Result<usize, DbError> {
         delegate!(self, n => n.apply_security_script(script).await)
     }
+
+    async fn check_security_script(&self, script: &str) -> Result<usize, DbError> {
+        delegate!(self, n => n.check_security_script(script).await)
+    }
+}
+
+/// A security script parsed whole; the first statement tpdb does not run rejects it, named by
+/// its line, before anything is sent to a node.
+pub fn parse_security_script(
+    script: &str,
+) -> Result<Vec<(usize, crate::domain::secscript::Statement)>, DbError> {
+    crate::domain::secscript::parse_script(script)
+        .map_err(|e| DbError::Script(format!("none of this script runs: {e}")))
+}
+
+/// The server's refusal of a script's statement, as the error a node returns.
+pub fn refusal(r: crate::domain::seccheck::Refusal) -> DbError {
+    DbError::server(r.number, 1, r.class, r.located())
 }

@@ -12,6 +12,7 @@ pub mod progress;
 pub mod rates;
 pub mod requirement;
 pub mod schema;
+pub mod seccheck;
 pub mod secscript;
 pub mod sqltype;
 pub mod tsql;

@@ -151,6 +151,19 @@ pub async fn apply_script(
     run_script(config, node, script).await
 }
 
+/// Judge a security script on `node` as the run would, changing nothing: how many statements
+/// would run, or the first the node refuses (its line and the server's answer).
+pub async fn check_script(config: &Config, node: &str, script: &str) -> Result<usize, Error> {
+    let n = open(config, node)?;
+    n.check_security_script(script).await.map_err(|e| {
+        Error::db(
+            node,
+            "checking the security script (nothing was changed; nothing would run)",
+            e,
+        )
+    })
+}
+
 /// Run a security script whose write passed the gate (a script, or a probe's fix).
 pub(crate) async fn run_script(config: &Config, node: &str, script: &str) -> Result<usize, Error> {
     for note in earlier_unfinished(config, node) {

@@ -1100,14 +1100,12 @@ impl Node for MssqlNode {
     }
 
     async fn apply_security_script(&self, script: &str) -> Result<usize, DbError> {
-        let statements = script
-            .lines()
-            .filter(|l| {
-                let t = l.trim();
-                !t.is_empty() && !t.starts_with("--") && !t.eq_ignore_ascii_case("go")
-            })
-            .count();
-        let batch = queries::security_script(script);
+        // Only security statements run, each as tpdb renders it from the parse: a script
+        // holding anything else (a DROP TABLE …) is rejected before it is sent.
+        let parsed = crate::db::parse_security_script(script)?;
+        let statements = parsed.len();
+        let rendered: Vec<String> = parsed.iter().map(|(_, st)| st.tsql()).collect();
+        let batch = queries::security_script(&rendered.join("\n"));
         let mut guard = self.conn().await?;
         let c = guard.as_mut().expect("connected");
         let result = async {
@@ -1121,6 +1119,15 @@ impl Node for MssqlNode {
         }
         .await;
         self.settle(&mut guard, result).map(|_| statements)
+    }
+
+    async fn check_security_script(&self, script: &str) -> Result<usize, DbError> {
+        // Judged on the catalog as read (the server checks the runner's own permission when
+        // the script runs: it is not read here).
+        let parsed = crate::db::parse_security_script(script)?;
+        let catalog = self.security_catalog().await?;
+        crate::domain::seccheck::judge(&catalog, None, &parsed).map_err(crate::db::refusal)?;
+        Ok(parsed.len())
     }
 
     async fn write_site_rates(

@@ -18,12 +18,13 @@ use rusqlite::config::DbConfig;
 use rusqlite::{Connection, InterruptHandle, OpenFlags, params_from_iter, types::Value};
 use rust_decimal::Decimal;
 
-use self::security::{Session, load_catalog, permission_for, sqlite_error, store_catalog};
+use self::security::{Session, load_catalog, sqlite_error, store_catalog};
 use super::{
     AggregateQuery, Column, DbError, Identity, Node, ProbeStep, RateWriteTarget, Replace,
     ServerInfo, Sizes, StepOutcome, TableInfo,
 };
 use crate::config::{GpMapping, WritePath};
+use crate::db::{parse_security_script, refusal};
 use crate::domain::checksum::{Cell, Value as CValue};
 use crate::domain::perms::Catalog;
 use crate::domain::perms::{PrincipalKind, Securable};
@@ -31,7 +32,7 @@ use crate::domain::rates::{
     CurrentRate, JobCode, RateAggregate, Site, SiteRateWrite, UnitAccount, as_money,
 };
 use crate::domain::requirement::Requirement;
-use crate::domain::secscript::parse_script;
+use crate::domain::seccheck::judge;
 use crate::domain::tsql::ObjectName;
 use std::time::Instant;
 
@@ -1222,47 +1223,30 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
     }
 
     async fn apply_security_script(&self, script: &str) -> Result<usize, DbError> {
-        // The whole script is parsed before anything runs: one unsupported statement rejects it.
-        let statements = parse_script(script)
-            .map_err(|e| DbError::Script(format!("the sandbox runs none of this script: {e}")))?;
-        let result = self.run(move |c, s| {
-            let mut cat = s.catalog.clone();
-            for (line, st) in &statements {
-                let (perm, on) = permission_for(st);
-                if !s.catalog.evaluate(&s.user, perm, &on).allowed() {
-                    return Err(DbError::server(
-                        15247,
-                        1,
-                        16,
-                        format!("User does not have permission to perform this action. (line {line}: {st})"),
-                    ));
-                }
-                let refused = |e: crate::domain::secscript::ApplyError| {
-                    DbError::server(e.number, 1, e.class(), format!("{} (line {line}: {st})", e.message))
-                };
-                // Checked as SQL Server checks it, and kept under the names the database
-                // spells (identifiers compare case-insensitively).
-                let st = match &s.catalog.objects {
-                    Some(objects) => {
-                        st.check_securable(objects).map_err(refused)?;
-                        match st.securable().and_then(|on| objects.canonical(on)) {
-                            Some(on) => st.on_securable(on),
-                            None => st.clone(),
-                        }
-                    }
-                    None => st.clone(),
-                };
-                cat.apply(&st).map_err(refused)?;
-            }
-            let tx = c.transaction().map_err(sqlite_error)?;
-            store_catalog(&tx, &cat).map_err(sqlite_error)?;
-            tx.commit().map_err(sqlite_error)?;
-            Ok(statements.len())
-        })
-        .await;
+        // The whole script is parsed and judged before anything runs: one statement that is
+        // not supported, or that the server would refuse, rejects it.
+        let statements = parse_security_script(script)?;
+        let result = self
+            .run(move |c, s| {
+                let cat = judge(&s.catalog, Some(&s.user), &statements).map_err(refusal)?;
+                let tx = c.transaction().map_err(sqlite_error)?;
+                store_catalog(&tx, &cat).map_err(sqlite_error)?;
+                tx.commit().map_err(sqlite_error)?;
+                Ok(statements.len())
+            })
+            .await;
         // The catalog changed: the next operation reads it anew.
         self.reset_session();
         result
+    }
+
+    async fn check_security_script(&self, script: &str) -> Result<usize, DbError> {
+        let statements = parse_security_script(script)?;
+        self.run(move |_, s| {
+            judge(&s.catalog, Some(&s.user), &statements).map_err(refusal)?;
+            Ok(statements.len())
+        })
+        .await
     }
 
     async fn write_site_rates(

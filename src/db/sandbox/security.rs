@@ -8,7 +8,6 @@ use crate::domain::objects::Objects;
 use crate::domain::perms::{
     Catalog, FIXED_ROLES, PermEntry, PermState, Principal, PrincipalKind, Securable, is_fixed_role,
 };
-use crate::domain::secscript::Statement;
 use crate::domain::tsql::ObjectName;
 
 /// Catalog tables, named after the SQL Server catalog views they stand for.
@@ -323,19 +322,6 @@ pub fn store_catalog(conn: &Connection, cat: &Catalog) -> rusqlite::Result<()> {
         set_permission(conn, e.state, &e.permission, &e.securable, &e.grantee)?;
     }
     Ok(())
-}
-
-/// What the session must hold to run a security statement (db_owner holds all of it).
-pub fn permission_for(statement: &Statement) -> (&'static str, Securable) {
-    match statement {
-        Statement::CreateUser { .. } => ("ALTER ANY USER", Securable::Database),
-        Statement::CreateRole { .. }
-        | Statement::AddMember { .. }
-        | Statement::DropMember { .. } => ("ALTER ANY ROLE", Securable::Database),
-        Statement::Grant { securable, .. }
-        | Statement::Deny { securable, .. }
-        | Statement::Revoke { securable, .. } => ("CONTROL", securable.clone()),
-    }
 }
 
 /// A session on a sandbox node: who runs, in which database, under which catalog.
