@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 
-use super::output::{Format, table};
+use super::output::{Format, csv, table};
 use crate::config::Config;
 use crate::domain::plan::{ALL_STEPS, Step, StepState};
 use crate::error::{EXIT_FINDINGS, EXIT_OK, Error};
@@ -90,12 +90,38 @@ pub async fn run(config: &Config, cmd: MigrateCommand) -> Result<i32, Error> {
     match cmd {
         MigrateCommand::Status { format } => {
             let stages = migration::status(config)?;
+            let header = [
+                "stage",
+                "target",
+                "assessment",
+                "privileges",
+                "copy",
+                "validate",
+                "rollback",
+            ];
             match format {
                 Format::Json => outln!(
                     "{}",
                     serde_json::to_string_pretty(&stages).unwrap_or_default()
                 ),
-                _ => {
+                Format::Csv => {
+                    // One row per stage; each step's state word, then its reason.
+                    let rows: Vec<Vec<String>> = stages
+                        .iter()
+                        .map(|s| {
+                            let mut r = vec![s.name.clone(), s.target.clone()];
+                            for step in ALL_STEPS {
+                                r.push(s.get(step).label().to_string());
+                            }
+                            r.push(s.next_action().unwrap_or_default());
+                            r
+                        })
+                        .collect();
+                    let mut h = header.to_vec();
+                    h.push("next");
+                    out!("{}", csv(&h, &rows));
+                }
+                Format::Table => {
                     let rows: Vec<Vec<String>> = stages
                         .iter()
                         .map(|s| {
@@ -107,21 +133,7 @@ pub async fn run(config: &Config, cmd: MigrateCommand) -> Result<i32, Error> {
                             r
                         })
                         .collect();
-                    out!(
-                        "{}",
-                        table(
-                            &[
-                                "stage",
-                                "target",
-                                "assessment",
-                                "privileges",
-                                "copy",
-                                "validate",
-                                "rollback"
-                            ],
-                            &rows
-                        )
-                    );
+                    out!("{}", table(&header, &rows));
                     for next in stages.iter().filter_map(|s| s.next_action()) {
                         outln!("{next}");
                     }

@@ -50,6 +50,21 @@ pub fn csv_line(fields: &[String]) -> String {
         .join(",")
 }
 
+/// A CSV document: the header line, then one line per row (RFC 4180 quoting). Every command
+/// that offers `--format csv` writes it through here: the rows only, nothing for a human.
+pub fn csv(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut out = String::with_capacity(rows.len() * 64 + 64);
+    out.push_str(&csv_line(
+        &header.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
+    ));
+    out.push('\n');
+    for r in rows {
+        out.push_str(&csv_line(r));
+        out.push('\n');
+    }
+    out
+}
+
 /// Left-aligned columns sized to their widest cell.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
@@ -87,6 +102,15 @@ mod tests {
         assert_eq!(csv_field("plain"), "plain");
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+
+    #[test]
+    fn csv_is_a_header_and_one_quoted_line_per_row() {
+        let text = csv(
+            &["node", "error"],
+            &[vec!["uat".into(), "Msg 229, \"denied\"\nnext".into()]],
+        );
+        assert_eq!(text, "node,error\nuat,\"Msg 229, \"\"denied\"\"\nnext\"\n");
     }
 
     #[test]

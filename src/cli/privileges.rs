@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use serde::Serialize;
 
-use super::output::{Format, table};
+use super::output::{Format, csv, table};
 use crate::config::Config;
 use crate::domain::privdiff::{DiffRow, Finding};
 use crate::error::{EXIT_FINDINGS, EXIT_OK, Error};
@@ -60,6 +60,64 @@ struct Json<'a> {
     findings: &'a [Finding],
 }
 
+/// The CSV columns: one row per difference, per over-privilege finding and per statement of
+/// the remediation script, told apart by `record`.
+const CSV_COLUMNS: [&str; 10] = [
+    "record",
+    "principal",
+    "securable",
+    "permission",
+    "left",
+    "right",
+    "kind",
+    "required_by",
+    "why",
+    "statements",
+];
+
+fn csv_rows(r: &crate::domain::privdiff::Report) -> Vec<Vec<String>> {
+    let blank = String::new;
+    let mut rows: Vec<Vec<String>> = r
+        .rows
+        .iter()
+        .map(|d| {
+            vec![
+                "difference".into(),
+                d.principal.clone(),
+                d.securable.clone(),
+                d.permission.clone(),
+                d.left.clone(),
+                d.right.clone(),
+                d.kind.as_str().into(),
+                d.required_by.clone().unwrap_or_default(),
+                d.why.clone(),
+                blank(),
+            ]
+        })
+        .collect();
+    rows.extend(r.findings.iter().map(|f| {
+        vec![
+            "over-privilege".into(),
+            f.principal.clone(),
+            blank(),
+            blank(),
+            blank(),
+            blank(),
+            blank(),
+            blank(),
+            f.what.clone(),
+            f.statements.join("\n"),
+        ]
+    }));
+    rows.extend(r.script.iter().map(|s| {
+        let mut row = vec![blank(); CSV_COLUMNS.len()];
+        row[0] = "statement".into();
+        row[9] = s.tsql();
+        row
+    }));
+    rows
+}
+
 fn print(o: &PrivilegeOutcome, format: Format) {
     let r = &o.report;
     match format {
@@ -72,7 +130,8 @@ fn print(o: &PrivilegeOutcome, format: Format) {
             };
             outln!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
         }
-        Format::Table | Format::Csv => {
+        Format::Csv => out!("{}", csv(&CSV_COLUMNS, &csv_rows(r))),
+        Format::Table => {
             outln!("{}", o.title);
             if r.rows.is_empty() {
                 outln!("no differences");

@@ -3,7 +3,7 @@
 
 use clap::Args;
 
-use super::output::{Format, table};
+use super::output::{Format, csv, table};
 use crate::config::Config;
 use crate::error::{EXIT_CONNECTION, EXIT_FINDINGS, EXIT_OK, Error};
 use crate::flows::gate::{self, Consent, Write};
@@ -32,13 +32,60 @@ pub struct ProbeArgs {
     pub confirm: Vec<String>,
 }
 
+/// The CSV columns of a probe's checks, one row per check.
+const CSV_COLUMNS: [&str; 10] = [
+    "node",
+    "principal",
+    "check",
+    "status",
+    "millis",
+    "error_number",
+    "error_state",
+    "error_message",
+    "cause",
+    "fix",
+];
+
+fn status_word(s: Status) -> &'static str {
+    match s {
+        Status::Pass => "pass",
+        Status::Fail => "fail",
+        Status::Skipped => "skipped",
+    }
+}
+
 fn print(results: &[CheckResult], format: Format) {
     match format {
         Format::Json => outln!(
             "{}",
             serde_json::to_string_pretty(results).unwrap_or_default()
         ),
-        _ => {
+        Format::Csv => {
+            let rows: Vec<Vec<String>> = results
+                .iter()
+                .map(|r| {
+                    let e = r.error.as_ref();
+                    vec![
+                        r.node.clone(),
+                        r.principal.clone(),
+                        r.check.clone(),
+                        status_word(r.status).into(),
+                        r.millis.to_string(),
+                        e.and_then(|e| e.number)
+                            .map(|n| n.to_string())
+                            .unwrap_or_default(),
+                        e.and_then(|e| e.state)
+                            .map(|n| n.to_string())
+                            .unwrap_or_default(),
+                        e.map(|e| e.message.clone()).unwrap_or_default(),
+                        r.cause.clone().unwrap_or_default(),
+                        r.fix.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            out!("{}", csv(&CSV_COLUMNS, &rows));
+        }
+        Format::Table => {
             let rows: Vec<Vec<String>> = results
                 .iter()
                 .map(|r| {

@@ -5,7 +5,7 @@ use std::io::Write;
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 
-use super::output::{Format, csv_line, table};
+use super::output::{Format, csv, table};
 use crate::config::Config;
 use crate::domain::rates::{Flag, Method, Preview, RateParams};
 use crate::error::{EXIT_OK, Error};
@@ -177,16 +177,7 @@ pub fn render(o: &PreviewOutcome, format: Format, out: &mut impl Write) -> std::
             serde_json::to_writer_pretty(&mut *out, &o.preview.rows)?;
             writeln!(out)
         }
-        Format::Csv => {
-            let mut text = String::with_capacity(o.preview.rows.len() * 80);
-            text.push_str(&COLUMNS.join(","));
-            text.push('\n');
-            for r in cells(&o.preview) {
-                text.push_str(&csv_line(&r));
-                text.push('\n');
-            }
-            out.write_all(text.as_bytes())
-        }
+        Format::Csv => out.write_all(csv(&COLUMNS, &cells(&o.preview)).as_bytes()),
         Format::Table => {
             out.write_all(table(&COLUMNS, &cells(&o.preview)).as_bytes())?;
             writeln!(out, "{}", summary(o))

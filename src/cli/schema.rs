@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
-use super::output::{Format, csv_field, table};
+use super::output::{Format, csv, table};
 use crate::config::Config;
 use crate::domain::schema::diff::State;
 use crate::error::{EXIT_FINDINGS, EXIT_OK, Error};
@@ -67,15 +67,17 @@ fn print(o: &SchemaOutcome, format: Format, all: bool) {
             );
         }
         Format::Csv => {
-            outln!("kind,object,state");
-            for e in shown {
-                outln!(
-                    "{},{},{}",
-                    csv_field(e.kind.label()),
-                    csv_field(&e.name.to_string()),
-                    csv_field(e.state.label())
-                );
-            }
+            let rows: Vec<Vec<String>> = shown
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.kind.label().to_string(),
+                        e.name.to_string(),
+                        e.state.label().to_string(),
+                    ]
+                })
+                .collect();
+            out!("{}", csv(&["kind", "object", "state"], &rows));
         }
         Format::Table => {
             outln!("{}", summary(o));
