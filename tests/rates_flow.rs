@@ -455,9 +455,21 @@ async fn a_rate_on_record_for_the_date_is_flagged_left_out_and_replaced_only_whe
     );
     assert_eq!(history_dump(&demo), before);
 
-    // Asked for: written, and the audit line carries old and new values of each row.
-    let prep = prepare_apply(&demo.config, &out, true).unwrap();
+    // Asked for: written, and the audit line carries old and new values of each row. The
+    // date is before the labor history the rates come from: a correction of history is
+    // written only when that date is asked for too.
+    let mut prep = prepare_apply(&demo.config, &out, true).unwrap();
     assert_eq!(prep.plan.writes.len(), 2);
+    let e = apply(&demo.config, &prep, &common::yes(&prep.node))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("effective date 2025-01-01 is before the labor history")
+            && e.contains("nothing was written"),
+        "{e}"
+    );
+    prep.allow_far_date = true;
     assert_eq!(
         apply(&demo.config, &prep, &common::yes(&prep.node))
             .await
@@ -541,6 +553,19 @@ fn the_cli_leaves_rates_on_record_out_until_replace_recorded_and_asks_no_confirm
 
     let mut replace = args.to_vec();
     replace.extend(["--replace-recorded", "--confirm", "node1"]);
+    let out = common::tpdb(&demo, &replace);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a date before the history needs asking for"
+    );
+    assert!(
+        common::text(&out.stderr).contains("--allow-far-date"),
+        "{}",
+        common::text(&out.stderr)
+    );
+    assert_eq!(history_dump(&demo), before);
+    replace.push("--allow-far-date");
     let out = common::tpdb(&demo, &replace);
     let o = common::text(&out.stdout);
     assert_eq!(

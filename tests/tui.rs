@@ -980,10 +980,28 @@ async fn rates_on_record_need_a_second_confirmation_that_lists_them_and_nothing_
         app.on_key(key(c), now);
     }
     app.on_key(code(KeyCode::Enter), now);
-    assert!(matches!(
-        app.take_commands()[..],
-        [Command::ApplyRates { .. }]
-    ));
+    // 2025-01-01 is before the labor history the rates come from: a second confirmation
+    // names the date and asks for it typed, at 80×24 too.
+    assert!(
+        app.take_commands().is_empty(),
+        "not before the date is typed"
+    );
+    let small = screen(&render(&app, 80, 24));
+    assert!(
+        small.contains("type 2025-01-01 to write it anyway"),
+        "{small}"
+    );
+    for c in "2025-01-01".chars() {
+        app.on_key(key(c), now);
+    }
+    app.on_key(code(KeyCode::Enter), now);
+    match &app.take_commands()[..] {
+        [Command::ApplyRates { prep, consent, .. }] => {
+            assert!(prep.allow_far_date, "the date was asked for");
+            assert!(consent.yes);
+        }
+        other => panic!("{other:?}"),
+    }
 
     // A plan with nothing at all to write opens no confirmation.
     let mut none = prepare_apply(&demo.config, &outcome, false).unwrap();

@@ -39,6 +39,10 @@ pub enum RatesCommand {
         /// rate on record, replacing it (old and new values are printed and audited).
         #[arg(long)]
         replace_recorded: bool,
+        /// Write although the effective date is more than rates.max_future_days ahead or
+        /// before the labor history the rates are computed from.
+        #[arg(long)]
+        allow_far_date: bool,
     },
 }
 
@@ -217,6 +221,7 @@ pub async fn run(config: &Config, cmd: RatesCommand) -> Result<i32, Error> {
             yes,
             confirm,
             replace_recorded,
+            allow_far_date,
         } => {
             if params.effective_date.is_none() {
                 return Err(Error::Usage(
@@ -225,7 +230,18 @@ pub async fn run(config: &Config, cmd: RatesCommand) -> Result<i32, Error> {
             }
             let p = params.resolve(config)?;
             let o = rates::preview(config, &p, &no_progress).await?;
-            let prep = rates::prepare_apply(config, &o, replace_recorded)?;
+            let mut prep = rates::prepare_apply(config, &o, replace_recorded)?;
+            prep.allow_far_date = allow_far_date;
+            if let Some(why) = &prep.far_date {
+                outln!(
+                    "-- ⚠ {why}{}",
+                    if allow_far_date {
+                        ": written as asked (--allow-far-date)"
+                    } else {
+                        ": it is written only with --allow-far-date"
+                    }
+                );
+            }
             outln!(
                 "-- {} rows to write on node {} as {}; {} left out",
                 prep.plan.writes.len(),

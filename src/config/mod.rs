@@ -291,6 +291,9 @@ pub struct RatesConfig {
     pub default_to: Option<NaiveDate>,
     /// Above this share of EDW records excluded (percent), a preview warns (the CLI exits 1).
     pub max_excluded_pct: Decimal,
+    /// An effective date more than this many days after today is written only when asked for
+    /// explicitly (`--allow-far-date`, or a second confirmation naming the date).
+    pub max_future_days: u32,
 }
 
 impl RatesConfig {
@@ -442,6 +445,7 @@ pub const RANGES: &[(&str, i64, i64, i64)] = &[
     ("scale", 0, 6, 2),
     ("min_samples", 0, 1_000_000, 5),
     ("lookback_days", 1, 36_500, 365),
+    ("max_future_days", 0, 36_500, 366),
 ];
 
 /// (lowest, highest, default) of a whole-number key, by its last part.
@@ -1175,6 +1179,7 @@ impl Cx<'_> {
             default_method,
             policy,
             lookback_days: self.int_in("rates.lookback_days", &r.lookback_days)? as u32,
+            max_future_days: self.int_in("rates.max_future_days", &r.max_future_days)? as u32,
             max_excluded_pct: match &r.max_excluded_pct {
                 None => Decimal::ONE,
                 Some(v) => self.decimal_in(
@@ -1290,6 +1295,7 @@ mod raw {
         pub min_samples: Option<Spanned<i64>>,
         pub large_change_pct: Option<Spanned<toml::Value>>,
         pub lookback_days: Option<Spanned<i64>>,
+        pub max_future_days: Option<Spanned<i64>>,
         pub default_to: Option<Spanned<String>>,
         pub max_excluded_pct: Option<Spanned<toml::Value>>,
         pub edw: Option<Edw>,

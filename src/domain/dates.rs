@@ -36,6 +36,30 @@ pub fn day_after(to: NaiveDate) -> NaiveDate {
     to.succ_opt().unwrap_or(NaiveDate::MAX)
 }
 
+/// Why `effective` is not a date a person likely meant for new rates, if it is not: more than
+/// `max_future_days` after `today`, or before `history_from`, the first day of the labor the
+/// rates are computed from. Such a date is written only when asked for explicitly: a rate
+/// far in the future makes every real date after it "a later rate on record".
+pub fn far_effective_date(
+    effective: NaiveDate,
+    today: NaiveDate,
+    history_from: NaiveDate,
+    max_future_days: u32,
+) -> Option<String> {
+    let ahead = (effective - today).num_days();
+    if ahead > i64::from(max_future_days) {
+        return Some(format!(
+            "effective date {effective} is {} after today ({today}), more than rates.max_future_days ({max_future_days})",
+            super::progress::count(ahead, "day", "days")
+        ));
+    }
+    (effective < history_from).then(|| {
+        format!(
+            "effective date {effective} is before the labor history its rates are computed from (from {history_from})"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +103,28 @@ mod tests {
             prop_assume!(d.format("%Y").to_string().len() == 4);
             prop_assert_eq!(parse_date(&d.format("%Y-%m-%d").to_string()).unwrap(), d);
         }
+    }
+
+    #[test]
+    fn a_far_future_date_or_one_before_the_history_is_named_with_why() {
+        let d = |s| parse_date(s).unwrap();
+        let today = d("2026-12-04");
+        let from = d("2025-11-01");
+        assert_eq!(far_effective_date(d("2026-12-15"), today, from, 366), None);
+        assert_eq!(far_effective_date(d("2027-12-05"), today, from, 366), None);
+        let why = far_effective_date(d("9999-12-31"), today, from, 366).unwrap();
+        assert!(
+            why.starts_with("effective date 9999-12-31 is 2,912,105 days")
+                && why.ends_with(
+                    "days after today (2026-12-04), more than rates.max_future_days (366)"
+                ),
+            "{why}"
+        );
+        assert!(far_effective_date(d("2027-12-06"), today, from, 366).is_some());
+        let why = far_effective_date(d("2025-01-01"), today, from, 366).unwrap();
+        assert_eq!(
+            why,
+            "effective date 2025-01-01 is before the labor history its rates are computed from (from 2025-11-01)"
+        );
     }
 }

@@ -190,6 +190,12 @@ pub struct ApplyPreparation {
     pub plan: ApplyPlan,
     /// The exact statements, values inlined, in order.
     pub statements: Vec<String>,
+    /// Why the effective date is not one a person likely meant (far ahead, or before the
+    /// history), if it is not: the write then needs `allow_far_date`.
+    pub far_date: Option<String>,
+    /// The user asked for the far date explicitly (`--allow-far-date`, or the TUI's second
+    /// confirmation naming the date).
+    pub allow_far_date: bool,
 }
 
 /// Plan the write of a preview at its effective date. Rows that would replace a different rate
@@ -225,6 +231,13 @@ pub fn prepare_apply(
             .map_err(Error::Usage)?,
         None => writer.identity(),
     };
+    let p = &outcome.params;
+    let far_date = crate::domain::dates::far_effective_date(
+        p.effective_date,
+        chrono::Local::now().date_naive(),
+        p.from,
+        rc.max_future_days,
+    );
     Ok(ApplyPreparation {
         params: outcome.params.clone(),
         node: rc.rates_node.clone(),
@@ -234,6 +247,8 @@ pub fn prepare_apply(
         target,
         plan,
         statements,
+        far_date,
+        allow_far_date: false,
     })
 }
 
@@ -251,6 +266,13 @@ pub async fn apply(
     if prep.plan.writes.is_empty() {
         // Nothing is sent to the node: no transaction, no confirmation.
         return Ok(0);
+    }
+    if let Some(why) = &prep.far_date
+        && !prep.allow_far_date
+    {
+        return Err(Error::Refused(format!(
+            "{why}: nothing was written; if this date is meant, confirm it (CLI: --allow-far-date; TUI: type the date in the second confirmation)"
+        )));
     }
     let mut detail = format!("{} rows to write", prep.plan.writes.len());
     if prep.plan.replace_recorded && !prep.plan.replacing.is_empty() {

@@ -82,6 +82,30 @@ pub struct Confirm {
     pub typed: TextArea<'static>,
     pub scroll: usize,
     pub error: Option<String>,
+    /// The first answer was given (what it typed is kept as the consent) and the effective
+    /// date is far: the second confirmation asks for the date itself.
+    pub far_stage: Option<String>,
+}
+
+impl Confirm {
+    pub fn new(prep: ApplyPreparation) -> Self {
+        Confirm {
+            prep,
+            typed: TextArea::default(),
+            scroll: 0,
+            error: None,
+            far_stage: None,
+        }
+    }
+
+    /// What must be typed now: the date in the second confirmation of a far date, else what
+    /// `confirm_word` asks.
+    pub fn word(&self) -> Option<String> {
+        match &self.far_stage {
+            Some(_) => Some(self.prep.params.effective_date.to_string()),
+            None => confirm_word(&self.prep),
+        }
+    }
 }
 
 pub struct RatesState {
@@ -571,7 +595,7 @@ impl RatesState {
                     return;
                 }
                 let typed = c.typed.lines().join("");
-                if let Some(word) = confirm_word(&c.prep)
+                if let Some(word) = c.word()
                     && typed.trim() != word
                 {
                     c.error = Some(format!(
@@ -580,8 +604,21 @@ impl RatesState {
                     ));
                     return;
                 }
-                let prep = c.prep.clone();
-                let consent = Consent::confirmed(typed.trim());
+                if c.prep.far_date.is_some() && c.far_stage.is_none() {
+                    // A date a person likely did not mean: a second confirmation names it.
+                    c.far_stage = Some(typed.trim().to_string());
+                    c.typed = TextArea::default();
+                    c.error = None;
+                    return;
+                }
+                let mut prep = c.prep.clone();
+                // The first confirmation's answer is the gate's consent; the second, the date.
+                let first = c
+                    .far_stage
+                    .clone()
+                    .unwrap_or_else(|| typed.trim().to_string());
+                prep.allow_far_date = c.far_stage.is_some();
+                let consent = Consent::confirmed(&first);
                 self.confirm = None;
                 ctx.send(|id| Command::ApplyRates {
                     id,
@@ -590,7 +627,7 @@ impl RatesState {
                 });
             }
             _ => {
-                if confirm_word(&c.prep).is_some() {
+                if c.word().is_some() {
                     c.typed.input(key);
                     c.error = None;
                 }
@@ -675,12 +712,7 @@ impl Component for RatesState {
                     ).into());
                     return;
                 }
-                self.confirm = Some(Confirm {
-                    prep: *prep,
-                    typed: TextArea::default(),
-                    scroll: 0,
-                    error: None,
-                });
+                self.confirm = Some(Confirm::new(*prep));
             }
             Event::RatesApplied { rows, .. } => {
                 self.notice =
@@ -1188,7 +1220,7 @@ fn render_confirm(
         .border_style(theme.fg("warn"));
     let inner = block.inner(rect);
     frame.render_widget(block, rect);
-    let word = confirm_word(p);
+    let word = c.word();
     let mut head_lines = vec![Line::from(format!(
         "{} rows as {} through {}; {} rows left out (no GP unit account, a later rate on record, unchanged, or replacing one).",
         p.plan.writes.len(),
@@ -1206,6 +1238,12 @@ fn render_confirm(
                 "A filter shows {shown} of {all} rows: the write covers the whole preview, not only the rows shown (clear the filter with Esc to see them all)."
             ),
             theme.fg("warn"),
+        ));
+    }
+    if let Some(why) = &p.far_date {
+        head_lines.push(Line::styled(
+            format!("⚠ {why}. After this confirmation, a second one asks you to type the date."),
+            theme.fg("error"),
         ));
     }
     let left_out = p.plan.replacements_left_out();
@@ -1268,7 +1306,10 @@ fn render_confirm(
         foot_lines.push(Line::styled(e.clone(), theme.fg("error")));
     }
     if let Some(word) = word {
-        let why = if p.protected {
+        let why = if c.far_stage.is_some() {
+            // The reason is in the head, above; the foot stays one line at 80 columns.
+            format!("far date: type {word} to write it anyway")
+        } else if p.protected {
             format!("{} is protected: type its name", p.node)
         } else {
             "these rows rewrite history: type replace".to_string()
@@ -1281,11 +1322,13 @@ fn render_confirm(
             Layout::vertical([Constraint::Length(2), Constraint::Length(2)]).areas(foot);
         frame.render_widget(Paragraph::new(foot_lines), msg);
         let mut t = c.typed.clone();
-        t.set_block(Block::new().borders(Borders::TOP).title(if p.protected {
-            "node name".to_string()
-        } else {
-            format!("type {word}")
-        }));
+        t.set_block(Block::new().borders(Borders::TOP).title(
+            if p.protected && c.far_stage.is_none() {
+                "node name".to_string()
+            } else {
+                format!("type {word}")
+            },
+        ));
         frame.render_widget(&t, input);
     } else {
         foot_lines.push(Line::styled(
