@@ -326,6 +326,15 @@ async fn every_command_line_that_writes_is_refused_without_its_confirmation() {
                 "--sites",
                 "1",
             ]);
+            // The demo holds rates on record effective 2025-01-01 for site 5.
+            paths.push(vec![
+                "rates",
+                "retire",
+                "--sites",
+                "5",
+                "--effective-date",
+                "2025-01-01",
+            ]);
         } else {
             paths.extend([
                 vec!["migrate", "rollback", node],

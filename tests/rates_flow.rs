@@ -659,3 +659,122 @@ async fn a_stored_procedure_the_sandbox_cannot_run_says_so_and_writes_nothing() 
         before
     );
 }
+
+#[test]
+fn a_far_future_date_is_refused_unless_asked_for_and_a_mistaken_rate_can_be_retired() {
+    let demo = common::demo();
+    let script = demo.path("grant.sql");
+    std::fs::write(
+        &script,
+        "GRANT EXECUTE ON OBJECT::[dbo].[usp_UpsertSiteJobCodeRate] TO [sp-billing-dataflow];\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = common::tpdb(&demo, args);
+        (
+            out.status.code(),
+            common::text(&out.stdout),
+            common::text(&out.stderr),
+        )
+    };
+    let (code, _, e) = run(&[
+        "privileges",
+        "apply",
+        "--node",
+        "node1",
+        "--script",
+        script.to_str().unwrap(),
+        "--yes",
+        "--confirm",
+        "node1",
+    ]);
+    assert_eq!(code, Some(0), "{e}");
+    let before = history_dump(&demo);
+    let far = [
+        "rates",
+        "apply",
+        "--effective-date",
+        "9999-12-31",
+        "--sites",
+        "2",
+        "--yes",
+        "--confirm",
+        "node1",
+    ];
+    let (code, o, e) = run(&far);
+    assert_eq!(code, Some(1), "{o}{e}");
+    assert!(
+        e.contains("effective date 9999-12-31 is 2,912,") && e.contains("--allow-far-date"),
+        "{e}"
+    );
+    assert_eq!(history_dump(&demo), before, "nothing was written");
+    // Asked for, it is written; then every real date is left out behind it …
+    let mut asked = far.to_vec();
+    asked.push("--allow-far-date");
+    assert_eq!(run(&asked).0, Some(0));
+    let real = [
+        "rates",
+        "apply",
+        "--effective-date",
+        "2026-12-01",
+        "--sites",
+        "2",
+        "--yes",
+        "--confirm",
+        "node1",
+    ];
+    let (_, o, e) = run(&real);
+    assert!(o.contains("a later rate is already on record"), "{o}");
+    assert!(e.contains("nothing to write"), "{e}");
+    // … until it is retired: shown first, removed only through the gate, audited.
+    let retire = [
+        "rates",
+        "retire",
+        "--sites",
+        "2",
+        "--effective-date",
+        "9999-12-31",
+    ];
+    let (code, o, _) = run(&retire);
+    assert_eq!(code, Some(0));
+    assert!(
+        o.contains("-- 10 rates on record to remove on node node1 as dbo:"),
+        "{o}"
+    );
+    assert!(
+        o.contains("DELETE FROM [dbo].[SiteJobCodeRate] WHERE [job_code_id] = "),
+        "{o}"
+    );
+    let mut without_name = retire.to_vec();
+    without_name.push("--yes");
+    let (code, _, e) = run(&without_name);
+    assert_eq!(code, Some(1));
+    assert!(e.contains("--confirm node1"), "{e}");
+    let mut confirmed = without_name.clone();
+    confirmed.extend(["--confirm", "node1"]);
+    let (code, _, e) = run(&confirmed);
+    assert_eq!(code, Some(0), "{e}");
+    assert!(
+        e.contains("removed 10 rates effective 9999-12-31 on node node1"),
+        "{e}"
+    );
+    assert_eq!(
+        history_dump(&demo),
+        before,
+        "history is as it was before the mistake"
+    );
+    let audit = std::fs::read_to_string(demo.path("audit.jsonl")).unwrap();
+    assert!(
+        audit.lines().any(|l| l.contains("rates.retire")
+            && l.contains("site 2 VAL 9999-12-31: ")
+            && l.contains("→ gone")),
+        "{audit}"
+    );
+    // The real date writes now.
+    let (code, _, e) = run(&real);
+    assert_eq!(code, Some(0), "{e}");
+    assert!(
+        e.contains("wrote 10 site rates effective 2026-12-01"),
+        "{e}"
+    );
+}

@@ -12,6 +12,7 @@ use crate::error::{EXIT_OK, Error};
 use crate::flows::gate::Consent;
 use crate::flows::no_progress;
 use crate::flows::rates::{self, PreviewOutcome};
+use crate::flows::retire;
 
 #[derive(Debug, Subcommand)]
 pub enum RatesCommand {
@@ -43,6 +44,24 @@ pub enum RatesCommand {
         /// before the labor history the rates are computed from.
         #[arg(long)]
         allow_far_date: bool,
+    },
+    /// Remove rates on record written by mistake: those effective exactly on --effective-date
+    /// for the sites (and job codes) given. Without --yes it shows them and removes nothing.
+    Retire {
+        /// Site ids, comma separated.
+        #[arg(long, value_delimiter = ',', value_name = "S,..", required = true)]
+        sites: Vec<i32>,
+        /// Job codes, comma separated (default: every job code with a rate on that date).
+        #[arg(long = "job-codes", value_delimiter = ',', value_name = "J,..")]
+        job_codes: Vec<String>,
+        /// The effective date of the rates to remove (YYYY-MM-DD).
+        #[arg(long = "effective-date", value_parser = parse_date, required = true)]
+        effective_date: NaiveDate,
+        #[arg(long)]
+        yes: bool,
+        /// The node's name, required when the rates node is protected.
+        #[arg(long, value_name = "NODE")]
+        confirm: Option<String>,
     },
 }
 
@@ -214,6 +233,61 @@ pub async fn run(config: &Config, cmd: RatesCommand) -> Result<i32, Error> {
                 eprintln!("{w}");
                 return Ok(crate::error::EXIT_FINDINGS);
             }
+            Ok(EXIT_OK)
+        }
+        RatesCommand::Retire {
+            sites,
+            job_codes,
+            effective_date,
+            yes,
+            confirm,
+        } => {
+            let codes: Vec<String> = job_codes
+                .iter()
+                .map(|j| j.trim().to_string())
+                .filter(|j| !j.is_empty())
+                .collect();
+            let prep = retire::prepare_retire(config, &sites, &codes, effective_date).await?;
+            if prep.rows.is_empty() {
+                eprintln!(
+                    "nothing to retire: no rate on record is effective {effective_date} for those sites and job codes; nothing was sent to node {}",
+                    prep.node
+                );
+                return Ok(EXIT_OK);
+            }
+            outln!(
+                "-- {} to remove on node {} as {}:",
+                crate::domain::progress::count(
+                    prep.rows.len() as i64,
+                    "rate on record",
+                    "rates on record"
+                ),
+                prep.node,
+                prep.identity
+            );
+            for r in &prep.rows {
+                outln!("--   {r}");
+            }
+            for s in &prep.statements {
+                outln!("{s}");
+            }
+            if !yes {
+                let confirm = if crate::flows::gate::protected(config, &prep.node)? {
+                    format!(" --confirm {}", prep.node)
+                } else {
+                    String::new()
+                };
+                eprintln!(
+                    "nothing removed: these are the statements; add --yes{confirm} to run them"
+                );
+                return Ok(EXIT_OK);
+            }
+            let n = retire::retire(config, &prep, &Consent::cli(yes, confirm.as_deref())).await?;
+            eprintln!(
+                "removed {} effective {effective_date} on node {}",
+                crate::domain::progress::count(n as i64, "rate", "rates"),
+                prep.node
+            );
             Ok(EXIT_OK)
         }
         RatesCommand::Apply {

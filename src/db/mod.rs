@@ -14,6 +14,7 @@ use crate::domain::rates::{
     Bounds, CurrentRate, JobCode, RateAggregate, Site, SiteRateWrite, UnitAccount,
 };
 use crate::domain::requirement::Requirement;
+use crate::domain::retire::RateOnRecord;
 use crate::domain::sqltype::SqlType;
 use crate::domain::tsql::ObjectName;
 
@@ -510,6 +511,19 @@ pub trait Node: Send + Sync {
         target: &RateWriteTarget,
         rows: &[SiteRateWrite],
     ) -> impl Future<Output = Result<usize, DbError>> + Send;
+
+    /// The exact statements `retire_site_rates` runs, values inlined, for confirmation.
+    fn rate_retire_statements(&self, table: &ObjectName, rows: &[RateOnRecord]) -> Vec<String> {
+        mssql::rate_retire_script(table, rows)
+    }
+
+    /// Remove rates on record (each by site, job code and effective date) in one transaction;
+    /// all or nothing. A row already gone is no error. Returns rows removed.
+    fn retire_site_rates(
+        &self,
+        table: &ObjectName,
+        rows: &[RateOnRecord],
+    ) -> impl Future<Output = Result<usize, DbError>> + Send;
 }
 
 /// The identity a sandbox session runs as: a database user name and its kind.
@@ -644,6 +658,18 @@ impl Node for AnyNode {
         rows: &[SiteRateWrite],
     ) -> Result<usize, DbError> {
         delegate!(self, n => n.write_site_rates(target, rows).await)
+    }
+
+    fn rate_retire_statements(&self, table: &ObjectName, rows: &[RateOnRecord]) -> Vec<String> {
+        delegate!(self, n => n.rate_retire_statements(table, rows))
+    }
+
+    async fn retire_site_rates(
+        &self,
+        table: &ObjectName,
+        rows: &[RateOnRecord],
+    ) -> Result<usize, DbError> {
+        delegate!(self, n => n.retire_site_rates(table, rows).await)
     }
 
     async fn security_catalog(&self) -> Result<Catalog, DbError> {

@@ -11,6 +11,7 @@ pub mod privdiff;
 pub mod progress;
 pub mod rates;
 pub mod requirement;
+pub mod retire;
 pub mod schema;
 pub mod seccheck;
 pub mod secscript;

@@ -5,6 +5,7 @@ pub mod migration;
 pub mod privileges;
 pub mod probes;
 pub mod rates;
+pub mod retire;
 pub mod schema;
 
 /// A progress report: what is happening and, when known, how far along (0..=1).

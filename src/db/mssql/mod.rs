@@ -29,6 +29,7 @@ use crate::domain::rates::{
     CurrentRate, JobCode, RateAggregate, Site, SiteRateWrite, UnitAccount, as_money,
 };
 use crate::domain::requirement::Requirement;
+use crate::domain::retire::RateOnRecord;
 use crate::domain::tsql::ObjectName;
 use std::time::Instant;
 
@@ -1121,6 +1122,18 @@ impl Node for MssqlNode {
         self.settle(&mut guard, result).map(|_| statements)
     }
 
+    async fn retire_site_rates(
+        &self,
+        table: &ObjectName,
+        rows: &[RateOnRecord],
+    ) -> Result<usize, DbError> {
+        let statements: Vec<Statement> = rows
+            .iter()
+            .map(|r| queries::retire_site_rate(table, r))
+            .collect();
+        self.in_transaction(&statements).await
+    }
+
     async fn check_security_script(&self, script: &str) -> Result<usize, DbError> {
         // Judged on the catalog as read (the server checks the runner's own permission when
         // the script runs: it is not read here).
@@ -1141,6 +1154,18 @@ impl Node for MssqlNode {
             .collect();
         self.in_transaction(&statements).await
     }
+}
+
+/// The statements of a rate retirement as they run, wrapped in their transaction.
+pub fn rate_retire_script(table: &ObjectName, rows: &[RateOnRecord]) -> Vec<String> {
+    let mut out = Vec::with_capacity(rows.len() + 2);
+    out.push("SET XACT_ABORT ON; BEGIN TRANSACTION;".to_string());
+    out.extend(
+        rows.iter()
+            .map(|r| queries::retire_site_rate(table, r).render()),
+    );
+    out.push("COMMIT TRANSACTION;".to_string());
+    out
 }
 
 /// The statements of a rate write as they run, wrapped in their transaction.

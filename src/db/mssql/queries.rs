@@ -9,6 +9,7 @@ use crate::db::{AggregateQuery, RateWriteTarget};
 use crate::domain::perms::Securable;
 use crate::domain::rates::SiteRateWrite;
 use crate::domain::requirement::Requirement;
+use crate::domain::retire::RateOnRecord;
 use crate::domain::tsql::{ObjectName, nstring, quote_ident};
 
 /// A bound parameter value.
@@ -211,6 +212,19 @@ VALUES ({job}, {site}, {rate}, {date}, {method});",
             t = target.table.quoted()
         ),
     };
+    s
+}
+
+/// Remove one rate on record, by its key.
+pub fn retire_site_rate(table: &ObjectName, row: &RateOnRecord) -> Statement {
+    let mut s = Statement::new(String::new());
+    let job = s.bind(Param::Int(row.job_code_id));
+    let site = s.bind(Param::Int(row.site_id));
+    let date = s.bind(Param::Date(row.effective_date));
+    s.sql = format!(
+        "DELETE FROM {} WHERE [job_code_id] = {job} AND [site_id] = {site} AND [effective_date] = {date};",
+        table.quoted()
+    );
     s
 }
 
@@ -682,6 +696,27 @@ mod tests {
 WHERE [job_code_id] = 4 AND [site_id] = 12 AND [effective_date] = '2026-11-01'; \
 IF @@ROWCOUNT = 0 INSERT INTO [dbo].[SiteJobCodeRate] ([job_code_id], [site_id], [hourly_rate], [effective_date], [calculation_method]) \
 VALUES (4, 12, 18.25, '2026-11-01', N'weighted');"
+        );
+    }
+
+    #[test]
+    fn a_retirement_deletes_the_dated_row_by_its_key_with_parameters() {
+        let row = RateOnRecord {
+            site_id: 2,
+            job_code_id: 4,
+            job_code: "VAL".into(),
+            effective_date: d("9999-12-31"),
+            hourly_rate: Some(dec!(16.18)),
+            method: Some("weighted".into()),
+        };
+        let s = retire_site_rate(&ObjectName::new("dbo", "SiteJobCodeRate"), &row);
+        assert_eq!(
+            s.sql,
+            "DELETE FROM [dbo].[SiteJobCodeRate] WHERE [job_code_id] = @P1 AND [site_id] = @P2 AND [effective_date] = @P3;"
+        );
+        assert_eq!(
+            s.render(),
+            "DELETE FROM [dbo].[SiteJobCodeRate] WHERE [job_code_id] = 4 AND [site_id] = 2 AND [effective_date] = '9999-12-31';"
         );
     }
 

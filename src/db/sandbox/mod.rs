@@ -32,6 +32,7 @@ use crate::domain::rates::{
     CurrentRate, JobCode, RateAggregate, Site, SiteRateWrite, UnitAccount, as_money,
 };
 use crate::domain::requirement::Requirement;
+use crate::domain::retire::RateOnRecord;
 use crate::domain::seccheck::judge;
 use crate::domain::tsql::ObjectName;
 use std::time::Instant;
@@ -1245,6 +1246,44 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
         self.run(move |_, s| {
             judge(&s.catalog, Some(&s.user), &statements).map_err(refusal)?;
             Ok(statements.len())
+        })
+        .await
+    }
+
+    async fn retire_site_rates(
+        &self,
+        table: &ObjectName,
+        rows: &[RateOnRecord],
+    ) -> Result<usize, DbError> {
+        let table = table.clone();
+        let rows = rows.to_vec();
+        self.run(move |c, s| {
+            // DELETE with a WHERE clause needs SELECT too, as on SQL Server; both are checked
+            // before anything is removed.
+            for p in ["SELECT", "DELETE"] {
+                s.require(c, p, &table)?;
+            }
+            let tx = c.transaction().map_err(sqlite_error)?;
+            let mut removed = 0;
+            {
+                let mut st = tx
+                    .prepare(&format!(
+                        "DELETE FROM {} WHERE job_code_id = ?1 AND site_id = ?2 AND effective_date = ?3",
+                        table_ident(&table)
+                    ))
+                    .map_err(sqlite_error)?;
+                for r in &rows {
+                    removed += st
+                        .execute(rusqlite::params![
+                            r.job_code_id,
+                            r.site_id,
+                            date_text(r.effective_date)
+                        ])
+                        .map_err(sqlite_error)?;
+                }
+            }
+            tx.commit().map_err(sqlite_error)?;
+            Ok(removed)
         })
         .await
     }
