@@ -413,8 +413,13 @@ async fn interrupted_then_rolled_back(
     let out = tpdb(demo, &["migrate", "status"]);
     assert!(
         text(&out.stdout).contains("⏸ interrupted at ")
-            && text(&out.stdout)
-                .contains("`tpdb migrate run training --step copy --yes` (Enter) resumes"),
+            && text(&out.stdout).contains(
+                "training · copy was interrupted (at "
+            )
+            && text(&out.stdout).contains(
+                "cancelled): run `tpdb migrate run training --step copy --yes`; or `tpdb migrate rollback training --yes`"
+            )
+            && !text(&out.stdout).contains("(Enter)"),
         "{}",
         text(&out.stdout)
     );

@@ -872,7 +872,7 @@ fn an_interrupted_step_and_a_held_lease_read_whole_at_80_by_24_and_wide() {
     for whole in [
         "⏸ interrupted",
         "training → training · copy: interrupted",
-        "next: training · copy was interrupted (at 265000 rows: cancelled);",
+        "next: training · copy was interrupted (at 265000 rows: cancelled): Enter",
     ] {
         assert!(narrow.contains(whole), "'{whole}' is not whole:\n{narrow}");
     }
@@ -880,7 +880,7 @@ fn an_interrupted_step_and_a_held_lease_read_whole_at_80_by_24_and_wide() {
     let narrow = screen(&render(&app, 80, 24));
     assert!(
         narrow.contains(
-            "next: devnode is being run by pid 4242 on host h since 10:41:07 (assessment);"
+            "next: devnode is being run by pid 4242 on host h since 10:41:07 (assessment):"
         ),
         "{narrow}"
     );

@@ -108,12 +108,17 @@ pub async fn run(config: &Config, cmd: MigrateCommand) -> Result<i32, Error> {
                     // One row per stage; each step's state word, then its reason.
                     let rows: Vec<Vec<String>> = stages
                         .iter()
-                        .map(|s| {
+                        .enumerate()
+                        .map(|(i, s)| {
                             let mut r = vec![s.name.clone(), s.target.clone()];
                             for step in ALL_STEPS {
                                 r.push(s.get(step).label().to_string());
                             }
-                            r.push(s.next_action().unwrap_or_default());
+                            r.push(
+                                migration::next_action(config, &stages, i, false)
+                                    .map(|n| n.cli())
+                                    .unwrap_or_default(),
+                            );
                             r
                         })
                         .collect();
@@ -134,8 +139,10 @@ pub async fn run(config: &Config, cmd: MigrateCommand) -> Result<i32, Error> {
                         })
                         .collect();
                     out!("{}", table(&header, &rows));
-                    for next in stages.iter().filter_map(|s| s.next_action()) {
-                        outln!("{next}");
+                    for i in 0..stages.len() {
+                        if let Some(next) = migration::next_action(config, &stages, i, false) {
+                            outln!("{}", next.cli());
+                        }
                     }
                 }
             }
@@ -219,19 +226,36 @@ async fn run_steps(
             eprintln!("{what}; nothing was changed: run `{command} --yes{confirm}` to run it");
             break;
         }
-        let r = migration::run_step(config, stage, *s, consent, &progress).await?;
+        let r = match migration::run_step(config, stage, *s, consent, &progress).await {
+            Ok(r) => r,
+            Err(Error::Refused(why)) => {
+                return Err(Error::Refused(match next_of(config, stage) {
+                    Some(next) => format!("{why}\nnext: {next}"),
+                    None => why,
+                }));
+            }
+            Err(e) => return Err(e),
+        };
         print_report(&r);
         if matches!(r.state, StepState::Failed(_)) {
-            // Only what would work: a rerun of the whole stage stops here again.
-            if let Some(next) = steps.get(n + 1) {
-                eprintln!(
-                    "{s} failed, so the steps after it did not run: fix what it found and run the stage again, or run the next step on its own: `tpdb migrate run {stage} --step {next}`"
-                );
+            if steps.get(n + 1).is_some() {
+                eprintln!("{s} failed, so the steps after it did not run");
+            }
+            // The way forward from the state the failure left, as status computes it.
+            if let Some(next) = next_of(config, stage) {
+                eprintln!("next: {next}");
             }
             return Ok(failure_code(&r));
         }
     }
     Ok(EXIT_OK)
+}
+
+/// The way forward for `stage` from its state now, for the command line.
+fn next_of(config: &Config, stage: &str) -> Option<String> {
+    let stages = migration::status(config).ok()?;
+    let i = stages.iter().position(|x| x.name == stage)?;
+    migration::next_action(config, &stages, i, true).map(|n| n.cli())
 }
 
 /// A failed step exits 1, or 3 when a node could not be reached or refused the login.

@@ -3,6 +3,7 @@
 pub mod checksum;
 pub mod dates;
 pub mod diagnosis;
+pub mod next;
 pub mod objects;
 pub mod overpriv;
 pub mod perms;

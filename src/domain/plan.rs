@@ -193,36 +193,6 @@ impl StageState {
             .collect()
     }
 
-    /// What the user can do next, in words, for the CLI and the TUI (`None`: nothing special).
-    pub fn next_action(&self) -> Option<String> {
-        let name = &self.name;
-        if let Some(h) = &self.lease {
-            return Some(format!(
-                "{name} is being run by {h}; wait for it or stop it"
-            ));
-        }
-        if let Some(r) = &self.rollback_unfinished {
-            return Some(format!(
-                "{name}: a rollback is unfinished ({r}); `tpdb migrate rollback {name} --yes` (b) finishes it"
-            ));
-        }
-        for step in ALL_STEPS {
-            if let StepState::Interrupted(r) = self.get(step) {
-                let resume = match step {
-                    Step::Rollback => {
-                        format!("`tpdb migrate rollback {name} --yes` (b) finishes it")
-                    }
-                    Step::Copy => format!(
-                        "`tpdb migrate run {name} --step copy --yes` (Enter) resumes from its checkpoint; `tpdb migrate rollback {name} --yes` (b) undoes it"
-                    ),
-                    s => format!("`tpdb migrate run {name} --step {s}` (Enter) runs it again"),
-                };
-                return Some(format!("{name} · {step} was interrupted ({r}); {resume}"));
-            }
-        }
-        None
-    }
-
     pub fn get(&self, step: Step) -> &StepState {
         match step {
             Step::Assessment => &self.assessment,
@@ -262,7 +232,7 @@ pub fn locked(stages: &[StageState], index: usize) -> Option<String> {
     let stage = &stages[index];
     (index > 0 && stage.override_reason.is_none() && !stages[index - 1].validated()).then(|| {
         format!(
-            "stage '{}' is locked: the previous stage '{}' has not validated; run it first, or override with a reason (`o` in the TUI, `--override \"REASON\"` on the command line)",
+            "stage '{}' is locked: the previous stage '{}' has not validated; run it first, or override the lock with a reason",
             stage.name,
             stages[index - 1].name
         )
@@ -300,7 +270,7 @@ pub fn may_run(stages: &[StageState], index: usize, step: Step) -> Result<(), St
             "stage '{name}' has written nothing to roll back: no table has a pre-stage record"
         )),
         Step::Copy | Step::Validate if stage.rollback_unfinished.is_some() => Err(format!(
-            "a rollback of stage '{name}' is unfinished ({}): finish it first with `tpdb migrate rollback {name} --yes` (b in the TUI)",
+            "a rollback of stage '{name}' is unfinished ({}): finish the rollback first",
             stage.rollback_unfinished.as_deref().unwrap_or_default()
         )),
         Step::Validate => match &stage.copy {
@@ -309,15 +279,18 @@ pub fn may_run(stages: &[StageState], index: usize, step: Step) -> Result<(), St
                 "stage '{name}' was rolled back: there is no copy to validate; run copy again first"
             )),
             StepState::Interrupted(r) => Err(format!(
-                "the copy of stage '{name}' was interrupted ({r}): resume it with `tpdb migrate run {name} --step copy --yes` before validate"
+                "the copy of stage '{name}' was interrupted ({r}): resume it (it continues from its checkpoint) before validate"
             )),
             _ => Err(format!(
                 "stage '{name}' has not copied yet: run copy before validate"
             )),
         },
-        Step::Copy if !stage.assessment.done() => {
-            Err(format!("stage '{}' needs its assessment first", stage.name))
-        }
+        Step::Copy if !stage.assessment.done() => Err(match &stage.assessment {
+            StepState::Failed(why) => format!(
+                "the assessment of stage '{name}' failed ({why}): fix what it found and assess again before the copy"
+            ),
+            _ => format!("stage '{name}' needs its assessment first"),
+        }),
         _ => Ok(()),
     }
 }
@@ -400,15 +373,19 @@ mod tests {
         assert_eq!(s[0].copy.icon(), "⏸");
         let e = may_run(&s, 0, Step::Validate).unwrap_err();
         assert!(
-            e.contains("was interrupted (at 265000 rows: cancelled): resume it with `tpdb migrate run training --step copy --yes`"),
+            e.contains("was interrupted (at 265000 rows: cancelled): resume it"),
             "{e}"
         );
         assert!(may_run(&s, 0, Step::Copy).is_ok(), "a copy resumes");
         assert!(may_run(&s, 0, Step::Rollback).is_ok(), "or is rolled back");
-        let next = s[0].next_action().unwrap();
+        let next = crate::domain::next::next_action(&s[0], &Default::default()).unwrap();
+        assert_eq!(
+            next.cli(),
+            "training · copy was interrupted (at 265000 rows: cancelled): run `tpdb migrate run training --step copy --yes`; or `tpdb migrate rollback training --yes`"
+        );
         assert!(
-            next.contains("(Enter) resumes from its checkpoint") && next.contains("(b) undoes it"),
-            "{next}"
+            next.tui()
+                .contains("Enter on copy resumes it from its checkpoint; b undoes it")
         );
         s[0].rollback_unfinished = Some("2 of 5 tables restored".into());
         for step in [Step::Copy, Step::Validate] {
@@ -426,8 +403,10 @@ mod tests {
             step: Step::Rollback,
         });
         assert_eq!(
-            s[0].next_action().unwrap(),
-            "training is being run by pid 4242 on host h since 10:41:07 (rollback); wait for it or stop it"
+            crate::domain::next::next_action(&s[0], &Default::default())
+                .unwrap()
+                .cli(),
+            "training is being run by pid 4242 on host h since 10:41:07 (rollback)"
         );
         let mut s = stages();
         s[0].copy = StepState::RolledBack;

@@ -115,6 +115,7 @@ impl App {
             theme,
             migration: MigrationState {
                 source: facts.source.clone(),
+                principals: facts.principal_names.clone(),
                 ..MigrationState::new(facts.protected.clone(), !facts.stages.is_empty())
             },
             rates: RatesState::new(defaults),

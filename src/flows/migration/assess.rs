@@ -6,7 +6,7 @@ use super::{StepResult, db_err, keyless, open, selected};
 use crate::config::{Config, Keyless, MigrationConfig, OnNonEmpty};
 use crate::db::{Node, Sizes};
 use crate::domain::plan::StepState;
-use crate::domain::privdiff::check_required;
+use crate::domain::privdiff::{DiffKind, check_required};
 use crate::error::Error;
 
 pub(super) async fn assess(
@@ -262,7 +262,12 @@ async fn object_findings(
     (out, blocking)
 }
 
-pub(super) async fn privileges(config: &Config, target: &str) -> StepResult {
+pub(super) async fn privileges(
+    config: &Config,
+    stage: &str,
+    source: &str,
+    target: &str,
+) -> StepResult {
     if config.principals.is_empty() {
         return Ok((
             StepState::Skipped("no principals configured".into()),
@@ -276,50 +281,125 @@ pub(super) async fn privileges(config: &Config, target: &str) -> StepResult {
         .map_err(db_err(target, "reading the security catalog"))?;
     let mut findings = Vec::new();
     let mut script = Vec::new();
+    // Securables the target lacks and the source has: the copy creates them, and only then
+    // can they be granted.
+    let mut awaiting_copy: Vec<String> = Vec::new();
+    let mut source_objects = None;
     for p in config.principals.values() {
         let r = check_required(target, &p.user, p.kind, &p.required, &cat);
         for row in &r.rows {
+            if row.kind == DiffKind::SecurableMissing {
+                if source_objects.is_none() {
+                    source_objects = Some(
+                        open(config, source)?
+                            .security_catalog()
+                            .await
+                            .map_err(db_err(source, "reading the security catalog"))?
+                            .objects,
+                    );
+                }
+                let on_source = source_objects
+                    .as_ref()
+                    .and_then(Option::as_ref)
+                    .is_some_and(|o| {
+                        crate::domain::requirement::Requirement::parse(&format!(
+                            "{} ON {}",
+                            row.permission, row.securable
+                        ))
+                        .ok()
+                        .and_then(|r| match r {
+                            crate::domain::requirement::Requirement::Permission {
+                                securable,
+                                ..
+                            } => Some(o.exists(&securable)),
+                            _ => None,
+                        })
+                        .unwrap_or(false)
+                    });
+                if on_source {
+                    awaiting_copy.push(format!(
+                        "{} needs {} ON {}",
+                        p.name, row.permission, row.securable
+                    ));
+                    continue;
+                }
+            }
             findings.push(unmet(&p.name, row, target));
         }
         script.extend(r.script.iter().map(|s| s.tsql()));
     }
-    if findings.is_empty() {
-        Ok((
+    if findings.is_empty() && awaiting_copy.is_empty() {
+        return Ok((
             StepState::Passed,
             vec![format!(
                 "every principal's requirements are met on {target}"
             )],
             Vec::new(),
-        ))
-    } else {
-        // The step's reason names what is missing, so a later confirmation can say it.
-        let unmet_count = findings.len();
-        let first = findings[0]
-            .split(": ")
-            .next()
-            .unwrap_or(&findings[0])
-            .to_string();
-        let reason = match unmet_count {
-            1 => first,
-            n => format!("{first} (and {} more)", n - 1),
-        };
-        findings.push(format!(
-            "remediation (`tpdb privileges apply --node {target} --script FILE`):"
         ));
-        findings.extend(script);
-        Ok((StepState::Failed(reason), findings, Vec::new()))
     }
+    if findings.is_empty() {
+        // Nothing to grant until the copy creates them: the step does not hold the stage.
+        let n = awaiting_copy.len();
+        let mut notes: Vec<String> = awaiting_copy
+            .iter()
+            .map(|a| format!("{a}, which {target} does not have yet: the copy creates it"))
+            .collect();
+        notes.push(format!(
+            "after the copy, `tpdb migrate run {stage} --step privileges` checks them again"
+        ));
+        return Ok((
+            StepState::Skipped(format!(
+                "{} wait for the copy to create {}",
+                crate::domain::progress::count(n as i64, "requirement", "requirements"),
+                if n == 1 {
+                    "its securable"
+                } else {
+                    "their securables"
+                }
+            )),
+            notes,
+            Vec::new(),
+        ));
+    }
+    // The step's reason names what is missing, so a later confirmation can say it.
+    let unmet_count = findings.len();
+    let first = findings[0]
+        .split(": ")
+        .next()
+        .unwrap_or(&findings[0])
+        .to_string();
+    let reason = match unmet_count {
+        1 => first,
+        n => format!("{first} (and {} more)", n - 1),
+    };
+    findings.extend(
+        awaiting_copy
+            .iter()
+            .map(|a| format!("{a}, which {target} does not have yet: the copy creates it")),
+    );
+    if !script.is_empty() {
+        findings.push("the statements that meet them (the next action writes each principal's to a file and applies it):".into());
+        findings.extend(script);
+    }
+    Ok((StepState::Failed(reason), findings, Vec::new()))
 }
 
-/// An unmet requirement as a finding: `X lacks EXECUTE OBJECT::dbo.P on uat: why`, or, for a
-/// principal with no database user there, `X has no database user on uat: why`.
+/// An unmet requirement as a finding: `X lacks EXECUTE ON OBJECT::dbo.P on uat: why`, `X is
+/// not a member of db_ddladmin on uat: why`, or `X has no database user on uat: it cannot even
+/// connect`.
 fn unmet(who: &str, row: &crate::domain::privdiff::DiffRow, target: &str) -> String {
-    if row.kind == crate::domain::privdiff::DiffKind::PrincipalMissing {
-        format!("{who} has no database user on {target}: {}", row.why)
-    } else {
-        format!(
-            "{who} lacks {} {} on {target}: {}",
+    match row.kind {
+        DiffKind::PrincipalMissing => {
+            format!("{who} has no database user on {target}: it cannot even connect")
+        }
+        DiffKind::MembershipDiffers => format!(
+            "{who} is not a member of {} on {target}: {}",
+            row.securable.trim_start_matches("ROLE::"),
+            row.why
+        ),
+        _ => format!(
+            "{who} lacks {} ON {} on {target}: {}",
             row.permission, row.securable, row.why
-        )
+        ),
     }
 }

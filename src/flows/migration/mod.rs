@@ -85,6 +85,23 @@ pub fn stage_index(m: &MigrationConfig, name: &str) -> Result<usize, Error> {
     })
 }
 
+/// The way forward for stage `index` of `stages` (as `status` returns them), with the
+/// target's protection and the configured principals this config gives.
+/// `asked`: the user asked for this stage just now (a lock is said even before it started).
+pub fn next_action(
+    config: &Config,
+    stages: &[StageState],
+    index: usize,
+    asked: bool,
+) -> Option<crate::domain::next::Next> {
+    let stage = stages.get(index)?;
+    let protected = |node: &str| config.node(node).is_ok_and(|n| n.protected);
+    let principals: Vec<String> = config.principals.keys().cloned().collect();
+    let mut ctx = crate::domain::next::Context::of(stages, index, &protected, &principals);
+    ctx.asked = asked;
+    crate::domain::next::next_action(stage, &ctx)
+}
+
 /// Unlock a stage without its predecessor validating; the reason is journaled. It passes the
 /// gate of its target: the copy it lets run writes there.
 pub fn override_stage(
@@ -390,7 +407,7 @@ pub async fn run_step(
     let started = Instant::now();
     let result = match step {
         Step::Assessment => assess::assess(config, m, sc.on_nonempty, &sc.target).await,
-        Step::Privileges => assess::privileges(config, &sc.target).await,
+        Step::Privileges => assess::privileges(config, stage, &m.source, &sc.target).await,
         Step::Copy => copy::copy(config, m, &j, stage, sc, progress).await,
         Step::Validate => validate::validate(config, m, &j, stage, &sc.target, progress).await,
         Step::Rollback => rollback::rollback(config, &j, stage, &sc.target, progress).await,

@@ -54,6 +54,8 @@ pub enum Prompt {
 pub struct MigrationState {
     pub stages: Vec<StageState>,
     pub protected: Vec<String>,
+    /// The configured principals (the privileges step's way forward names them).
+    pub principals: Vec<String>,
     pub row: usize,
     pub col: usize,
     pub reports: HashMap<(String, Step), StepReport>,
@@ -79,6 +81,7 @@ impl MigrationState {
         MigrationState {
             stages: Vec::new(),
             protected,
+            principals: Vec::new(),
             row: 0,
             col: 0,
             reports: HashMap::new(),
@@ -660,8 +663,21 @@ pub fn render(state: &MigrationState, theme: &Theme, frame: &mut Frame, area: Re
             _ => {}
         }
         // What to do next (for an interrupted step this also says where it stopped and why).
-        if let Some(next) = s.next_action() {
-            lines.push(Line::styled(format!("next: {next}"), theme.fg("warn")));
+        let protected = |node: &str| state.protected.iter().any(|p| p == node);
+        let mut ctx = crate::domain::next::Context::of(
+            &state.stages,
+            state.row,
+            &protected,
+            &state.principals,
+        );
+        // The selected stage is the one the user looks at.
+        ctx.asked = true;
+        let next = crate::domain::next::next_action(s, &ctx);
+        if let Some(next) = &next {
+            lines.push(Line::styled(
+                format!("next: {}", next.tui()),
+                theme.fg("warn"),
+            ));
         } else if let StepState::Interrupted(r) = st {
             lines.push(Line::styled(format!("interrupted {r}"), theme.fg("warn")));
         }
@@ -671,7 +687,9 @@ pub fn render(state: &MigrationState, theme: &Theme, frame: &mut Frame, area: Re
                 theme.fg("warn"),
             ));
         }
-        if let Some(why) = crate::domain::plan::locked(&state.stages, state.row) {
+        if next.is_none()
+            && let Some(why) = crate::domain::plan::locked(&state.stages, state.row)
+        {
             lines.push(Line::styled(
                 format!("⊘ {why}; assessment and privileges run while it is locked"),
                 theme.fg("warn"),
