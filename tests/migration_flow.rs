@@ -1015,3 +1015,68 @@ fn a_keyless_table_too_big_to_copy_whole_blocks_before_anything_is_written() {
     );
     run_says(&demo, &step("assessment"), 1, &[too_many]);
 }
+
+#[tokio::test]
+async fn the_assessment_predicts_from_the_journal_what_copy_and_rollback_will_do() {
+    use tpdb::domain::plan::Step;
+    let demo = common::demo();
+    let consent = common::yes("training");
+    let run = |step| {
+        tpdb::flows::migration::run_step(&demo.config, "training", step, &consent, &no_progress)
+    };
+    let first = run(Step::Assessment).await.unwrap();
+    assert!(
+        first.findings.iter().any(|f| f
+            == "dbo.Site on training is not empty (3 rows): copy empties it first; rollback restores the rows it holds now (recorded before the copy writes)"),
+        "{:#?}",
+        first.findings
+    );
+    run(Step::Copy).await.unwrap();
+    // After the copy: what it did, and the pre-stage rows the journal recorded.
+    let again = run(Step::Assessment).await.unwrap();
+    assert!(
+        again.findings.iter().any(|f| f
+            == "dbo.Site was copied to training by this stage (40 rows): copy leaves it as it is; rollback restores the 3 rows recorded before the stage"),
+        "{:#?}",
+        again.findings
+    );
+    assert!(
+        !again
+            .findings
+            .iter()
+            .any(|f| f.contains("copy empties it first")),
+        "no prediction from scratch: {:#?}",
+        again.findings
+    );
+    assert!(
+        again
+            .tables
+            .iter()
+            .any(|(n, _, note)| n == "dbo.Site" && note.starts_with("already copied (40 rows)")),
+        "{:?}",
+        again.tables
+    );
+}
+
+#[test]
+fn a_copy_after_a_failed_assessment_names_what_it_found() {
+    let mut demo = common::demo();
+    // training keeps its leftover rows under on_nonempty = "fail": a blocking finding.
+    demo.edit_config(|t| t.replace("on_nonempty = \"replace\"", "on_nonempty = \"fail\""));
+    let out = tpdb(
+        &demo,
+        &["migrate", "run", "training", "--step", "assessment"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let out = tpdb(
+        &demo,
+        &["migrate", "run", "training", "--step", "copy", "--yes"],
+    );
+    let e = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains("the assessment of stage 'training' failed with 1 blocking finding: dbo.Site on training is not empty (3 rows): copy will refuse it (on_nonempty = fail)"),
+        "{e}"
+    );
+    assert!(e.contains("next: training · assessment failed"), "{e}");
+}

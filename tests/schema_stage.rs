@@ -206,7 +206,7 @@ async fn a_table_the_target_defines_otherwise_blocks_the_assessment_naming_the_p
     .unwrap();
     assert_eq!(
         r.state,
-        StepState::Failed("1 blocking findings".into()),
+        StepState::Failed("1 blocking finding".into()),
         "{:#?}",
         r.findings
     );

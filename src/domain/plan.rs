@@ -287,7 +287,7 @@ pub fn may_run(stages: &[StageState], index: usize, step: Step) -> Result<(), St
         },
         Step::Copy if !stage.assessment.done() => Err(match &stage.assessment {
             StepState::Failed(why) => format!(
-                "the assessment of stage '{name}' failed ({why}): fix what it found and assess again before the copy"
+                "the assessment of stage '{name}' failed with {why}; fix what it found and assess again before the copy"
             ),
             _ => format!("stage '{name}' needs its assessment first"),
         }),

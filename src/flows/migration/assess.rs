@@ -12,6 +12,8 @@ use crate::error::Error;
 pub(super) async fn assess(
     config: &Config,
     m: &MigrationConfig,
+    journal: &crate::journal::Journal,
+    stage: &str,
     policy: OnNonEmpty,
     target: &str,
 ) -> StepResult {
@@ -50,8 +52,11 @@ pub(super) async fn assess(
     let mut missing_schemas = std::collections::BTreeSet::new();
     // Tables already found blocking for their columns: the object findings skip them.
     let mut columns_differ = Vec::new();
+    // The blocking findings' words, for the step's reason (a refused copy repeats it).
+    let mut blocking_words: Vec<String> = Vec::new();
     for t in &source_tables {
         let name = t.name.to_string();
+        let blocking_before = blocking;
         let note = if let Err(e) = t.typed_columns() {
             blocking += 1;
             findings.push(format!(
@@ -74,7 +79,40 @@ pub(super) async fn assess(
                     "{name} has no primary key: copy moves it whole in one transaction, without resume (keyless = \"copy\")"
                 ));
             }
-            match super::find_table(&target_tables, &t.name, collation) {
+            // What this stage has done already, as journaled: a prediction starts from there.
+            let checkpoint = journal.checkpoint(stage, &t.name).ok().flatten();
+            let prestage = journal.prestage(stage, &t.name).ok().flatten();
+            let restores = match &prestage {
+                Some(p) if !p.existed => {
+                    "rollback drops it (it did not exist before the stage)".to_string()
+                }
+                Some(p) if p.rows == 0 => {
+                    "rollback empties it (it was empty before the stage)".to_string()
+                }
+                Some(p) => format!(
+                    "rollback restores the {} recorded before the stage",
+                    crate::domain::progress::count(p.rows, "row", "rows")
+                ),
+                None => "rollback restores the rows it holds now (recorded before the copy writes)"
+                    .to_string(),
+            };
+            let found = super::find_table(&target_tables, &t.name, collation);
+            match found {
+                Some(x) if checkpoint.is_some() && t.same_columns(x) => {
+                    let (_, copied, done) = checkpoint.clone().unwrap_or_default();
+                    let copied = crate::domain::progress::count(copied, "row", "rows");
+                    if done {
+                        findings.push(format!(
+                            "{name} was copied to {target} by this stage ({copied}): copy leaves it as it is; {restores}"
+                        ));
+                        format!("already copied ({copied})")
+                    } else {
+                        findings.push(format!(
+                            "{name}: the copy was interrupted after {copied}; copy resumes after them; {restores}"
+                        ));
+                        format!("copy resumes after {copied}")
+                    }
+                }
                 None => {
                     if !target_schemas
                         .iter()
@@ -109,24 +147,32 @@ pub(super) async fn assess(
                             blocking += 1;
                             "copy will refuse it (on_nonempty = fail)"
                         }
-                        OnNonEmpty::Replace => {
-                            "copy empties it first; rollback restores these rows"
-                        }
+                        OnNonEmpty::Replace => "copy empties it first",
                         OnNonEmpty::Merge if t.primary_key.is_empty() => {
                             blocking += 1;
                             "a merge needs a primary key: set on_nonempty = \"replace\" for this stage, or exclude the table"
                         }
                         OnNonEmpty::Merge => "copy merges by primary key",
                     };
+                    let then = match policy {
+                        OnNonEmpty::Fail => String::new(),
+                        _ if what.starts_with("a merge needs") => String::new(),
+                        _ => format!("; {restores}"),
+                    };
                     findings.push(format!(
-                        "{name} on {target} is not empty ({} rows): {what}",
-                        x.rows
+                        "{name} on {target} is not empty ({}): {what}{then}",
+                        crate::domain::progress::count(x.rows, "row", "rows")
                     ));
                     format!("target has {} rows", x.rows)
                 }
                 Some(_) => "ready".into(),
             }
         };
+        if blocking > blocking_before
+            && let Some(f) = findings.last()
+        {
+            blocking_words.push(f.clone());
+        }
         tables.push((
             name,
             t.rows,
@@ -165,7 +211,16 @@ pub(super) async fn assess(
     let state = if blocking == 0 {
         StepState::Passed
     } else {
-        StepState::Failed(format!("{blocking} blocking findings"))
+        let count = crate::domain::progress::count(
+            blocking as i64,
+            "blocking finding",
+            "blocking findings",
+        );
+        StepState::Failed(match blocking_words.first() {
+            Some(first) if blocking == 1 => format!("{count}: {first}"),
+            Some(first) => format!("{count}: {first} (and {} more)", blocking - 1),
+            None => count,
+        })
     };
     Ok((state, findings, tables))
 }

@@ -406,7 +406,7 @@ pub async fn run_step(
     };
     let started = Instant::now();
     let result = match step {
-        Step::Assessment => assess::assess(config, m, sc.on_nonempty, &sc.target).await,
+        Step::Assessment => assess::assess(config, m, &j, stage, sc.on_nonempty, &sc.target).await,
         Step::Privileges => assess::privileges(config, stage, &m.source, &sc.target).await,
         Step::Copy => copy::copy(config, m, &j, stage, sc, progress).await,
         Step::Validate => validate::validate(config, m, &j, stage, &sc.target, progress).await,
