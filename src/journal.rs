@@ -217,8 +217,12 @@ impl Journal {
                 st.rollback,
                 StepState::Running | StepState::Interrupted(_) | StepState::Failed(_)
             );
-            st.rollback_unfinished = (tables > 0 && (restored > 0 || began))
-                .then(|| format!("{restored} of {tables} tables restored"));
+            st.rollback_unfinished = (tables > 0 && (restored > 0 || began)).then(|| {
+                format!(
+                    "{restored} of {} restored",
+                    crate::domain::progress::count(tables, "table", "tables")
+                )
+            });
             st.lease = None;
             out.push(st);
         }
@@ -761,12 +765,12 @@ mod tests {
         j.record(&st, Step::Rollback, "").unwrap();
         assert_eq!(
             j.stages(&plan).unwrap()[0].rollback_unfinished.as_deref(),
-            Some("0 of 1 tables restored")
+            Some("0 of 1 table restored")
         );
         j.mark_restored("training", &site()).unwrap();
         assert_eq!(
             j.stages(&plan).unwrap()[0].rollback_unfinished.as_deref(),
-            Some("1 of 1 tables restored")
+            Some("1 of 1 table restored")
         );
         let t = j.transitions("training").unwrap();
         assert_eq!(t[0].step, "assessment");

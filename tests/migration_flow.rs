@@ -1080,3 +1080,48 @@ fn a_copy_after_a_failed_assessment_names_what_it_found() {
     );
     assert!(e.contains("next: training · assessment failed"), "{e}");
 }
+
+#[test]
+fn a_hostile_name_is_excluded_as_written_and_a_pattern_that_matches_nothing_is_said() {
+    let mut demo = common::demo();
+    let hostile = tpdb::domain::tsql::ObjectName::new("dbo", "a.b c]d'e\"ü€");
+    {
+        let c = demo.node("node1");
+        let t = tpdb::db::sandbox::table_ident(&hostile);
+        c.execute_batch(&format!(
+            "CREATE TABLE {t} (id INT NOT NULL PRIMARY KEY); INSERT INTO {t} VALUES (1);"
+        ))
+        .unwrap();
+        tpdb::db::sandbox::security::register_object(&c, &hostile, "U").unwrap();
+    }
+    demo.edit_config(|t| {
+        t.replace(
+            "exclude = []",
+            r#"exclude = ["dbo.a.b c]d'e\"ü€", "dbo.Sitte"]"#,
+        )
+    });
+    let out = tpdb(&demo, &["check-config"]);
+    let o = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{o}{}", text(&out.stderr));
+    assert!(
+        o.contains(
+            "warning: [migration] exclude pattern \"dbo.Sitte\" matches no table or object on node1"
+        ),
+        "{o}"
+    );
+    assert!(
+        !o.contains("ü€\" matches no"),
+        "the plain hostile name matches: {o}"
+    );
+    let out = tpdb(
+        &demo,
+        &["migrate", "run", "training", "--step", "assessment"],
+    );
+    let o = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{o}");
+    assert!(!o.contains("c]d'e"), "the hostile table is excluded: {o}");
+    assert!(
+        o.contains("exclude pattern \"dbo.Sitte\" matches no table or object"),
+        "{o}"
+    );
+}

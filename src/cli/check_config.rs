@@ -5,7 +5,7 @@ use crate::error::{EXIT_OK, EXIT_USAGE, Error};
 use crate::tui::keymap::Keymap;
 use crate::tui::theme::Theme;
 
-pub fn run(config: &Config) -> Result<i32, Error> {
+pub async fn run(config: &Config) -> Result<i32, Error> {
     // The TUI's theme and keys are part of the config: check them too.
     Theme::load(&config.ui.theme, config.ui.theme_file.as_deref(), false).map_err(Error::Usage)?;
     Keymap::with_overrides(&config.ui.keys).map_err(Error::Usage)?;
@@ -66,6 +66,18 @@ pub fn run(config: &Config) -> Result<i32, Error> {
                     s.target,
                     s.on_nonempty.as_str()
                 );
+            }
+            // Patterns are checked against what the source holds (it is read, never written).
+            match crate::flows::migration::unmatched_patterns(config).await {
+                Ok(unmatched) => {
+                    for w in unmatched {
+                        outln!("  warning: {w}");
+                    }
+                }
+                Err(e) => outln!(
+                    "  include/exclude patterns not checked: {} could not be read ({e})",
+                    m.source
+                ),
             }
         }
     }

@@ -137,7 +137,7 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
     };
     match cli.command {
         Some(Command::Demo(args)) => demo::run(args).await,
-        Some(Command::CheckConfig) => check_config::run(&load_config(cli.config.as_ref())?),
+        Some(Command::CheckConfig) => check_config::run(&load_config(cli.config.as_ref())?).await,
         Some(Command::Rates(cmd)) => {
             let config = config()?;
             let _guard = log(&config);

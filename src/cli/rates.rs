@@ -317,8 +317,8 @@ pub async fn run(config: &Config, cmd: RatesCommand) -> Result<i32, Error> {
                 );
             }
             outln!(
-                "-- {} rows to write on node {} as {}; {} left out",
-                prep.plan.writes.len(),
+                "-- {} to write on node {} as {}; {} left out",
+                crate::domain::progress::count(prep.plan.writes.len() as i64, "row", "rows"),
                 prep.node,
                 prep.identity,
                 prep.plan.skipped.len()

@@ -16,5 +16,6 @@ pub mod retire;
 pub mod schema;
 pub mod seccheck;
 pub mod secscript;
+pub mod selection;
 pub mod sqltype;
 pub mod tsql;

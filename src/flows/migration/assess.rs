@@ -163,7 +163,10 @@ pub(super) async fn assess(
                         "{name} on {target} is not empty ({}): {what}{then}",
                         crate::domain::progress::count(x.rows, "row", "rows")
                     ));
-                    format!("target has {} rows", x.rows)
+                    format!(
+                        "target has {}",
+                        crate::domain::progress::count(x.rows, "row", "rows")
+                    )
                 }
                 Some(_) => "ready".into(),
             }
@@ -188,6 +191,10 @@ pub(super) async fn assess(
         {
             findings.push(format!("{} exists only on {target}", t.name));
         }
+    }
+    // A pattern that selects nothing is almost always misspelled: said, not blocking.
+    if let Ok(unmatched) = super::unmatched_patterns(config).await {
+        findings.extend(unmatched);
     }
     let (object_findings, object_blocking) =
         object_findings(m, &src, &tgt, &m.source, target, &columns_differ).await;

@@ -86,8 +86,8 @@ async fn record_prestage(
             }
             if x.rows > 0 && policy == OnNonEmpty::Fail {
                 return Err(Error::Refused(format!(
-                    "{name} on {target} has {} rows and the stage's on_nonempty is fail: empty it, or set on_nonempty = \"replace\" or \"merge\"",
-                    x.rows
+                    "{name} on {target} has {} and the stage's on_nonempty is fail: empty it, or set on_nonempty = \"replace\" or \"merge\"",
+                    crate::domain::progress::count(x.rows, "row", "rows")
                 )));
             }
             let (rows, checksum) = snapshot_rows(tgt, x, j, stage).await?;
@@ -151,20 +151,23 @@ async fn prepare(
         }
     } else if pre.merged {
         format!(
-            "merging into {name} on {target} by primary key ({} rows there kept for rollback)",
-            pre.rows
+            "merging into {name} on {target} by primary key ({} there kept for rollback)",
+            crate::domain::progress::count(pre.rows, "row", "rows")
         )
     } else if pre.rows > 0 {
         let intent = audit.begin(record("migrate.empty_table"), name.to_string());
         let r = retrying("empty", || tgt.empty_table(name)).await;
         intent.settle(
             &r,
-            format!("emptied {name}; {} rows kept for rollback", pre.rows),
+            format!(
+                "emptied {name}; {} kept for rollback",
+                crate::domain::progress::count(pre.rows, "row", "rows")
+            ),
         );
         r.map_err(db_err(target, &format!("emptying {name}")))?;
         format!(
-            "emptied {name} on {target} ({} rows kept for rollback)",
-            pre.rows
+            "emptied {name} on {target} ({} kept for rollback)",
+            crate::domain::progress::count(pre.rows, "row", "rows")
         )
     } else {
         format!("{name} on {target} is empty: loading it")
@@ -226,9 +229,23 @@ pub(super) async fn copy(
     }
     if !blockers.is_empty() {
         let what = if types == blockers.len() {
-            format!("{types} tables have a column type that is not a SQL Server type",)
+            format!(
+                "{} a column type that is not a SQL Server type",
+                if types == 1 {
+                    "1 table has".to_string()
+                } else {
+                    format!("{types} tables have")
+                }
+            )
         } else {
-            format!("{} tables cannot be copied as they are", blockers.len())
+            format!(
+                "{} be copied as they are",
+                if blockers.len() == 1 {
+                    "1 table cannot".to_string()
+                } else {
+                    format!("{} tables cannot", blockers.len())
+                }
+            )
         };
         let fix = if types == blockers.len() {
             "nothing was written: fix these types on the source, or exclude the tables in [migration]"

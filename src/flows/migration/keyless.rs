@@ -15,8 +15,8 @@ pub const MAX_ROWS: usize = 250_000;
 /// Why a table without a key is not copied whole.
 pub fn too_many(name: &str, rows: i64) -> String {
     format!(
-        "{name} has no primary key and {} rows: more than the {} a table is copied whole with, in one transaction; add a primary key, or exclude the table",
-        thousands(rows),
+        "{name} has no primary key and {}: more than the {} a table is copied whole with, in one transaction; add a primary key, or exclude the table",
+        crate::domain::progress::count(rows, "row", "rows"),
         thousands(MAX_ROWS as i64)
     )
 }

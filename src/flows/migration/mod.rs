@@ -21,6 +21,7 @@ use crate::config::{Config, MigrationConfig};
 use crate::db::{self, AnyNode, DbError, Node, Replace, Sizes, TableInfo};
 use crate::domain::checksum::Value;
 use crate::domain::plan::{StageState, Step, StepState, locked, may_run};
+use crate::domain::selection;
 use crate::domain::tsql::Collation;
 use crate::error::Error;
 use crate::flows::ProgressFn;
@@ -132,41 +133,36 @@ pub fn override_stage(
         .map_err(Error::Io)
 }
 
-/// `*` matches any run of characters; names compare as `schema.name`, case-insensitively.
-pub fn pattern_matches(pattern: &str, name: &str) -> bool {
-    let (p, n) = (pattern.to_ascii_lowercase(), name.to_ascii_lowercase());
-    let parts: Vec<&str> = p.split('*').collect();
-    if parts.len() == 1 {
-        return p == n;
-    }
-    let mut rest = n.as_str();
-    for (i, part) in parts.iter().enumerate() {
-        if i == 0 {
-            let Some(r) = rest.strip_prefix(part) else {
-                return false;
-            };
-            rest = r;
-        } else if i == parts.len() - 1 {
-            return rest.ends_with(part);
-        } else {
-            match rest.find(part) {
-                Some(at) => rest = &rest[at + part.len()..],
-                None => return false,
-            }
-        }
-    }
-    true
-}
-
 fn selected(m: &MigrationConfig, tables: Vec<TableInfo>) -> Vec<TableInfo> {
     tables
         .into_iter()
-        .filter(|t| {
-            let n = t.name.to_string();
-            m.include.iter().any(|p| pattern_matches(p, &n))
-                && !m.exclude.iter().any(|p| pattern_matches(p, &n))
-        })
+        .filter(|t| selection::selected(&m.include, &m.exclude, &t.name))
         .collect()
+}
+
+/// The stage's include and exclude patterns that match no table or schema object of the
+/// source, each in words: a pattern that selects nothing is almost always misspelled.
+pub async fn unmatched_patterns(config: &Config) -> Result<Vec<String>, Error> {
+    let m = migration(config)?;
+    let src = open(config, &m.source)?;
+    let (tables, schema) = tokio::join!(src.inventory(Sizes::Skip), src.schema());
+    let mut names: Vec<crate::domain::tsql::ObjectName> = tables
+        .map_err(db_err(&m.source, "reading the inventory"))?
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    if let Ok(schema) = schema {
+        names.extend(schema.objects.into_iter().map(|o| o.name));
+    }
+    Ok(selection::unmatched(&m.include, &m.exclude, &names)
+        .into_iter()
+        .map(|(key, pattern)| {
+            format!(
+                "[migration] {key} pattern \"{pattern}\" matches no table or object on {}: check its spelling (a pattern is schema.name as the source spells it, * for any run of characters)",
+                m.source
+            )
+        })
+        .collect())
 }
 
 /// The schema objects a stage moves: those the same `include`/`exclude` patterns select.
@@ -174,11 +170,9 @@ fn selected_objects(
     m: &MigrationConfig,
     mut schema: crate::domain::schema::Schema,
 ) -> crate::domain::schema::Schema {
-    schema.objects.retain(|o| {
-        let n = o.name.to_string();
-        m.include.iter().any(|p| pattern_matches(p, &n))
-            && !m.exclude.iter().any(|p| pattern_matches(p, &n))
-    });
+    schema
+        .objects
+        .retain(|o| selection::selected(&m.include, &m.exclude, &o.name));
     schema
 }
 
@@ -248,14 +242,14 @@ fn where_it_stopped(j: &Journal, stage: &str, step: Step) -> String {
     match step {
         Step::Copy => match j.rows_copied(stage) {
             Ok(0) => "before any row was copied".into(),
-            Ok(n) => format!("at {n} rows"),
+            Ok(n) => format!("at {}", crate::domain::progress::count(n, "row", "rows")),
             Err(_) => "during copy".into(),
         },
         Step::Rollback => match j.all_prestage(stage) {
             Ok(all) => format!(
-                "at {} of {} tables restored",
+                "at {} of {} restored",
                 all.iter().filter(|p| p.restored).count(),
-                all.len()
+                crate::domain::progress::count(all.len() as i64, "table", "tables")
             ),
             Err(_) => "during rollback".into(),
         },
@@ -564,19 +558,4 @@ pub async fn run_stage(
         }
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn patterns_match_schema_qualified_names() {
-        assert!(pattern_matches("dbo.*", "dbo.Site"));
-        assert!(pattern_matches("*", "gp.UnitAccount"));
-        assert!(pattern_matches("dbo.*_archive", "dbo.Rates_archive"));
-        assert!(!pattern_matches("dbo.*_archive", "dbo.Rates"));
-        assert!(!pattern_matches("gp.*", "dbo.Site"));
-        assert!(pattern_matches("DBO.SITE", "dbo.Site"));
-    }
 }

@@ -149,7 +149,10 @@ pub(super) async fn validate(
         )),
     }
     let state = if bad > 0 {
-        StepState::Failed(format!("{bad} tables differ or could not be read"))
+        StepState::Failed(format!(
+            "{} differ or could not be read",
+            crate::domain::progress::count(bad as i64, "table", "tables")
+        ))
     } else if object_problems > 0 {
         StepState::Failed(format!(
             "{} not as on the source",
