@@ -34,15 +34,15 @@ async fn node1_to_uat_shows_each_kind_of_finding_with_a_unified_diff() {
             && diff.contains("+SET hourly_rate = @hourly_rate,"),
         "{diff}"
     );
-    let State::Differs { diff } = state("dbo.JobCode") else {
-        panic!("uat's JobCode has an extra index")
-    };
-    assert!(
-        diff.contains("+CREATE NONCLUSTERED INDEX IX_JobCode_title ON dbo.JobCode(title ASC)"),
-        "{diff}"
+    // uat's JobCode is the source's plus an index of its own: it has more, nothing differs.
+    assert_eq!(
+        state("dbo.JobCode"),
+        State::TargetHasMore {
+            parts: vec!["IX_JobCode_title".into()]
+        }
     );
     // The script: the table before what reads it, the function before the procedure that calls
-    // it, the differing procedure altered (its grants stay), the differing table left to the DBA.
+    // it, the differing procedure altered (its grants stay), the target's own index kept.
     let s = &o.script.statements;
     let at = |needle: &str| {
         s.iter()
@@ -56,7 +56,10 @@ async fn node1_to_uat_shows_each_kind_of_finding_with_a_unified_diff() {
     assert!(!s.iter().any(|x| x.contains("DROP PROCEDURE")), "{s:#?}");
     assert!(at("CREATE TABLE [dbo].[SiteJobCodeRate]") < at("CREATE TRIGGER"));
     assert!(!s.iter().any(|x| x.contains("CREATE TABLE [dbo].[JobCode]") || x.contains("ON [dbo].[JobCode]")), "{s:#?}");
-    assert!(o.script.notes[0].contains("table dbo.JobCode differs"));
+    assert_eq!(
+        o.script.notes[0],
+        "table dbo.JobCode: the target's own constraints or indexes stay (IX_JobCode_title)"
+    );
 }
 
 #[tokio::test]
@@ -97,7 +100,7 @@ fn the_cli_prints_the_findings_exits_1_and_saves_the_script() {
     );
     assert!(
         text.starts_with(
-            "node1 → uat: 4 missing · 2 differ · 0 target only · 0 unreadable · 2 same"
+            "node1 → uat: 4 missing · 1 differ · 0 target only · 1 target has more · 0 unreadable · 2 same"
         ),
         "{text}"
     );
@@ -111,6 +114,13 @@ fn the_cli_prints_the_findings_exits_1_and_saves_the_script() {
     );
     assert_eq!(same.status.code(), Some(0));
     assert!(common::text(&same.stdout).contains("no differences"));
+    // uat's own index on dbo.JobCode is the target's: said, never a reason to drop a table.
+    assert!(
+        text.contains(
+            "dbo.JobCode                     target has more  its own, which stay: IX_JobCode_title"
+        ),
+        "{text}"
+    );
     let file = demo.path("uat.sql");
     let out = common::tpdb(
         &demo,
@@ -128,6 +138,13 @@ fn the_cli_prints_the_findings_exits_1_and_saves_the_script() {
     assert_eq!(out.status.code(), Some(0), "{}", common::text(&out.stderr));
     let script = std::fs::read_to_string(&file).unwrap();
     assert!(script.contains("CREATE TRIGGER dbo.tr_SiteJobCodeRate_history"));
+    assert!(!script.contains("drop it"), "{script}");
+    assert!(
+        script.contains(
+            "-- table dbo.JobCode: the target's own constraints or indexes stay (IX_JobCode_title)"
+        ),
+        "{script}"
+    );
     assert!(script.matches("\nGO\n").count() >= 8, "{script}");
     let json = common::tpdb(
         &demo,

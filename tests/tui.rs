@@ -1295,7 +1295,7 @@ async fn the_schema_view_shows_a_stages_objects_with_their_diffs_whole_at_80x24_
     });
     let s = screen(&render(&app, 80, 24));
     assert!(
-        s.contains("4 missing · 2 differ · 0 target only · 0 unreadable · 2 same"),
+        s.contains("4 missing · 1 differ · 1 target has more · 2 same"),
         "{s}"
     );
     assert!(s.contains("differs: table dbo.JobCode"), "{s}");

@@ -41,12 +41,13 @@ pub enum SchemaCommand {
 fn summary(o: &SchemaOutcome) -> String {
     let d = &o.diff;
     format!(
-        "{} → {}: {} missing · {} differ · {} target only · {} unreadable · {} same",
+        "{} → {}: {} missing · {} differ · {} target only · {} target has more · {} unreadable · {} same",
         o.from,
         o.to,
         d.count("missing"),
         d.count("differs"),
         d.count("target only"),
+        d.count("target has more"),
         d.count("unreadable"),
         d.count("same")
     )
@@ -90,6 +91,9 @@ fn print(o: &SchemaOutcome, format: Format, all: bool) {
                 .map(|e| {
                     let why = match &e.state {
                         State::Unreadable { why } => why.clone(),
+                        State::TargetHasMore { parts } => {
+                            format!("its own, which stay: {}", parts.join(", "))
+                        }
                         _ => String::new(),
                     };
                     vec![
@@ -122,7 +126,8 @@ pub async fn run(config: &Config, cmd: SchemaCommand) -> Result<i32, Error> {
         } => {
             let o = diff_nodes(config, &from, &to).await?;
             print(&o, format, all);
-            Ok(if o.diff.changes().next().is_none() {
+            // What only the target has is said, and is no difference of the source's.
+            Ok(if o.diff.differences().next().is_none() {
                 EXIT_OK
             } else {
                 EXIT_FINDINGS

@@ -22,6 +22,11 @@ pub enum State {
         diff: String,
     },
     TargetOnly,
+    /// A table as on the source, with constraints or indexes of the target's own (named): the
+    /// target has more, and nothing the source has is missing or different.
+    TargetHasMore {
+        parts: Vec<String>,
+    },
     /// Its definition could not be read on one side: why.
     Unreadable {
         why: String,
@@ -35,6 +40,7 @@ impl State {
             State::Missing => "missing",
             State::Differs { .. } => "differs",
             State::TargetOnly => "target only",
+            State::TargetHasMore { .. } => "target has more",
             State::Unreadable { .. } => "unreadable",
         }
     }
@@ -59,6 +65,17 @@ impl SchemaDiff {
     /// Objects that are not the same (what a DBA looks at).
     pub fn changes(&self) -> impl Iterator<Item = &Entry> {
         self.entries.iter().filter(|e| e.state != State::Same)
+    }
+
+    /// Objects of the source the target lacks, has otherwise, or that could not be read: what
+    /// keeps the target from being the source's. What only the target has is not among them.
+    pub fn differences(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter().filter(|e| {
+            matches!(
+                e.state,
+                State::Missing | State::Differs { .. } | State::Unreadable { .. }
+            )
+        })
     }
 
     pub fn count(&self, label: &str) -> usize {
@@ -103,6 +120,8 @@ pub fn compare(source: &Schema, target: &Schema, from: &str, to: &str) -> Schema
                     let (a, b) = (s.canonical(), t.canonical());
                     if super::canon::hash(&a) == super::canon::hash(&b) {
                         State::Same
+                    } else if let Some(parts) = target_has_more(&s.name, s, t) {
+                        State::TargetHasMore { parts }
                     } else {
                         State::Differs {
                             diff: unified(
@@ -133,6 +152,30 @@ pub fn compare(source: &Schema, target: &Schema, from: &str, to: &str) -> Schema
     }
     entries.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
     SchemaDiff { entries }
+}
+
+/// For two tables: the constraints and indexes only the target has, when the target is the
+/// source's table plus those (same columns, key and every part of the source's).
+fn target_has_more(name: &ObjectName, s: &SchemaObject, t: &SchemaObject) -> Option<Vec<String>> {
+    use super::deploy::{parts, table_conflicts, with_parts};
+    let (a, b) = (s.table()?, t.table()?);
+    if !table_conflicts(name, a, b).is_empty() || with_parts(name, b, a, true) != *b {
+        return None;
+    }
+    let theirs: Vec<String> = parts(name, a).iter().map(|p| p.identity()).collect();
+    Some(
+        parts(name, b)
+            .into_iter()
+            .filter(|p| !theirs.contains(&p.identity()))
+            .map(|p| {
+                if p.name.is_empty() {
+                    p.identity()
+                } else {
+                    p.name
+                }
+            })
+            .collect(),
+    )
 }
 
 /// The deployment script from a comparison: statements in the order they run.
@@ -183,12 +226,35 @@ pub fn deploy_script(
             _ => false,
         })
         .collect();
+    // A table that differs is never dropped: its rows stay. What can be scripted precisely
+    // (a constraint or index added, or one of the same name redefined) is; columns and key
+    // are the DBA's to align, and the note says how they differ.
+    let mut reshapes: Vec<String> = Vec::new();
     for e in diff.changes() {
         match &e.state {
+            State::Differs { .. } if e.kind == Kind::Table => {
+                match (
+                    in_source(&e.name).and_then(SchemaObject::table),
+                    in_target(&e.name).and_then(SchemaObject::table),
+                ) {
+                    (Some(s), Some(t)) => {
+                        let (statements, note) = reshape_table(&e.name, s, t);
+                        reshapes.extend(statements);
+                        script.notes.extend(note);
+                    }
+                    _ => script.notes.push(format!("table {} differs on the target", e.name)),
+                }
+            }
             State::Differs { .. } if !(e.kind.is_module() || e.kind == Kind::Synonym) => script.notes.push(format!(
-                "{} {} differs on the target: not scripted (its data stays as it is); change it by hand or drop it to have it created",
+                "{} {} differs on the target: not scripted (a {} in use is altered by hand; `tpdb schema diff` shows how)",
                 e.kind.label(),
-                e.name
+                e.name,
+                e.kind.label()
+            )),
+            State::TargetHasMore { parts } => script.notes.push(format!(
+                "table {}: the target's own constraints or indexes stay ({})",
+                e.name,
+                parts.join(", ")
             )),
             State::Unreadable { why } => script.notes.push(format!("{} {}: {why}", e.kind.label(), e.name)),
             _ => {}
@@ -231,6 +297,7 @@ pub fn deploy_script(
             .statements
             .extend(ddl::foreign_keys(&o.name, o.table().expect("a table")));
     }
+    script.statements.extend(reshapes);
     for o in ordered.iter().filter(|o| !early(o.kind)) {
         // What a stage runs: a differing module is altered (its permissions stay).
         let change = match in_target(&o.name) {
@@ -251,6 +318,65 @@ pub fn deploy_script(
         script.statements.extend(statements);
     }
     Ok(script)
+}
+
+/// The precise statements that give a table the target has the source's constraints and
+/// indexes — a part of the same name defined otherwise dropped and added again, a part it
+/// lacks added; its own kept — or, when its columns or key differ, a note of how (never a
+/// DROP TABLE: its rows stay).
+fn reshape_table(
+    name: &ObjectName,
+    source: &super::TableDef,
+    target: &super::TableDef,
+) -> (Vec<String>, Option<String>) {
+    use super::deploy::{Change, parts, table_conflicts, with_parts};
+    let conflicts = table_conflicts(name, source, target);
+    let shape =
+        |c: &String| c.contains(": its columns differ") || c.contains(": its primary key differs");
+    if conflicts.iter().any(shape) {
+        return (
+            Vec::new(),
+            Some(format!(
+                "{}: not scripted (its rows stay); align it by hand with ALTER TABLE … ALTER COLUMN / ADD",
+                conflicts.join("; ")
+            )),
+        );
+    }
+    let source_parts = parts(name, source);
+    let mut statements: Vec<String> = parts(name, target)
+        .iter()
+        .filter(|q| {
+            !q.name.is_empty()
+                && source_parts
+                    .iter()
+                    .any(|p| p.name == q.name && p.identity() != q.identity())
+        })
+        .map(|q| q.drop(name))
+        .collect();
+    let mut kept = target.clone();
+    let redefined: Vec<String> = source_parts
+        .iter()
+        .filter(|p| {
+            statements
+                .iter()
+                .any(|d| d.contains(&crate::domain::tsql::quote_ident(&p.name)))
+        })
+        .map(|p| p.name.clone())
+        .collect();
+    kept.uniques.retain(|u| !redefined.contains(&u.name));
+    kept.checks.retain(|c| !redefined.contains(&c.name));
+    kept.indexes.retain(|i| !redefined.contains(&i.name));
+    kept.foreign_keys.retain(|f| !redefined.contains(&f.name));
+    let wanted = with_parts(name, &kept, source, true);
+    statements.extend(
+        Change::Reshape {
+            table: name.clone(),
+            from: kept,
+            to: wanted,
+        }
+        .statements(),
+    );
+    (statements, None)
 }
 
 #[cfg(test)]
@@ -415,10 +541,59 @@ mod tests {
             "{:#?}",
             script.statements
         );
+        assert_eq!(
+            script.notes[0],
+            "dbo.Rate: its columns differ (2 columns on the source, 1 on the target): not scripted (its rows stay); align it by hand with ALTER TABLE … ALTER COLUMN / ADD"
+        );
         assert!(
-            script.notes[0].contains("table dbo.Rate differs on the target: not scripted"),
-            "{:?}",
-            script.notes
+            !script.text().to_lowercase().contains("drop"),
+            "{}",
+            script.text()
+        );
+    }
+
+    #[test]
+    fn a_table_with_parts_of_its_own_has_more_and_one_lacking_parts_is_altered_in_place() {
+        use crate::domain::schema::Index;
+        let ix = |name: &str, col: &str| Index {
+            name: name.into(),
+            unique: false,
+            clustered: false,
+            keys: vec![crate::domain::schema::KeyColumn {
+                name: col.into(),
+                descending: false,
+            }],
+            included: vec![],
+            filter: None,
+        };
+        let with = |indexes: Vec<Index>| {
+            let mut t = table("Rate");
+            if let Body::Table(d) = &mut t.body {
+                d.indexes = indexes;
+            }
+            t
+        };
+        let source = Schema::new(vec![with(vec![ix("IX_a", "id")])], CI);
+        // The target has the source's index and one of its own: it has more, nothing differs.
+        let more = Schema::new(vec![with(vec![ix("IX_a", "id"), ix("IX_own", "id")])], CI);
+        let d = compare(&source, &more, "a", "b");
+        assert_eq!(
+            d.entries[0].state,
+            State::TargetHasMore {
+                parts: vec!["IX_own".into()]
+            }
+        );
+        assert_eq!(d.differences().count(), 0);
+        // A target that lacks the source's index gets exactly that index, and keeps its own.
+        let lacks = Schema::new(vec![with(vec![ix("IX_own", "id")])], CI);
+        let d = compare(&source, &lacks, "a", "b");
+        assert_eq!(d.differences().count(), 1);
+        let script = deploy_script(&source, &lacks, &d, &["dbo".into()]).unwrap();
+        assert_eq!(script.statements.len(), 1, "{:#?}", script.statements);
+        assert!(
+            script.statements[0].starts_with("CREATE NONCLUSTERED INDEX [IX_a] ON [dbo].[Rate]"),
+            "{:#?}",
+            script.statements
         );
     }
 }

@@ -287,7 +287,7 @@ async fn object_findings(
                 if !conflicts.is_empty() {
                     blocking += conflicts.len();
                     out.extend(conflicts.into_iter().map(|c| format!(
-                        "{c}: align it on {target} first ({show}), or drop the table there so the copy creates it"
+                        "{c}: align it on {target} first ({show}; `tpdb schema script --from {source} --to {target}` scripts what can be altered in place)"
                     )));
                     continue;
                 }
@@ -314,6 +314,11 @@ async fn object_findings(
             )),
             State::Differs { .. } => out.push(format!(
                 "{what} differs on {target}: the copy keeps the target's; align it by hand ({show})"
+            )),
+            State::TargetHasMore { parts } => out.push(format!(
+                "{what} on {target} has {} of its own, which stay: {}",
+                crate::domain::progress::count(parts.len() as i64, "constraint or index", "constraints or indexes"),
+                parts.join(", ")
             )),
             State::TargetOnly if e.kind == Kind::Table => {}
             State::TargetOnly => out.push(format!("{what} exists only on {target}: the copy leaves it")),

@@ -49,17 +49,20 @@ impl SchemaView {
     /// The comparison's lines: a summary, then each object that is not the same.
     pub fn show(&mut self, o: &SchemaOutcome) {
         let d = &o.diff;
-        let mut lines = vec![(
-            format!(
-                "{} missing · {} differ · {} target only · {} unreadable · {} same",
-                d.count("missing"),
-                d.count("differs"),
-                d.count("target only"),
-                d.count("unreadable"),
-                d.count("same")
-            ),
-            Tone::Head,
-        )];
+        // The counts that are not zero, so the line reads whole at 80 columns.
+        let counts: Vec<String> = [
+            ("missing", "missing"),
+            ("differs", "differ"),
+            ("target only", "target only"),
+            ("target has more", "target has more"),
+            ("unreadable", "unreadable"),
+            ("same", "same"),
+        ]
+        .iter()
+        .filter(|(label, _)| d.count(label) > 0)
+        .map(|(label, word)| format!("{} {word}", d.count(label)))
+        .collect();
+        let mut lines = vec![(counts.join(" · "), Tone::Head)];
         if d.changes().next().is_none() {
             lines.push((
                 format!("every object of {} is the same on {}", o.from, o.to),
@@ -90,6 +93,10 @@ impl SchemaView {
                     }
                 }
                 State::Unreadable { why } => lines.push((format!("  {why}"), Tone::Error)),
+                State::TargetHasMore { parts } => lines.push((
+                    format!("  the target's own, which stay: {}", parts.join(", ")),
+                    Tone::Muted,
+                )),
                 _ => {}
             }
         }
