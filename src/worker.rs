@@ -21,6 +21,7 @@ pub use crate::flows::migration::StepReport;
 pub use crate::flows::privileges::PrivilegeOutcome;
 pub use crate::flows::probes::{CheckResult, Status};
 pub use crate::flows::rates::{ApplyPreparation, PreviewOutcome};
+pub use crate::flows::retire::RetirePreparation;
 pub use crate::flows::schema::SchemaOutcome;
 
 pub type TaskId = u64;
@@ -43,6 +44,18 @@ pub enum Command {
     ApplyRates {
         id: TaskId,
         prep: Box<ApplyPreparation>,
+        consent: Consent,
+    },
+    /// Plan the retirement of rates on record effective on `date` (a row written by mistake).
+    PrepareRetire {
+        id: TaskId,
+        sites: Vec<i32>,
+        job_codes: Vec<String>,
+        date: chrono::NaiveDate,
+    },
+    RetireRates {
+        id: TaskId,
+        prep: Box<RetirePreparation>,
         consent: Consent,
     },
     PrivilegesDiff {
@@ -118,6 +131,7 @@ impl Command {
     pub fn consent(&self) -> Option<&Consent> {
         match self {
             Command::ApplyRates { consent, .. }
+            | Command::RetireRates { consent, .. }
             | Command::ApplySecurity { consent, .. }
             | Command::ApplyFix { consent, .. }
             | Command::MigrationStep { consent, .. }
@@ -131,6 +145,7 @@ impl Command {
         match self {
             Command::PreviewRates { .. }
             | Command::PrepareApply { .. }
+            | Command::PrepareRetire { .. }
             | Command::PrivilegesDiff { .. }
             | Command::PrivilegesCheck { .. }
             | Command::MigrationStatus { .. }
@@ -140,6 +155,7 @@ impl Command {
             // Active probes execute statements on the node as the principal.
             Command::Probe { active, .. } => *active,
             Command::ApplyRates { .. }
+            | Command::RetireRates { .. }
             | Command::ApplySecurity { .. }
             | Command::SaveScript { .. }
             | Command::ApplyFix { .. }
@@ -184,6 +200,16 @@ pub enum Event {
         prep: Box<ApplyPreparation>,
     },
     RatesApplied {
+        id: TaskId,
+        rows: usize,
+    },
+    RetirePrepared {
+        id: TaskId,
+        prep: Box<RetirePreparation>,
+        /// The rates node is protected: the confirmation asks for its name.
+        protected: bool,
+    },
+    RatesRetired {
         id: TaskId,
         rows: usize,
     },
@@ -373,6 +399,23 @@ async fn run(
                         spawn_task(id, writes, format!("override {stage}"), token, events.clone(), done_tx.clone(), async move {
                             migration::override_stage(&cfg, &stage, &reason, &consent)?;
                             migration::status(&cfg).map(|stages| Event::MigrationStatus { id, stages })
+                        });
+                    }
+                    Command::PrepareRetire { id, sites, job_codes, date } => {
+                        let token = start(&mut running, id, Kind::Other);
+                        let cfg = config.clone();
+                        spawn_task(id, writes, format!("plan retiring rates of {date}"), token, events.clone(), done_tx.clone(), async move {
+                            let prep = crate::flows::retire::prepare_retire(&cfg, &sites, &job_codes, date).await?;
+                            let protected = crate::flows::gate::protected(&cfg, &prep.node)?;
+                            Ok(Event::RetirePrepared { id, prep: Box::new(prep), protected })
+                        });
+                    }
+                    Command::RetireRates { id, prep, consent } => {
+                        let token = start(&mut running, id, Kind::Other);
+                        let cfg = config.clone();
+                        let label = format!("retire {} site rates on {}", prep.rows.len(), prep.node);
+                        spawn_task(id, writes, label, token, events.clone(), done_tx.clone(), async move {
+                            crate::flows::retire::retire(&cfg, &prep, &consent).await.map(|rows| Event::RatesRetired { id, rows })
                         });
                     }
                     Command::ApplyRates { id, prep, consent } => {

@@ -20,6 +20,8 @@ fn kind(c: &Command) -> &'static str {
         Command::PreviewRates { .. } => "preview rates",
         Command::PrepareApply { .. } => "prepare apply",
         Command::ApplyRates { .. } => "apply rates",
+        Command::PrepareRetire { .. } => "prepare retire",
+        Command::RetireRates { .. } => "retire rates",
         Command::PrivilegesDiff { .. } => "privileges diff",
         Command::PrivilegesCheck { .. } => "privileges check",
         Command::ApplySecurity { .. } => "apply security",
@@ -35,7 +37,7 @@ fn kind(c: &Command) -> &'static str {
     }
 }
 
-const KINDS: usize = 15;
+const KINDS: usize = 17;
 
 /// A hash of a node's file (and its write-ahead log): equal hashes, nothing written.
 fn fingerprint(dir: &Path, node: &str) -> u64 {
@@ -69,6 +71,8 @@ fn one_of_each(node: &str, step: Step, rates: &Rates, consent: &Consent) -> Vec<
     let params = common::demo_params();
     let mut prep = rates.prep.clone();
     prep.node = node.into();
+    let mut retire = rates.retire.clone();
+    retire.node = node.into();
     vec![
         Command::PreviewRates { id: 1, params },
         Command::PrepareApply {
@@ -79,6 +83,17 @@ fn one_of_each(node: &str, step: Step, rates: &Rates, consent: &Consent) -> Vec<
         Command::ApplyRates {
             id: 3,
             prep: Box::new(prep),
+            consent: consent.clone(),
+        },
+        Command::PrepareRetire {
+            id: 14,
+            sites: vec![5],
+            job_codes: vec![],
+            date: chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+        },
+        Command::RetireRates {
+            id: 15,
+            prep: Box::new(retire),
             consent: consent.clone(),
         },
         Command::PrivilegesDiff {
@@ -137,10 +152,12 @@ fn one_of_each(node: &str, step: Step, rates: &Rates, consent: &Consent) -> Vec<
     ]
 }
 
-/// A rate write as the Rates pane prepares it, with the preview it comes from.
+/// A rate write as the Rates pane prepares it, with the preview it comes from, and a
+/// retirement of the demo's rates on record of 2025-01-01.
 struct Rates {
     outcome: tpdb::worker::PreviewOutcome,
     prep: tpdb::worker::ApplyPreparation,
+    retire: tpdb::worker::RetirePreparation,
 }
 
 async fn preparation(demo: &common::Demo) -> Rates {
@@ -152,7 +169,16 @@ async fn preparation(demo: &common::Demo) -> Rates {
     .await
     .unwrap();
     let prep = tpdb::flows::rates::prepare_apply(&demo.config, &outcome, false).unwrap();
-    Rates { outcome, prep }
+    let date = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
+    let retire = tpdb::flows::retire::prepare_retire(&demo.config, &[5], &[], date)
+        .await
+        .unwrap();
+    assert!(!retire.rows.is_empty(), "the demo has rates on record then");
+    Rates {
+        outcome,
+        prep,
+        retire,
+    }
 }
 
 /// Copy `stage` (after its assessment, and its override when it is locked), so its rollback
@@ -223,6 +249,7 @@ async fn every_worker_command_that_writes_a_node_is_refused_without_its_confirma
                     let mut w = worker::spawn(Arc::new(demo.config.clone()));
                     let id = match &command {
                         Command::ApplyRates { id, .. }
+                        | Command::RetireRates { id, .. }
                         | Command::ApplySecurity { id, .. }
                         | Command::ApplyFix { id, .. }
                         | Command::MigrationStep { id, .. }

@@ -1298,7 +1298,8 @@ async fn the_schema_view_shows_a_stages_objects_with_their_diffs_whole_at_80x24_
         s.contains("4 missing · 1 differ · 1 target has more · 2 same"),
         "{s}"
     );
-    assert!(s.contains("differs: table dbo.JobCode"), "{s}");
+    assert!(s.contains("target has more: table dbo.JobCode"), "{s}");
+    assert!(s.contains("the target's own, which stay: IX_JobCode_title"), "{s}");
     assert!(
         s.contains("schema view: ↑↓/j k line"),
         "the footer says the view's keys:\n{s}"
@@ -1375,4 +1376,79 @@ fn t_selects_in_the_audit_trail_and_enter_shows_a_record_whole_at_80x24() {
     assert!(!app.activity.detail);
     app.on_key(key('t'), now);
     assert!(!app.activity.audit_focus);
+}
+
+#[tokio::test]
+async fn r_retires_the_selected_rows_rate_on_record_after_a_confirmation_that_lists_it() {
+    let demo = common::demo();
+    let params = RateParams {
+        sites: vec![5],
+        job_codes: vec!["CSH".into()],
+        effective_date: chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+        ..defaults()
+    };
+    let outcome = preview(&demo.config, &params, &no_progress).await.unwrap();
+    assert!(outcome.preview.rows[0].recorded_rate.is_some());
+    let mut app = app();
+    let now = Instant::now();
+    type_field(&mut app, 0, "5", now);
+    type_field(&mut app, 1, "CSH", now);
+    type_effective(&mut app, "2025-01-01", now);
+    load(&mut app, outcome);
+    app.on_key(key('R'), now);
+    let (sites, codes) = match &app.take_commands()[..] {
+        [
+            Command::PrepareRetire {
+                sites,
+                job_codes,
+                date,
+                ..
+            },
+        ] => {
+            assert_eq!(date.to_string(), "2025-01-01");
+            (sites.clone(), job_codes.clone())
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        (sites.as_slice(), codes.as_slice()),
+        (&[5][..], &["CSH".to_string()][..])
+    );
+    let prep = tpdb::flows::retire::prepare_retire(
+        &demo.config,
+        &sites,
+        &codes,
+        chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+    )
+    .await
+    .unwrap();
+    app.on_event(Event::RetirePrepared {
+        id: 21,
+        prep: Box::new(prep),
+        protected: true,
+    });
+    let s = screen(&render(&app, 80, 24));
+    assert!(s.contains("Retire rates on node1"), "{s}");
+    assert!(
+        s.contains("site 5 CSH 2025-01-01: 12.97 average → gone"),
+        "{s}"
+    );
+    assert!(
+        s.contains("DELETE FROM [dbo].[SiteJobCodeRate] WHERE"),
+        "{s}"
+    );
+    assert!(s.contains("node1 is protected: type its name"), "{s}");
+    app.on_key(code(KeyCode::Enter), now);
+    assert!(app.take_commands().is_empty(), "not without the name");
+    for c in "node1".chars() {
+        app.on_key(key(c), now);
+    }
+    app.on_key(code(KeyCode::Enter), now);
+    match &app.take_commands()[..] {
+        [Command::RetireRates { prep, consent, .. }] => {
+            assert_eq!(prep.rows.len(), 1);
+            assert_eq!(consent.typed.as_deref(), Some("node1"));
+        }
+        other => panic!("{other:?}"),
+    }
 }

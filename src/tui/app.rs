@@ -381,7 +381,9 @@ impl App {
                 let pane = match &ev {
                     Event::RatesPreview { .. }
                     | Event::ApplyPrepared { .. }
-                    | Event::RatesApplied { .. } => Pane::Rates,
+                    | Event::RatesApplied { .. }
+                    | Event::RetirePrepared { .. }
+                    | Event::RatesRetired { .. } => Pane::Rates,
                     Event::Privileges { .. }
                     | Event::SecurityApplied { .. }
                     | Event::ScriptSaved { .. } => Pane::Privileges,

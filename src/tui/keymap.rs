@@ -61,6 +61,7 @@ pub enum Action {
     EditParams,
     CycleMethod,
     Apply,
+    Retire,
     CancelTask,
     Refresh,
     PrivToggleMode,
@@ -293,6 +294,13 @@ const ACTIONS: &[(Action, &str, Scope, &str, &[&str])] = &[
         Scope::Rates,
         "write rates (shows statements first)",
         &["a"],
+    ),
+    (
+        Action::Retire,
+        "retire",
+        Scope::Rates,
+        "retire: remove the selected row's rate on record for the effective date (shows the DELETE first)",
+        &["R"],
     ),
     (
         Action::Refresh,

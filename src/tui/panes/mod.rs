@@ -6,4 +6,5 @@ pub mod placeholder;
 pub mod privileges;
 pub mod probes;
 pub mod rates;
+pub mod retire;
 pub mod schema_view;

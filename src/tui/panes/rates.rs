@@ -125,6 +125,8 @@ pub struct RatesState {
     pub error: Option<String>,
     pub notice: Option<crate::tui::widgets::Notice>,
     pub confirm: Option<Confirm>,
+    /// The retirement of a rate on record, asking to be confirmed.
+    pub retire: Option<super::retire::RetireConfirm>,
     pub configured: bool,
     /// What every frame shows about the whole preview, counted once when it arrives.
     pub digest: Digest,
@@ -214,6 +216,7 @@ impl RatesState {
             error: None,
             notice: None,
             confirm: None,
+            retire: None,
             configured,
             chart_shown: false,
             detail: false,
@@ -548,6 +551,58 @@ impl RatesState {
         }
     }
 
+    /// `R`: retire the selected row's rate on record for the effective date shown (one
+    /// written by mistake), after a confirmation that lists it and its DELETE.
+    fn request_retire(&mut self, ctx: &mut Ctx) {
+        if let Some(why) = self.apply_blocked() {
+            self.error = Some(why.replace("nothing is written", "nothing is retired"));
+            return;
+        }
+        let (Some(o), Some(row)) = (self.outcome.as_ref(), self.selected_row()) else {
+            self.error = Some("select a row with a rate on record to retire it".into());
+            return;
+        };
+        let date = o.params.effective_date;
+        if row.recorded_rate.is_none() {
+            self.error = Some(format!(
+                "site {} {} has no rate on record effective {date}: nothing to retire",
+                row.site_id, row.job_code
+            ));
+            return;
+        }
+        let (sites, job_codes) = (vec![row.site_id], vec![row.job_code.clone()]);
+        ctx.send(|id| Command::PrepareRetire {
+            id,
+            sites,
+            job_codes,
+            date,
+        });
+    }
+
+    /// The retirement confirmation's key: Esc cancels, Enter removes (a protected node's name
+    /// typed first), other keys type the name.
+    fn retire_key(&mut self, key: KeyEvent, ctx: &mut Ctx) {
+        let Some(r) = self.retire.as_mut() else {
+            return;
+        };
+        match r.key(key) {
+            (crate::tui::widgets::Answer::Cancelled, _) => {
+                self.retire = None;
+                self.notice = Some("retire cancelled; nothing was removed".into());
+            }
+            (crate::tui::widgets::Answer::Confirmed, consent) => {
+                let prep = r.prep.clone();
+                self.retire = None;
+                ctx.send(|id| Command::RetireRates {
+                    id,
+                    prep: Box::new(prep),
+                    consent,
+                });
+            }
+            (crate::tui::widgets::Answer::Open, _) => {}
+        }
+    }
+
     fn request_apply(&mut self, replace_recorded: bool, ctx: &mut Ctx) {
         if let Some(why) = self.apply_blocked() {
             self.error = Some(why);
@@ -714,6 +769,27 @@ impl Component for RatesState {
                 }
                 self.confirm = Some(Confirm::new(*prep));
             }
+            Event::RetirePrepared {
+                prep, protected, ..
+            } => {
+                if prep.rows.is_empty() {
+                    self.notice =
+                        Some("nothing to retire: no rate on record for that date any more".into());
+                    return;
+                }
+                self.retire = Some(super::retire::RetireConfirm::new(*prep, protected));
+            }
+            Event::RatesRetired { rows, .. } => {
+                self.notice = Some(
+                    format!(
+                        "retired {}; recomputing the preview",
+                        crate::domain::progress::count(rows as i64, "rate", "rates")
+                    )
+                    .into(),
+                );
+                self.error = None;
+                self.preview_now(ctx);
+            }
             Event::RatesApplied { rows, .. } => {
                 self.notice =
                     Some(format!("wrote {rows} site rates; recomputing the preview").into());
@@ -752,6 +828,7 @@ impl Component for RatesState {
             Action::Sort,
             Action::Filter,
             Action::Apply,
+            Action::Retire,
         ]
     }
 
@@ -773,6 +850,10 @@ impl Component for RatesState {
         }
         if self.confirm.is_some() {
             self.confirm_key(key, ctx);
+            return true;
+        }
+        if self.retire.is_some() {
+            self.retire_key(key, ctx);
             return true;
         }
         // A focused text input takes every key.
@@ -802,6 +883,7 @@ impl Component for RatesState {
             Action::CycleMethodBack => self.cycle_method_back(ctx.now),
             Action::Refresh => self.preview_now(ctx),
             Action::Apply => self.request_apply(false, ctx),
+            Action::Retire => self.request_retire(ctx),
             _ => return false,
         }
         true
@@ -901,6 +983,9 @@ pub fn render(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect, 
         let all = state.outcome.as_ref().map_or(0, |o| o.preview.rows.len());
         let filtered = (!state.filter_text().is_empty()).then_some((state.view.len(), all));
         render_confirm(c, filtered, theme, frame, area);
+    }
+    if let Some(r) = &state.retire {
+        r.render(theme, frame, area);
     }
 }
 
