@@ -585,35 +585,24 @@ fn a_dry_run_judges_every_statement_as_the_run_does_and_names_the_first_refusal(
     let demo = common::demo();
     let script = demo.path("s.sql");
     let script = script.to_str().unwrap();
-    let dry = |text: &str| {
+    // The same script, judged only (no --yes) or run.
+    let apply = |text: &str, yes: bool| {
         std::fs::write(script, text).unwrap();
-        common::tpdb(
-            &demo,
-            &[
-                "privileges",
-                "apply",
-                "--node",
-                "training",
-                "--script",
-                script,
-            ],
-        )
+        let mut args = vec![
+            "privileges",
+            "apply",
+            "--node",
+            "training",
+            "--script",
+            script,
+        ];
+        if yes {
+            args.push("--yes");
+        }
+        common::tpdb(&demo, &args)
     };
-    let run = |text: &str| {
-        std::fs::write(script, text).unwrap();
-        common::tpdb(
-            &demo,
-            &[
-                "privileges",
-                "apply",
-                "--node",
-                "training",
-                "--script",
-                script,
-                "--yes",
-            ],
-        )
-    };
+    let dry = |text: &str| apply(text, false);
+    let run = |text: &str| apply(text, true);
     let before = std::fs::read(demo.path("training.db")).unwrap();
     for (text, says) in [
         (

@@ -1299,7 +1299,10 @@ async fn the_schema_view_shows_a_stages_objects_with_their_diffs_whole_at_80x24_
         "{s}"
     );
     assert!(s.contains("target has more: table dbo.JobCode"), "{s}");
-    assert!(s.contains("the target's own, which stay: IX_JobCode_title"), "{s}");
+    assert!(
+        s.contains("the target's own, which stay: IX_JobCode_title"),
+        "{s}"
+    );
     assert!(
         s.contains("schema view: ↑↓/j k line"),
         "the footer says the view's keys:\n{s}"

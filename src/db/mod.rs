@@ -72,6 +72,16 @@ impl DbError {
         }
     }
 
+    /// The audit outcome of a write that ended in this error: `refused` when the server said
+    /// no (with a number), else `failed`.
+    pub fn outcome(&self) -> &'static str {
+        if self.number().is_some() {
+            "refused"
+        } else {
+            "failed"
+        }
+    }
+
     /// The server error number, if the server gave one.
     pub fn number(&self) -> Option<i32> {
         match self {

@@ -185,14 +185,7 @@ pub(crate) async fn run_script(config: &Config, node: &str, script: &str) -> Res
             Ok(count)
         }
         Err(e) => {
-            intent.finish(
-                if e.number().is_some() {
-                    "refused"
-                } else {
-                    "failed"
-                },
-                e.to_string(),
-            );
+            intent.finish(e.outcome(), e.to_string());
             Err(Error::db(
                 node,
                 "applying the security script (nothing was changed)",

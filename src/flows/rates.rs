@@ -294,12 +294,7 @@ pub async fn apply(
             Ok(n)
         }
         Err(e) => {
-            let outcome = if e.number().is_some() {
-                "refused"
-            } else {
-                "failed"
-            };
-            intent.finish(outcome, e.to_string());
+            intent.finish(e.outcome(), e.to_string());
             let needed = match &e {
                 DbError::Server {
                     number: 229,

@@ -99,14 +99,7 @@ pub async fn retire(
             Ok(n)
         }
         Err(e) => {
-            intent.finish(
-                if e.number().is_some() {
-                    "refused"
-                } else {
-                    "failed"
-                },
-                e.to_string(),
-            );
+            intent.finish(e.outcome(), e.to_string());
             Err(Error::db(
                 &prep.node,
                 format!(
