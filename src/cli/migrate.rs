@@ -229,7 +229,7 @@ async fn run_steps(
         let r = match migration::run_step(config, stage, *s, consent, &progress).await {
             Ok(r) => r,
             Err(Error::Refused(why)) => {
-                return Err(Error::Refused(match next_of(config, stage) {
+                return Err(Error::Refused(match next_of(config, stage, true) {
                     Some(next) => format!("{why}\nnext: {next}"),
                     None => why,
                 }));
@@ -242,7 +242,7 @@ async fn run_steps(
                 eprintln!("{s} failed, so the steps after it did not run");
             }
             // The way forward from the state the failure left, as status computes it.
-            if let Some(next) = next_of(config, stage) {
+            if let Some(next) = next_of(config, stage, false) {
                 eprintln!("next: {next}");
             }
             return Ok(failure_code(&r));
@@ -251,11 +251,12 @@ async fn run_steps(
     Ok(EXIT_OK)
 }
 
-/// The way forward for `stage` from its state now, for the command line.
-fn next_of(config: &Config, stage: &str) -> Option<String> {
+/// The way forward for `stage` from its state now, for the command line; `refused`: a step
+/// was refused (a lock is then what stands in the way first).
+fn next_of(config: &Config, stage: &str, refused: bool) -> Option<String> {
     let stages = migration::status(config).ok()?;
     let i = stages.iter().position(|x| x.name == stage)?;
-    migration::next_action(config, &stages, i, true).map(|n| n.cli())
+    migration::next_action(config, &stages, i, refused).map(|n| n.cli())
 }
 
 /// A failed step exits 1, or 3 when a node could not be reached or refused the login.

@@ -129,6 +129,30 @@ pub fn fix_file(principal: &str, target: &str) -> String {
     format!("fix-{safe}-{target}.sql")
 }
 
+/// The way past the lock of a stage whose copy waits for the stage before it: run that stage,
+/// or override the lock. None when it is not locked, or nobody asked for it and it has not
+/// started (the stage before it comes first, and says so).
+fn past_the_lock(stage: &StageState, ctx: &Context) -> Option<Next> {
+    let name = &stage.name;
+    if let Some((prev, flags)) = &ctx.locked_behind
+        && !stage.copy.done()
+        && (ctx.asked || stage.assessment != StepState::Pending)
+    {
+        return Some(Next {
+            why: format!("{name} is locked until {prev} validates"),
+            commands: vec![format!("tpdb migrate run {prev} {flags}")],
+            instead: Some(format!(
+                "tpdb migrate run {name} --override \"REASON\" {}",
+                write_flags(stage, ctx)
+            )),
+            keys: format!(
+                "run {prev} first, or o overrides with a reason (assessment and privileges run meanwhile)"
+            ),
+        });
+    }
+    None
+}
+
 /// The way forward from where `stage` stands, or None when its next step simply runs.
 pub fn next_action(stage: &StageState, ctx: &Context) -> Option<Next> {
     let name = &stage.name;
@@ -172,6 +196,12 @@ pub fn next_action(stage: &StageState, ctx: &Context) -> Option<Next> {
                 },
             });
         }
+    }
+    // Asked for a stage that is locked, the lock is what stands in the way first.
+    if ctx.asked
+        && let Some(next) = past_the_lock(stage, ctx)
+    {
+        return Some(next);
     }
     for step in Step::FORWARD {
         let StepState::Failed(r) = stage.get(step) else {
@@ -232,22 +262,8 @@ pub fn next_action(stage: &StageState, ctx: &Context) -> Option<Next> {
             },
         });
     }
-    // A locked stage nobody has started needs no word: the one before it comes first.
-    if let Some((prev, flags)) = &ctx.locked_behind
-        && !stage.copy.done()
-        && (ctx.asked || stage.assessment != StepState::Pending)
-    {
-        return Some(Next {
-            why: format!("{name} is locked until {prev} validates"),
-            commands: vec![format!("tpdb migrate run {prev} {flags}")],
-            instead: Some(format!(
-                "tpdb migrate run {name} --override \"REASON\" {}",
-                write_flags(stage, ctx)
-            )),
-            keys: format!(
-                "run {prev} first, or o overrides with a reason (assessment and privileges run meanwhile)"
-            ),
-        });
+    if let Some(next) = past_the_lock(stage, ctx) {
+        return Some(next);
     }
     if stage.copy == StepState::RolledBack {
         return Some(Next {
@@ -324,5 +340,22 @@ mod tests {
                 "tpdb migrate run uat --step privileges"
             ]
         );
+    }
+
+    #[test]
+    fn a_refused_copy_of_a_locked_stage_names_the_lock_a_failure_names_its_fix() {
+        let mut s = StageState::new("devnode", "devnode");
+        s.assessment = StepState::Passed;
+        s.privileges = StepState::Failed("migration_user has no database user".into());
+        let mut c = ctx(false);
+        c.locked_behind = Some(("training".into(), "--yes".into()));
+        let failure = next_action(&s, &c).unwrap();
+        assert_eq!(
+            failure.commands.last().map(String::as_str),
+            Some("tpdb migrate run devnode --step privileges")
+        );
+        c.asked = true;
+        let refusal = next_action(&s, &c).unwrap();
+        assert_eq!(refusal.commands, ["tpdb migrate run training --yes"]);
     }
 }

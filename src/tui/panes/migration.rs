@@ -670,8 +670,8 @@ pub fn render(state: &MigrationState, theme: &Theme, frame: &mut Frame, area: Re
             &protected,
             &state.principals,
         );
-        // The selected stage is the one the user looks at.
-        ctx.asked = true;
+        // On the copy of the selected stage, its lock is what stands in the way first.
+        ctx.asked = step == Step::Copy;
         let next = crate::domain::next::next_action(s, &ctx);
         if let Some(next) = &next {
             lines.push(Line::styled(
