@@ -856,6 +856,48 @@ mod tests {
     }
 
     #[test]
+    fn a_grant_held_with_grant_option_is_denied_or_revoked_with_cascade_node_vs_node() {
+        let ua = Securable::object("gp", "UnitAccount");
+        let node = |state: Option<PermState>| Catalog {
+            principals: vec![user("migration_user")],
+            memberships: vec![],
+            permissions: state
+                .map(|st| PermEntry {
+                    state: st,
+                    ..grant("SELECT", ua.clone(), "migration_user")
+                })
+                .into_iter()
+                .collect(),
+            objects: None,
+        };
+        let right = node(Some(PermState::GrantWithGrantOption));
+        for (left, expected) in [
+            (
+                node(Some(PermState::Deny)),
+                "DENY SELECT ON OBJECT::[gp].[UnitAccount] TO [migration_user] CASCADE;",
+            ),
+            (
+                node(None),
+                "REVOKE SELECT ON OBJECT::[gp].[UnitAccount] FROM [migration_user] CASCADE;",
+            ),
+        ] {
+            let r = diff_catalogs(&left, &right, None);
+            let script: Vec<String> = r.script.iter().map(Statement::tsql).collect();
+            assert_eq!(script, [expected]);
+            // The server (and the sandbox) accept it, and the right then equals the left.
+            let mut after = right.clone();
+            for st in &r.script {
+                after.apply(st).unwrap();
+            }
+            assert!(diff_catalogs(&left, &after, None).script.is_empty());
+            assert!(
+                r.script_text("t")
+                    .contains("-- CASCADE: migration_user holds this WITH GRANT OPTION")
+            );
+        }
+    }
+
+    #[test]
     fn node_diff_script_makes_the_right_equal_the_left() {
         let left = Catalog {
             principals: vec![
@@ -953,10 +995,14 @@ mod tests {
             if r1 == r2 && m1 == m2)
     }
 
+    /// The catalog after `script`, every statement of which the server accepts (a refusal,
+    /// such as 4611 for a grantable permission without CASCADE, fails the test).
     fn applied(c: &Catalog, script: &[Statement]) -> Catalog {
         let mut c = c.clone();
         for s in script {
-            let _ = c.apply(s);
+            if let Err(e) = c.apply(s) {
+                panic!("{} is refused: Msg {} {}", s.tsql(), e.number, e.message);
+            }
         }
         c
     }
