@@ -775,7 +775,7 @@ target = "tgt"
             "SELECT COUNT(*) FROM sys.identity_columns WHERE object_id = OBJECT_ID(N'dbo.Site')",
             1,
         ),
-        // Trusted: added WITH CHECK over the rows loaded.
+        // Trusted: added over the rows loaded (a new constraint is checked by default).
         (
             "SELECT COUNT(*) FROM sys.check_constraints WHERE name = N'CK_SiteRate_rate' AND is_not_trusted = 0",
             1,

@@ -139,6 +139,14 @@ fn the_cli_prints_the_findings_exits_1_and_saves_the_script() {
     let script = std::fs::read_to_string(&file).unwrap();
     assert!(script.contains("CREATE TRIGGER dbo.tr_SiteJobCodeRate_history"));
     assert!(!script.contains("drop it"), "{script}");
+    // No clause that restates a default (some servers refuse `WITH CHECK ADD`).
+    for restated in ["WITH CHECK", "NO ACTION"] {
+        assert!(!script.contains(restated), "{restated}: {script}");
+    }
+    assert!(
+        script.contains("ALTER TABLE [dbo].[SiteJobCodeRate] ADD CONSTRAINT [FK_SiteJobCodeRate_Site] FOREIGN KEY ([site_id]) REFERENCES [dbo].[Site] ([site_id])\nGO"),
+        "{script}"
+    );
     assert!(
         script.contains(
             "-- table dbo.JobCode: the target's own constraints or indexes stay (IX_JobCode_title)"

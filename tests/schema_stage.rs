@@ -224,7 +224,7 @@ async fn a_table_the_target_defines_otherwise_blocks_the_assessment_naming_the_p
         .iter()
         .find(|f| f.contains("[UQ_JobCode_job_code]"))
         .unwrap_or_else(|| panic!("{:#?}", r.findings));
-    assert!(finding.starts_with("dbo.JobCode: [UQ_JobCode_job_code] is `ALTER TABLE dbo.JobCode WITH CHECK ADD CONSTRAINT UQ_JobCode_job_code UNIQUE NONCLUSTERED (job_code ASC)` on the source and `ALTER TABLE dbo.JobCode WITH CHECK ADD CONSTRAINT UQ_JobCode_job_code UNIQUE NONCLUSTERED (title ASC)` on the target"), "{finding}");
+    assert!(finding.starts_with("dbo.JobCode: [UQ_JobCode_job_code] is `ALTER TABLE dbo.JobCode ADD CONSTRAINT UQ_JobCode_job_code UNIQUE NONCLUSTERED (job_code ASC)` on the source and `ALTER TABLE dbo.JobCode ADD CONSTRAINT UQ_JobCode_job_code UNIQUE NONCLUSTERED (title ASC)` on the target"), "{finding}");
     assert!(
         finding.ends_with("scripts what can be altered in place)")
             && !finding.contains("drop the table"),

@@ -1,7 +1,7 @@
 //! The T-SQL that creates and drops schema objects, the one place it is written: a table in
 //! two parts (`CREATE TABLE` with its columns, identity, defaults and primary key before the
-//! load; unique and check constraints, indexes and foreign keys `WITH CHECK` after it), the
-//! other kinds whole, modules exactly as read. Drops are guarded, so running one twice is
+//! load; unique and check constraints, indexes and foreign keys after it, each checked against
+//! the rows as a new constraint is by default), the other kinds whole, modules exactly as read. Drops are guarded, so running one twice is
 //! harmless. A table's canonical definition is written from the same pieces.
 
 use super::canon::canonical_sql;
@@ -134,10 +134,7 @@ pub fn finish_parts(name: &ObjectName, t: &TableDef) -> Vec<(PartKind, String, S
         out.push((
             PartKind::Unique,
             u.name.clone(),
-            format!(
-                "ALTER TABLE {table} WITH CHECK ADD {}",
-                key_constraint("UNIQUE", u)
-            ),
+            format!("ALTER TABLE {table} ADD {}", key_constraint("UNIQUE", u)),
         ));
     }
     for c in &t.checks {
@@ -145,7 +142,7 @@ pub fn finish_parts(name: &ObjectName, t: &TableDef) -> Vec<(PartKind, String, S
             PartKind::Check,
             c.name.clone(),
             format!(
-                "ALTER TABLE {table} WITH CHECK ADD {}CHECK {}",
+                "ALTER TABLE {table} ADD {}CHECK {}",
                 constraint(&c.name, c.system_named),
                 c.definition
             ),
@@ -180,15 +177,22 @@ pub fn foreign_keys(name: &ObjectName, t: &TableDef) -> Vec<String> {
     t.foreign_keys
         .iter()
         .map(|f| {
+            // A new constraint is checked against the rows and trusted by default (WITH CHECK),
+            // and NO ACTION is the default action: neither is restated, as some servers refuse
+            // the clause.
+            let action = |when: &str, a: &super::RefAction| match a {
+                super::RefAction::NoAction => String::new(),
+                other => format!(" ON {when} {}", other.sql()),
+            };
             format!(
-                "ALTER TABLE {} WITH CHECK ADD {}FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {} ON UPDATE {}",
+                "ALTER TABLE {} ADD {}FOREIGN KEY ({}) REFERENCES {} ({}){}{}",
                 name.quoted(),
                 constraint(&f.name, f.system_named),
                 list(&f.columns),
                 f.references.quoted(),
                 list(&f.referenced_columns),
-                f.on_delete.sql(),
-                f.on_update.sql()
+                action("DELETE", &f.on_delete),
+                action("UPDATE", &f.on_update)
             )
         })
         .collect()
@@ -353,13 +357,13 @@ mod tests {
         assert_eq!(
             finish_table(&name, &t),
             vec![
-                "ALTER TABLE [dbo].[SiteJobCodeRate] WITH CHECK ADD CONSTRAINT [CK_SiteJobCodeRate_rate] CHECK ([hourly_rate]>(0))".to_string(),
+                "ALTER TABLE [dbo].[SiteJobCodeRate] ADD CONSTRAINT [CK_SiteJobCodeRate_rate] CHECK ([hourly_rate]>(0))".to_string(),
                 "CREATE NONCLUSTERED INDEX [IX_SiteJobCodeRate_site] ON [dbo].[SiteJobCodeRate] ([site_id] ASC) INCLUDE ([hourly_rate]) WHERE ([hourly_rate] IS NOT NULL)".to_string(),
             ]
         );
         assert_eq!(
             foreign_keys(&name, &t),
-            vec!["ALTER TABLE [dbo].[SiteJobCodeRate] WITH CHECK ADD CONSTRAINT [FK_SiteJobCodeRate_Site] FOREIGN KEY ([site_id]) REFERENCES [dbo].[Site] ([site_id]) ON DELETE NO ACTION ON UPDATE CASCADE".to_string()]
+            vec!["ALTER TABLE [dbo].[SiteJobCodeRate] ADD CONSTRAINT [FK_SiteJobCodeRate_Site] FOREIGN KEY ([site_id]) REFERENCES [dbo].[Site] ([site_id]) ON UPDATE CASCADE".to_string()]
         );
     }
 
@@ -371,7 +375,7 @@ mod tests {
         a.checks[0].name = "CK__T__hourly__5EBF139D".into();
         let mut b = a.clone();
         b.checks[0].name = "CK__T__hourly__7A3223E8".into();
-        assert!(finish_table(&name, &a)[0].contains("WITH CHECK ADD CHECK ([hourly_rate]>(0))"));
+        assert!(finish_table(&name, &a)[0].contains("ADD CHECK ([hourly_rate]>(0))"));
         let obj = |t: TableDef| SchemaObject::new(name.clone(), Kind::Table, Body::Table(t));
         assert_eq!(obj(a.clone()).hash(), obj(b).hash());
         // A real difference counts: the check's bound.

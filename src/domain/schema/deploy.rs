@@ -42,7 +42,7 @@ pub struct Part {
     pub kind: PartKind,
     /// Its name on the node (the server's, for a system-named one).
     pub name: String,
-    /// The statement that adds it, `WITH CHECK` for constraints.
+    /// The statement that adds it (a new constraint is checked against the rows by default).
     pub create: String,
 }
 
@@ -351,7 +351,7 @@ mod tests {
         };
         assert_eq!(
             add.statements(),
-            vec!["ALTER TABLE [dbo].[SiteJobCodeRate] WITH CHECK ADD CONSTRAINT [FK_SiteJobCodeRate_Site] FOREIGN KEY ([site_id]) REFERENCES [dbo].[Site] ([site_id]) ON DELETE NO ACTION ON UPDATE NO ACTION".to_string()]
+            vec!["ALTER TABLE [dbo].[SiteJobCodeRate] ADD CONSTRAINT [FK_SiteJobCodeRate_Site] FOREIGN KEY ([site_id]) REFERENCES [dbo].[Site] ([site_id])".to_string()]
         );
         let undo = Change::Reshape {
             table: n.clone(),
