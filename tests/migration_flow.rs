@@ -729,6 +729,48 @@ async fn stops_a_table_the_server_stores_wrongly(path: &str) {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 }
 
+/// A read-back that fails (a driver that cannot decode what the server stored) stops the table
+/// and rolls it back exactly as a difference does: nothing unproven stays on the target.
+async fn rolls_back_a_table_whose_read_back_fails(path: &str) {
+    let mut demo = common::demo();
+    add_big_table(&demo, 3_000);
+    demo.edit_config(|t| t.replace("batch_size = 5000", "batch_size = 500"));
+    let out = tpdb(
+        &demo,
+        &["migrate", "run", "training", "--step", "assessment"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let out = common::tpdb_env(
+        &demo,
+        &["migrate", "run", "training", "--step", "copy", "--yes"],
+        &[
+            ("TPDB_SANDBOX_FAULT", "readback-error:training/dbo.Ledger"),
+            ("TPDB_SANDBOX_COPY", path),
+        ],
+    );
+    let o = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{o}");
+    assert!(
+        o.contains("dbo.Ledger: reading back what was written to training failed (Protocol error: decimal: invalid sign"),
+        "{o}"
+    );
+    assert!(
+        o.contains("dropped dbo.Ledger, which the stage created"),
+        "{o}"
+    );
+    let gone: i64 = common::count(
+        &demo.node("training"),
+        r#"SELECT COUNT(*) FROM sqlite_master WHERE name = 'dbo.Ledger'"#,
+    );
+    assert_eq!(gone, 0, "the unproven rows are not left on the target: {o}");
+}
+
+#[tokio::test]
+async fn a_failed_read_back_rolls_the_table_back_on_both_copy_paths() {
+    rolls_back_a_table_whose_read_back_fails("native").await;
+    rolls_back_a_table_whose_read_back_fails("rows").await;
+}
+
 #[tokio::test]
 async fn a_copy_reads_its_first_batch_back_and_stops_a_table_the_server_stores_wrongly() {
     stops_a_table_the_server_stores_wrongly("native").await;

@@ -290,6 +290,19 @@ fn corruption_injected(table: &TableInfo) -> bool {
         .is_some_and(|t| t == table.name.to_string())
 }
 
+/// Fault injection for tests of a failed read-back:
+/// `TPDB_SANDBOX_FAULT=readback-error:training/dbo.Ledger` makes every read of that table on
+/// that node fail to decode, as a driver that cannot read what a server stored would.
+fn read_fault(node: &str, table: &ObjectName) -> Option<DbError> {
+    let spec = std::env::var("TPDB_SANDBOX_FAULT").ok()?;
+    let (n, t) = spec.strip_prefix("readback-error:")?.split_once('/')?;
+    (n == node && t == table.to_string()).then(|| {
+        DbError::Other(format!(
+            "Protocol error: decimal: invalid sign (reading {table}; injected by TPDB_SANDBOX_FAULT)"
+        ))
+    })
+}
+
 /// A SQLite value as tpdb moves and compares it.
 pub fn from_sqlite(v: rusqlite::types::ValueRef<'_>) -> CValue {
     cell_of(v).into_value()
@@ -843,6 +856,9 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
         after: Option<Vec<CValue>>,
         limit: usize,
     ) -> Result<Vec<Vec<CValue>>, DbError> {
+        if let Some(e) = read_fault(&self.name, &table.name) {
+            return Err(e);
+        }
         let table = table.clone();
         self.run(move |c, s| {
             s.require(c, "SELECT", &table.name)?;

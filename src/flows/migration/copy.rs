@@ -442,9 +442,13 @@ pub(super) async fn copy(
                         .await
                         .map_err(db_err(&m.source, &format!("reading {name}")))?,
                 };
-                let stored = retrying("read back", || tgt.read_rows(t, from.clone(), n))
-                    .await
-                    .map_err(db_err(target, &format!("reading back {name}")))?;
+                // A read-back that fails proves nothing of what the server stored: it stops
+                // the table and rolls it back exactly as a difference does.
+                let stored = match retrying("read back", || tgt.read_rows(t, from.clone(), n)).await
+                {
+                    Ok(rows) => rows,
+                    Err(e) => return Ok(Some(read_back_failed(name, target, &e))),
+                };
                 let columns: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
                 Ok::<_, Error>(first_mismatch(
                     name,
@@ -647,4 +651,11 @@ pub(super) async fn copy(
 fn show_key(k: &[Value]) -> String {
     let parts: Vec<String> = k.iter().map(|v| v.to_string()).collect();
     format!("({})", parts.join(", "))
+}
+
+/// What a failed read-back says: what was written could not be read back to be proven.
+pub(super) fn read_back_failed(name: &str, target: &str, e: &crate::db::DbError) -> String {
+    format!(
+        "{name}: reading back what was written to {target} failed ({e}), so what the server stored is not proven"
+    )
 }

@@ -97,9 +97,15 @@ pub async fn copy_whole(
     )
     .await
     .map_err(db_err(target, &format!("writing {name}")))?;
-    let stored = retrying("read back", || read_whole(tgt, t))
-        .await
-        .map_err(db_err(target, &format!("reading back {name}")))?;
+    let stored = match retrying("read back", || read_whole(tgt, t)).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            return Ok((
+                rows.len() as i64,
+                Some(super::copy::read_back_failed(&name, target, &e)),
+            ));
+        }
+    };
     let wrong = difference(&rows, &stored)
         .map(|d| format!("{name} read back after writing: {d} (the table has no key to name)"));
     Ok((rows.len() as i64, wrong))
