@@ -913,6 +913,41 @@ async fn a_schema_the_copy_creates_is_journaled_and_dropped_by_the_rollback() {
     assert!(!schemas.iter().any(|s| s == "gp"), "{schemas:?}");
     let j = Journal::open(&demo.path("journal.db")).unwrap();
     assert!(j.stage_schemas("training").unwrap().is_empty());
+    // A rollback that dropped the schema and died before its outcome runs again: it says the
+    // schema is already gone, and drops nothing.
+    j.schema_intent("training", "gp").unwrap();
+    j.schema_created("training", "gp").unwrap();
+    j.save_prestage(
+        "training",
+        &tpdb::journal::PreStage {
+            table: tpdb::domain::tsql::ObjectName::new("dbo", "NotThere"),
+            existed: false,
+            rows: 0,
+            checksum: String::new(),
+            definition: String::new(),
+            merged: false,
+            prepared: true,
+            restored: false,
+        },
+    )
+    .unwrap();
+    drop(j);
+    let again = run(Step::Rollback).await.unwrap();
+    assert!(
+        again.findings.contains(
+            &"schema gp, which the stage created, is already gone: nothing to drop".to_string()
+        ),
+        "{:?}",
+        again.findings
+    );
+    assert!(
+        !again
+            .findings
+            .iter()
+            .any(|f| f.starts_with("dropped schema")),
+        "{:?}",
+        again.findings
+    );
 }
 
 /// Put the Ledger's checkpoint back to its `rows`-th row, as a crash between the target's commit

@@ -204,6 +204,16 @@ pub(super) async fn rollback(
     let mut findings = Vec::new();
     let mut tables = Vec::new();
     let mut bad = 0;
+    // The schemas the stage created that are there now, before anything is undone (one with
+    // no object left in it may no longer be listed once its tables are gone).
+    let created = j.stage_schemas(stage).map_err(Error::Io)?;
+    let present = if created.is_empty() {
+        Vec::new()
+    } else {
+        retrying("schemas", || tgt.schemas())
+            .await
+            .map_err(db_err(target, "reading the schemas"))?
+    };
     // Objects first, newest first: a trigger, foreign key or check the stage added must not
     // meet the rows a restore writes back.
     let place = super::objects::Place {
@@ -266,8 +276,15 @@ pub(super) async fn rollback(
         findings.push(finding);
         tables.push((name, if p.existed { n } else { 0 }, note));
     }
-    // Schemas the stage created go last, once the tables in them are gone.
-    for schema in j.stage_schemas(stage).map_err(Error::Io)? {
+    // Schemas the stage created go last, once the tables in them are gone. One already gone
+    // (a repeated rollback) is said so: nothing is dropped twice.
+    for schema in created {
+        if !present.iter().any(|s| collation.same(s, &schema)) {
+            findings.push(format!(
+                "schema {schema}, which the stage created, is already gone: nothing to drop"
+            ));
+            continue;
+        }
         let intent = audit.begin(
             AuditRecord::new(target, &tgt.identity(), "migrate.drop_schema", &[]),
             schema.clone(),
