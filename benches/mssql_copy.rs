@@ -183,8 +183,8 @@ async fn bench(rows: i64) {
     exec(&mut s, "CREATE SCHEMA gp;").await;
     exec(&mut s, &format!(
         "CREATE TABLE dbo.LaborHours (site_id int NOT NULL, job_code nvarchar(20) NOT NULL, employee_id int NOT NULL, work_date date NOT NULL, hours decimal(9,2) NOT NULL, hourly_rate decimal(9,4) NOT NULL);
-         CREATE TABLE dbo.Site (site_id int NOT NULL PRIMARY KEY, site_name nvarchar(200) NOT NULL);
-         CREATE TABLE dbo.JobCode (job_code_id int NOT NULL PRIMARY KEY, job_code nvarchar(20) NOT NULL, default_rate decimal(9,4) NOT NULL);
+         CREATE TABLE dbo.Site (site_id int NOT NULL PRIMARY KEY, site_name nvarchar(200) NOT NULL, region nvarchar(50) NOT NULL);
+         CREATE TABLE dbo.JobCode (job_code_id int NOT NULL PRIMARY KEY, job_code nvarchar(20) NOT NULL, title nvarchar(200) NOT NULL, default_rate decimal(9,4) NOT NULL);
          CREATE TABLE dbo.SiteJobCodeRate (job_code_id int NOT NULL, site_id int NOT NULL, hourly_rate decimal(9,4) NOT NULL, effective_date date NOT NULL, calculation_method nvarchar(20) NOT NULL, PRIMARY KEY (job_code_id, site_id, effective_date));
          CREATE TABLE gp.UnitAccount (site_id int NOT NULL, unit_account nvarchar(50) NOT NULL, active bit NOT NULL);
          WITH d AS (SELECT v FROM (VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9)) AS t(v)),
@@ -194,8 +194,8 @@ async fn bench(rows: i64) {
          SELECT i % 40 + 1, CONCAT(N'J', i % 20), i % 5000, DATEADD(day, i % 365, CAST('2025-11-01' AS date)),
                 CAST(1 + i % 10 AS decimal(9,2)), CAST(15 + i % 17 AS decimal(9,4)) + 0.25
          FROM n WHERE i < {rows};
-         INSERT INTO dbo.Site SELECT DISTINCT site_id, CONCAT(N'Site ', site_id) FROM dbo.LaborHours;
-         INSERT INTO dbo.JobCode SELECT DISTINCT CAST(SUBSTRING(job_code, 2, 9) AS int) + 1, job_code, 15.00 FROM dbo.LaborHours;
+         INSERT INTO dbo.Site SELECT DISTINCT site_id, CONCAT(N'Site ', site_id), N'Bench' FROM dbo.LaborHours;
+         INSERT INTO dbo.JobCode SELECT DISTINCT CAST(SUBSTRING(job_code, 2, 9) AS int) + 1, job_code, CONCAT(N'Job ', job_code), 15.00 FROM dbo.LaborHours;
          INSERT INTO gp.UnitAccount SELECT site_id, CONCAT(N'UA-', site_id), 1 FROM dbo.Site;"
     )).await;
     std::fs::write(
