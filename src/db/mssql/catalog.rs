@@ -433,13 +433,22 @@ pub fn assemble(rows: &[Vec<Rec>; 10]) -> Vec<SchemaObject> {
             o.unreadable = Some(o.no_view_definition());
         }
     }
+    // Objects whose definition row was read: one listed without it is unreadable, never
+    // built from a placeholder (and so never created, replaced or dropped by a stage).
+    let mut defined: std::collections::HashSet<i64> = std::collections::HashSet::new();
     for r in synonyms {
-        if let Some(o) = r.int("object_id").and_then(|id| by_id.get_mut(&id)) {
+        if let Some(id) = r.int("object_id")
+            && let Some(o) = by_id.get_mut(&id)
+        {
+            defined.insert(id);
             o.body = Body::Synonym(r.s("base_object_name"));
         }
     }
     for r in sequences {
-        if let Some(o) = r.int("object_id").and_then(|id| by_id.get_mut(&id)) {
+        if let Some(id) = r.int("object_id")
+            && let Some(o) = by_id.get_mut(&id)
+        {
+            defined.insert(id);
             o.body = Body::Sequence(SequenceDef {
                 sql_type: type_ddl(
                     &r.s("type_name"),
@@ -453,6 +462,25 @@ pub fn assemble(rows: &[Vec<Rec>; 10]) -> Vec<SchemaObject> {
                 maximum: r.int("maximum_value").unwrap_or(0),
                 cycle: r.yes("is_cycling"),
             });
+        }
+    }
+    for (id, o) in by_id.iter_mut() {
+        let unread = match &o.body {
+            Body::Sequence(_) | Body::Synonym(_) => !defined.contains(id),
+            Body::Table(t) => t.columns.is_empty(),
+            _ => false,
+        };
+        if unread && o.unreadable.is_none() {
+            o.unreadable = Some(format!(
+                "the server lists {} {} but returns no definition of it ({}): it is compared by name only, and never created, replaced or dropped",
+                o.kind.label(),
+                o.name,
+                match o.kind {
+                    Kind::Sequence => "no sys.sequences row",
+                    Kind::Synonym => "no sys.synonyms row",
+                    _ => "no sys.columns rows",
+                }
+            ));
         }
     }
     for r in deps {
@@ -726,5 +754,55 @@ mod tests {
                 .unwrap()
                 .contains("GRANT VIEW DEFINITION ON OBJECT::[dbo].[v]")
         );
+    }
+
+    #[test]
+    fn an_object_listed_without_its_definition_is_unreadable_never_a_placeholder() {
+        let listed = |id: i64, name: &str, ty: &str| {
+            Rec::of(&[
+                ("object_id", Int(id)),
+                ("schema_name", t("dbo")),
+                ("object_name", t(name)),
+                ("type", t(ty)),
+                ("parent_object_id", Int(0)),
+            ])
+        };
+        let objects = vec![
+            listed(7, "jobcode_job_code_id_seq", "SO"),
+            listed(8, "syn", "SN"),
+            listed(9, "ghost", "U "),
+        ];
+        let mut rows: [Vec<Rec>; 10] = Default::default();
+        rows[0] = objects;
+        let out = assemble(&rows);
+        assert_eq!(out.len(), 3);
+        for o in &out {
+            let why = o.unreadable.as_deref().unwrap_or_else(|| panic!("{o:?}"));
+            assert!(
+                why.contains("returns no definition of it")
+                    && why.contains("never created, replaced or dropped"),
+                "{why}"
+            );
+        }
+        // Compared against a node that lacks them, they are unreadable, not missing, and the
+        // script creates none of them.
+        let source = crate::domain::schema::Schema::new(
+            out,
+            crate::domain::tsql::Collation::from_name("SQL_Latin1_General_CP1_CI_AS"),
+        );
+        let empty = crate::domain::schema::Schema::new(
+            vec![],
+            crate::domain::tsql::Collation::from_name("SQL_Latin1_General_CP1_CI_AS"),
+        );
+        let d = crate::domain::schema::diff::compare(&source, &empty, "a", "b");
+        assert!(
+            d.entries.iter().all(|e| e.state.label() == "unreadable"),
+            "{:?}",
+            d.entries
+        );
+        let script =
+            crate::domain::schema::diff::deploy_script(&source, &empty, &d, &["dbo".into()])
+                .unwrap();
+        assert!(script.statements.is_empty(), "{:?}", script.statements);
     }
 }

@@ -101,7 +101,13 @@ pub fn compare(source: &Schema, target: &Schema, from: &str, to: &str) -> Schema
     let (in_source, in_target) = (source.lookup(), target.lookup());
     for s in &source.objects {
         let state = match in_target(&s.name) {
-            None => State::Missing,
+            // What could not be read is never counted missing (nor created from a guess).
+            None => match &s.unreadable {
+                Some(why) => State::Unreadable {
+                    why: format!("on {from}: {why}"),
+                },
+                None => State::Missing,
+            },
             Some(t) => match (&s.unreadable, &t.unreadable) {
                 (Some(why), _) => State::Unreadable {
                     why: format!("on {from}: {why}"),

@@ -127,6 +127,11 @@ pub(super) async fn early(
         matches!(o.kind, Kind::AliasType | Kind::TableType | Kind::Sequence)
             && find(&o.name).is_none()
     }) {
+        // Never created from a guess: an object whose definition was not read is said.
+        if let Some(why) = &o.unreadable {
+            findings.push(format!("{} {} not created: {why}", o.kind.label(), o.name));
+            continue;
+        }
         let change = Change::Create(o.clone());
         p.apply(&key("object", &o.name), &Before::Absent, &change)
             .await?;
