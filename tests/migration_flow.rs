@@ -1108,7 +1108,17 @@ async fn the_assessment_predicts_from_the_journal_what_copy_and_rollback_will_do
         "{:#?}",
         first.findings
     );
-    run(Step::Copy).await.unwrap();
+    let copy = run(Step::Copy).await.unwrap();
+    // The copy says where its time went.
+    let split = copy
+        .findings
+        .iter()
+        .find(|f| f.starts_with("took: catalog "))
+        .unwrap_or_else(|| panic!("{:#?}", copy.findings));
+    assert!(
+        split.contains(" s · rows ") && split.ends_with("% of the step moving rows)"),
+        "{split}"
+    );
     // After the copy: what it did, and the pre-stage rows the journal recorded.
     let again = run(Step::Assessment).await.unwrap();
     assert!(

@@ -99,6 +99,20 @@ impl Eta {
     }
 }
 
+/// Where a copy step's time went: reading catalogs and preparing, moving rows, and finishing
+/// (constraints, indexes, modules), with the share of the step spent moving rows.
+pub fn phase_split(catalog_secs: f64, rows_secs: f64, finish_secs: f64) -> String {
+    let all = catalog_secs + rows_secs + finish_secs;
+    let share = if all > 0.0 {
+        rows_secs / all * 100.0
+    } else {
+        0.0
+    };
+    format!(
+        "took: catalog {catalog_secs:.1} s · rows {rows_secs:.1} s · finish {finish_secs:.1} s ({share:.0}% of the step moving rows)"
+    )
+}
+
 /// A count with its noun, singular or plural, the number with thousands separators:
 /// `1 task`, `2 tasks`, `2,000,576 rows`.
 pub fn count(n: i64, one: &str, many: &str) -> String {
@@ -107,6 +121,18 @@ pub fn count(n: i64, one: &str, many: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_phase_split_says_where_the_time_went() {
+        assert_eq!(
+            super::phase_split(0.2, 7.5, 0.3),
+            "took: catalog 0.2 s · rows 7.5 s · finish 0.3 s (94% of the step moving rows)"
+        );
+        assert_eq!(
+            super::phase_split(0.0, 0.0, 0.0),
+            "took: catalog 0.0 s · rows 0.0 s · finish 0.0 s (0% of the step moving rows)"
+        );
+    }
+
     #[test]
     fn a_count_takes_the_singular_only_for_one() {
         assert_eq!(super::count(1, "task", "tasks"), "1 task");

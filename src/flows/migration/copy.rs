@@ -184,6 +184,7 @@ pub(super) async fn copy(
     sc: &StageConfig,
     progress: ProgressFn<'_>,
 ) -> StepResult {
+    let step_started = Instant::now();
     let (target, policy) = (sc.target.as_str(), sc.on_nonempty);
     let Sides {
         src,
@@ -627,6 +628,17 @@ pub(super) async fn copy(
         }
         .summary(started.elapsed().as_secs_f64()),
     );
+    // Where the step's time goes: before the first row, moving rows, and after the last.
+    let catalog_secs = (started - step_started).as_secs_f64();
+    let rows_secs = started.elapsed().as_secs_f64();
+    let finish_started = Instant::now();
+    let split = |findings: &mut Vec<String>| {
+        findings.push(crate::domain::progress::phase_split(
+            catalog_secs,
+            rows_secs,
+            finish_started.elapsed().as_secs_f64(),
+        ));
+    };
     // The rows are in: constraints (checked against them), indexes, foreign keys, modules.
     if let Some(schema) = &source_schema {
         let (made, problems) = objects::finish(&place, schema, &copied_tables).await?;
@@ -641,9 +653,11 @@ pub(super) async fn copy(
                 )
             );
             findings.extend(problems);
+            split(&mut findings);
             return Ok((StepState::Failed(what), findings, tables));
         }
     }
+    split(&mut findings);
     Ok((StepState::Passed, findings, tables))
 }
 
