@@ -42,6 +42,8 @@ CREATE TABLE IF NOT EXISTS stage_objects (
 CREATE TABLE IF NOT EXISTS leases (
     stage TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, started TEXT NOT NULL,
     step TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS identities (
+    stage TEXT NOT NULL, table_name TEXT NOT NULL, before INTEGER, PRIMARY KEY (stage, table_name));
 "#;
 
 /// Columns later builds added to `prestage`, with the value older rows take.
@@ -329,6 +331,7 @@ impl Journal {
             "validations",
             "stage_schemas",
             "stage_objects",
+            "identities",
         ] {
             tx.execute(&format!("DELETE FROM {t} WHERE stage = ?1"), [&stage.name])
                 .map_err(err)?;
@@ -344,6 +347,36 @@ impl Journal {
         )
         .map_err(err)?;
         tx.commit().map_err(err)
+    }
+
+    /// Record a table's current identity value on the target before the stage first sets it
+    /// (the first record stays: it is the pre-stage value rollback restores).
+    pub fn save_identity(
+        &self,
+        stage: &str,
+        table: &ObjectName,
+        before: i64,
+    ) -> Result<(), String> {
+        self.conn()
+            .execute(
+                "INSERT OR IGNORE INTO identities (stage, table_name, before) VALUES (?1, ?2, ?3)",
+                params![stage, key(table), before],
+            )
+            .map(|_| ())
+            .map_err(err)
+    }
+
+    /// The pre-stage identity value of a table the stage reseeded, if it did.
+    pub fn identity_before(&self, stage: &str, table: &ObjectName) -> Result<Option<i64>, String> {
+        self.conn()
+            .query_row(
+                "SELECT before FROM identities WHERE stage = ?1 AND table_name = ?2",
+                [stage, &key(table)],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(err)
     }
 
     pub fn prestage(&self, stage: &str, table: &ObjectName) -> Result<Option<PreStage>, String> {

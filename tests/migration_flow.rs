@@ -216,7 +216,11 @@ async fn batches_committed_past_a_lost_checkpoint_are_replaced_not_duplicated() 
         report.findings
     );
     // The summary counts this run's rows; what earlier runs copied is said apart.
-    let summary = report.findings.last().unwrap();
+    let summary = report
+        .findings
+        .iter()
+        .find(|f| f.contains(" copied before"))
+        .unwrap_or_else(|| panic!("{:?}", report.findings));
     assert!(
         summary.starts_with("17,900 rows in ") && summary.contains(" copied before"),
         "{summary}"
@@ -1211,4 +1215,60 @@ fn a_hostile_name_is_excluded_as_written_and_a_pattern_that_matches_nothing_is_s
         o.contains("exclude pattern \"dbo.Sitte\" matches no table or object"),
         "{o}"
     );
+}
+
+/// Identity is part of the proof: after a load whose explicit ids leave the target's current
+/// identity behind (as one server's bulk load did), the copy sets it to the source's; validate
+/// fails a target that would collide on its next insert, naming the fix; rollback sets the
+/// pre-stage value back.
+#[tokio::test]
+async fn the_copy_sets_identity_as_on_the_source_validate_checks_it_and_rollback_restores_it() {
+    use tpdb::db::Node;
+    let demo = common::demo();
+    let job_code = tpdb::domain::tsql::ObjectName::new("dbo", "JobCode");
+    let identity = |node: &str| {
+        let n = tpdb::db::open(&demo.config, node, None).unwrap();
+        let t = job_code.clone();
+        async move { n.identity_value(&t).await.unwrap() }
+    };
+    assert_eq!(identity("node1").await, Some(20), "20 job codes, ids 1–20");
+    assert_eq!(identity("training").await, Some(1), "empty: its seed");
+    let out = tpdb(
+        &demo,
+        &["migrate", "run", "training", "--step", "assessment"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let lag = [("TPDB_SANDBOX_FAULT", "identity-lag:training/dbo.JobCode")];
+    let out = common::tpdb_env(
+        &demo,
+        &["migrate", "run", "training", "--step", "copy", "--yes"],
+        &lag,
+    );
+    let o = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{o}{}", text(&out.stderr));
+    assert!(
+        o.contains("dbo.JobCode: identity set to 20 on training, as on the source (it was 1)"),
+        "{o}"
+    );
+    assert_eq!(identity("training").await, Some(20));
+    let out = tpdb(&demo, &["migrate", "run", "training", "--step", "validate"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    // A target whose identity falls behind fails validation, with the statement that fixes it.
+    demo.node("training")
+        .execute(
+            r#"UPDATE "sys.identity_current" SET value = 3 WHERE name = 'JobCode'"#,
+            [],
+        )
+        .unwrap();
+    let out = tpdb(&demo, &["migrate", "run", "training", "--step", "validate"]);
+    let o = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{o}");
+    assert!(
+        o.contains("dbo.JobCode: identity on training is 3, on node1 20: the next insert on training would collide with a copied row; fix: DBCC CHECKIDENT (N'[dbo].[JobCode]', RESEED, 20) WITH NO_INFOMSGS;"),
+        "{o}"
+    );
+    // Rollback sets the pre-stage value back.
+    let out = tpdb(&demo, &["migrate", "rollback", "training", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert_eq!(identity("training").await, Some(1));
 }

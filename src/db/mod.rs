@@ -522,6 +522,21 @@ pub trait Node: Send + Sync {
         rows: &[SiteRateWrite],
     ) -> impl Future<Output = Result<usize, DbError>> + Send;
 
+    /// The table's current identity value (`IDENT_CURRENT`), or None when it has no identity
+    /// column.
+    fn identity_value(
+        &self,
+        table: &ObjectName,
+    ) -> impl Future<Output = Result<Option<i64>, DbError>> + Send;
+
+    /// Set the table's current identity value (`DBCC CHECKIDENT … RESEED`): the next ordinary
+    /// insert takes the value after it.
+    fn set_identity_value(
+        &self,
+        table: &ObjectName,
+        value: i64,
+    ) -> impl Future<Output = Result<(), DbError>> + Send;
+
     /// The exact statements `retire_site_rates` runs, values inlined, for confirmation.
     fn rate_retire_statements(&self, table: &ObjectName, rows: &[RateOnRecord]) -> Vec<String> {
         mssql::rate_retire_script(table, rows)
@@ -672,6 +687,14 @@ impl Node for AnyNode {
 
     fn rate_retire_statements(&self, table: &ObjectName, rows: &[RateOnRecord]) -> Vec<String> {
         delegate!(self, n => n.rate_retire_statements(table, rows))
+    }
+
+    async fn identity_value(&self, table: &ObjectName) -> Result<Option<i64>, DbError> {
+        delegate!(self, n => n.identity_value(table).await)
+    }
+
+    async fn set_identity_value(&self, table: &ObjectName, value: i64) -> Result<(), DbError> {
+        delegate!(self, n => n.set_identity_value(table, value).await)
     }
 
     async fn retire_site_rates(

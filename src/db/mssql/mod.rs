@@ -1122,6 +1122,17 @@ impl Node for MssqlNode {
         self.settle(&mut guard, result).map(|_| statements)
     }
 
+    async fn identity_value(&self, table: &ObjectName) -> Result<Option<i64>, DbError> {
+        let rows = self.rows(queries::identity_current(table)).await?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.try_get::<i64, _>("current_value").ok().flatten()))
+    }
+
+    async fn set_identity_value(&self, table: &ObjectName, value: i64) -> Result<(), DbError> {
+        self.batch(&queries::reseed_identity(table, value)).await
+    }
+
     async fn retire_site_rates(
         &self,
         table: &ObjectName,

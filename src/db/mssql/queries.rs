@@ -215,6 +215,23 @@ VALUES ({job}, {site}, {rate}, {date}, {method});",
     s
 }
 
+/// A table's current identity value (NULL when it has no identity column).
+pub fn identity_current(table: &ObjectName) -> Statement {
+    let mut s = Statement::new(String::new());
+    let name = s.bind(Param::Str(table.quoted()));
+    s.sql = format!("SELECT CAST(IDENT_CURRENT({name}) AS bigint) AS current_value;");
+    s
+}
+
+/// Set a table's current identity value: the next insert takes the value after it. DBCC takes
+/// constants only, so the name is a quoted literal and the value a number.
+pub fn reseed_identity(table: &ObjectName, value: i64) -> String {
+    format!(
+        "DBCC CHECKIDENT ({}, RESEED, {value}) WITH NO_INFOMSGS;",
+        nstring(&table.quoted())
+    )
+}
+
 /// Remove one rate on record, by its key.
 pub fn retire_site_rate(table: &ObjectName, row: &RateOnRecord) -> Statement {
     let mut s = Statement::new(String::new());
@@ -696,6 +713,24 @@ mod tests {
 WHERE [job_code_id] = 4 AND [site_id] = 12 AND [effective_date] = '2026-11-01'; \
 IF @@ROWCOUNT = 0 INSERT INTO [dbo].[SiteJobCodeRate] ([job_code_id], [site_id], [hourly_rate], [effective_date], [calculation_method]) \
 VALUES (4, 12, 18.25, '2026-11-01', N'weighted');"
+        );
+    }
+
+    #[test]
+    fn identity_is_read_with_ident_current_and_set_with_checkident_reseed() {
+        let t = ObjectName::new("dbo", "Job]Code");
+        let q = identity_current(&t);
+        assert_eq!(
+            q.sql,
+            "SELECT CAST(IDENT_CURRENT(@P1) AS bigint) AS current_value;"
+        );
+        assert_eq!(
+            q.render(),
+            "SELECT CAST(IDENT_CURRENT(N'[dbo].[Job]]Code]') AS bigint) AS current_value;"
+        );
+        assert_eq!(
+            reseed_identity(&t, 20),
+            "DBCC CHECKIDENT (N'[dbo].[Job]]Code]', RESEED, 20) WITH NO_INFOMSGS;"
         );
     }
 

@@ -303,6 +303,35 @@ fn read_fault(node: &str, table: &ObjectName) -> Option<DbError> {
     })
 }
 
+/// Where a sandbox keeps the identity values set by `DBCC CHECKIDENT … RESEED`.
+const IDENTITY_STORE: &str = r#"CREATE TABLE IF NOT EXISTS "sys.identity_current" (
+    schema_name TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL,
+    PRIMARY KEY (schema_name, name))"#;
+
+/// The identity value a reseed set for `table`, if one did.
+fn reseeded(c: &rusqlite::Connection, table: &ObjectName) -> Option<i64> {
+    c.query_row(
+        r#"SELECT value FROM "sys.identity_current" WHERE schema_name = ?1 COLLATE NOCASE AND name = ?2 COLLATE NOCASE"#,
+        rusqlite::params![table.schema, table.name],
+        |r| r.get(0),
+    )
+    .ok()
+}
+
+/// Fault injection for tests of identity after a load: `TPDB_SANDBOX_FAULT=identity-lag:
+/// training/dbo.JobCode` makes that node report the table's seed as its current identity
+/// value until it is reseeded, as a server whose bulk load with explicit ids does not advance
+/// it would.
+fn identity_lag_injected(node: &str, table: &ObjectName) -> bool {
+    std::env::var("TPDB_SANDBOX_FAULT")
+        .ok()
+        .and_then(|spec| {
+            let (n, t) = spec.strip_prefix("identity-lag:")?.split_once('/')?;
+            Some(n == node && t == table.to_string())
+        })
+        .unwrap_or(false)
+}
+
 /// A SQLite value as tpdb moves and compares it.
 pub fn from_sqlite(v: rusqlite::types::ValueRef<'_>) -> CValue {
     cell_of(v).into_value()
@@ -1262,6 +1291,56 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
         self.run(move |_, s| {
             judge(&s.catalog, Some(&s.user), &statements).map_err(refusal)?;
             Ok(statements.len())
+        })
+        .await
+    }
+
+    async fn identity_value(&self, table: &ObjectName) -> Result<Option<i64>, DbError> {
+        let (table, node) = (table.clone(), self.name.clone());
+        self.run(move |c, s| {
+            s.require(c, "SELECT", &table)?;
+            let def = objects::stored(c, &table).and_then(|o| o.table().cloned());
+            let Some(col) = def
+                .as_ref()
+                .and_then(|d| d.columns.iter().find(|c| c.identity.is_some()))
+            else {
+                return Ok(None);
+            };
+            let (seed, _) = col.identity.unwrap_or((1, 1));
+            if let Some(v) = reseeded(c, &table) {
+                return Ok(Some(v));
+            }
+            if identity_lag_injected(&node, &table) {
+                return Ok(Some(seed));
+            }
+            let max: Option<i64> = c
+                .query_row(
+                    &format!(
+                        "SELECT MAX({}) FROM {}",
+                        sqlite_ident(&col.name),
+                        table_ident(&table)
+                    ),
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(sqlite_error)?;
+            Ok(Some(max.unwrap_or(seed)))
+        })
+        .await
+    }
+
+    async fn set_identity_value(&self, table: &ObjectName, value: i64) -> Result<(), DbError> {
+        let table = table.clone();
+        self.run(move |c, s| {
+            // DBCC CHECKIDENT … RESEED needs ALTER on the table (db_owner holds it).
+            s.require(c, "ALTER", &table)?;
+            c.execute_batch(IDENTITY_STORE).map_err(sqlite_error)?;
+            c.execute(
+                r#"INSERT OR REPLACE INTO "sys.identity_current" (schema_name, name, value) VALUES (?1, ?2, ?3)"#,
+                rusqlite::params![table.schema, table.name, value],
+            )
+            .map_err(sqlite_error)?;
+            Ok(())
         })
         .await
     }

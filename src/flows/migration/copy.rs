@@ -91,6 +91,13 @@ async fn record_prestage(
                 )));
             }
             let (rows, checksum) = snapshot_rows(tgt, x, j, stage).await?;
+            // Its identity value too, before any write: rollback sets it back.
+            if let Some(v) = retrying("identity", || tgt.identity_value(name))
+                .await
+                .map_err(db_err(target, &format!("reading the identity of {name}")))?
+            {
+                j.save_identity(stage, name, v).map_err(Error::Io)?;
+            }
             PreStage {
                 table: name.clone(),
                 existed: true,
@@ -613,6 +620,12 @@ pub(super) async fn copy(
                 tables,
             ));
         }
+        // Identity is part of the proof: the target's current value becomes the source's, so
+        // the next ordinary insert on the target does not collide with a copied row.
+        if let Some(said) = align_identity((&src, &m.source), &tgt, &t.name, target, &audit).await?
+        {
+            findings.push(said);
+        }
         let note = if t.primary_key.is_empty() {
             "copied whole (no key)"
         } else {
@@ -665,6 +678,40 @@ pub(super) async fn copy(
 fn show_key(k: &[Value]) -> String {
     let parts: Vec<String> = k.iter().map(|v| v.to_string()).collect();
     format!("({})", parts.join(", "))
+}
+
+/// Set `table`'s current identity value on the target to the source's when they differ (both
+/// have an identity column); audited. Returns what was done, in words.
+async fn align_identity(
+    (src, source): (&AnyNode, &str),
+    tgt: &AnyNode,
+    table: &crate::domain::tsql::ObjectName,
+    target: &str,
+    audit: &Audit,
+) -> Result<Option<String>, Error> {
+    let (s, t) = tokio::join!(
+        retrying("identity", || src.identity_value(table)),
+        retrying("identity", || tgt.identity_value(table))
+    );
+    let (Some(s), Some(t)) = (
+        s.map_err(db_err(source, &format!("reading the identity of {table}")))?,
+        t.map_err(db_err(target, &format!("reading the identity of {table}")))?,
+    ) else {
+        return Ok(None);
+    };
+    if s == t {
+        return Ok(None);
+    }
+    let intent = audit.begin(
+        AuditRecord::new(target, &tgt.identity(), "migrate.reseed_identity", &[]),
+        format!("{table}: {t} → {s}"),
+    );
+    let r = retrying("reseed", || tgt.set_identity_value(table, s)).await;
+    intent.settle(&r, format!("{table}: {t} → {s}"));
+    r.map_err(db_err(target, &format!("setting the identity of {table}")))?;
+    Ok(Some(format!(
+        "{table}: identity set to {s} on {target}, as on the source (it was {t})"
+    )))
 }
 
 /// What a failed read-back says: what was written could not be read back to be proven.

@@ -133,7 +133,22 @@ async fn undo(
         name.clone(),
     );
     let result = if p.existed {
-        restore(tgt, p, j, stage, target, collation).await
+        async {
+            let restored = restore(tgt, p, j, stage, target, collation).await?;
+            // Its identity value as it was before the stage, when the stage changed it.
+            if let Some(before) = j.identity_before(stage, &p.table).map_err(Error::Io)?
+                && retrying("identity", || tgt.identity_value(&p.table))
+                    .await
+                    .map_err(db_err(target, &format!("reading the identity of {name}")))?
+                    != Some(before)
+            {
+                retrying("reseed", || tgt.set_identity_value(&p.table, before))
+                    .await
+                    .map_err(db_err(target, &format!("restoring the identity of {name}")))?;
+            }
+            Ok::<_, Error>(restored)
+        }
+        .await
     } else {
         async {
             retrying("drop", || tgt.drop_table(&p.table))

@@ -101,6 +101,11 @@ pub(super) async fn validate(
                 "{name}: source {sn} rows, target {tn} rows; checksums differ; {first_difference}"
             ));
         }
+        // Identity is part of the proof: a target behind the source collides on its next insert.
+        if let Some(problem) = identity_behind(&src, &tgt, &t.name, (&m.source, target)).await? {
+            bad += 1;
+            findings.push(problem);
+        }
         j.save_validation(
             stage,
             &Validation {
@@ -386,6 +391,28 @@ fn describe_difference(
         }
         (None, None) => "no differing row found in key order".into(),
     }
+}
+
+/// Why `table`'s current identity value on the target is behind the source's (the next insert
+/// there would take a value a copied row holds), with the statement that fixes it; None when
+/// it is not, or the table has no identity column.
+async fn identity_behind(
+    src: &crate::db::AnyNode,
+    tgt: &crate::db::AnyNode,
+    table: &crate::domain::tsql::ObjectName,
+    (source, target): (&str, &str),
+) -> Result<Option<String>, Error> {
+    use crate::db::Node;
+    let (s, t) = tokio::join!(src.identity_value(table), tgt.identity_value(table));
+    let s = s.map_err(|e| Error::db(source, format!("reading the identity of {table}"), e))?;
+    let t = t.map_err(|e| Error::db(target, format!("reading the identity of {table}"), e))?;
+    Ok(match (s, t) {
+        (Some(s), Some(t)) if t < s => Some(format!(
+            "{table}: identity on {target} is {t}, on {source} {s}: the next insert on {target} would collide with a copied row; fix: {}",
+            crate::db::mssql::queries::reseed_identity(table, s)
+        )),
+        _ => None,
+    })
 }
 
 #[cfg(test)]
