@@ -399,12 +399,32 @@ pub async fn run_step(
         armed: true,
     };
     let started = Instant::now();
+    // Each step's future is large: it lives on the heap, not on the caller's stack.
     let result = match step {
-        Step::Assessment => assess::assess(config, m, &j, stage, sc.on_nonempty, &sc.target).await,
-        Step::Privileges => assess::privileges(config, stage, &m.source, &sc.target).await,
-        Step::Copy => copy::copy(config, m, &j, stage, sc, progress).await,
-        Step::Validate => validate::validate(config, m, &j, stage, &sc.target, progress).await,
-        Step::Rollback => rollback::rollback(config, &j, stage, &sc.target, progress).await,
+        Step::Assessment => {
+            Box::pin(assess::assess(
+                config,
+                m,
+                &j,
+                stage,
+                sc.on_nonempty,
+                &sc.target,
+            ))
+            .await
+        }
+        Step::Privileges => {
+            Box::pin(assess::privileges(config, stage, &m.source, &sc.target)).await
+        }
+        Step::Copy => Box::pin(copy::copy(config, m, &j, stage, sc, progress)).await,
+        Step::Validate => {
+            Box::pin(validate::validate(
+                config, m, &j, stage, &sc.target, progress,
+            ))
+            .await
+        }
+        Step::Rollback => {
+            Box::pin(rollback::rollback(config, &j, stage, &sc.target, progress)).await
+        }
     };
     guard.armed = false;
     let unreachable = matches!(&result, Err(e) if e.exit_code() == crate::error::EXIT_CONNECTION);
