@@ -680,8 +680,8 @@ fn show_key(k: &[Value]) -> String {
     format!("({})", parts.join(", "))
 }
 
-/// Set `table`'s current identity value on the target to the source's when they differ (both
-/// have an identity column); audited. Returns what was done, in words.
+/// Raise `table`'s current identity value on the target to the source's when it is behind
+/// (both have an identity column); audited. Returns what was done, in words.
 async fn align_identity(
     (src, source): (&AnyNode, &str),
     tgt: &AnyNode,
@@ -699,7 +699,9 @@ async fn align_identity(
     ) else {
         return Ok(None);
     };
-    if s == t {
+    // Only ever raised: a target ahead of the source (rows of its own kept by a merge) keeps
+    // its value, or its next insert would collide with one of them.
+    if t >= s {
         return Ok(None);
     }
     let intent = audit.begin(
