@@ -684,9 +684,18 @@ async fn a_principal_without_a_database_user_is_said_so_not_as_lacks_dashes() {
     );
 }
 
-/// The read-back check on both copy paths: inside SQLite, and batch by batch through
-/// `read_rows`/`write_rows` as a SQL Server target takes it (`TPDB_SANDBOX_COPY=rows`).
-async fn stops_a_table_the_server_stores_wrongly(path: &str) {
+/// A demo with a 3,000-row dbo.Ledger on the source, assessed, then copied to training with
+/// `fault` injected on the `path` a target takes: the copy fails, dbo.Ledger (which the stage
+/// created) is dropped again, and nothing of it is left. The demo, training's checksums from
+/// before the stage, and what the copy said.
+async fn copy_under_fault(
+    fault: &str,
+    path: &str,
+) -> (
+    common::Demo,
+    std::collections::BTreeMap<String, (i64, String)>,
+    String,
+) {
     let mut demo = common::demo();
     add_big_table(&demo, 3_000);
     demo.edit_config(|t| t.replace("batch_size = 5000", "batch_size = 500"));
@@ -699,17 +708,10 @@ async fn stops_a_table_the_server_stores_wrongly(path: &str) {
     let out = common::tpdb_env(
         &demo,
         &["migrate", "run", "training", "--step", "copy", "--yes"],
-        &[
-            ("TPDB_SANDBOX_FAULT", "corrupt:dbo.Ledger"),
-            ("TPDB_SANDBOX_COPY", path),
-        ],
+        &[("TPDB_SANDBOX_FAULT", fault), ("TPDB_SANDBOX_COPY", path)],
     );
     let o = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{o}");
-    assert!(
-        o.contains("dbo.Ledger row entry_id = 1: amount sent 0.25, server stored 5244313317.5246"),
-        "{o}"
-    );
     assert!(
         o.contains("dropped dbo.Ledger, which the stage created"),
         "{o}"
@@ -720,6 +722,17 @@ async fn stops_a_table_the_server_stores_wrongly(path: &str) {
         r#"SELECT COUNT(*) FROM sqlite_master WHERE name = 'dbo.Ledger'"#,
     );
     assert_eq!(gone, 0, "{o}");
+    (demo, before, o)
+}
+
+/// The read-back check on both copy paths: inside SQLite, and batch by batch through
+/// `read_rows`/`write_rows` as a SQL Server target takes it (`TPDB_SANDBOX_COPY=rows`).
+async fn stops_a_table_the_server_stores_wrongly(path: &str) {
+    let (demo, before, o) = copy_under_fault("corrupt:dbo.Ledger", path).await;
+    assert!(
+        o.contains("dbo.Ledger row entry_id = 1: amount sent 0.25, server stored 5244313317.5246"),
+        "{o}"
+    );
     // The rest of the stage rolls back as usual and proves the pre-stage state.
     let out = tpdb(&demo, &["migrate", "rollback", "training", "--yes"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
@@ -736,37 +749,11 @@ async fn stops_a_table_the_server_stores_wrongly(path: &str) {
 /// A read-back that fails (a driver that cannot decode what the server stored) stops the table
 /// and rolls it back exactly as a difference does: nothing unproven stays on the target.
 async fn rolls_back_a_table_whose_read_back_fails(path: &str) {
-    let mut demo = common::demo();
-    add_big_table(&demo, 3_000);
-    demo.edit_config(|t| t.replace("batch_size = 5000", "batch_size = 500"));
-    let out = tpdb(
-        &demo,
-        &["migrate", "run", "training", "--step", "assessment"],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
-    let out = common::tpdb_env(
-        &demo,
-        &["migrate", "run", "training", "--step", "copy", "--yes"],
-        &[
-            ("TPDB_SANDBOX_FAULT", "readback-error:training/dbo.Ledger"),
-            ("TPDB_SANDBOX_COPY", path),
-        ],
-    );
-    let o = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(1), "{o}");
+    let (_, _, o) = copy_under_fault("readback-error:training/dbo.Ledger", path).await;
     assert!(
         o.contains("dbo.Ledger: reading back what was written to training failed (Protocol error: decimal: invalid sign"),
         "{o}"
     );
-    assert!(
-        o.contains("dropped dbo.Ledger, which the stage created"),
-        "{o}"
-    );
-    let gone: i64 = common::count(
-        &demo.node("training"),
-        r#"SELECT COUNT(*) FROM sqlite_master WHERE name = 'dbo.Ledger'"#,
-    );
-    assert_eq!(gone, 0, "the unproven rows are not left on the target: {o}");
 }
 
 #[tokio::test]

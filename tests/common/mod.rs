@@ -116,8 +116,19 @@ pub fn logs(dir: &Path) -> String {
 
 // The real binary in a real terminal: tmux sessions for the end-to-end tests.
 
+/// Run tmux. Each session has a server of its own, on a socket named after the session: when
+/// one test's session ends, its server ends with it, never one that another test running at
+/// the same time is starting a session on ("server exited unexpectedly").
 pub fn tmux(args: &[&str]) -> std::process::Output {
-    Command::new("tmux").args(args).output().unwrap_or_else(|e| {
+    let session = args
+        .windows(2)
+        .find(|w| w[0] == "-t" || w[0] == "-s")
+        .map(|w| w[1]);
+    let mut cmd = Command::new("tmux");
+    if let Some(s) = session {
+        cmd.args(["-L", s]);
+    }
+    cmd.args(args).output().unwrap_or_else(|e| {
         panic!("tmux is needed for this end-to-end test ({e}); install it (apt-get install tmux) or run `bash .ci/run`, which does")
     })
 }
@@ -240,9 +251,7 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.0])
-            .output();
+        let _ = tmux(&["kill-session", "-t", &self.0]);
     }
 }
 
