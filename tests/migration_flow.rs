@@ -1259,3 +1259,33 @@ async fn the_copy_sets_identity_as_on_the_source_validate_checks_it_and_rollback
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     assert_eq!(identity("training").await, Some(1));
 }
+
+/// A constraint the server does not trust (added without checking the rows) fails validation,
+/// with the statement that has the server check it.
+#[test]
+fn validate_fails_a_constraint_the_target_does_not_trust_and_names_the_fix() {
+    let demo = common::demo();
+    for args in [
+        vec!["migrate", "run", "training", "--step", "assessment"],
+        vec!["migrate", "run", "training", "--step", "copy", "--yes"],
+    ] {
+        let out = tpdb(&demo, &args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    }
+    let out = tpdb(&demo, &["migrate", "run", "training", "--step", "validate"]);
+    assert_eq!(out.status.code(), Some(0), "trusted: {}", text(&out.stdout));
+    let out = common::tpdb_env(
+        &demo,
+        &["migrate", "run", "training", "--step", "validate"],
+        &[(
+            "TPDB_SANDBOX_FAULT",
+            "untrusted:training/dbo.SiteJobCodeRate/CK_SiteJobCodeRate_hourly_rate",
+        )],
+    );
+    let o = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{o}");
+    assert!(
+        o.contains("dbo.SiteJobCodeRate: constraint CK_SiteJobCodeRate_hourly_rate is not trusted by training (its rows were not checked against it); fix: ALTER TABLE [dbo].[SiteJobCodeRate] WITH CHECK CHECK CONSTRAINT [CK_SiteJobCodeRate_hourly_rate];"),
+        "{o}"
+    );
+}

@@ -522,6 +522,13 @@ pub trait Node: Send + Sync {
         rows: &[SiteRateWrite],
     ) -> impl Future<Output = Result<usize, DbError>> + Send;
 
+    /// The table's check constraints and foreign keys the server does not trust
+    /// (`is_not_trusted = 1`); None where the server cannot say (no such view, or refused).
+    fn untrusted_constraints(
+        &self,
+        table: &ObjectName,
+    ) -> impl Future<Output = Result<Option<Vec<String>>, DbError>> + Send;
+
     /// The table's current identity value (`IDENT_CURRENT`), or None when it has no identity
     /// column.
     fn identity_value(
@@ -691,6 +698,13 @@ impl Node for AnyNode {
 
     async fn identity_value(&self, table: &ObjectName) -> Result<Option<i64>, DbError> {
         delegate!(self, n => n.identity_value(table).await)
+    }
+
+    async fn untrusted_constraints(
+        &self,
+        table: &ObjectName,
+    ) -> Result<Option<Vec<String>>, DbError> {
+        delegate!(self, n => n.untrusted_constraints(table).await)
     }
 
     async fn set_identity_value(&self, table: &ObjectName, value: i64) -> Result<(), DbError> {

@@ -1122,6 +1122,26 @@ impl Node for MssqlNode {
         self.settle(&mut guard, result).map(|_| statements)
     }
 
+    async fn untrusted_constraints(
+        &self,
+        table: &ObjectName,
+    ) -> Result<Option<Vec<String>>, DbError> {
+        match self.rows(queries::untrusted_constraints(table)).await {
+            Ok(rows) => Ok(Some(
+                rows.iter()
+                    .filter_map(|r| r.try_get::<&str, _>("name").ok().flatten())
+                    .map(str::to_string)
+                    .collect(),
+            )),
+            // A server without these views (or that refuses them) cannot say: not a failure.
+            Err(e @ DbError::Server { .. }) => {
+                tracing::info!(node = %self.name, %e, "constraint trust not readable here");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     async fn identity_value(&self, table: &ObjectName) -> Result<Option<i64>, DbError> {
         let rows = self.rows(queries::identity_current(table)).await?;
         Ok(rows

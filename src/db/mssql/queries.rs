@@ -215,6 +215,18 @@ VALUES ({job}, {site}, {rate}, {date}, {method});",
     s
 }
 
+/// A table's check constraints and foreign keys the server does not trust (`is_not_trusted`):
+/// added or re-enabled without checking the rows, so the optimizer cannot rely on them.
+pub fn untrusted_constraints(table: &ObjectName) -> Statement {
+    let mut s = Statement::new(String::new());
+    let name = s.bind(Param::Str(table.quoted()));
+    s.sql = format!(
+        "SELECT c.name FROM sys.check_constraints AS c WHERE c.parent_object_id = OBJECT_ID({name}) AND c.is_not_trusted = 1 \
+         UNION ALL SELECT f.name FROM sys.foreign_keys AS f WHERE f.parent_object_id = OBJECT_ID({name}) AND f.is_not_trusted = 1;"
+    );
+    s
+}
+
 /// A table's current identity value (NULL when it has no identity column).
 pub fn identity_current(table: &ObjectName) -> Statement {
     let mut s = Statement::new(String::new());
@@ -713,6 +725,16 @@ mod tests {
 WHERE [job_code_id] = 4 AND [site_id] = 12 AND [effective_date] = '2026-11-01'; \
 IF @@ROWCOUNT = 0 INSERT INTO [dbo].[SiteJobCodeRate] ([job_code_id], [site_id], [hourly_rate], [effective_date], [calculation_method]) \
 VALUES (4, 12, 18.25, '2026-11-01', N'weighted');"
+        );
+    }
+
+    #[test]
+    fn untrusted_constraints_are_read_from_both_catalog_views_for_one_table() {
+        let q = untrusted_constraints(&ObjectName::new("dbo", "SiteJobCodeRate"));
+        assert_eq!(
+            q.render(),
+            "SELECT c.name FROM sys.check_constraints AS c WHERE c.parent_object_id = OBJECT_ID(N'[dbo].[SiteJobCodeRate]') AND c.is_not_trusted = 1 \
+             UNION ALL SELECT f.name FROM sys.foreign_keys AS f WHERE f.parent_object_id = OBJECT_ID(N'[dbo].[SiteJobCodeRate]') AND f.is_not_trusted = 1;"
         );
     }
 

@@ -332,6 +332,16 @@ fn identity_lag_injected(node: &str, table: &ObjectName) -> bool {
         .unwrap_or(false)
 }
 
+/// Fault injection for tests of constraint trust:
+/// `TPDB_SANDBOX_FAULT=untrusted:training/dbo.SiteJobCodeRate/CK_x` makes that node report the
+/// table's constraint `CK_x` as not trusted, as a server that added it without checking would.
+fn untrusted_injected(node: &str, table: &ObjectName) -> Option<String> {
+    let spec = std::env::var("TPDB_SANDBOX_FAULT").ok()?;
+    let (n, rest) = spec.strip_prefix("untrusted:")?.split_once('/')?;
+    let (t, constraint) = rest.rsplit_once('/')?;
+    (n == node && t == table.to_string()).then(|| constraint.to_string())
+}
+
 /// A SQLite value as tpdb moves and compares it.
 pub fn from_sqlite(v: rusqlite::types::ValueRef<'_>) -> CValue {
     cell_of(v).into_value()
@@ -1293,6 +1303,17 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
             Ok(statements.len())
         })
         .await
+    }
+
+    async fn untrusted_constraints(
+        &self,
+        table: &ObjectName,
+    ) -> Result<Option<Vec<String>>, DbError> {
+        // The sandbox checks every constraint against the rows when it is added (547 refuses
+        // one a row breaks): none is untrusted, but for the fault that says so.
+        Ok(Some(
+            untrusted_injected(&self.name, table).into_iter().collect(),
+        ))
     }
 
     async fn identity_value(&self, table: &ObjectName) -> Result<Option<i64>, DbError> {

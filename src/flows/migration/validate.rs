@@ -106,6 +106,19 @@ pub(super) async fn validate(
             bad += 1;
             findings.push(problem);
         }
+        // A constraint the server does not trust was never checked against the rows.
+        let untrusted = tgt
+            .untrusted_constraints(&t.name)
+            .await
+            .map_err(|e| Error::db(target, format!("reading the constraints of {name}"), e))?;
+        for c in untrusted.unwrap_or_default() {
+            bad += 1;
+            findings.push(format!(
+                "{name}: constraint {c} is not trusted by {target} (its rows were not checked against it); fix: ALTER TABLE {} WITH CHECK CHECK CONSTRAINT {};",
+                t.name.quoted(),
+                crate::domain::tsql::quote_ident(&c)
+            ));
+        }
         j.save_validation(
             stage,
             &Validation {
