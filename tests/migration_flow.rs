@@ -523,9 +523,8 @@ fn unknown_and_locked_stages_are_refused_with_the_way_forward() {
         "{e}"
     );
     assert!(e.contains("--override"), "{e}");
-    let out = tpdb(
-        &demo,
-        &[
+    let overriding = |confirm: &[&str]| {
+        let mut args = vec![
             "migrate",
             "run",
             "uat",
@@ -533,8 +532,11 @@ fn unknown_and_locked_stages_are_refused_with_the_way_forward() {
             "assessment",
             "--override",
             "UAT refresh approved by change CHG-1042",
-        ],
-    );
+        ];
+        args.extend_from_slice(confirm);
+        tpdb(&demo, &args)
+    };
+    let out = overriding(&[]);
     // An override is a write (it lets the copy write uat): it passes the gate.
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
     assert!(
@@ -543,19 +545,7 @@ fn unknown_and_locked_stages_are_refused_with_the_way_forward() {
         "{}",
         text(&out.stderr)
     );
-    let out = tpdb(
-        &demo,
-        &[
-            "migrate",
-            "run",
-            "uat",
-            "--step",
-            "assessment",
-            "--override",
-            "UAT refresh approved by change CHG-1042",
-            "--yes",
-        ],
-    );
+    let out = overriding(&["--yes"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     assert!(
         text(&out.stdout)

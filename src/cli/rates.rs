@@ -257,11 +257,7 @@ pub async fn run(config: &Config, cmd: RatesCommand) -> Result<i32, Error> {
             }
             outln!(
                 "-- {} to remove on node {} as {}:",
-                crate::domain::progress::count(
-                    prep.rows.len() as i64,
-                    "rate on record",
-                    "rates on record"
-                ),
+                prep.count(),
                 prep.node,
                 prep.identity
             );

@@ -17,6 +17,16 @@ pub fn quote_ident(name: &str) -> String {
     out
 }
 
+/// Set a table's current identity value: the next insert takes the value after it. DBCC takes
+/// constants only, so the name is a quoted literal and the value a number. The statement a
+/// reseed runs and the one a finding suggests are this one.
+pub fn reseed_identity(table: &ObjectName, value: i64) -> String {
+    format!(
+        "DBCC CHECKIDENT ({}, RESEED, {value}) WITH NO_INFOMSGS;",
+        nstring(&table.quoted())
+    )
+}
+
 /// A Unicode string literal, `N'...'`, with `'` doubled.
 pub fn nstring(value: &str) -> String {
     format!("N'{}'", value.replace('\'', "''"))

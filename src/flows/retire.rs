@@ -21,6 +21,13 @@ pub struct RetirePreparation {
     pub statements: Vec<String>,
 }
 
+impl RetirePreparation {
+    /// How many rates it removes, in words: `10 rates on record`.
+    pub fn count(&self) -> String {
+        crate::domain::progress::count(self.rows.len() as i64, "rate on record", "rates on record")
+    }
+}
+
 /// The rates on record effective exactly on `date` for `sites` and `codes` (every job code
 /// when none is given), with the statements that remove them.
 pub async fn prepare_retire(
@@ -86,11 +93,7 @@ pub async fn retire(
     }
     let node = db::open(config, &prep.node, None).map_err(Error::Usage)?;
     let list: Vec<String> = prep.rows.iter().map(ToString::to_string).collect();
-    let detail = format!(
-        "retires {}: {}",
-        crate::domain::progress::count(list.len() as i64, "rate on record", "rates on record"),
-        list.join("; ")
-    );
+    let detail = format!("retires {}: {}", prep.count(), list.join("; "));
     let record = AuditRecord::new(&prep.node, &prep.identity, "rates.retire", &prep.statements);
     let intent = Audit::new(&config.paths.audit).begin(record, detail.clone());
     match node.retire_site_rates(&prep.table, &prep.rows).await {

@@ -235,14 +235,7 @@ pub fn identity_current(table: &ObjectName) -> Statement {
     s
 }
 
-/// Set a table's current identity value: the next insert takes the value after it. DBCC takes
-/// constants only, so the name is a quoted literal and the value a number.
-pub fn reseed_identity(table: &ObjectName, value: i64) -> String {
-    format!(
-        "DBCC CHECKIDENT ({}, RESEED, {value}) WITH NO_INFOMSGS;",
-        nstring(&table.quoted())
-    )
-}
+pub use crate::domain::tsql::reseed_identity;
 
 /// Remove one rate on record, by its key.
 pub fn retire_site_rate(table: &ObjectName, row: &RateOnRecord) -> Statement {

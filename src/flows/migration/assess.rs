@@ -31,12 +31,14 @@ pub(super) async fn assess(
             ti.product, ti.version, ti.database, ti.user
         ),
     ];
-    let source_tables = selected(
-        m,
-        src.inventory(Sizes::Measure)
-            .await
-            .map_err(db_err(&m.source, "reading the inventory"))?,
-    );
+    let all_source_tables = src
+        .inventory(Sizes::Measure)
+        .await
+        .map_err(db_err(&m.source, "reading the inventory"))?;
+    // Every name the source has, for the patterns that match none (read once, here).
+    let mut source_names: Vec<crate::domain::tsql::ObjectName> =
+        all_source_tables.iter().map(|t| t.name.clone()).collect();
+    let source_tables = selected(m, all_source_tables);
     let target_tables = tgt
         .inventory(Sizes::Skip)
         .await
@@ -192,12 +194,11 @@ pub(super) async fn assess(
             findings.push(format!("{} exists only on {target}", t.name));
         }
     }
-    // A pattern that selects nothing is almost always misspelled: said, not blocking.
-    if let Ok(unmatched) = super::unmatched_patterns(config).await {
-        findings.extend(unmatched);
-    }
-    let (object_findings, object_blocking) =
+    let (object_findings, object_blocking, object_names) =
         object_findings(m, &src, &tgt, &m.source, target, &columns_differ).await;
+    // A pattern that selects nothing is almost always misspelled: said, not blocking.
+    source_names.extend(object_names);
+    findings.extend(super::unmatched_words(m, &source_names));
     findings.extend(object_findings);
     blocking += object_blocking;
     if let Some(identity) = &m.identity {
@@ -246,11 +247,16 @@ async fn object_findings(
     source: &str,
     target: &str,
     columns_differ: &[crate::domain::tsql::ObjectName],
-) -> (Vec<String>, usize) {
+) -> (Vec<String>, usize, Vec<crate::domain::tsql::ObjectName>) {
     use crate::domain::schema::deploy::{parts, replaceable, table_conflicts, with_parts};
     use crate::domain::schema::diff::{State, compare};
     use crate::domain::schema::{Kind, SchemaObject};
     let (a, b) = tokio::join!(src.schema(), tgt.schema());
+    // The source's object names, every one, before the stage's selection.
+    let names: Vec<crate::domain::tsql::ObjectName> = a
+        .as_ref()
+        .map(|s| s.objects.iter().map(|o| o.name.clone()).collect())
+        .unwrap_or_default();
     let (a, b) = match (a, b) {
         (Ok(a), Ok(b)) => (super::selected_objects(m, a), super::selected_objects(m, b)),
         (Err(e), _) | (_, Err(e)) => {
@@ -259,6 +265,7 @@ async fn object_findings(
                     "schema objects could not be read ({e}): tables are assessed without them, and the copy moves tables only; `tpdb schema diff --from {source} --to {target}` retries"
                 )],
                 0,
+                names,
             );
         }
     };
@@ -326,7 +333,7 @@ async fn object_findings(
             State::Same => {}
         }
     }
-    (out, blocking)
+    (out, blocking, names)
 }
 
 pub(super) async fn privileges(

@@ -154,7 +154,13 @@ pub async fn unmatched_patterns(config: &Config) -> Result<Vec<String>, Error> {
     if let Ok(schema) = schema {
         names.extend(schema.objects.into_iter().map(|o| o.name));
     }
-    Ok(selection::unmatched(&m.include, &m.exclude, &names)
+    Ok(unmatched_words(m, &names))
+}
+
+/// The words for the patterns that match none of `names` (the source's tables and objects, as
+/// read by the caller).
+fn unmatched_words(m: &MigrationConfig, names: &[crate::domain::tsql::ObjectName]) -> Vec<String> {
+    selection::unmatched(&m.include, &m.exclude, names)
         .into_iter()
         .map(|(key, pattern)| {
             format!(
@@ -162,7 +168,7 @@ pub async fn unmatched_patterns(config: &Config) -> Result<Vec<String>, Error> {
                 m.source
             )
         })
-        .collect())
+        .collect()
 }
 
 /// The schema objects a stage moves: those the same `include`/`exclude` patterns select.

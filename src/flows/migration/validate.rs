@@ -422,7 +422,7 @@ async fn identity_behind(
     Ok(match (s, t) {
         (Some(s), Some(t)) if t < s => Some(format!(
             "{table}: identity on {target} is {t}, on {source} {s}: the next insert on {target} would collide with a copied row; fix: {}",
-            crate::db::mssql::queries::reseed_identity(table, s)
+            crate::domain::tsql::reseed_identity(table, s)
         )),
         _ => None,
     })

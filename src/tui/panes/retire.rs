@@ -55,11 +55,7 @@ impl RetireConfirm {
         let p = &self.prep;
         let mut body = vec![Line::from(format!(
             "Removes {} from {} on {} as {}, in one transaction:",
-            crate::domain::progress::count(
-                p.rows.len() as i64,
-                "rate on record",
-                "rates on record"
-            ),
+            p.count(),
             p.table,
             p.node,
             p.identity
