@@ -1455,3 +1455,33 @@ async fn r_retires_the_selected_rows_rate_on_record_after_a_confirmation_that_li
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn the_migration_pane_reads_the_stages_again_when_shown_and_on_r() {
+    // Another process (a CLI run) may have moved a stage: the pane does not keep an old world.
+    let demo = common::demo();
+    let now = Instant::now();
+    let (mut app, id, stages) = migration_app(&demo, now);
+    app.on_event(Event::MigrationStatus { id, stages });
+    app.on_event(Event::TaskFinished {
+        id,
+        end: TaskEnd::Done,
+    });
+    let _ = app.take_commands();
+    let asks_status = |cmds: &[Command]| {
+        cmds.iter()
+            .any(|c| matches!(c, Command::MigrationStatus { .. }))
+    };
+    app.on_key(key('r'), now);
+    assert!(
+        asks_status(&app.take_commands()),
+        "r reads the stages again"
+    );
+    app.on_key(key('3'), now);
+    let _ = app.take_commands();
+    app.on_key(key('1'), now);
+    assert!(
+        asks_status(&app.take_commands()),
+        "coming back to the pane reads them again"
+    );
+}

@@ -105,6 +105,8 @@ pub struct App {
     aged: Option<Instant>,
     /// How far the help is scrolled.
     pub help_scroll: usize,
+    /// The pane last told it is shown.
+    shown: Option<Pane>,
 }
 
 impl App {
@@ -142,6 +144,7 @@ impl App {
             size: Rect::new(0, 0, 120, 40),
             aged: None,
             help_scroll: 0,
+            shown: None,
         }
     }
 
@@ -180,9 +183,13 @@ impl App {
         c.act(action, &mut ctx)
     }
 
-    /// Entering a pane starts its work the first time.
+    /// After every key and click: a pane newly shown is told so (it starts its first work,
+    /// or reads what may have changed while it was hidden); staying on it tells it nothing.
     fn pane_entered(&mut self) {
-        self.enter(self.pane);
+        if self.shown != Some(self.pane) {
+            self.shown = Some(self.pane);
+            self.enter(self.pane);
+        }
     }
 
     pub fn take_commands(&mut self) -> Vec<Command> {

@@ -86,6 +86,7 @@ pub enum Action {
     MigLeft,
     MigRight,
     MigSchema,
+    MigRefresh,
     ActivityAudit,
 }
 
@@ -406,6 +407,13 @@ const ACTIONS: &[(Action, &str, Scope, &str, &[&str])] = &[
         Scope::Migration,
         "schema: the stage's objects, source vs target, with diffs",
         &["i"],
+    ),
+    (
+        Action::MigRefresh,
+        "migration_refresh",
+        Scope::Migration,
+        "refresh: read every stage's state again (another process may have run a step)",
+        &["r"],
     ),
     (
         Action::MigLeft,

@@ -301,8 +301,10 @@ impl MigrationState {
 }
 
 impl Component for MigrationState {
+    /// Every time the pane is shown, the stages are read again: another process (a CLI run)
+    /// may have moved them since.
     fn entered(&mut self, ctx: &mut Ctx) {
-        if self.configured && !self.started {
+        if self.configured && self.running.is_none() {
             self.status_now(ctx);
         }
     }
@@ -425,6 +427,11 @@ impl Component for MigrationState {
                 self.step(step, ctx);
             }
             Action::MigValidate => self.step(Step::Validate, ctx),
+            Action::MigRefresh => {
+                if self.configured {
+                    self.status_now(ctx);
+                }
+            }
             Action::MigRollback => self.step(Step::Rollback, ctx),
             Action::MigOverride => {
                 if let Some(s) = self.selected_stage() {
