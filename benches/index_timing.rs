@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use rust_decimal::Decimal;
-use tpdb::db::{Column, Node, Replace, TableInfo};
+use tpdb::db::{Column, Load, Node, Replace, TableInfo};
 use tpdb::domain::checksum::Value;
 use tpdb::domain::tsql::ObjectName;
 
@@ -84,7 +84,7 @@ fn load(
     rt.block_on(async {
         let mut at = 0;
         while at < ROWS {
-            node.write_rows(&t, Replace::Nothing, rows(at, BATCH))
+            node.write_rows(&t, Replace::Nothing, Load::Bulk, rows(at, BATCH))
                 .await
                 .unwrap();
             at += BATCH;

@@ -61,6 +61,13 @@ const CASES: &[(&str, usize, usize, &str, &str)] = &[
         "targets the source node 'node1'",
         "never written",
     ),
+    (
+        "bad_load.toml",
+        7,
+        8,
+        "migration.load = \"bcp\" is not a choice",
+        "\"inserts\" (INSERT batches only",
+    ),
     ("syntax.toml", 1, 11, "unclosed table", "TOML syntax"),
     (
         "missing_secret_ref.toml",

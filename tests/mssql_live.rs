@@ -765,6 +765,11 @@ target = "tgt"
         &run(&cfg, &["schema", "diff", "--from", "src", "--to", "tgt"]),
         "the target after the stage",
     );
+    // Identity ready for the next insert: the target's current value is the source's.
+    assert_eq!(
+        scalar(&mut t, "SELECT CAST(IDENT_CURRENT(N'dbo.Site') AS int)").await,
+        5
+    );
     for (sql, want) in [
         // Identity values kept, and the column is an identity column.
         (
@@ -810,6 +815,107 @@ target = "tgt"
     ] {
         assert_eq!(scalar(&mut t, sql).await, want, "{sql}");
     }
+    drop((s, t));
+    src.drop_now().await;
+    tgt.drop_now().await;
+}
+
+#[tokio::test]
+#[ignore = "needs a SQL Server: set TPDB_TEST_MSSQL and run with --ignored"]
+async fn a_stage_loaded_through_insert_batches_keeps_values_and_identity() {
+    let (Some(src), Some(tgt)) = (
+        LiveDb::create("inssrc").await,
+        LiveDb::create("instgt").await,
+    ) else {
+        return;
+    };
+    let mut s = src.connect().await;
+    // Wide enough that a batch is several INSERT statements (2,000 parameters each), and every
+    // type the load binds: identity, decimal, Unicode text, dates, binary, NULLs.
+    exec(
+        &mut s,
+        "CREATE TABLE dbo.JobCode (job_code_id int IDENTITY(1,1) NOT NULL CONSTRAINT PK_JobCode PRIMARY KEY, \
+         code nvarchar(20) NOT NULL, title nvarchar(100) NULL, default_rate decimal(9,4) NOT NULL, \
+         since datetime2(3) NOT NULL, badge varbinary(16) NULL, active bit NOT NULL);",
+    )
+    .await;
+    exec(
+        &mut s,
+        "WITH d AS (SELECT v FROM (VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9)) AS t(v)), \
+         n AS (SELECT a.v + 10 * b.v + 100 * c.v + 1000 * e.v AS i FROM d a CROSS JOIN d b CROSS JOIN d c CROSS JOIN d e) \
+         INSERT INTO dbo.JobCode (code, title, default_rate, since, badge, active) \
+         SELECT CONCAT(N'JC', i), CASE WHEN i % 5 = 0 THEN NULL ELSE CONCAT(N'Zoë ]'' ', i) END, \
+                CAST(i % 97 AS decimal(9,4)) + 0.1234, DATEADD(minute, i, CAST('2026-01-01T08:00:00' AS datetime2(3))), \
+                CASE WHEN i % 3 = 0 THEN NULL ELSE CAST(i AS varbinary(16)) END, i % 2 FROM n WHERE i < 2500;",
+    )
+    .await;
+    // A gap at the top: the identity value (2,600) is above the greatest key.
+    exec(
+        &mut s,
+        "DBCC CHECKIDENT (N'dbo.JobCode', RESEED, 2600) WITH NO_INFOMSGS;",
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("tpdb.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"{}
+{}
+[migration]
+source = "src"
+include = ["dbo.*"]
+load = "inserts"
+batch_size = 1000
+
+[[migration.stages]]
+name = "dev"
+target = "tgt"
+{PATHS}"#,
+            src.live.node_toml("src"),
+            tgt.live.node_toml("tgt")
+        ),
+    )
+    .unwrap();
+    let step = |s: &str| run(&cfg, &["migrate", "run", "dev", "--step", s, "--yes"]);
+    expect(0, &step("assessment"), "assessment");
+    let r = step("copy");
+    expect(0, &r, "copy");
+    assert!(r.1.contains("copied through INSERT batches"), "{}", r.1);
+    expect(0, &step("validate"), "validate");
+    let mut t = tgt.connect().await;
+    assert_eq!(
+        scalar(&mut t, "SELECT COUNT(*) FROM dbo.JobCode").await,
+        2500
+    );
+    assert_eq!(
+        scalar(&mut t, "SELECT CAST(IDENT_CURRENT(N'dbo.JobCode') AS int)").await,
+        2600
+    );
+    // The next ordinary insert takes the value after the source's, and collides with nothing.
+    exec(
+        &mut t,
+        "INSERT INTO dbo.JobCode (code, default_rate, since, active) VALUES (N'NEW', 1, '2026-12-01', 1);",
+    )
+    .await;
+    assert_eq!(
+        scalar(
+            &mut t,
+            "SELECT job_code_id FROM dbo.JobCode WHERE code = N'NEW'"
+        )
+        .await,
+        2601
+    );
+    let r = run(&cfg, &["migrate", "rollback", "dev", "--yes"]);
+    expect(0, &r, "rollback");
+    assert_eq!(
+        scalar(
+            &mut t,
+            "SELECT COUNT(*) FROM sys.tables WHERE name = N'JobCode'"
+        )
+        .await,
+        0
+    );
     drop((s, t));
     src.drop_now().await;
     tgt.drop_now().await;

@@ -193,6 +193,28 @@ impl Keyless {
     }
 }
 
+/// How the copy loads rows into a target (`[migration] load`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CopyLoad {
+    /// The target driver's bulk path, falling back to INSERT batches for a table the server
+    /// refuses or stores differently.
+    #[default]
+    Bulk,
+    /// INSERT batches from the start, every batch read back: for a server or proxy whose bulk
+    /// load is not to be trusted.
+    Inserts,
+}
+
+impl CopyLoad {
+    /// As written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CopyLoad::Bulk => "bulk",
+            CopyLoad::Inserts => "inserts",
+        }
+    }
+}
+
 /// A principal's kind as written in the config (`kind = "external"`).
 pub fn kind_name(kind: PrincipalKind) -> &'static str {
     match kind {
@@ -226,6 +248,8 @@ pub struct MigrationConfig {
     pub verify_every: u64,
     /// Tables without a primary key: excluded, or copied whole.
     pub keyless: Keyless,
+    /// How rows are loaded into targets.
+    pub load: CopyLoad,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -950,6 +974,20 @@ impl Cx<'_> {
                             }
                         },
                     },
+                    load: match &m.load {
+                        None => CopyLoad::default(),
+                        Some(k) => match k.get_ref().as_str() {
+                            "bulk" => CopyLoad::Bulk,
+                            "inserts" => CopyLoad::Inserts,
+                            other => {
+                                return self.err(
+                                    k.span(),
+                                    format!("migration.load = \"{other}\" is not a choice"),
+                                    "write \"bulk\" (the server's bulk load, INSERT batches for a table it refuses or stores differently) or \"inserts\" (INSERT batches only, every batch read back)",
+                                );
+                            }
+                        },
+                    },
                 })
             }
         };
@@ -1268,6 +1306,7 @@ mod raw {
         pub batch_size: Option<Spanned<i64>>,
         pub verify_every: Option<Spanned<i64>>,
         pub keyless: Option<Spanned<String>>,
+        pub load: Option<Spanned<String>>,
     }
 
     #[derive(Deserialize)]

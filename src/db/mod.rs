@@ -90,6 +90,12 @@ impl DbError {
         }
     }
 
+    /// True when the server refused for want of a permission on an object (229, 230, 262, 297,
+    /// 300): another way of writing the same rows is refused the same way.
+    pub fn is_denied(&self) -> bool {
+        matches!(self.number(), Some(229 | 230 | 262 | 297 | 300))
+    }
+
     /// True when the node could not be reached or the login/database open was refused.
     pub fn is_connection(&self) -> bool {
         match self {
@@ -284,6 +290,17 @@ pub enum Replace {
     Keys,
 }
 
+/// How a batch is loaded: the driver's fastest path, or the portable one a copy falls back to
+/// when a server refuses the fast path or stores what it sent differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Load {
+    /// The driver's own bulk path (a bulk load on SQL Server).
+    Bulk,
+    /// Parameterised multi-row `INSERT` statements, identity values kept: slower, but the path
+    /// every server implements the same way.
+    Inserts,
+}
+
 impl Replace {
     /// What a retry of a batch replaces: the first attempt may have committed before its
     /// answer was lost, so a retry clears everything after `after` (a merge upserts again).
@@ -432,12 +449,13 @@ pub trait Node: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Vec<Value>>, DbError>> + Send;
 
-    /// In one transaction: delete what `replace` says, then insert `rows` (in key order).
-    /// Replaying a batch therefore never duplicates a row.
+    /// In one transaction: delete what `replace` says, then insert `rows` (in key order) the way
+    /// `load` says. Replaying a batch therefore never duplicates a row.
     fn write_rows(
         &self,
         table: &TableInfo,
         replace: Replace,
+        load: Load,
         rows: Vec<Vec<Value>>,
     ) -> impl Future<Output = Result<usize, DbError>> + Send;
 
@@ -748,9 +766,10 @@ impl Node for AnyNode {
         &self,
         table: &TableInfo,
         replace: Replace,
+        load: Load,
         rows: Vec<Vec<Value>>,
     ) -> Result<usize, DbError> {
-        delegate!(self, n => n.write_rows(table, replace, rows).await)
+        delegate!(self, n => n.write_rows(table, replace, load, rows).await)
     }
 
     fn native_copy_from(&self, source: &AnyNode) -> bool {

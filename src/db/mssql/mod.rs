@@ -11,15 +11,15 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use tiberius::{AuthMethod, Client, EncryptionLevel, Query, Row};
+use tiberius::{AuthMethod, Client, ColumnData, EncryptionLevel, Query, Row};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
 use self::queries::{Param, Statement};
 use super::{
-    AggregateQuery, Column, DbError, Node, ProbeStep, RateWriteTarget, Replace, ServerInfo, Sizes,
-    StepOutcome, TableInfo,
+    AggregateQuery, Column, DbError, Load, Node, ProbeStep, RateWriteTarget, Replace, ServerInfo,
+    Sizes, StepOutcome, TableInfo,
 };
 use crate::config::{AuthConfig, Encryption, GpMapping, MssqlConfig};
 use crate::domain::checksum::Value as CValue;
@@ -484,6 +484,51 @@ fn principal_kind(type_code: &str, authentication_type: i32) -> PrincipalKind {
     }
 }
 
+impl MssqlNode {
+    /// The portable load of a batch: in one transaction, the DELETEs `replace` asks for, then
+    /// multi-row `INSERT … VALUES` statements with every value bound as its column's type (the
+    /// same conversion as the bulk load's, checked before anything is sent).
+    async fn insert_rows(
+        &self,
+        table: &TableInfo,
+        replace: &Replace,
+        rows: &[Vec<CValue>],
+    ) -> Result<usize, DbError> {
+        let deletes = bulk::deletes_before(table, replace, rows, to_param);
+        let cells: Vec<Vec<ColumnData<'static>>> = rows
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .zip(&table.columns)
+                    .map(|(v, col)| {
+                        bulk::cell(v, col).map_err(|e| {
+                            DbError::Other(format!("{}.{}: {e}", table.name, col.name))
+                        })
+                    })
+                    .collect()
+            })
+            .collect::<Result<_, _>>()?;
+        let columns: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
+        let per = queries::insert_rows_per_statement(columns.len());
+        let n = rows.len();
+        self.transaction(async |c: &mut Conn| {
+            for delete in &deletes {
+                build_query(delete).execute(&mut *c).await?;
+            }
+            for chunk in cells.chunks(per) {
+                let sql = queries::insert_rows(&table.name, &columns, chunk.len());
+                let mut q = Query::new(sql);
+                for cell in chunk.iter().flatten() {
+                    q.bind(cell.clone());
+                }
+                q.execute(&mut *c).await?;
+            }
+            Ok(n)
+        })
+        .await
+    }
+}
+
 impl Node for MssqlNode {
     /// A bulk load a batch: big batches spend fewer round trips and log flushes per row; at
     /// 50,000 a batch and its prefetched successor stay within a few tens of MB.
@@ -905,10 +950,14 @@ impl Node for MssqlNode {
         &self,
         table: &TableInfo,
         replace: Replace,
+        load: Load,
         rows: Vec<Vec<CValue>>,
     ) -> Result<usize, DbError> {
         if rows.is_empty() {
             return Ok(0);
+        }
+        if load == Load::Inserts {
+            return self.insert_rows(table, &replace, &rows).await;
         }
         // A table the stage owns is locked whole for the load (fewer locks, and minimal
         // logging where the recovery model allows it); a merge shares the table and does not.

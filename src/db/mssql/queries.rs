@@ -237,6 +237,38 @@ pub fn identity_current(table: &ObjectName) -> Statement {
 
 pub use crate::domain::tsql::reseed_identity;
 
+/// The most rows one `INSERT … VALUES` statement takes: the row constructor's limit (1,000) and
+/// the parameters one request may bind (2,100, a few kept spare).
+pub fn insert_rows_per_statement(columns: usize) -> usize {
+    (2_000 / columns.max(1)).clamp(1, 1_000)
+}
+
+/// The portable load of `rows` rows: one multi-row `INSERT … VALUES` with every value bound
+/// (`@P1`.. row by row), identity values kept by `SET IDENTITY_INSERT` where the table has an
+/// identity column. SET in a parameterised batch lasts for that batch only, and the OFF says so
+/// to a server that keeps it longer.
+pub fn insert_rows(table: &ObjectName, columns: &[String], rows: usize) -> String {
+    let quoted = table.quoted();
+    let has_identity = format!(
+        "IF EXISTS (SELECT 1 FROM sys.identity_columns WHERE object_id = OBJECT_ID({}))",
+        nstring(&quoted)
+    );
+    let names: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    let values: Vec<String> = (0..rows)
+        .map(|r| {
+            let marks: Vec<String> = (1..=columns.len())
+                .map(|c| format!("@P{}", r * columns.len() + c))
+                .collect();
+            format!("({})", marks.join(", "))
+        })
+        .collect();
+    format!(
+        "{has_identity} SET IDENTITY_INSERT {quoted} ON;\nINSERT INTO {quoted} ({}) VALUES {};\n{has_identity} SET IDENTITY_INSERT {quoted} OFF;",
+        names.join(", "),
+        values.join(", ")
+    )
+}
+
 /// Remove one rate on record, by its key.
 pub fn retire_site_rate(table: &ObjectName, row: &RateOnRecord) -> Statement {
     let mut s = Statement::new(String::new());
@@ -729,6 +761,23 @@ VALUES (4, 12, 18.25, '2026-11-01', N'weighted');"
             "SELECT c.name FROM sys.check_constraints AS c WHERE c.parent_object_id = OBJECT_ID(N'[dbo].[SiteJobCodeRate]') AND c.is_not_trusted = 1 \
              UNION ALL SELECT f.name FROM sys.foreign_keys AS f WHERE f.parent_object_id = OBJECT_ID(N'[dbo].[SiteJobCodeRate]') AND f.is_not_trusted = 1;"
         );
+    }
+
+    #[test]
+    fn the_portable_load_binds_every_value_and_keeps_identity_values() {
+        let t = ObjectName::new("dbo", "Job'Code");
+        let sql = insert_rows(&t, &["JobCodeId".into(), "Rate".into()], 2);
+        assert_eq!(
+            sql,
+            "IF EXISTS (SELECT 1 FROM sys.identity_columns WHERE object_id = OBJECT_ID(N'[dbo].[Job''Code]')) SET IDENTITY_INSERT [dbo].[Job'Code] ON;\n\
+             INSERT INTO [dbo].[Job'Code] ([JobCodeId], [Rate]) VALUES (@P1, @P2), (@P3, @P4);\n\
+             IF EXISTS (SELECT 1 FROM sys.identity_columns WHERE object_id = OBJECT_ID(N'[dbo].[Job''Code]')) SET IDENTITY_INSERT [dbo].[Job'Code] OFF;"
+        );
+        // Within both limits of one statement, whatever the width.
+        assert_eq!(insert_rows_per_statement(2), 1_000);
+        assert_eq!(insert_rows_per_statement(7), 285);
+        assert!(insert_rows_per_statement(7) * 7 <= 2_100);
+        assert_eq!(insert_rows_per_statement(1_024), 1);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use rust_decimal::Decimal;
 
 use self::security::{Session, load_catalog, sqlite_error, store_catalog};
 use super::{
-    AggregateQuery, Column, DbError, Identity, Node, ProbeStep, RateWriteTarget, Replace,
+    AggregateQuery, Column, DbError, Identity, Load, Node, ProbeStep, RateWriteTarget, Replace,
     ServerInfo, Sizes, StepOutcome, TableInfo,
 };
 use crate::config::{GpMapping, WritePath};
@@ -288,6 +288,21 @@ fn corruption_injected(table: &TableInfo) -> bool {
         .ok()
         .and_then(|spec| spec.strip_prefix("corrupt:").map(str::to_string))
         .is_some_and(|t| t == table.name.to_string())
+}
+
+/// Fault injection for tests of the copy's fallback: `TPDB_SANDBOX_FAULT=bulk-refused:dbo.Ledger`
+/// makes the driver's bulk path refuse that table (its `INSERT` path still takes it), as a
+/// server without the bulk load, or without the permission it needs, would.
+fn bulk_refusal_injected(table: &TableInfo) -> Option<DbError> {
+    let spec = std::env::var("TPDB_SANDBOX_FAULT").ok()?;
+    (spec.strip_prefix("bulk-refused:")? == table.name.to_string()).then(|| {
+        DbError::server(
+            4834,
+            1,
+            16,
+            "You do not have permission to use the bulk load statement. (injected by TPDB_SANDBOX_FAULT)",
+        )
+    })
 }
 
 /// Fault injection for tests of a failed read-back:
@@ -942,6 +957,7 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
         &self,
         table: &TableInfo,
         replace: Replace,
+        load: Load,
         rows: Vec<Vec<CValue>>,
     ) -> Result<usize, DbError> {
         let table = table.clone();
@@ -949,6 +965,11 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
             s.require(c, "INSERT", &table.name)?;
             if replace != Replace::Nothing {
                 s.require(c, "DELETE", &table.name)?;
+            }
+            if load == Load::Bulk
+                && let Some(refusal) = bulk_refusal_injected(&table)
+            {
+                return Err(refusal);
             }
             if rows.is_empty() {
                 return Ok(0);
@@ -997,7 +1018,7 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
                     st.execute(params_from_iter(vals.iter()))
                         .map_err(sqlite_error)?;
                 }
-                if corruption_injected(&table) {
+                if load == Load::Bulk && corruption_injected(&table) {
                     // The batch's first row is stored with a wrong value in its last column.
                     let col = cols.last().expect("a table has columns");
                     let key: Vec<Value> = table
@@ -1069,6 +1090,9 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
                 "a native copy needs a sandbox source".into(),
             ));
         };
+        if let Some(refusal) = bulk_refusal_injected(table) {
+            return Err(refusal);
+        }
         // The source's own session decides whether its rows may be read.
         let name = table.name.clone();
         src.run(move |c, s| s.require(c, "SELECT", &name)).await?;

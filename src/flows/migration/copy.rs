@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use super::{SCAN, Sides, StepResult, db_err, keyless, objects, retrying, sides};
 use crate::audit::{Audit, AuditRecord};
-use crate::config::{Config, Keyless, MigrationConfig, OnNonEmpty, StageConfig};
-use crate::db::{AnyNode, Keyset, Node, Replace, TableInfo, key_of};
+use crate::config::{Config, CopyLoad, Keyless, MigrationConfig, OnNonEmpty, StageConfig};
+use crate::db::{AnyNode, Keyset, Load, Node, Replace, TableInfo, key_of};
 use crate::domain::checksum::{TableChecksum, Value, first_mismatch};
 use crate::domain::plan::StepState;
 use crate::domain::progress::{CopyProgress, Eta, thousands};
@@ -297,6 +297,8 @@ pub(super) async fn copy(
     // reference it breaks. Without them the source's order stands.
     let names: Vec<_> = source_tables.iter().map(|t| t.name.clone()).collect();
     let (order, _) = super::load_order(target_schema.as_ref(), &names, collation);
+    // Set once the target's bulk path failed a table: the rest of the run loads by INSERT.
+    let mut inserts_only = m.load == CopyLoad::Inserts;
     let mut prepared: std::collections::HashMap<usize, (PreStage, bool)> =
         std::collections::HashMap::new();
     for &i in order.iter().rev() {
@@ -392,209 +394,266 @@ pub(super) async fn copy(
             ));
         }
         let keys = t.key_positions();
-        let (mut after, mut copied) = match checkpoint {
+        let mut start = match checkpoint {
             Some((k, n, false)) if !k.is_empty() => (Some(k), n),
             _ => (None, 0),
         };
-        if copied > 0 {
-            findings.push(format!("{name}: resuming after {copied} rows"));
+        if start.1 > 0 {
+            findings.push(format!("{name}: resuming after {} rows", start.1));
         }
-        let intent = audit.begin(
-            AuditRecord::new(target, &tgt.identity(), "migrate.copy_rows", &[]),
-            match &after {
-                Some(k) => format!("{name}: rows after key {}", show_key(k)),
-                None => format!("{name}: every row"),
-            },
-        );
-        let copied_before = copied;
-        done_rows += copied;
-        let report = |copied: i64, done_rows: i64, run_rows: i64| {
-            let secs = started.elapsed().as_secs_f64();
-            let p = CopyProgress {
-                total,
-                before: done_rows,
-                this_run: run_rows,
-            };
-            let left = total - done_rows - run_rows;
-            let eta = eta
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .observe(secs, run_rows, left)
-                .map_or_else(String::new, |e| format!(" · ETA {e:.0} s"));
-            progress(Progress {
-                message: format!(
-                    "{name}: {} rows · {} of {} in all · {} rows/s{eta}",
-                    thousands(copied),
-                    thousands(done_rows + run_rows),
-                    thousands(total),
-                    thousands(p.rate(secs) as i64)
-                ),
-                fraction: Some(p.fraction()),
-            });
-        };
-        // The first batch of each table in this run, and every `verify_every`-th after it, is
-        // read back from the target and compared with what was sent, value by value.
-        let mut batch_no: u64 = 0;
-        let mut verify_now = || {
-            let due =
-                batch_no == 0 || (m.verify_every > 0 && batch_no.is_multiple_of(m.verify_every));
-            batch_no += 1;
-            due
-        };
-        let check = |from: Option<Vec<Value>>, sent: Option<Vec<Vec<Value>>>, n: usize| {
-            let (src, tgt, t, name) = (&src, &tgt, t, &name);
-            async move {
-                let sent = match sent {
-                    Some(rows) => rows,
-                    None => retrying("read", || src.read_rows(t, from.clone(), n))
-                        .await
-                        .map_err(db_err(&m.source, &format!("reading {name}")))?,
-                };
-                // A read-back that fails proves nothing of what the server stored: it stops
-                // the table and rolls it back exactly as a difference does.
-                let stored = match retrying("read back", || tgt.read_rows(t, from.clone(), n)).await
-                {
-                    Ok(rows) => rows,
-                    Err(e) => return Ok(Some(read_back_failed(name, target, &e))),
-                };
-                let columns: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
-                Ok::<_, Error>(first_mismatch(
-                    name,
-                    &columns,
-                    &t.primary_key,
-                    &t.key_positions(),
-                    &sent,
-                    &stored,
-                ))
-            }
-        };
-        let batches = if t.primary_key.is_empty() {
-            // No key to resume by: the table in one write, read back whole.
-            async {
-                let (n, wrong) = keyless::copy_whole(&src, &tgt, t, (&m.source, target)).await?;
-                if wrong.is_none() {
-                    copied = n;
-                    run_rows += n;
-                    j.set_checkpoint(stage, &t.name, &[], n, true)
-                        .map_err(Error::Io)?;
-                    report(copied, done_rows, run_rows);
-                }
-                Ok::<_, Error>(wrong)
-            }
-            .await
+        // The driver's fast path first. Where the server refuses it or stores other values than
+        // were sent, the table starts over once through INSERT batches, every batch read back;
+        // a target that needed that takes its later tables that way too.
+        let mut load = if inserts_only {
+            Load::Inserts
         } else {
-            async {
-                if !merging && tgt.native_copy_from(&src) {
-                    // The driver copies each batch itself (e.g. sandbox → sandbox inside SQLite).
-                    loop {
-                        let before = after.clone();
-                        let (n, last) = retrying("copy", || {
-                            tgt.copy_batch_from(&src, t, after.clone(), batch)
-                        })
-                        .await
-                        .map_err(db_err(target, &format!("copying {name}")))?;
-                        let Some(next) = last else { break };
-                        if verify_now()
-                            && let Some(wrong) = check(before, None, n).await?
-                        {
-                            return Ok(Some(wrong));
-                        }
-                        copied += n as i64;
-                        run_rows += n as i64;
-                        j.set_checkpoint(stage, &t.name, &next, copied, false)
-                            .map_err(Error::Io)?;
-                        after = Some(next);
-                        report(copied, done_rows, run_rows);
-                        if n < batch {
-                            break;
-                        }
-                    }
-                } else {
-                    // Reading the next batch from the source overlaps writing this one to the target.
-                    let read = |from: Option<Vec<Value>>| {
-                        let (src, t, name) = (&src, t, &name);
-                        async move {
-                            retrying("read", || src.read_rows(t, from.clone(), batch))
-                                .await
-                                .map_err(db_err(&m.source, &format!("reading {name}")))
-                        }
+            Load::Bulk
+        };
+        let mut fell_back: Option<String> = None;
+        let mut fresh = fresh;
+        let (copied, batches) = loop {
+            let (mut after, mut copied) = start.clone();
+            let intent = audit.begin(
+                AuditRecord::new(target, &tgt.identity(), "migrate.copy_rows", &[]),
+                match (&after, load) {
+                    (Some(k), _) => format!("{name}: rows after key {}", show_key(k)),
+                    (None, Load::Bulk) => format!("{name}: every row"),
+                    (None, Load::Inserts) => format!("{name}: every row, through INSERT batches"),
+                },
+            );
+            let copied_before = copied;
+            done_rows += copied;
+            let report = |copied: i64, done_rows: i64, run_rows: i64| {
+                let secs = started.elapsed().as_secs_f64();
+                let p = CopyProgress {
+                    total,
+                    before: done_rows,
+                    this_run: run_rows,
+                };
+                let left = total - done_rows - run_rows;
+                let eta = eta
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .observe(secs, run_rows, left)
+                    .map_or_else(String::new, |e| format!(" · ETA {e:.0} s"));
+                progress(Progress {
+                    message: format!(
+                        "{name}: {} rows · {} of {} in all · {} rows/s{eta}",
+                        thousands(copied),
+                        thousands(done_rows + run_rows),
+                        thousands(total),
+                        thousands(p.rate(secs) as i64)
+                    ),
+                    fraction: Some(p.fraction()),
+                });
+            };
+            // The first batch of each table in this run, and every `verify_every`-th after it,
+            // is read back from the target and compared with what was sent, value by value;
+            // through the fallback, every batch is.
+            let mut batch_no: u64 = 0;
+            let mut verify_now = || {
+                let due = batch_no == 0
+                    || load == Load::Inserts
+                    || (m.verify_every > 0 && batch_no.is_multiple_of(m.verify_every));
+                batch_no += 1;
+                due
+            };
+            let check = |from: Option<Vec<Value>>, sent: Option<Vec<Vec<Value>>>, n: usize| {
+                let (src, tgt, t, name) = (&src, &tgt, t, &name);
+                async move {
+                    let sent = match sent {
+                        Some(rows) => rows,
+                        None => retrying("read", || src.read_rows(t, from.clone(), n))
+                            .await
+                            .map_err(db_err(&m.source, &format!("reading {name}")))?,
                     };
-                    // A resumed table may hold rows of a batch whose checkpoint was lost: its first
-                    // write clears everything after the checkpoint; after that, and in a table
-                    // prepared in this run, nothing lies beyond the last batch written.
-                    let mut first = if merging {
-                        Replace::Keys
-                    } else if fresh {
-                        Replace::Nothing
-                    } else {
-                        Replace::Beyond {
-                            after: after.clone(),
-                        }
-                    };
-                    let mut batch_rows = read(after.clone()).await?;
-                    while let Some(last) = batch_rows.last() {
-                        let next = key_of(&keys, last);
-                        let n = batch_rows.len();
-                        let before = after.clone();
-                        let verify = verify_now().then(|| batch_rows.clone());
-                        let full = n >= batch;
-                        let write = async {
-                            super::write_batch("write", &tgt, t, first.clone(), &after, &batch_rows)
-                                .await
-                                .map_err(db_err(target, &format!("writing {name}")))
+                    // A read-back that fails proves nothing of what the server stored: it stops
+                    // the table and rolls it back exactly as a difference does.
+                    let stored =
+                        match retrying("read back", || tgt.read_rows(t, from.clone(), n)).await {
+                            Ok(rows) => rows,
+                            Err(e) => return Ok(Some(read_back_failed(name, target, &e))),
                         };
-                        let prefetch = async {
-                            if full {
-                                read(Some(next.clone())).await
-                            } else {
-                                Ok(Vec::new())
+                    let columns: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
+                    Ok::<_, Error>(first_mismatch(
+                        name,
+                        &columns,
+                        &t.primary_key,
+                        &t.key_positions(),
+                        &sent,
+                        &stored,
+                    ))
+                }
+            };
+            let batches = if t.primary_key.is_empty() {
+                // No key to resume by: the table in one write, read back whole.
+                async {
+                    let (n, wrong) =
+                        keyless::copy_whole(&src, &tgt, t, (&m.source, target), load).await?;
+                    if wrong.is_none() {
+                        copied = n;
+                        run_rows += n;
+                        j.set_checkpoint(stage, &t.name, &[], n, true)
+                            .map_err(Error::Io)?;
+                        report(copied, done_rows, run_rows);
+                    }
+                    Ok::<_, Error>(wrong)
+                }
+                .await
+            } else {
+                async {
+                    if !merging && load == Load::Bulk && tgt.native_copy_from(&src) {
+                        // The driver copies each batch itself (e.g. sandbox → sandbox inside
+                        // SQLite).
+                        loop {
+                            let before = after.clone();
+                            let (n, last) = retrying("copy", || {
+                                tgt.copy_batch_from(&src, t, after.clone(), batch)
+                            })
+                            .await
+                            .map_err(db_err(target, &format!("copying {name}")))?;
+                            let Some(next) = last else { break };
+                            if verify_now()
+                                && let Some(wrong) = check(before, None, n).await?
+                            {
+                                return Ok(Some(wrong));
+                            }
+                            copied += n as i64;
+                            run_rows += n as i64;
+                            j.set_checkpoint(stage, &t.name, &next, copied, false)
+                                .map_err(Error::Io)?;
+                            after = Some(next);
+                            report(copied, done_rows, run_rows);
+                            if n < batch {
+                                break;
+                            }
+                        }
+                    } else {
+                        // Reading the next batch from the source overlaps writing this one to
+                        // the target.
+                        let read = |from: Option<Vec<Value>>| {
+                            let (src, t, name) = (&src, t, &name);
+                            async move {
+                                retrying("read", || src.read_rows(t, from.clone(), batch))
+                                    .await
+                                    .map_err(db_err(&m.source, &format!("reading {name}")))
                             }
                         };
-                        let (written, following) = tokio::join!(write, prefetch);
-                        written?;
-                        let following = following?;
-                        if let Some(sent) = verify
-                            && let Some(wrong) = check(before, Some(sent), n).await?
-                        {
-                            return Ok(Some(wrong));
-                        }
-                        copied += n as i64;
-                        run_rows += n as i64;
-                        j.set_checkpoint(stage, &t.name, &next, copied, false)
-                            .map_err(Error::Io)?;
-                        after = Some(next);
-                        batch_rows = following;
-                        if !merging {
-                            first = Replace::Nothing;
-                        }
-                        report(copied, done_rows, run_rows);
-                        if n < batch {
-                            break;
+                        // A resumed table may hold rows of a batch whose checkpoint was lost: its
+                        // first write clears everything after the checkpoint; after that, and in
+                        // a table prepared in this run, nothing lies beyond the last batch
+                        // written.
+                        let mut first = if merging {
+                            Replace::Keys
+                        } else if fresh {
+                            Replace::Nothing
+                        } else {
+                            Replace::Beyond {
+                                after: after.clone(),
+                            }
+                        };
+                        let mut batch_rows = read(after.clone()).await?;
+                        while let Some(last) = batch_rows.last() {
+                            let next = key_of(&keys, last);
+                            let n = batch_rows.len();
+                            let before = after.clone();
+                            let verify = verify_now().then(|| batch_rows.clone());
+                            let full = n >= batch;
+                            let write = async {
+                                super::write_batch(
+                                    "write",
+                                    &tgt,
+                                    t,
+                                    (first.clone(), load),
+                                    &after,
+                                    &batch_rows,
+                                )
+                                .await
+                                .map_err(db_err(target, &format!("writing {name}")))
+                            };
+                            let prefetch = async {
+                                if full {
+                                    read(Some(next.clone())).await
+                                } else {
+                                    Ok(Vec::new())
+                                }
+                            };
+                            let (written, following) = tokio::join!(write, prefetch);
+                            written?;
+                            let following = following?;
+                            if let Some(sent) = verify
+                                && let Some(wrong) = check(before, Some(sent), n).await?
+                            {
+                                return Ok(Some(wrong));
+                            }
+                            copied += n as i64;
+                            run_rows += n as i64;
+                            j.set_checkpoint(stage, &t.name, &next, copied, false)
+                                .map_err(Error::Io)?;
+                            after = Some(next);
+                            batch_rows = following;
+                            if !merging {
+                                first = Replace::Nothing;
+                            }
+                            report(copied, done_rows, run_rows);
+                            if n < batch {
+                                break;
+                            }
                         }
                     }
+                    j.set_checkpoint(
+                        stage,
+                        &t.name,
+                        after.as_deref().unwrap_or(&[]),
+                        copied,
+                        true,
+                    )
+                    .map_err(Error::Io)
+                    .map(|()| None)
                 }
-                j.set_checkpoint(
-                    stage,
-                    &t.name,
-                    after.as_deref().unwrap_or(&[]),
-                    copied,
-                    true,
-                )
-                .map_err(Error::Io)
-                .map(|()| None)
+                .await
+            };
+            // What a second way of writing may mend: values stored otherwise than sent (or not
+            // readable), or the fast path itself failing for a reason other than access.
+            let mendable = match &batches {
+                Ok(Some(wrong)) => Some(format!(
+                    "the bulk load stored values other than those sent: {wrong}"
+                )),
+                Err(Error::Db { node, source, .. })
+                    if node == target && !source.is_connection() && !source.is_denied() =>
+                {
+                    Some(format!("the bulk load failed: {source}"))
+                }
+                _ => None,
+            };
+            if let (Some(why), Load::Bulk) = (mendable, load) {
+                intent.finish("failed", why.clone());
+                tracing::warn!(table = %name, node = target, %why, "loading the table again through INSERT batches");
+                // The checkpoint goes first: a kill from here on resumes the table from its
+                // start, clearing whatever the failed attempt left in it.
+                j.set_checkpoint(stage, &t.name, &[], 0, false)
+                    .map_err(Error::Io)?;
+                run_rows -= copied - copied_before;
+                done_rows -= copied_before;
+                start = (None, 0);
+                fresh = false;
+                load = Load::Inserts;
+                inserts_only = true;
+                fell_back = Some(why);
+                continue;
             }
-            .await
-        };
-        match &batches {
-            Ok(Some(wrong)) => intent.finish("failed", wrong.clone()),
-            _ => intent.settle(
-                &batches,
-                format!(
-                    "{name}: {} rows in this run, {copied} in all",
-                    copied - copied_before
+            match &batches {
+                Ok(Some(wrong)) => intent.finish("failed", wrong.clone()),
+                _ => intent.settle(
+                    &batches,
+                    format!(
+                        "{name}: {} rows in this run, {copied} in all",
+                        copied - copied_before
+                    ),
                 ),
-            ),
-        }
+            }
+            break (copied, batches);
+        };
         if let Some(wrong) = batches? {
             // What the server stored is not what was sent: this table goes back to its
             // pre-stage state now, and the copy stops here.
@@ -605,6 +664,11 @@ pub(super) async fn copy(
             let undone =
                 super::rollback::undo_table(&tgt, &pre, j, stage, target, &audit, collation)
                     .await?;
+            if let Some(why) = &fell_back {
+                findings.push(format!(
+                    "{name}: {why}; loaded again through INSERT batches"
+                ));
+            }
             findings.push(format!("read back after writing: {wrong}"));
             findings.push(undone);
             tables.push((
@@ -620,16 +684,22 @@ pub(super) async fn copy(
                 tables,
             ));
         }
+        if let Some(why) = &fell_back {
+            findings.push(format!(
+                "{name}: {why}; loaded through INSERT batches instead (slower), every batch read back and verified; the run's later tables go that way too"
+            ));
+        }
         // Identity is part of the proof: the target's current value becomes the source's, so
         // the next ordinary insert on the target does not collide with a copied row.
         if let Some(said) = align_identity((&src, &m.source), &tgt, &t.name, target, &audit).await?
         {
             findings.push(said);
         }
-        let note = if t.primary_key.is_empty() {
-            "copied whole (no key)"
-        } else {
-            "copied"
+        let note = match (t.primary_key.is_empty(), load) {
+            (true, Load::Bulk) => "copied whole (no key)",
+            (true, Load::Inserts) => "copied whole (no key), through INSERT batches",
+            (false, Load::Bulk) => "copied",
+            (false, Load::Inserts) => "copied through INSERT batches",
         };
         tables.push((name, copied, note.into()));
     }

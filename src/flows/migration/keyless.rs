@@ -3,7 +3,7 @@
 //! source's inserted together), and proven as a multiset of rows in canonical order.
 
 use super::{db_err, retrying, write_batch};
-use crate::db::{AnyNode, DbError, Node, Replace, TableInfo};
+use crate::db::{AnyNode, DbError, Load, Node, Replace, TableInfo};
 use crate::domain::checksum::{Value, canonical_order, multiset_difference, sorted_checksum};
 use crate::domain::progress::thousands;
 use crate::error::Error;
@@ -74,14 +74,15 @@ pub fn difference(source: &[Vec<Value>], target: &[Vec<Value>]) -> Option<String
     })
 }
 
-/// Copy one table without a key: one write that deletes every target row and inserts the
-/// source's, then the target read back whole and compared. Returns the rows copied, and what
+/// Copy one table without a key: one write (the way `load` says) that deletes every target row
+/// and inserts the source's, then the target read back whole and compared. Returns the rows copied, and what
 /// the server stored differently if it did.
 pub async fn copy_whole(
     src: &AnyNode,
     tgt: &AnyNode,
     t: &TableInfo,
     (source, target): (&str, &str),
+    load: Load,
 ) -> Result<(i64, Option<String>), Error> {
     let name = t.name.to_string();
     let rows = retrying("read", || read_whole(src, t))
@@ -91,7 +92,7 @@ pub async fn copy_whole(
         "write",
         tgt,
         t,
-        Replace::Beyond { after: None },
+        (Replace::Beyond { after: None }, load),
         &None,
         &rows,
     )

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use crate::audit::{Audit, AuditRecord};
 use crate::config::{Config, MigrationConfig};
-use crate::db::{self, AnyNode, DbError, Node, Replace, Sizes, TableInfo};
+use crate::db::{self, AnyNode, DbError, Load, Node, Replace, Sizes, TableInfo};
 use crate::domain::checksum::Value;
 use crate::domain::plan::{StageState, Step, StepState, locked, may_run};
 use crate::domain::selection;
@@ -544,14 +544,14 @@ where
     unreachable!("the loop returns")
 }
 
-/// Write one batch of `t`: the first attempt replaces what `first` says; a retry (the attempt
-/// before may have committed and lost only its answer) what `Replace::on_retry` says, so a
-/// batch is never inserted twice.
+/// Write one batch of `t` the way `load` says: the first attempt replaces what `first` says; a
+/// retry (the attempt before may have committed and lost only its answer) what
+/// `Replace::on_retry` says, so a batch is never inserted twice.
 async fn write_batch(
     what: &str,
     tgt: &AnyNode,
     t: &TableInfo,
-    first: Replace,
+    (first, load): (Replace, Load),
     after: &Option<Vec<Value>>,
     rows: &[Vec<Value>],
 ) -> Result<usize, DbError> {
@@ -559,7 +559,7 @@ async fn write_batch(
     retrying(what, || {
         let now = replace.clone();
         replace = replace.on_retry(after);
-        tgt.write_rows(t, now, rows.to_vec())
+        tgt.write_rows(t, now, load, rows.to_vec())
     })
     .await
 }

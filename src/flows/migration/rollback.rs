@@ -6,7 +6,7 @@
 use super::{SCAN, StepResult, db_err, keyless, open, retrying};
 use crate::audit::{Audit, AuditRecord};
 use crate::config::Config;
-use crate::db::{AnyNode, Node, Replace, Sizes, TableInfo, key_of};
+use crate::db::{AnyNode, Load, Node, Replace, Sizes, TableInfo, key_of};
 use crate::domain::checksum::Value;
 use crate::domain::plan::StepState;
 use crate::domain::tsql::Collation;
@@ -28,7 +28,8 @@ async fn exists(
 }
 
 /// Put back a table that existed before the stage: empty it, write the snapshot back in key
-/// order, and prove it by checksum. Returns (rows, proven).
+/// order, and prove it by checksum. Returns (rows, proven). Written through the driver's fast
+/// path first; where that fails or the proof does not hold, once more through INSERT batches.
 async fn restore(
     tgt: &AnyNode,
     p: &PreStage,
@@ -36,6 +37,25 @@ async fn restore(
     stage: &str,
     target: &str,
     collation: Collation,
+) -> Result<(i64, bool), Error> {
+    match restore_by(tgt, p, j, (stage, target), collation, Load::Bulk).await {
+        Ok((_, false)) => {}
+        Err(Error::Db { node, source, .. })
+            if node == target && !source.is_connection() && !source.is_denied() => {}
+        done => return done,
+    }
+    tracing::warn!(table = %p.table, node = target, "restoring the table again through INSERT batches");
+    restore_by(tgt, p, j, (stage, target), collation, Load::Inserts).await
+}
+
+/// `restore`, its rows written the way `load` says.
+async fn restore_by(
+    tgt: &AnyNode,
+    p: &PreStage,
+    j: &Journal,
+    (stage, target): (&str, &str),
+    collation: Collation,
+    load: Load,
 ) -> Result<(i64, bool), Error> {
     let name = p.table.to_string();
     let def: TableInfo = serde_json::from_str(&p.definition).map_err(|e| {
@@ -64,14 +84,14 @@ async fn restore(
             "restore",
             tgt,
             &def,
-            Replace::Beyond { after: None },
+            (Replace::Beyond { after: None }, load),
             &None,
             &rows,
         )
         .await
         .map_err(db_err(target, &format!("restoring {name}")))?;
     } else {
-        restore_in_key_order(tgt, p, &def, j, stage, target).await?;
+        restore_in_key_order(tgt, p, &def, j, (stage, target), load).await?;
     }
     let (n, c) = retrying("checksum", || keyless::table_checksum(tgt, &def))
         .await
@@ -85,8 +105,8 @@ async fn restore_in_key_order(
     p: &PreStage,
     def: &TableInfo,
     j: &Journal,
-    stage: &str,
-    target: &str,
+    (stage, target): (&str, &str),
+    load: Load,
 ) -> Result<(), Error> {
     let name = p.table.to_string();
     let keys = def.key_positions();
@@ -103,7 +123,7 @@ async fn restore_in_key_order(
         let next = key_of(&keys, last);
         let rows: Vec<Vec<Value>> = chunk.into_iter().map(|(_, r)| r).collect();
         // The table was emptied above: each chunk goes past every row written so far.
-        super::write_batch("restore", tgt, def, Replace::Nothing, &after, &rows)
+        super::write_batch("restore", tgt, def, (Replace::Nothing, load), &after, &rows)
             .await
             .map_err(db_err(target, &format!("restoring {name}")))?;
         after = Some(next);
