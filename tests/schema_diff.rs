@@ -88,6 +88,29 @@ async fn a_node_against_itself_has_no_finding_and_a_table_copied_from_columns_al
 }
 
 #[test]
+fn schema_diff_says_which_comparison_options_were_in_force() {
+    let mut demo = common::demo();
+    let diff = |demo: &common::Demo| {
+        let out = common::tpdb(demo, &["schema", "diff", "--from", "node1", "--to", "uat"]);
+        common::text(&out.stdout)
+    };
+    let text = diff(&demo);
+    assert!(
+        text.lines().nth(1).is_some_and(|l| l
+            == "compared with [schema] ignore_system_named_constraints; names case-insensitively, as the databases' collation compares them"),
+        "{text}"
+    );
+    demo.edit_config(|t| {
+        format!("{t}\n[schema]\nignore_clustering = true\nignore_column_collation = true\n")
+    });
+    let text = diff(&demo);
+    assert!(
+        text.contains("compared with [schema] ignore_column_collation, ignore_clustering, ignore_system_named_constraints;"),
+        "{text}"
+    );
+}
+
+#[test]
 fn the_cli_prints_the_findings_exits_1_and_saves_the_script() {
     let demo = common::demo();
     let out = common::tpdb(&demo, &["schema", "diff", "--from", "node1", "--to", "uat"]);
@@ -253,7 +276,8 @@ async fn a_login_without_view_definition_reads_modules_as_unreadable_naming_the_
         .schema()
         .await
         .unwrap();
-    let d = tpdb::domain::schema::diff::compare(&node1, &hidden, "node1", "uat");
+    let d =
+        tpdb::domain::schema::diff::compare(&node1, &hidden, ("node1", "uat"), &Default::default());
     let e = d
         .entries
         .iter()

@@ -75,7 +75,7 @@ async fn a_stage_into_an_empty_target_makes_every_object_as_on_the_source_and_ro
         schema(&demo, "node1").await,
         schema(&demo, "training").await,
     );
-    let d = compare(&source, &target, "node1", "training");
+    let d = compare(&source, &target, ("node1", "training"), &Default::default());
     assert_eq!(
         d.changes().count(),
         0,
@@ -161,7 +161,7 @@ async fn two_runs_of_a_stage_replace_the_procedure_once_and_rollback_brings_back
     assert_eq!(new.hash(), source.get(&old.name).unwrap().hash());
     // uat's own index on JobCode is kept.
     assert_eq!(
-        compare(&source, &migrated, "node1", "uat")
+        compare(&source, &migrated, ("node1", "uat"), &Default::default())
             .changes()
             .map(|e| (e.name.to_string(), e.state.label()))
             .collect::<Vec<_>>(),
@@ -185,7 +185,12 @@ async fn two_runs_of_a_stage_replace_the_procedure_once_and_rollback_brings_back
         old.hash(),
         "the second run's 'before' was the stage's own work"
     );
-    let d = compare(&uat_before, &back, "uat before", "uat after");
+    let d = compare(
+        &uat_before,
+        &back,
+        ("uat before", "uat after"),
+        &Default::default(),
+    );
     assert_eq!(
         d.changes().count(),
         0,
@@ -233,8 +238,8 @@ async fn a_table_the_target_defines_otherwise_blocks_the_assessment_naming_the_p
     let state = compare(
         &schema(&demo, "node1").await,
         &schema(&demo, "training").await,
-        "node1",
-        "training",
+        ("node1", "training"),
+        &Default::default(),
     );
     assert!(matches!(
         state

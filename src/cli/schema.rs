@@ -82,6 +82,7 @@ fn print(o: &SchemaOutcome, format: Format, all: bool) {
         }
         Format::Table => {
             outln!("{}", summary(o));
+            outln!("{}", o.diff.compared);
             if shown.is_empty() {
                 outln!("no differences");
                 return;

@@ -363,6 +363,8 @@ pub struct Config {
     pub migration: Option<MigrationConfig>,
     pub rates: Option<RatesConfig>,
     pub ui: UiConfig,
+    /// What schema comparisons leave out (`[schema]`).
+    pub schema: crate::domain::schema::options::CompareOptions,
     pub paths: Paths,
     /// Line and column of the keys checked after loading (paths, sandbox files, secrets'
     /// variables), so a later problem with one still names its place: `paths.journal` → (3, 11).
@@ -1032,6 +1034,19 @@ impl Cx<'_> {
             keys: ui.keys.unwrap_or_default(),
             log_level,
         };
+        let schema = {
+            let r = raw.schema.unwrap_or_default();
+            let d = crate::domain::schema::options::CompareOptions::default();
+            crate::domain::schema::options::CompareOptions {
+                ignore_column_collation: r
+                    .ignore_column_collation
+                    .unwrap_or(d.ignore_column_collation),
+                ignore_clustering: r.ignore_clustering.unwrap_or(d.ignore_clustering),
+                ignore_system_named_constraints: r
+                    .ignore_system_named_constraints
+                    .unwrap_or(d.ignore_system_named_constraints),
+            }
+        };
         let data_dir = directories::ProjectDirs::from("", "", "tpdb")
             .map(|d| d.data_dir().to_path_buf())
             .unwrap_or_else(|| base.to_path_buf());
@@ -1065,6 +1080,7 @@ impl Cx<'_> {
             migration,
             rates,
             ui,
+            schema,
             paths,
             places: self.places.take(),
         })
@@ -1246,6 +1262,7 @@ mod raw {
         pub migration: Option<Migration>,
         pub rates: Option<Rates>,
         pub ui: Option<Ui>,
+        pub schema: Option<SchemaRaw>,
         pub paths: Option<PathsRaw>,
     }
 
@@ -1377,6 +1394,14 @@ mod raw {
         pub theme: Option<Spanned<String>>,
         pub log_level: Option<Spanned<String>>,
         pub keys: Option<BTreeMap<String, String>>,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    pub struct SchemaRaw {
+        pub ignore_column_collation: Option<bool>,
+        pub ignore_clustering: Option<bool>,
+        pub ignore_system_named_constraints: Option<bool>,
     }
 
     #[derive(Deserialize, Default)]

@@ -43,7 +43,7 @@ pub async fn diff_nodes(config: &Config, from: &str, to: &str) -> Result<SchemaO
     config.node(to).map_err(Error::Usage)?;
     let (a, b) = tokio::join!(read(config, from), read(config, to));
     let ((source, _), (target, target_schemas)) = (a?, b?);
-    let diff = compare(&source, &target, from, to);
+    let diff = compare(&source, &target, (from, to), &config.schema);
     let script = deploy_script(&source, &target, &diff, &target_schemas)
         .map_err(|c| Error::Usage(format!("{from}: {c}")))?;
     Ok(SchemaOutcome {

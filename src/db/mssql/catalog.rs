@@ -794,7 +794,8 @@ mod tests {
             vec![],
             crate::domain::tsql::Collation::from_name("SQL_Latin1_General_CP1_CI_AS"),
         );
-        let d = crate::domain::schema::diff::compare(&source, &empty, "a", "b");
+        let d =
+            crate::domain::schema::diff::compare(&source, &empty, ("a", "b"), &Default::default());
         assert!(
             d.entries.iter().all(|e| e.state.label() == "unreadable"),
             "{:?}",

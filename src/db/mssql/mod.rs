@@ -577,8 +577,10 @@ impl Node for MssqlNode {
                 .await?;
             answers[i] = rows.into_iter().map(catalog::rec).collect();
         }
+        let mut objects = catalog::assemble(&answers);
+        crate::domain::schema::options::omit_default_collation(&mut objects, &info.collation);
         Ok(crate::domain::schema::Schema::new(
-            catalog::assemble(&answers),
+            objects,
             crate::domain::tsql::Collation::from_name(&info.collation),
         ))
     }

@@ -493,6 +493,26 @@ pub fn canonical_sql(text: &str) -> String {
     join(&toks.iter().collect::<Vec<_>>())
 }
 
+/// Canonical text as a case-insensitive collation compares it: every name (and keyword) in
+/// lower case, string literals exactly as written. Line for line.
+pub fn fold_names(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            let toks: Vec<Token> = tokens(line)
+                .into_iter()
+                .map(|mut t| {
+                    if !(t.text.starts_with('\'') || t.text.starts_with("N'")) {
+                        t.text = t.text.to_lowercase();
+                    }
+                    t
+                })
+                .collect();
+            join(&toks.iter().collect::<Vec<_>>())
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The canonical text line by line, as written (empty lines gone): what a unified diff shows.
 pub fn canonical_lines(text: &str) -> Vec<String> {
     let toks = tokens(text);
@@ -585,6 +605,20 @@ mod tests {
             canonical_sql("CREATE OR ALTER VIEW v AS SELECT 1"),
             "CREATE VIEW v AS SELECT 1"
         );
+    }
+
+    #[test]
+    fn folded_names_compare_without_case_and_literals_keep_theirs() {
+        let a = canonical_sql(
+            "CREATE TABLE [dbo].[JobCode] ([Code] nvarchar(20) DEFAULT (N'Weighted'))",
+        );
+        let b = canonical_sql("create table dbo.jobcode (code NVARCHAR(20) default (N'Weighted'))");
+        let c = canonical_sql("create table dbo.jobcode (code NVARCHAR(20) default (N'weighted'))");
+        assert_ne!(a, b);
+        assert_eq!(fold_names(&a), fold_names(&b));
+        assert_ne!(fold_names(&a), fold_names(&c));
+        // A name that needs its brackets keeps them, in lower case.
+        assert_eq!(fold_names("[Job Code]"), "[job code]");
     }
 
     #[test]

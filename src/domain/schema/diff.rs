@@ -7,6 +7,7 @@
 use serde::Serialize;
 
 use super::ddl;
+use super::options::CompareOptions;
 use super::order::{Cycle, Outside, creation_order};
 use super::{Kind, Schema, SchemaObject};
 use crate::domain::tsql::ObjectName;
@@ -59,6 +60,8 @@ pub struct Entry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SchemaDiff {
     pub entries: Vec<Entry>,
+    /// The options in force and how names compared, in words (`CompareOptions::describe`).
+    pub compared: String,
 }
 
 impl SchemaDiff {
@@ -95,8 +98,24 @@ pub fn unified(a: &str, b: &str, from: &str, to: &str) -> String {
         .to_string()
 }
 
-/// Compare `source` with `target`; `from` and `to` name the nodes in the diffs.
-pub fn compare(source: &Schema, target: &Schema, from: &str, to: &str) -> SchemaDiff {
+/// Compare `source` with `target`; `from` and `to` name the nodes in the diffs. Names compare
+/// case-insensitively where both databases' collations do, and `options` say what else is
+/// left out.
+pub fn compare(
+    source: &Schema,
+    target: &Schema,
+    (from, to): (&str, &str),
+    options: &CompareOptions,
+) -> SchemaDiff {
+    let case_sensitive = source.case_sensitive || target.case_sensitive;
+    let same = |a: &str, b: &str| {
+        if case_sensitive {
+            super::canon::hash(a) == super::canon::hash(b)
+        } else {
+            super::canon::hash(&super::canon::fold_names(a))
+                == super::canon::hash(&super::canon::fold_names(b))
+        }
+    };
     let mut entries = Vec::new();
     let (in_source, in_target) = (source.lookup(), target.lookup());
     for s in &source.objects {
@@ -123,8 +142,9 @@ pub fn compare(source: &Schema, target: &Schema, from: &str, to: &str) -> Schema
                     ),
                 },
                 (None, None) => {
+                    let (s, t) = (&options.apply(s), &options.apply(t));
                     let (a, b) = (s.canonical(), t.canonical());
-                    if super::canon::hash(&a) == super::canon::hash(&b) {
+                    if same(&a, &b) {
                         State::Same
                     } else if let Some(parts) = target_has_more(&s.name, s, t) {
                         State::TargetHasMore { parts }
@@ -157,7 +177,10 @@ pub fn compare(source: &Schema, target: &Schema, from: &str, to: &str) -> Schema
         }
     }
     entries.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
-    SchemaDiff { entries }
+    SchemaDiff {
+        entries,
+        compared: options.describe(case_sensitive),
+    }
 }
 
 /// For two tables: the constraints and indexes only the target has, when the target is the
@@ -469,7 +492,7 @@ mod tests {
             ],
             CI,
         );
-        let d = compare(&source, &target, "node1", "uat");
+        let d = compare(&source, &target, ("node1", "uat"), &Default::default());
         let state = |n: &str| {
             d.entries
                 .iter()
@@ -536,7 +559,7 @@ mod tests {
         gp.name.schema = "gp".into();
         let source = Schema::new(vec![wider, gp], CI);
         let target = Schema::new(vec![table("Rate")], CI);
-        let d = compare(&source, &target, "a", "b");
+        let d = compare(&source, &target, ("a", "b"), &Default::default());
         let script = deploy_script(&source, &target, &d, &["dbo".into()]).unwrap();
         assert_eq!(
             script.statements[0],
@@ -582,7 +605,7 @@ mod tests {
         let source = Schema::new(vec![with(vec![ix("IX_a", "id")])], CI);
         // The target has the source's index and one of its own: it has more, nothing differs.
         let more = Schema::new(vec![with(vec![ix("IX_a", "id"), ix("IX_own", "id")])], CI);
-        let d = compare(&source, &more, "a", "b");
+        let d = compare(&source, &more, ("a", "b"), &Default::default());
         assert_eq!(
             d.entries[0].state,
             State::TargetHasMore {
@@ -592,7 +615,7 @@ mod tests {
         assert_eq!(d.differences().count(), 0);
         // A target that lacks the source's index gets exactly that index, and keeps its own.
         let lacks = Schema::new(vec![with(vec![ix("IX_own", "id")])], CI);
-        let d = compare(&source, &lacks, "a", "b");
+        let d = compare(&source, &lacks, ("a", "b"), &Default::default());
         assert_eq!(d.differences().count(), 1);
         let script = deploy_script(&source, &lacks, &d, &["dbo".into()]).unwrap();
         assert_eq!(script.statements.len(), 1, "{:#?}", script.statements);

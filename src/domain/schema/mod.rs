@@ -8,6 +8,7 @@ pub mod canon;
 pub mod ddl;
 pub mod deploy;
 pub mod diff;
+pub mod options;
 pub mod order;
 
 use serde::{Deserialize, Serialize};

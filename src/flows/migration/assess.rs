@@ -194,8 +194,14 @@ pub(super) async fn assess(
             findings.push(format!("{} exists only on {target}", t.name));
         }
     }
-    let (object_findings, object_blocking, object_names) =
-        object_findings(m, &src, &tgt, &m.source, target, &columns_differ).await;
+    let (object_findings, object_blocking, object_names) = object_findings(
+        m,
+        (&src, &tgt),
+        (&m.source, target),
+        &columns_differ,
+        &config.schema,
+    )
+    .await;
     // A pattern that selects nothing is almost always misspelled: said, not blocking.
     source_names.extend(object_names);
     findings.extend(super::unmatched_words(m, &source_names));
@@ -242,11 +248,10 @@ pub(super) async fn assess(
 /// same name meaning something else).
 async fn object_findings(
     m: &MigrationConfig,
-    src: &crate::db::AnyNode,
-    tgt: &crate::db::AnyNode,
-    source: &str,
-    target: &str,
+    (src, tgt): (&crate::db::AnyNode, &crate::db::AnyNode),
+    (source, target): (&str, &str),
     columns_differ: &[crate::domain::tsql::ObjectName],
+    options: &crate::domain::schema::options::CompareOptions,
 ) -> (Vec<String>, usize, Vec<crate::domain::tsql::ObjectName>) {
     use crate::domain::schema::deploy::{parts, replaceable, table_conflicts, with_parts};
     use crate::domain::schema::diff::{State, compare};
@@ -271,7 +276,7 @@ async fn object_findings(
     };
     let script = format!("`tpdb schema script --from {source} --to {target}` shows its statement");
     let show = format!("`tpdb schema diff --from {source} --to {target}` shows how");
-    let diff = compare(&a, &b, source, target);
+    let diff = compare(&a, &b, (source, target), options);
     let (mut out, mut blocking) = (Vec::new(), 0);
     for e in diff.changes() {
         let what = format!("{} {}", e.kind.label(), e.name);

@@ -207,6 +207,7 @@ pub(super) async fn copy(
         j,
         audit: &audit,
         stage,
+        options: &config.schema,
     };
     let mut target_schemas = tgt
         .schemas()

@@ -44,6 +44,8 @@ pub(super) struct Place<'a> {
     pub j: &'a Journal,
     pub audit: &'a Audit,
     pub stage: &'a str,
+    /// What comparing the source's objects with the target's leaves out (`[schema]`).
+    pub options: &'a crate::domain::schema::options::CompareOptions,
 }
 
 impl Place<'_> {
@@ -211,7 +213,7 @@ pub(super) async fn finish(
         }
     }
     let target = p.schema().await?;
-    let diff = compare(source, &target, "source", p.target);
+    let diff = compare(source, &target, ("source", p.target), p.options);
     let find = target.lookup();
     let wanted: Vec<SchemaObject> = diff
         .entries

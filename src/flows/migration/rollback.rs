@@ -257,6 +257,7 @@ pub(super) async fn rollback(
         j,
         audit: &audit,
         stage,
+        options: &config.schema,
     };
     let (undone_objects, not_undone) = super::objects::undo(&place).await?;
     findings.extend(undone_objects);
