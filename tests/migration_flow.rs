@@ -43,7 +43,10 @@ async fn the_streamed_sandbox_checksum_equals_the_row_by_row_checksum_other_driv
     let demo = common::demo();
     add_big_table(&demo, 12_345);
     let n = db::open(&demo.config, "node1", None).unwrap();
-    let tables = n.inventory(db::Sizes::Skip).await.unwrap();
+    let tables = n
+        .inventory(db::Sizes::Skip, &db::Counted::All)
+        .await
+        .unwrap();
     assert!(tables.len() > 3);
     for t in tables.iter().filter(|t| !t.primary_key.is_empty()) {
         let mut sum = TableChecksum::new();
@@ -60,6 +63,45 @@ async fn the_streamed_sandbox_checksum_equals_the_row_by_row_checksum_other_driv
         let expected = (sum.rows() as i64, sum.finish());
         assert_eq!(table_checksum(&n, t).await.unwrap(), expected, "{}", t.name);
     }
+}
+
+#[tokio::test]
+async fn an_inventory_counts_only_the_tables_a_stage_moves_in_any_case() {
+    let demo = common::demo();
+    add_big_table(&demo, 1_234);
+    let n = db::open(&demo.config, "node1", None).unwrap();
+    let rows = |tables: &[db::TableInfo], name: &str| {
+        tables
+            .iter()
+            .find(|t| t.name.to_string() == name)
+            .unwrap_or_else(|| panic!("{name} listed"))
+            .rows
+    };
+    let all = n
+        .inventory(db::Sizes::Skip, &db::Counted::All)
+        .await
+        .unwrap();
+    assert_eq!(rows(&all, "dbo.Ledger"), 1_234);
+    assert!(rows(&all, "dbo.Site") > 0);
+    // An include pattern spelled in another case still counts its table; the rest are listed
+    // with their columns and key, uncounted.
+    let some = n
+        .inventory(
+            db::Sizes::Skip,
+            &db::Counted::Including(vec!["DBO.LEDG*".into()]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(some.len(), all.len());
+    assert_eq!(rows(&some, "dbo.Ledger"), 1_234);
+    assert_eq!(rows(&some, "dbo.Site"), 0);
+    let site = some.iter().find(|t| t.name.name == "Site").unwrap();
+    assert_eq!(site.primary_key, vec!["site_id".to_string()]);
+    let none = n
+        .inventory(db::Sizes::Skip, &db::Counted::Nothing)
+        .await
+        .unwrap();
+    assert!(none.iter().all(|t| t.rows == 0 && t.unreadable.is_none()));
 }
 
 #[tokio::test]

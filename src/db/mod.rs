@@ -322,6 +322,40 @@ pub enum Sizes {
     Measure,
 }
 
+/// Which tables an inventory counts (exactly) and, when asked, measures. The others come with
+/// their columns and key only: rows 0, readability not tried. A stage counts only what it moves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Counted {
+    All,
+    /// Those an include pattern of the stage matches, compared without case, excludes aside:
+    /// every table the stage moves, on the source and on a target that spells names otherwise.
+    Including(Vec<String>),
+    /// Those named, compared without case (counting one more than needed costs a query, never
+    /// a wrong answer).
+    Named(Vec<ObjectName>),
+    Nothing,
+}
+
+impl Counted {
+    /// Whether the table named `name` is counted.
+    pub fn counts(&self, name: &ObjectName) -> bool {
+        match self {
+            Counted::All => true,
+            Counted::Including(include) => {
+                let lower = ObjectName::new(name.schema.to_lowercase(), name.name.to_lowercase());
+                include
+                    .iter()
+                    .any(|p| crate::domain::selection::name_matches(&p.to_lowercase(), &lower))
+            }
+            Counted::Named(names) => names.iter().any(|n| {
+                n.schema.to_lowercase() == name.schema.to_lowercase()
+                    && n.name.to_lowercase() == name.name.to_lowercase()
+            }),
+            Counted::Nothing => false,
+        }
+    }
+}
+
 /// What the EDW aggregate is asked for; the database does the GROUP BY.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AggregateQuery {
@@ -429,11 +463,13 @@ pub trait Node: Send + Sync {
         active: bool,
     ) -> impl Future<Output = Vec<ProbeStep>> + Send;
 
-    /// Every user table with its columns, primary key and exact row count (and its size when
-    /// `sizes` asks for it and the node can tell).
+    /// Every user table with its columns and primary key; those `counted` says with their exact
+    /// row count (and size, when `sizes` asks for it and the node can tell), or marked
+    /// unreadable where this identity cannot read them.
     fn inventory(
         &self,
         sizes: Sizes,
+        counted: &Counted,
     ) -> impl Future<Output = Result<Vec<TableInfo>, DbError>> + Send;
 
     /// Every schema object with its whole definition and what it depends on
@@ -745,8 +781,8 @@ impl Node for AnyNode {
         delegate!(self, n => n.probe(requirements, active).await)
     }
 
-    async fn inventory(&self, sizes: Sizes) -> Result<Vec<TableInfo>, DbError> {
-        delegate!(self, n => n.inventory(sizes).await)
+    async fn inventory(&self, sizes: Sizes, counted: &Counted) -> Result<Vec<TableInfo>, DbError> {
+        delegate!(self, n => n.inventory(sizes, counted).await)
     }
 
     async fn schema(&self) -> Result<crate::domain::schema::Schema, DbError> {

@@ -288,7 +288,7 @@ pub fn add_big_table(demo: &Demo, rows: i64) {
 pub async fn checksums(demo: &Demo, node: &str) -> BTreeMap<String, (i64, String)> {
     let n = tpdb::db::open(&demo.config, node, None).unwrap();
     let mut out = BTreeMap::new();
-    for t in tpdb::db::Node::inventory(&n, tpdb::db::Sizes::Skip)
+    for t in tpdb::db::Node::inventory(&n, tpdb::db::Sizes::Skip, &tpdb::db::Counted::All)
         .await
         .unwrap()
     {

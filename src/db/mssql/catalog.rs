@@ -519,7 +519,10 @@ mod tests {
     #[test]
     fn every_query_reads_catalog_views_by_their_documented_columns() {
         for q in QUERIES {
+            // Sent as one batch, each query one statement and one result set, in order.
+            assert!(q.starts_with("SELECT "), "{q}");
             assert!(q.trim_end().ends_with(';'), "{q}");
+            assert_eq!(q.matches(';').count(), 1, "{q}");
             assert!(!q.contains("SELECT *"), "{q}");
         }
         assert!(

@@ -18,8 +18,8 @@ use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
 use self::queries::{Param, Statement};
 use super::{
-    AggregateQuery, Column, DbError, Load, Node, ProbeStep, RateWriteTarget, Replace, ServerInfo,
-    Sizes, StepOutcome, TableInfo,
+    AggregateQuery, Column, Counted, DbError, Load, Node, ProbeStep, RateWriteTarget, Replace,
+    ServerInfo, Sizes, StepOutcome, TableInfo,
 };
 use crate::config::{AuthConfig, Encryption, GpMapping, MssqlConfig};
 use crate::domain::checksum::Value as CValue;
@@ -270,6 +270,14 @@ impl MssqlNode {
         let mut guard = self.conn().await?;
         let c = guard.as_mut().expect("connected");
         let result = async { c.simple_query(sql).await?.into_results().await.map(|_| ()) }.await;
+        self.settle(&mut guard, result)
+    }
+
+    /// Every result set of a batch without parameters, in order.
+    async fn result_sets(&self, sql: &str) -> Result<Vec<Vec<Row>>, DbError> {
+        let mut guard = self.conn().await?;
+        let c = guard.as_mut().expect("connected");
+        let result = async { c.simple_query(sql).await?.into_results().await }.await;
         self.settle(&mut guard, result)
     }
 
@@ -568,14 +576,28 @@ impl Node for MssqlNode {
     async fn schema(&self) -> Result<crate::domain::schema::Schema, DbError> {
         let info = self.server_info().await?;
         let mut answers: [Vec<catalog::Rec>; 10] = Default::default();
-        for (i, sql) in catalog::QUERIES.iter().enumerate() {
-            let rows = self
-                .rows(queries::Statement {
-                    sql: (*sql).to_string(),
-                    params: Vec::new(),
-                })
-                .await?;
-            answers[i] = rows.into_iter().map(catalog::rec).collect();
+        // The ten catalog reads in one batch, a result set each: one round trip. Where a server
+        // answers otherwise (or refuses one), each is asked on its own, naming what failed.
+        match self.result_sets(&catalog::QUERIES.join("\n")).await {
+            Ok(sets) if sets.len() == answers.len() => {
+                for (answer, rows) in answers.iter_mut().zip(sets) {
+                    *answer = rows.into_iter().map(catalog::rec).collect();
+                }
+            }
+            other => {
+                if let Err(e) = &other {
+                    tracing::debug!(node = %self.name, error = %e, "the catalog batch failed: reading it query by query");
+                }
+                for (i, sql) in catalog::QUERIES.iter().enumerate() {
+                    let rows = self
+                        .rows(queries::Statement {
+                            sql: (*sql).to_string(),
+                            params: Vec::new(),
+                        })
+                        .await?;
+                    answers[i] = rows.into_iter().map(catalog::rec).collect();
+                }
+            }
         }
         let mut objects = catalog::assemble(&answers);
         crate::domain::schema::options::omit_default_collation(&mut objects, &info.collation);
@@ -849,7 +871,7 @@ impl Node for MssqlNode {
         steps
     }
 
-    async fn inventory(&self, sizes: Sizes) -> Result<Vec<TableInfo>, DbError> {
+    async fn inventory(&self, sizes: Sizes, counted: &Counted) -> Result<Vec<TableInfo>, DbError> {
         let rows = self.rows(queries::inventory()).await?;
         let mut tables: Vec<TableInfo> = Vec::new();
         let mut keys: Vec<Vec<(i32, String)>> = Vec::new();
@@ -893,6 +915,9 @@ impl Node for MssqlNode {
         for (t, mut k) in tables.iter_mut().zip(keys) {
             k.sort();
             t.primary_key = k.into_iter().map(|(_, c)| c).collect();
+            if !counted.counts(&t.name) {
+                continue;
+            }
             // Exact counts always; sizes only when asked, and unknown where the size view is
             // refused (no VIEW DATABASE STATE, or no such view on this server).
             let first = |rows: Vec<tiberius::Row>, col: &str| {

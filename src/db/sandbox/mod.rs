@@ -20,8 +20,8 @@ use rust_decimal::Decimal;
 
 use self::security::{Session, load_catalog, sqlite_error, store_catalog};
 use super::{
-    AggregateQuery, Column, DbError, Identity, Load, Node, ProbeStep, RateWriteTarget, Replace,
-    ServerInfo, Sizes, StepOutcome, TableInfo,
+    AggregateQuery, Column, Counted, DbError, Identity, Load, Node, ProbeStep, RateWriteTarget,
+    Replace, ServerInfo, Sizes, StepOutcome, TableInfo,
 };
 use crate::config::{GpMapping, WritePath};
 use crate::db::{parse_security_script, refusal};
@@ -861,11 +861,24 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
         .unwrap_or_else(|e| vec![ProbeStep::timed("connect", started, StepOutcome::Fail(e))])
     }
 
-    async fn inventory(&self, sizes: Sizes) -> Result<Vec<TableInfo>, DbError> {
+    async fn inventory(&self, sizes: Sizes, counted: &Counted) -> Result<Vec<TableInfo>, DbError> {
+        let counted = counted.clone();
         self.run(move |c, s| {
             let names = user_tables(c).map_err(sqlite_error)?;
             let mut out = Vec::new();
             for object in names {
+                if !counted.counts(&object) {
+                    let (columns, primary_key) = table_columns(c, &object).map_err(sqlite_error)?;
+                    out.push(TableInfo {
+                        name: object,
+                        columns,
+                        primary_key,
+                        rows: 0,
+                        bytes: None,
+                        unreadable: None,
+                    });
+                    continue;
+                }
                 let t = table_ident(&object);
                 // A table that cannot be read stays in the inventory, marked, with its error.
                 let readable = s.require(c, "SELECT", &object).and_then(|()| {

@@ -31,8 +31,10 @@ pub(super) async fn assess(
             ti.product, ti.version, ti.database, ti.user
         ),
     ];
+    // Only the tables the stage moves are counted and measured, on both sides.
+    let counted = crate::db::Counted::Including(m.include.clone());
     let all_source_tables = src
-        .inventory(Sizes::Measure)
+        .inventory(Sizes::Measure, &counted)
         .await
         .map_err(db_err(&m.source, "reading the inventory"))?;
     // Every name the source has, for the patterns that match none (read once, here).
@@ -40,7 +42,7 @@ pub(super) async fn assess(
         all_source_tables.iter().map(|t| t.name.clone()).collect();
     let source_tables = selected(m, all_source_tables);
     let target_tables = tgt
-        .inventory(Sizes::Skip)
+        .inventory(Sizes::Skip, &counted)
         .await
         .map_err(db_err(target, "reading the inventory"))?;
     let mut blocking = 0;

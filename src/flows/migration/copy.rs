@@ -268,15 +268,18 @@ pub(super) async fn copy(
     let mut findings = Vec::new();
     // The source's schema objects: tables are created from their whole definition, and the
     // rest is made after the rows (or, unread, the copy moves tables only and says so).
-    let source_schema = match objects::source_schema(m, &src, &m.source).await {
+    // The target's schema as it is now: what the early objects and the load order go by. Both
+    // sides are read at once (each node has a connection of its own).
+    let (source_read, target_read) =
+        tokio::join!(objects::source_schema(m, &src, &m.source), place.schema());
+    let source_schema = match source_read {
         Ok(s) => Some(s),
         Err(why) => {
             findings.push(why);
             None
         }
     };
-    // The target's schema as it is now: what the early objects and the load order go by.
-    let target_schema = match (place.schema().await, &source_schema) {
+    let target_schema = match (target_read, &source_schema) {
         // The objects need it; the order alone does without.
         (Err(e), Some(_)) => return Err(e),
         (read, _) => read.ok(),

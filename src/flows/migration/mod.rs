@@ -145,7 +145,10 @@ fn selected(m: &MigrationConfig, tables: Vec<TableInfo>) -> Vec<TableInfo> {
 pub async fn unmatched_patterns(config: &Config) -> Result<Vec<String>, Error> {
     let m = migration(config)?;
     let src = open(config, &m.source)?;
-    let (tables, schema) = tokio::join!(src.inventory(Sizes::Skip), src.schema());
+    let (tables, schema) = tokio::join!(
+        src.inventory(Sizes::Skip, &db::Counted::Nothing),
+        src.schema()
+    );
     let mut names: Vec<crate::domain::tsql::ObjectName> = tables
         .map_err(db_err(&m.source, "reading the inventory"))?
         .into_iter()
@@ -504,7 +507,12 @@ pub(super) async fn collation_of(node: &AnyNode, name: &str) -> Result<Collation
 
 async fn sides(config: &Config, m: &MigrationConfig, target: &str) -> Result<Sides, Error> {
     let (src, tgt) = (open(config, &m.source)?, open(config, target)?);
-    let (s, t) = tokio::join!(src.inventory(Sizes::Skip), tgt.inventory(Sizes::Skip));
+    // Only the tables the stage moves are counted, on both sides.
+    let counted = db::Counted::Including(m.include.clone());
+    let (s, t) = tokio::join!(
+        src.inventory(Sizes::Skip, &counted),
+        tgt.inventory(Sizes::Skip, &counted)
+    );
     let source_tables = selected(m, s.map_err(db_err(&m.source, "reading the inventory"))?);
     let target_tables = t.map_err(db_err(target, "reading the inventory"))?;
     let collation = collation_of(&tgt, target).await?;

@@ -6,7 +6,7 @@
 use super::{SCAN, StepResult, db_err, keyless, open, retrying};
 use crate::audit::{Audit, AuditRecord};
 use crate::config::Config;
-use crate::db::{AnyNode, Load, Node, Replace, Sizes, TableInfo, key_of};
+use crate::db::{AnyNode, Counted, Load, Node, Replace, Sizes, TableInfo, key_of};
 use crate::domain::checksum::Value;
 use crate::domain::plan::StepState;
 use crate::domain::tsql::Collation;
@@ -21,9 +21,11 @@ async fn exists(
     target: &str,
     collation: Collation,
 ) -> Result<bool, Error> {
-    let tables = retrying("inventory", || tgt.inventory(Sizes::Skip))
-        .await
-        .map_err(db_err(target, "reading the inventory"))?;
+    let tables = retrying("inventory", || {
+        tgt.inventory(Sizes::Skip, &Counted::Nothing)
+    })
+    .await
+    .map_err(db_err(target, "reading the inventory"))?;
     Ok(super::find_table(&tables, &p.table, collation).is_some())
 }
 
