@@ -1325,6 +1325,50 @@ async fn the_copy_sets_identity_as_on_the_source_validate_checks_it_and_rollback
     assert_eq!(identity("training").await, Some(1));
 }
 
+/// A server that cannot tell a table's identity value: the copy's rows stand and it says the
+/// identity could not be aligned; validate cannot prove the next insert safe and fails, naming
+/// the node and the server's answer.
+#[test]
+fn an_identity_the_target_cannot_read_is_said_by_the_copy_and_fails_validation() {
+    let demo = common::demo();
+    let refused = [(
+        "TPDB_SANDBOX_FAULT",
+        "identity-refused:training/dbo.SiteJobCodeRate",
+    )];
+    let out = tpdb(
+        &demo,
+        &["migrate", "run", "training", "--step", "assessment"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let out = common::tpdb_env(
+        &demo,
+        &["migrate", "run", "training", "--step", "copy", "--yes"],
+        &refused,
+    );
+    let o = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{o}{}", text(&out.stderr));
+    assert!(
+        o.contains("dbo.SiteJobCodeRate: its identity value could not be aligned with the source's (Msg 195, Level 15, State 10: 'IDENT_CURRENT' is not a recognized built-in function name."),
+        "{o}"
+    );
+    let out = common::tpdb_env(
+        &demo,
+        &["migrate", "run", "training", "--step", "validate"],
+        &refused,
+    );
+    let o = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{o}{}", text(&out.stderr));
+    assert!(
+        o.contains(
+            "dbo.SiteJobCodeRate: its current identity value cannot be read on training (Msg 195"
+        ),
+        "{o}"
+    );
+    // Where it can be read, the same stage validates.
+    let out = tpdb(&demo, &["migrate", "run", "training", "--step", "validate"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}
+
 /// A constraint the server does not trust (added without checking the rows) fails validation,
 /// with the statement that has the server check it.
 #[test]

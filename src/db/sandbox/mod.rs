@@ -347,6 +347,22 @@ fn identity_lag_injected(node: &str, table: &ObjectName) -> bool {
         .unwrap_or(false)
 }
 
+/// Fault injection for tests of a server that cannot tell a table's identity value:
+/// `TPDB_SANDBOX_FAULT=identity-refused:training/dbo.JobCode` makes that node refuse to read it,
+/// as a server without `IDENT_CURRENT` would.
+fn identity_refusal_injected(node: &str, table: &ObjectName) -> Option<DbError> {
+    let spec = std::env::var("TPDB_SANDBOX_FAULT").ok()?;
+    let (n, t) = spec.strip_prefix("identity-refused:")?.split_once('/')?;
+    (n == node && t == table.to_string()).then(|| {
+        DbError::server(
+            195,
+            10,
+            15,
+            "'IDENT_CURRENT' is not a recognized built-in function name. (injected by TPDB_SANDBOX_FAULT)",
+        )
+    })
+}
+
 /// Fault injection for tests of constraint trust:
 /// `TPDB_SANDBOX_FAULT=untrusted:training/dbo.SiteJobCodeRate/CK_x` makes that node report the
 /// table's constraint `CK_x` as not trusted, as a server that added it without checking would.
@@ -1357,6 +1373,9 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
         let (table, node) = (table.clone(), self.name.clone());
         self.run(move |c, s| {
             s.require(c, "SELECT", &table)?;
+            if let Some(refusal) = identity_refusal_injected(&node, &table) {
+                return Err(refusal);
+            }
             let def = objects::stored(c, &table).and_then(|o| o.table().cloned());
             let Some(col) = def
                 .as_ref()

@@ -107,10 +107,24 @@ pub(super) async fn validate(
             findings.push(problem);
         }
         // A constraint the server does not trust was never checked against the rows.
-        let untrusted = tgt
-            .untrusted_constraints(&t.name)
-            .await
-            .map_err(|e| Error::db(target, format!("reading the constraints of {name}"), e))?;
+        let untrusted = match tgt.untrusted_constraints(&t.name).await {
+            Ok(u) => u,
+            Err(e) if e.is_connection() => {
+                return Err(Error::db(
+                    target,
+                    format!("reading the constraints of {name}"),
+                    e,
+                ));
+            }
+            // A server that cannot say answers None; one that errs has not proven trust.
+            Err(e) => {
+                bad += 1;
+                findings.push(format!(
+                    "{name}: whether {target} trusts its constraints cannot be read ({e}), so they are not proven checked"
+                ));
+                None
+            }
+        };
         for c in untrusted.unwrap_or_default() {
             bad += 1;
             findings.push(format!(
@@ -417,8 +431,24 @@ async fn identity_behind(
 ) -> Result<Option<String>, Error> {
     use crate::db::Node;
     let (s, t) = tokio::join!(src.identity_value(table), tgt.identity_value(table));
-    let s = s.map_err(|e| Error::db(source, format!("reading the identity of {table}"), e))?;
-    let t = t.map_err(|e| Error::db(target, format!("reading the identity of {table}"), e))?;
+    // A value that cannot be read proves nothing: the table fails, saying which side and why.
+    let unread = |node: &str, e: crate::db::DbError| {
+        if e.is_connection() {
+            return Err(Error::db(
+                node,
+                format!("reading the identity of {table}"),
+                e,
+            ));
+        }
+        Ok(Some(format!(
+            "{table}: its current identity value cannot be read on {node} ({e}), so the next insert on {target} is not proven safe"
+        )))
+    };
+    let (s, t) = match (s, t) {
+        (Ok(s), Ok(t)) => (s, t),
+        (Err(e), _) => return unread(source, e),
+        (_, Err(e)) => return unread(target, e),
+    };
     Ok(match (s, t) {
         (Some(s), Some(t)) if t < s => Some(format!(
             "{table}: identity on {target} is {t}, on {source} {s}: the next insert on {target} would collide with a copied row; fix: {}",
