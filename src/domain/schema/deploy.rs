@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::canon::canonical_sql;
 use super::ddl;
 use super::{Body, Kind, SchemaObject, TableDef};
-use crate::domain::tsql::{ObjectName, nstring, quote_ident};
+use crate::domain::tsql::{Collation, ObjectName, nstring, quote_ident};
 
 /// One change to a node's schema. Made one at a time and never held in bulk, so its
 /// variants' sizes do not matter.
@@ -100,6 +100,16 @@ pub fn parts(table: &ObjectName, t: &TableDef) -> Vec<Part> {
     out
 }
 
+/// A statement as two parts are compared: canonical, names without case where `names` says.
+fn compared(text: &str, names: Collation) -> String {
+    let c = canonical_sql(text);
+    if names.case_sensitive {
+        c
+    } else {
+        super::canon::fold_names(&c)
+    }
+}
+
 /// `current` with the parts of `source` it lacks: all but foreign keys, or (`foreign_keys`)
 /// the foreign keys too. The parts `current` has of its own stay.
 pub fn with_parts(
@@ -107,9 +117,13 @@ pub fn with_parts(
     current: &TableDef,
     source: &TableDef,
     foreign_keys: bool,
+    names: Collation,
 ) -> TableDef {
-    let have: Vec<String> = parts(table, current).iter().map(Part::identity).collect();
-    let lacks = |create: String| !have.contains(&canonical_sql(&create));
+    let have: Vec<String> = parts(table, current)
+        .iter()
+        .map(|p| compared(&p.create, names))
+        .collect();
+    let lacks = |create: String| !have.contains(&compared(&create, names));
     let mut out = current.clone();
     let finish = ddl::finish_parts(table, source);
     let mut finish = finish.into_iter();
@@ -145,14 +159,19 @@ pub fn with_parts(
 /// Why `target`'s definition of a table cannot take `source`'s rows and parts as they are:
 /// other columns or key, or a part of the same name defined otherwise. Empty when a stage may
 /// load it and add the parts it lacks (parts only the target has are kept, and are no reason).
-pub fn table_conflicts(table: &ObjectName, source: &TableDef, target: &TableDef) -> Vec<String> {
+pub fn table_conflicts(
+    table: &ObjectName,
+    source: &TableDef,
+    target: &TableDef,
+    names: Collation,
+) -> Vec<String> {
     let mut out = Vec::new();
     let columns = |t: &TableDef| -> Vec<(String, String)> {
         t.columns
             .iter()
             .map(|c| {
                 let text = ddl::column(c);
-                (canonical_sql(&text), text)
+                (compared(&text, names), text)
             })
             .collect()
     };
@@ -178,7 +197,9 @@ pub fn table_conflicts(table: &ObjectName, source: &TableDef, target: &TableDef)
             .as_ref()
             .map(|k| canonical_sql(&ddl::primary_key(k)))
     };
-    if key(source) != key(target) {
+    let same_key =
+        key(source).map(|k| compared(&k, names)) == key(target).map(|k| compared(&k, names));
+    if !same_key {
         out.push(format!(
             "{table}: its primary key differs ({} on the source, {} on the target)",
             key(source).unwrap_or_else(|| "none".into()),
@@ -187,10 +208,12 @@ pub fn table_conflicts(table: &ObjectName, source: &TableDef, target: &TableDef)
     }
     let theirs = parts(table, target);
     for p in parts(table, source) {
-        if let Some(q) = theirs
-            .iter()
-            .find(|q| q.name == p.name && q.identity() != p.identity() && !p.name.is_empty())
-        {
+        let named = |q: &Part| {
+            !p.name.is_empty()
+                && compared(&q.name, names) == compared(&p.name, names)
+                && compared(&q.create, names) != compared(&p.create, names)
+        };
+        if let Some(q) = theirs.iter().find(|q| named(q)) {
             out.push(format!(
                 "{table}: {} is `{}` on the source and `{}` on the target",
                 quote_ident(&p.name),
@@ -277,6 +300,11 @@ pub fn replaceable(kind: Kind) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Names compared exactly, as under a case-sensitive collation.
+    const CS: Collation = Collation {
+        case_sensitive: true,
+    };
     use crate::domain::schema::{Check, ColumnDef, ForeignKey, Index, KeyColumn, KeyConstraint};
 
     fn name() -> ObjectName {
@@ -337,13 +365,13 @@ mod tests {
     #[test]
     fn a_created_table_gains_its_parts_in_two_passes_and_the_undo_drops_them_foreign_keys_first() {
         let (n, src) = (name(), full());
-        let first = with_parts(&n, &bare(), &src, false);
+        let first = with_parts(&n, &bare(), &src, false, CS);
         assert_eq!(first.foreign_keys.len(), 0);
         assert_eq!((first.checks.len(), first.indexes.len()), (1, 1));
-        let second = with_parts(&n, &first, &src, true);
+        let second = with_parts(&n, &first, &src, true, CS);
         assert_eq!(second, src);
         // A second run adds nothing.
-        assert_eq!(with_parts(&n, &second, &src, true), src);
+        assert_eq!(with_parts(&n, &second, &src, true, CS), src);
         let add = Change::Reshape {
             table: n.clone(),
             from: first.clone(),
@@ -379,7 +407,7 @@ mod tests {
         });
         let mut tgt = src.clone();
         tgt.checks[0].name = "CK__SiteJobCo__hourl__9F8E".into();
-        assert_eq!(with_parts(&n, &tgt, &src, true), tgt, "added twice");
+        assert_eq!(with_parts(&n, &tgt, &src, true, CS), tgt, "added twice");
         let undo = Change::Reshape {
             table: n,
             from: tgt,
@@ -405,18 +433,52 @@ mod tests {
             included: vec![],
             filter: None,
         });
-        assert!(table_conflicts(&n, &full(), &tgt).is_empty());
-        assert!(with_parts(&n, &tgt, &full(), true).indexes.len() == 2);
+        assert!(table_conflicts(&n, &full(), &tgt, CS).is_empty());
+        assert!(with_parts(&n, &tgt, &full(), true, CS).indexes.len() == 2);
         let mut other = full();
         other.checks[0].definition = "([hourly_rate]>=(0))".into();
-        let c = table_conflicts(&n, &full(), &other);
+        let c = table_conflicts(&n, &full(), &other, CS);
         assert_eq!(c.len(), 1, "{c:?}");
         assert!(c[0].contains("[CK_SiteJobCodeRate_rate]"), "{c:?}");
         let mut wider = full();
         wider.columns[2].sql_type = "decimal(12,4)".into();
-        let c = table_conflicts(&n, &full(), &wider);
+        let c = table_conflicts(&n, &full(), &wider, CS);
         assert!(c[0].contains("its columns differ"), "{c:?}");
         assert!(c[0].contains("decimal(12,4)"), "{c:?}");
+    }
+
+    #[test]
+    fn under_a_case_insensitive_collation_parts_and_columns_named_in_another_case_are_the_same() {
+        let n = name();
+        // The target as a server that answers names in lower case lists it.
+        let mut lower = full();
+        for c in &mut lower.columns {
+            c.name = c.name.to_lowercase();
+        }
+        lower.checks[0].name = lower.checks[0].name.to_lowercase();
+        lower.checks[0].definition = lower.checks[0].definition.to_lowercase();
+        lower.indexes[0].name = lower.indexes[0].name.to_lowercase();
+        lower.foreign_keys[0].name = lower.foreign_keys[0].name.to_lowercase();
+        if let Some(pk) = &mut lower.primary_key {
+            pk.name = pk.name.to_lowercase();
+        }
+        let ci = Collation {
+            case_sensitive: false,
+        };
+        assert!(table_conflicts(&n, &full(), &lower, ci).is_empty());
+        assert_eq!(
+            with_parts(&n, &lower, &full(), true, ci),
+            lower,
+            "nothing to add"
+        );
+        // Exactly compared, the same check under another name is one more to add.
+        let exact = with_parts(&n, &lower, &full(), true, CS);
+        assert_eq!(exact.checks.len(), 2);
+        // A name in another case defined otherwise is still a conflict, named.
+        lower.checks[0].definition = "([hourly_rate]>=(0))".into();
+        let c = table_conflicts(&n, &full(), &lower, ci);
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert!(c[0].contains("[CK_SiteJobCodeRate_rate]"), "{c:?}");
     }
 
     #[test]

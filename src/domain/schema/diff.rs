@@ -10,7 +10,7 @@ use super::ddl;
 use super::options::CompareOptions;
 use super::order::{Cycle, Outside, creation_order};
 use super::{Kind, Schema, SchemaObject};
-use crate::domain::tsql::ObjectName;
+use crate::domain::tsql::{Collation, ObjectName};
 
 /// How one object stands between the two nodes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -107,15 +107,7 @@ pub fn compare(
     (from, to): (&str, &str),
     options: &CompareOptions,
 ) -> SchemaDiff {
-    let case_sensitive = source.case_sensitive || target.case_sensitive;
-    let same = |a: &str, b: &str| {
-        if case_sensitive {
-            super::canon::hash(a) == super::canon::hash(b)
-        } else {
-            super::canon::hash(&super::canon::fold_names(a))
-                == super::canon::hash(&super::canon::fold_names(b))
-        }
-    };
+    let names = source.names_with(target);
     let mut entries = Vec::new();
     let (in_source, in_target) = (source.lookup(), target.lookup());
     for s in &source.objects {
@@ -144,9 +136,9 @@ pub fn compare(
                 (None, None) => {
                     let (s, t) = (&options.apply(s), &options.apply(t));
                     let (a, b) = (s.canonical(), t.canonical());
-                    if same(&a, &b) {
+                    if same_text(&a, &b, names) {
                         State::Same
-                    } else if let Some(parts) = target_has_more(&s.name, s, t) {
+                    } else if let Some(parts) = target_has_more(&s.name, s, t, names) {
                         State::TargetHasMore { parts }
                     } else {
                         State::Differs {
@@ -179,16 +171,46 @@ pub fn compare(
     entries.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
     SchemaDiff {
         entries,
-        compared: options.describe(case_sensitive),
+        compared: options.describe(names.case_sensitive),
     }
+}
+
+/// Whether two canonical definitions are one, names compared as `names` says.
+fn same_text(a: &str, b: &str, names: Collation) -> bool {
+    if names.case_sensitive {
+        super::canon::hash(a) == super::canon::hash(b)
+    } else {
+        super::canon::hash(&super::canon::fold_names(a))
+            == super::canon::hash(&super::canon::fold_names(b))
+    }
+}
+
+/// Whether `s` and `t` have one definition as a comparison with `options` sees it, names
+/// compared as `names` says: what `compare` calls the same, for any other check to ask.
+pub fn same_object(
+    s: &SchemaObject,
+    t: &SchemaObject,
+    names: Collation,
+    options: &CompareOptions,
+) -> bool {
+    same_text(
+        &options.apply(s).canonical(),
+        &options.apply(t).canonical(),
+        names,
+    )
 }
 
 /// For two tables: the constraints and indexes only the target has, when the target is the
 /// source's table plus those (same columns, key and every part of the source's).
-fn target_has_more(name: &ObjectName, s: &SchemaObject, t: &SchemaObject) -> Option<Vec<String>> {
+pub fn target_has_more(
+    name: &ObjectName,
+    s: &SchemaObject,
+    t: &SchemaObject,
+    names: Collation,
+) -> Option<Vec<String>> {
     use super::deploy::{parts, table_conflicts, with_parts};
     let (a, b) = (s.table()?, t.table()?);
-    if !table_conflicts(name, a, b).is_empty() || with_parts(name, b, a, true) != *b {
+    if !table_conflicts(name, a, b, names).is_empty() || with_parts(name, b, a, true, names) != *b {
         return None;
     }
     let theirs: Vec<String> = parts(name, a).iter().map(|p| p.identity()).collect();
@@ -267,7 +289,8 @@ pub fn deploy_script(
                     in_target(&e.name).and_then(SchemaObject::table),
                 ) {
                     (Some(s), Some(t)) => {
-                        let (statements, note) = reshape_table(&e.name, s, t);
+                        let (statements, note) =
+                            reshape_table(&e.name, s, t, source.names_with(target));
                         reshapes.extend(statements);
                         script.notes.extend(note);
                     }
@@ -357,9 +380,10 @@ fn reshape_table(
     name: &ObjectName,
     source: &super::TableDef,
     target: &super::TableDef,
+    names: Collation,
 ) -> (Vec<String>, Option<String>) {
     use super::deploy::{Change, parts, table_conflicts, with_parts};
-    let conflicts = table_conflicts(name, source, target);
+    let conflicts = table_conflicts(name, source, target, names);
     let shape =
         |c: &String| c.contains(": its columns differ") || c.contains(": its primary key differs");
     if conflicts.iter().any(shape) {
@@ -396,7 +420,7 @@ fn reshape_table(
     kept.checks.retain(|c| !redefined.contains(&c.name));
     kept.indexes.retain(|i| !redefined.contains(&i.name));
     kept.foreign_keys.retain(|f| !redefined.contains(&f.name));
-    let wanted = with_parts(name, &kept, source, true);
+    let wanted = with_parts(name, &kept, source, true, names);
     statements.extend(
         Change::Reshape {
             table: name.clone(),

@@ -353,6 +353,14 @@ impl Schema {
         }
     }
 
+    /// How names compare between this schema and `other`: without case only where both
+    /// databases' collations say so.
+    pub fn names_with(&self, other: &Schema) -> Collation {
+        Collation {
+            case_sensitive: self.case_sensitive || other.case_sensitive,
+        }
+    }
+
     /// The object named `name` under this schema's collation.
     pub fn get(&self, name: &ObjectName) -> Option<&SchemaObject> {
         let c = self.collation();

@@ -297,7 +297,7 @@ async fn object_findings(
                 ) else {
                     continue;
                 };
-                let conflicts = table_conflicts(&e.name, s, t);
+                let conflicts = table_conflicts(&e.name, s, t, a.names_with(&b));
                 if !conflicts.is_empty() {
                     blocking += conflicts.len();
                     out.extend(conflicts.into_iter().map(|c| format!(
@@ -305,7 +305,7 @@ async fn object_findings(
                     )));
                     continue;
                 }
-                let wanted = with_parts(&e.name, t, s, true);
+                let wanted = with_parts(&e.name, t, s, true, a.names_with(&b));
                 let adds = parts(&e.name, &wanted).len() - parts(&e.name, t).len();
                 let own = (parts(&e.name, t).len() + adds).saturating_sub(parts(&e.name, s).len());
                 let mut said = Vec::new();

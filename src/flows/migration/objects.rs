@@ -161,7 +161,8 @@ pub(super) async fn finish(
             ) else {
                 continue;
             };
-            let conflicts = table_conflicts(&t.name, s, current);
+            let names = source.names_with(&target);
+            let conflicts = table_conflicts(&t.name, s, current, names);
             if !conflicts.is_empty() {
                 if !foreign_keys {
                     problems.extend(conflicts);
@@ -184,7 +185,7 @@ pub(super) async fn finish(
                 });
             }
             let s = &s;
-            let to = with_parts(&t.name, current, s, foreign_keys);
+            let to = with_parts(&t.name, current, s, foreign_keys, names);
             let change = Change::Reshape {
                 table: t.name.clone(),
                 from: current.clone(),
@@ -336,8 +337,10 @@ pub fn verify(
     source: &Schema,
     target: &Schema,
     copied: &[ObjectName],
+    options: &crate::domain::schema::options::CompareOptions,
 ) -> (Vec<String>, Vec<String>) {
     let (mut problems, mut notes) = (Vec::new(), Vec::new());
+    let names = source.names_with(target);
     let find = target.lookup();
     let mut same = 0;
     for o in &source.objects {
@@ -361,11 +364,13 @@ pub fn verify(
                 o.kind.label(),
                 o.name
             ));
-        } else if o.hash() == t.hash() {
+        } else if crate::domain::schema::diff::same_object(o, t, names, options) {
             same += 1;
-        } else if let (Some(s), Some(d)) = (o.table(), t.table())
-            && table_conflicts(&o.name, s, d).is_empty()
-            && with_parts(&o.name, d, s, true) == *d
+        } else if let (Some(s), Some(d)) = (
+            options.apply(o).table().cloned(),
+            options.apply(t).table().cloned(),
+        ) && table_conflicts(&o.name, &s, &d, names).is_empty()
+            && with_parts(&o.name, &d, &s, true, names) == d
         {
             same += 1;
             notes.push(format!(

@@ -167,7 +167,7 @@ pub(super) async fn validate(
     match (s, t) {
         (Ok(s), Ok(t)) => {
             let (s, t) = (super::selected_objects(m, s), super::selected_objects(m, t));
-            let (problems, notes) = super::objects::verify(&s, &t, &copied);
+            let (problems, notes) = super::objects::verify(&s, &t, &copied, &config.schema);
             object_problems = problems.len();
             findings.extend(problems);
             findings.extend(notes);
