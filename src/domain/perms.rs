@@ -344,6 +344,19 @@ impl Catalog {
         self.principals.iter().find(|p| p.name == name)
     }
 
+    /// How the database spells the principal a statement names `name`: names resolve as under
+    /// SQL Server's default (case-insensitive) collation, fixed roles and `public` included.
+    /// None when there is no such principal.
+    pub fn spelling(&self, name: &str) -> Option<String> {
+        if let Some(fixed) = FIXED_ROLES.iter().find(|r| r.eq_ignore_ascii_case(name)) {
+            return Some(fixed.to_string());
+        }
+        self.principals
+            .iter()
+            .find(|p| p.name.to_lowercase() == name.to_lowercase())
+            .map(|p| p.name.clone())
+    }
+
     /// Every role `user` is in, transitively, each with the chain that reaches it
     /// (`[role]` for a direct member, `[outer, .., direct]` for nested roles). `public` included.
     pub fn roles_of(&self, user: &str) -> Vec<(String, Vec<String>)> {

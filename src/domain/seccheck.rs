@@ -53,6 +53,8 @@ pub fn judge(
             class,
             message,
         };
+        // Principals as the database spells them, as its collation finds them.
+        let st = &cat.spelled(st);
         if let Some(user) = runner {
             let (perm, on) = permission_for(st);
             if !catalog.evaluate(user, perm, &on).allowed() {

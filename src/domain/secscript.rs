@@ -305,15 +305,39 @@ impl Catalog {
     }
 
     fn has_principal(&self, name: &str) -> bool {
-        self.principals.iter().any(|p| p.name == name) || is_fixed_role(name) || name == "public"
+        self.spelling(name).is_some()
     }
 
     fn is_role(&self, name: &str) -> bool {
         is_fixed_role(name)
-            || self
-                .principals
-                .iter()
-                .any(|p| p.name == name && p.kind == PrincipalKind::Role)
+            || self.spelling(name).is_some_and(|n| {
+                self.principals
+                    .iter()
+                    .any(|p| p.name == n && p.kind == PrincipalKind::Role)
+            })
+    }
+
+    /// `s` with every principal it names spelled as this catalog spells it (a name that is
+    /// not here stays as written, for the refusal to quote); the name a CREATE gives stays the
+    /// creator's.
+    pub fn spelled(&self, s: &Statement) -> Statement {
+        let spell = |n: &mut String| {
+            if let Some(stored) = self.spelling(n) {
+                *n = stored;
+            }
+        };
+        let mut s = s.clone();
+        match &mut s {
+            Statement::CreateUser { .. } | Statement::CreateRole { .. } => {}
+            Statement::AddMember { role, member } | Statement::DropMember { role, member } => {
+                spell(role);
+                spell(member);
+            }
+            Statement::Grant { principal, .. }
+            | Statement::Deny { principal, .. }
+            | Statement::Revoke { principal, .. } => spell(principal),
+        }
+        s
     }
 
     /// Apply one statement as SQL Server would, or refuse it (leaving the catalog untouched).

@@ -69,7 +69,7 @@ pub fn create_catalog(conn: &Connection) -> rusqlite::Result<()> {
 
 fn principal_id(conn: &Connection, name: &str) -> rusqlite::Result<Option<i64>> {
     conn.query_row(
-        r#"SELECT principal_id FROM "sys.database_principals" WHERE name = ?1"#,
+        r#"SELECT principal_id FROM "sys.database_principals" WHERE name = ?1 COLLATE NOCASE"#,
         [name],
         |r| r.get(0),
     )
@@ -340,7 +340,10 @@ impl Session {
         database: &str,
     ) -> Result<Session, DbError> {
         let catalog = load_catalog(conn).map_err(sqlite_error)?;
-        let user = identity.user.clone();
+        // The login's user as the database spells it (names resolve without case).
+        let user = catalog
+            .spelling(&identity.user)
+            .unwrap_or_else(|| identity.user.clone());
         let exists = catalog
             .principal(&user)
             .is_some_and(|p| p.kind != PrincipalKind::Role);
