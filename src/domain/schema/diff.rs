@@ -247,11 +247,58 @@ impl Script {
             out.push_str(&format!("-- {n}\n"));
         }
         for s in &self.statements {
-            out.push_str(s.trim_end());
+            out.push_str(whole_through_go(s.trim_end()).as_str());
             out.push_str("\nGO\n");
         }
         out
     }
+}
+
+/// Whether sqlcmd or SSMS would end a batch at this line: `GO`, maybe a count, alone on it,
+/// wherever it stands (inside a literal or a comment too).
+pub fn is_batch_separator(line: &str) -> bool {
+    let mut words = line.split_whitespace();
+    matches!(words.next(), Some(w) if w.eq_ignore_ascii_case("GO"))
+        && words
+            .next()
+            .is_none_or(|n| n.chars().all(|c| c.is_ascii_digit()))
+        && words.next().is_none()
+}
+
+/// A batch whose text holds a separator line, made so sqlcmd and SSMS run it whole: the text
+/// as a Unicode literal (quotes doubled) run by `sp_executesql`, each line break before a
+/// separator line written as `NCHAR`s so no line of the script is one. Other batches as they
+/// are.
+pub fn whole_through_go(batch: &str) -> String {
+    if !batch.lines().any(is_batch_separator) {
+        return batch.to_string();
+    }
+    let mut literal = String::from("CAST(N'' AS nvarchar(max)) + N'");
+    let mut rest = batch;
+    while let Some(at) = rest.find('\n') {
+        let (line, after) = rest.split_at(at);
+        let next = after[1..].split('\n').next().unwrap_or("");
+        let (text, cr) = match line.strip_suffix('\r') {
+            Some(t) => (t, true),
+            None => (line, false),
+        };
+        literal.push_str(&text.replace('\'', "''"));
+        if is_batch_separator(next) {
+            literal.push_str(if cr {
+                "' + NCHAR(13) + NCHAR(10) + N'"
+            } else {
+                "' + NCHAR(10) + N'"
+            });
+        } else {
+            literal.push_str(if cr { "\r\n" } else { "\n" });
+        }
+        rest = &after[1..];
+    }
+    literal.push_str(&rest.replace('\'', "''"));
+    literal.push('\'');
+    format!(
+        "-- This batch holds a line GO, which sqlcmd and SSMS take as the end of a batch: it runs through sp_executesql so it arrives whole.\nDECLARE @batch nvarchar(max) = {literal};\nEXEC sys.sp_executesql @batch;"
+    )
 }
 
 /// The script that brings the target to the source: schemas, then types, sequences and
@@ -435,6 +482,89 @@ fn reshape_table(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Batches as sqlcmd cuts a script: at every line that is a separator, whatever it is in.
+    fn sqlcmd_batches(script: &str) -> Vec<String> {
+        let mut out = vec![String::new()];
+        for line in script.split_inclusive('\n') {
+            if is_batch_separator(line) {
+                out.push(String::new());
+            } else {
+                out.last_mut().unwrap().push_str(line);
+            }
+        }
+        out.retain(|b| !b.trim().is_empty());
+        out
+    }
+
+    /// The value of the `@batch` a wrapped batch declares: its literals joined, NCHARs as their
+    /// characters.
+    fn declared(batch: &str) -> String {
+        let start = batch.find("= ").unwrap() + 2;
+        let end = batch.rfind(";\nEXEC sys.sp_executesql @batch;").unwrap();
+        let expr: Vec<char> = batch[start..end].chars().collect();
+        let (mut out, mut i) = (String::new(), 0);
+        while i < expr.len() {
+            if expr[i] == '\'' {
+                i += 1;
+                loop {
+                    if expr[i] == '\'' && expr.get(i + 1) == Some(&'\'') {
+                        out.push('\'');
+                        i += 2;
+                    } else if expr[i] == '\'' {
+                        i += 1;
+                        break;
+                    } else {
+                        out.push(expr[i]);
+                        i += 1;
+                    }
+                }
+            } else if expr[i..].starts_with(&['N', 'C', 'H', 'A', 'R', '(']) {
+                let close = i + expr[i..].iter().position(|c| *c == ')').unwrap();
+                let code: u32 = expr[i + 6..close]
+                    .iter()
+                    .collect::<String>()
+                    .parse()
+                    .unwrap();
+                out.push(char::from_u32(code).unwrap());
+                i = close + 1;
+            } else {
+                i += 1;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_batch_holding_a_go_line_runs_whole_through_a_go_splitting_tool() {
+        let module = "CREATE PROCEDURE dbo.usp_Note AS\nBEGIN\n  -- the next lines are a literal's\n  SELECT N'it''s\ngo 2\n  GO\r\nGO\nend' AS note;\nEND";
+        let script = Script {
+            statements: vec![
+                module.into(),
+                "CREATE VIEW dbo.v_One AS SELECT 1 AS one".into(),
+            ],
+            notes: vec![],
+        };
+        let text = script.text();
+        let batches = sqlcmd_batches(&text);
+        assert_eq!(batches.len(), 2, "{text}");
+        assert!(
+            batches[0].starts_with("-- This batch holds a line GO"),
+            "{text}"
+        );
+        assert_eq!(declared(batches[0].trim_end()), module);
+        assert_eq!(
+            batches[1].trim_end(),
+            "CREATE VIEW dbo.v_One AS SELECT 1 AS one"
+        );
+        // A batch without one is as it was.
+        assert_eq!(whole_through_go("SELECT N'GOAL'"), "SELECT N'GOAL'");
+        assert!(
+            is_batch_separator("  go 5 ")
+                && !is_batch_separator("GO;")
+                && !is_batch_separator("GOTO x")
+        );
+    }
     use crate::domain::schema::{Body, ColumnDef, TableDef};
     use crate::domain::tsql::Collation;
 
