@@ -110,11 +110,13 @@ pub enum Command {
         reason: String,
         consent: Consent,
     },
-    /// Compare two nodes' schema objects (the Migration pane's schema view).
+    /// Compare two nodes' schema objects (the Migration pane's schema view): with a stage,
+    /// only the objects it moves.
     SchemaDiff {
         id: TaskId,
         from: String,
         to: String,
+        stage: Option<String>,
     },
     /// Read the audit trail's tail.
     LoadAudit,
@@ -368,12 +370,15 @@ async fn run(
                                 .map(|statements| Event::FixApplied { id, node, statements })
                         });
                     }
-                    Command::SchemaDiff { id, from, to } => {
+                    Command::SchemaDiff { id, from, to, stage } => {
                         let token = start(&mut running, id, Kind::Other);
                         let cfg = config.clone();
                         spawn_task(id, writes, format!("schema diff {from} → {to}"), token, events.clone(), done_tx.clone(), async move {
-                            crate::flows::schema::diff_nodes(&cfg, &from, &to).await
-                                .map(|o| Event::SchemaDiff { id, outcome: Box::new(o) })
+                            match stage {
+                                Some(stage) => crate::flows::schema::diff_stage(&cfg, &stage).await,
+                                None => crate::flows::schema::diff_nodes(&cfg, &from, &to).await,
+                            }
+                            .map(|o| Event::SchemaDiff { id, outcome: Box::new(o) })
                         });
                     }
                     Command::MigrationStatus { id } => {

@@ -146,6 +146,7 @@ fn one_of_each(node: &str, step: Step, rates: &Rates, consent: &Consent) -> Vec<
             id: 13,
             from: "node1".into(),
             to: node.into(),
+            stage: None,
         },
         Command::LoadAudit,
         Command::Cancel { id: 99 },

@@ -87,6 +87,38 @@ async fn a_node_against_itself_has_no_finding_and_a_table_copied_from_columns_al
     assert!(diff.contains("-CONSTRAINT PK_Site PRIMARY KEY"), "{diff}");
 }
 
+#[tokio::test]
+async fn a_stages_schema_view_shows_only_the_objects_the_stage_moves() {
+    let mut demo = common::demo();
+    demo.edit_config(|t| {
+        t.replacen(
+            "exclude = []",
+            "exclude = [\"dbo.v_*\", \"dbo.SiteJobCodeRate\"]",
+            1,
+        )
+    });
+    let names = |o: &tpdb::flows::schema::SchemaOutcome| -> Vec<String> {
+        o.diff.entries.iter().map(|e| e.name.to_string()).collect()
+    };
+    let all = diff_nodes(&demo.config, "node1", "uat").await.unwrap();
+    assert!(names(&all).contains(&"dbo.v_CurrentSiteJobCodeRate".to_string()));
+    let stage = tpdb::flows::schema::diff_stage(&demo.config, "uat")
+        .await
+        .unwrap();
+    let shown = names(&stage);
+    assert!(
+        !shown
+            .iter()
+            .any(|n| n == "dbo.v_CurrentSiteJobCodeRate" || n == "dbo.SiteJobCodeRate"),
+        "{shown:?}"
+    );
+    assert!(shown.contains(&"dbo.JobCode".to_string()), "{shown:?}");
+    assert!(
+        shown.contains(&"dbo.usp_UpsertSiteJobCodeRate".to_string()),
+        "{shown:?}"
+    );
+}
+
 #[test]
 fn schema_diff_says_which_comparison_options_were_in_force() {
     let mut demo = common::demo();

@@ -1279,14 +1279,22 @@ async fn the_schema_view_shows_a_stages_objects_with_their_diffs_whole_at_80x24_
     app.on_key(code(KeyCode::Down), now);
     app.on_key(key('i'), now);
     let id = match &app.take_commands()[..] {
-        [Command::SchemaDiff { id, from, to }] => {
+        [
+            Command::SchemaDiff {
+                id,
+                from,
+                to,
+                stage,
+            },
+        ] => {
             assert_eq!((from.as_str(), to.as_str()), ("node1", "uat"));
+            assert_eq!(stage.as_deref(), Some("uat"), "the stage's objects only");
             *id
         }
         other => panic!("{other:?}"),
     };
     assert!(screen(&render(&app, 80, 24)).contains("reading the schema objects of node1 and uat"));
-    let outcome = tpdb::flows::schema::diff_nodes(&demo.config, "node1", "uat")
+    let outcome = tpdb::flows::schema::diff_stage(&demo.config, "uat")
         .await
         .unwrap();
     app.on_event(Event::SchemaDiff {

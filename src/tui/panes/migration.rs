@@ -452,8 +452,13 @@ impl Component for MigrationState {
             Action::MigSchema => match (self.source.clone(), self.selected_stage()) {
                 (Some(from), Some(s)) => {
                     let to = s.target.clone();
-                    let (f, t) = (from.clone(), to.clone());
-                    let id = ctx.send(|id| Command::SchemaDiff { id, from: f, to: t });
+                    let (f, t, stage) = (from.clone(), to.clone(), Some(s.name.clone()));
+                    let id = ctx.send(|id| Command::SchemaDiff {
+                        id,
+                        from: f,
+                        to: t,
+                        stage,
+                    });
                     self.schema = Some(super::schema_view::SchemaView::loading(id, &from, &to));
                 }
                 _ => self.error = Some("no stage is selected: the schema view compares a stage's target with the source".into()),
