@@ -213,6 +213,16 @@ impl Journal {
                 )
                 .map_err(err)?;
             st.written = tables > 0;
+            let unfinished: i64 = self
+                .conn()
+                .query_row(
+                    "SELECT COUNT(*) FROM prestage AS p WHERE p.stage = ?1 AND NOT EXISTS \
+                     (SELECT 1 FROM checkpoints AS c WHERE c.stage = p.stage AND c.table_name = p.table_name AND c.done = 1)",
+                    [name],
+                    |r| r.get(0),
+                )
+                .map_err(err)?;
+            st.rows_copied = tables > 0 && unfinished == 0;
             // A rollback that began (its step did not pass) may have undone tables it had not
             // yet journaled as restored: until it finishes, nothing else writes the stage.
             let began = matches!(

@@ -166,6 +166,10 @@ pub struct StageState {
     /// A rollback that began and has not finished: how far it got. Read from the journal.
     #[serde(default)]
     pub rollback_unfinished: Option<String>,
+    /// Every table the copy began has all its rows in (whatever became of its schema objects
+    /// after them): the rows can be validated. Read from the journal.
+    #[serde(default)]
+    pub rows_copied: bool,
 }
 
 impl StageState {
@@ -182,6 +186,7 @@ impl StageState {
             written: false,
             lease: None,
             rollback_unfinished: None,
+            rows_copied: false,
         }
     }
 
@@ -275,6 +280,9 @@ pub fn may_run(stages: &[StageState], index: usize, step: Step) -> Result<(), St
         )),
         Step::Validate => match &stage.copy {
             StepState::Passed | StepState::Skipped(_) => Ok(()),
+            // The rows are in though something after them failed: they are proven all the same,
+            // and validate reports the objects too.
+            StepState::Failed(_) if stage.rows_copied => Ok(()),
             StepState::RolledBack => Err(format!(
                 "stage '{name}' was rolled back: there is no copy to validate; run copy again first"
             )),
@@ -323,6 +331,20 @@ mod tests {
         s[1].assessment = StepState::Passed;
         s[1].override_reason = Some("training refresh is done by hand this week".into());
         assert!(may_run(&s, 1, Step::Copy).is_ok());
+    }
+
+    #[test]
+    fn validate_follows_a_copy_whose_rows_are_in_even_when_something_after_them_failed() {
+        let mut s = stages();
+        s[0].copy = StepState::Failed("the rows are copied, but 1 schema object is not".into());
+        let e = may_run(&s, 0, Step::Validate).unwrap_err();
+        assert!(e.contains("has not copied yet"), "{e}");
+        s[0].rows_copied = true;
+        assert!(may_run(&s, 0, Step::Validate).is_ok());
+        // Rows still missing: nothing to prove yet.
+        s[0].rows_copied = false;
+        s[0].copy = StepState::Interrupted("at 10 rows: cancelled".into());
+        assert!(may_run(&s, 0, Step::Validate).is_err());
     }
 
     #[test]

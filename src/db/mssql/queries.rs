@@ -431,12 +431,15 @@ pub fn active_probe(operation: &str) -> String {
 pub fn inventory() -> Statement {
     Statement::new(
         "SELECT s.name AS schema_name, t.name AS table_name, c.name AS column_name, \
-         TYPE_NAME(c.user_type_id) AS type_name, CAST(c.max_length AS int) AS max_length, \
+         CASE WHEN ty.is_user_defined = 1 AND ty.is_assembly_type = 0 AND ty.is_table_type = 0 \
+         THEN TYPE_NAME(c.system_type_id) ELSE ty.name END AS type_name, \
+         CAST(c.max_length AS int) AS max_length, \
          CAST(c.precision AS int) AS precision, CAST(c.scale AS int) AS scale, \
          CAST(c.is_nullable AS int) AS is_nullable, CAST(ic.key_ordinal AS int) AS key_ordinal \
          FROM sys.tables AS t \
          JOIN sys.schemas AS s ON s.schema_id = t.schema_id \
          JOIN sys.columns AS c ON c.object_id = t.object_id \
+         JOIN sys.types AS ty ON ty.user_type_id = c.user_type_id \
          LEFT JOIN sys.indexes AS i ON i.object_id = t.object_id AND i.is_primary_key = 1 \
          LEFT JOIN sys.index_columns AS ic ON ic.object_id = t.object_id AND ic.index_id = i.index_id \
          AND ic.column_id = c.column_id \
@@ -1101,11 +1104,14 @@ CONSTRAINT [PK_UnitAccount] PRIMARY KEY CLUSTERED ([unit_id] ASC)\n);"
         assert_eq!(
             inventory().sql,
             "SELECT s.name AS schema_name, t.name AS table_name, c.name AS column_name, \
-TYPE_NAME(c.user_type_id) AS type_name, CAST(c.max_length AS int) AS max_length, \
+CASE WHEN ty.is_user_defined = 1 AND ty.is_assembly_type = 0 AND ty.is_table_type = 0 \
+THEN TYPE_NAME(c.system_type_id) ELSE ty.name END AS type_name, \
+CAST(c.max_length AS int) AS max_length, \
 CAST(c.precision AS int) AS precision, CAST(c.scale AS int) AS scale, \
 CAST(c.is_nullable AS int) AS is_nullable, CAST(ic.key_ordinal AS int) AS key_ordinal \
 FROM sys.tables AS t JOIN sys.schemas AS s ON s.schema_id = t.schema_id \
 JOIN sys.columns AS c ON c.object_id = t.object_id \
+JOIN sys.types AS ty ON ty.user_type_id = c.user_type_id \
 LEFT JOIN sys.indexes AS i ON i.object_id = t.object_id AND i.is_primary_key = 1 \
 LEFT JOIN sys.index_columns AS ic ON ic.object_id = t.object_id AND ic.index_id = i.index_id AND ic.column_id = c.column_id \
 WHERE t.is_ms_shipped = 0 AND c.is_computed = 0 AND TYPE_NAME(c.system_type_id) <> N'timestamp' \

@@ -129,6 +129,21 @@ pub fn table_columns(
             ))
         })?
         .collect::<Result<_, _>>()?;
+    // A column of an alias type (`dbo.Money`) moves as its base type, as SQL Server's
+    // sys.columns.system_type_id gives it.
+    let cols: Vec<(Column, i64)> = cols
+        .into_iter()
+        .map(|(mut c, at)| {
+            if crate::domain::sqltype::SqlType::parse(&c.sql_type).is_err()
+                && let Ok(alias) = ObjectName::parse(&c.sql_type)
+                && let Some(o) = objects::stored(conn, &alias)
+                && let crate::domain::schema::Body::AliasType { base, .. } = o.body
+            {
+                c.sql_type = base;
+            }
+            (c, at)
+        })
+        .collect();
     let mut pk: Vec<(i64, String)> = cols
         .iter()
         .filter(|(_, at)| *at > 0)

@@ -78,6 +78,24 @@ fn permission(change: &Change) -> &'static str {
     }
 }
 
+/// A table one of whose columns is of the type `name`, if any: SQL Server keeps such a type.
+fn type_user(conn: &Connection, name: &ObjectName) -> Option<ObjectName> {
+    read_all(conn).ok()?.into_iter().find_map(|o| {
+        let uses = o.table()?.columns.iter().any(|c| {
+            ObjectName::parse(&c.sql_type).is_ok_and(|t| {
+                c.sql_type.contains('.')
+                    && t.same_as(
+                        name,
+                        crate::domain::tsql::Collation {
+                            case_sensitive: false,
+                        },
+                    )
+            })
+        });
+        uses.then(|| o.name.clone())
+    })
+}
+
 /// Make a schema change in the store, in one transaction, if the session may: what its
 /// statements do on SQL Server, to the definitions the catalog views would show.
 pub fn apply(conn: &mut Connection, s: &Session, change: &Change) -> Result<(), DbError> {
@@ -109,7 +127,22 @@ pub fn apply(conn: &mut Connection, s: &Session, change: &Change) -> Result<(), 
     let tx = conn.transaction().map_err(sql)?;
     match change {
         Change::Create(o) | Change::Replace { new: o, .. } => store(&tx, o).map_err(sql)?,
-        Change::Drop(o) => forget(&tx, &o.name).map_err(sql)?,
+        Change::Drop(o) => {
+            if matches!(o.kind, Kind::AliasType | Kind::TableType)
+                && let Some(user) = type_user(&tx, &o.name)
+            {
+                return Err(DbError::server(
+                    3732,
+                    1,
+                    16,
+                    format!(
+                        "Cannot drop type '{}' because it is being referenced by object '{}'. There may be other objects that reference this type.",
+                        o.name, user.name
+                    ),
+                ));
+            }
+            forget(&tx, &o.name).map_err(sql)?
+        }
         Change::Reshape { table, to, .. } => {
             let object = SchemaObject::new(table.clone(), Kind::Table, Body::Table(to.clone()));
             store(&tx, &object).map_err(sql)?;

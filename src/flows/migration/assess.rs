@@ -200,7 +200,7 @@ pub(super) async fn assess(
         m,
         (&src, &tgt),
         (&m.source, target),
-        &columns_differ,
+        (&columns_differ, &source_tables),
         &config.schema,
     )
     .await;
@@ -252,7 +252,7 @@ async fn object_findings(
     m: &MigrationConfig,
     (src, tgt): (&crate::db::AnyNode, &crate::db::AnyNode),
     (source, target): (&str, &str),
-    columns_differ: &[crate::domain::tsql::ObjectName],
+    (columns_differ, source_tables): (&[crate::domain::tsql::ObjectName], &[crate::db::TableInfo]),
     options: &crate::domain::schema::options::CompareOptions,
 ) -> (Vec<String>, usize, Vec<crate::domain::tsql::ObjectName>) {
     use crate::domain::schema::deploy::{parts, replaceable, table_conflicts, with_parts};
@@ -283,8 +283,28 @@ async fn object_findings(
     for e in diff.changes() {
         let what = format!("{} {}", e.kind.label(), e.name);
         match &e.state {
-            // A missing table is the copy's own finding.
-            State::Missing if e.kind == Kind::Table => {}
+            // A missing table is the copy's own finding, unless the copy cannot make it as the
+            // source defines it: then nothing should be written before that is settled.
+            State::Missing if e.kind == Kind::Table => {
+                if let Some(t) = source_tables
+                    .iter()
+                    .find(|t| t.name.same_as(&e.name, a.names_with(&b)))
+                    && super::objects::table_definition(&a, t).is_none()
+                {
+                    blocking += 1;
+                    out.push(format!(
+                        "{what}: the copy cannot create it as {source} defines it (its columns other than computed ones are not the ones a copy moves: a rowversion or other unwritable column); exclude it in [migration], or create it on {target} first"
+                    ));
+                }
+            }
+            // Types and sequences come before the tables that use them.
+            State::Missing
+                if matches!(e.kind, Kind::AliasType | Kind::TableType | Kind::Sequence) =>
+            {
+                out.push(format!(
+                    "{what} is missing on {target}: the copy creates it before the tables; {script}"
+                ))
+            }
             State::Missing => out.push(format!(
                 "{what} is missing on {target}: the copy creates it after the rows; {script}"
             )),

@@ -360,7 +360,7 @@ pub(super) async fn copy(
                 .and_then(|s| objects::table_definition(s, t));
             if source_schema.is_some() && definition.is_none() && existing.is_none() {
                 findings.push(format!(
-                    "{name}: created with its columns and key only (it has computed columns, which a copy cannot write); add the rest by hand"
+                    "{name}: created with its columns and key only (the source's definition has columns a copy cannot write); add the rest by hand"
                 ));
             }
             let note = prepare(

@@ -104,16 +104,22 @@ pub(super) async fn source_schema(
         .map_err(|e| format!("the schema objects of {source} could not be read ({e}): tables are copied with their columns and key only, and no other object is"))
 }
 
-/// The source's definition of `t` to create it with, when a copy can load it as defined: the
-/// same columns in the same order, none computed (a copy writes every column).
+/// The source's definition of `t` to create it with, when a copy can load it as defined: its
+/// stored columns (all but the computed ones) are the inventory's, in the same order.
 pub(super) fn table_definition<'a>(source: &'a Schema, t: &TableInfo) -> Option<&'a TableDef> {
     let def = source.get(&t.name)?.table()?;
-    let same = def.columns.len() == t.columns.len()
-        && def
-            .columns
+    // Computed columns are the server's to fill: made with the table, never read or written.
+    let stored: Vec<&str> = def
+        .columns
+        .iter()
+        .filter(|d| d.computed.is_none())
+        .map(|d| d.name.as_str())
+        .collect();
+    let same = stored.len() == t.columns.len()
+        && stored
             .iter()
             .zip(&t.columns)
-            .all(|(d, c)| d.name == c.name && d.computed.is_none());
+            .all(|(d, c)| d.eq_ignore_ascii_case(&c.name));
     same.then_some(def)
 }
 
@@ -283,7 +289,7 @@ pub(super) async fn finish(
 /// it replaced, take a table's constraints and indexes back to what they were. Each is done
 /// against what the target has now, so a repeated rollback does nothing more. Returns the
 /// findings and how many could not be put back.
-pub(super) async fn undo(p: &Place<'_>) -> Result<(Vec<String>, usize), Error> {
+pub(super) async fn undo(p: &Place<'_>, types: bool) -> Result<(Vec<String>, usize), Error> {
     let mut findings = Vec::new();
     let mut bad = 0;
     for (k, before, _done) in p.j.stage_objects(p.stage).map_err(Error::Io)? {
@@ -296,6 +302,19 @@ pub(super) async fn undo(p: &Place<'_>) -> Result<(Vec<String>, usize), Error> {
             .map_err(|e| Error::Io(format!("journal: what {k} was before does not read: {e}")))?;
         let target = p.schema().await?;
         let now = target.get(&name).cloned();
+        // Types and sequences go after the tables that use them (SQL Server refuses to drop a
+        // type a column still has, Msg 3732); everything else before the tables.
+        let kind = match (&before, &now) {
+            (Before::Object(old), _) => Some(old.kind),
+            (_, Some(o)) => Some(o.kind),
+            (Before::Table(_), None) => Some(Kind::Table),
+            (Before::Absent, None) => None,
+        };
+        let early =
+            kind.is_some_and(|k| matches!(k, Kind::AliasType | Kind::TableType | Kind::Sequence));
+        if early != types {
+            continue;
+        }
         let change = match (&before, now) {
             (Before::Absent, Some(o)) => Some(Change::Drop(o)),
             (Before::Absent, None) => None,

@@ -261,7 +261,7 @@ pub(super) async fn rollback(
         stage,
         options: &config.schema,
     };
-    let (undone_objects, not_undone) = super::objects::undo(&place).await?;
+    let (undone_objects, not_undone) = super::objects::undo(&place, false).await?;
     findings.extend(undone_objects);
     bad += not_undone;
     let all = j.all_prestage(stage).map_err(Error::Io)?;
@@ -314,6 +314,10 @@ pub(super) async fn rollback(
         findings.push(finding);
         tables.push((name, if p.existed { n } else { 0 }, note));
     }
+    // Types and sequences the stage made go once no table uses them.
+    let (undone_types, not_undone) = super::objects::undo(&place, true).await?;
+    findings.extend(undone_types);
+    bad += not_undone;
     // Schemas the stage created go last, once the tables in them are gone. One already gone
     // (a repeated rollback) is said so: nothing is dropped twice.
     for schema in created {
