@@ -158,3 +158,98 @@ fn each_refusal_carries_sql_servers_number_and_the_line_that_drew_it() {
         assert!(!said.contains("sandbox:"), "{fact}: {said}");
     }
 }
+
+/// The probe of sp-billing-dataflow on training, as JSON checks.
+fn probe(demo: &common::Demo, active: bool) -> Vec<serde_json::Value> {
+    let mut args = vec![
+        "probe",
+        "--principal",
+        "sp-billing-dataflow",
+        "--node",
+        "training",
+        "--format",
+        "json",
+    ];
+    if active {
+        args.push("--active");
+    }
+    let out = tpdb(demo, &args);
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", text(&out.stdout), text(&out.stderr)))
+}
+
+fn check<'a>(checks: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
+    checks
+        .iter()
+        .find(|c| c["check"] == name)
+        .unwrap_or_else(|| panic!("no check {name}: {checks:#?}"))
+}
+
+#[test]
+fn an_active_probe_runs_the_operation_so_a_deny_on_one_table_of_a_granted_schema_shows() {
+    let demo = common::demo();
+    let (code, said) = apply(
+        &demo,
+        "GRANT SELECT ON SCHEMA::dbo TO [sp-billing-dataflow];\n\
+         DENY SELECT ON OBJECT::[dbo].[SiteJobCodeRate] TO [sp-billing-dataflow];\n",
+    );
+    assert_eq!(code, Some(0), "{said}");
+    // Passive: the schema's permission is held (HAS_PERMS_BY_NAME would say 1).
+    let passive = probe(&demo, false);
+    assert_eq!(check(&passive, "SELECT ON SCHEMA::dbo")["status"], "pass");
+    // Active: the SELECT on each table of the schema runs, and the denied one is refused.
+    let active = probe(&demo, true);
+    let c = check(&active, "SELECT ON SCHEMA::dbo");
+    assert_eq!(c["status"], "fail", "{c:#}");
+    assert_eq!(c["error"]["number"], 229, "{c:#}");
+    assert!(
+        c["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("The SELECT permission was denied on the object 'SiteJobCodeRate'"),
+        "{c:#}"
+    );
+    assert!(
+        !c["cause"].as_str().unwrap().contains("no diagnosis"),
+        "{c:#}"
+    );
+}
+
+#[test]
+fn every_refusal_a_probe_meets_is_diagnosed_naming_the_deny_and_the_role_it_comes_through() {
+    // (script making the refusal, check that fails, words its cause must hold)
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "CREATE ROLE [r_inner];\nCREATE ROLE [r_outer];\nALTER ROLE [r_outer] ADD MEMBER [r_inner];\n\
+             ALTER ROLE [r_inner] ADD MEMBER [sp-billing-dataflow];\nGRANT SELECT ON SCHEMA::gp TO [sp-billing-dataflow];\n\
+             DENY SELECT ON SCHEMA::gp TO [r_outer];\n",
+            "SELECT ON SCHEMA::gp",
+            &["denied", "DENY SELECT ON SCHEMA::gp", "r_outer", "r_inner"],
+        ),
+        (
+            "GRANT SELECT ON SCHEMA::gp TO [sp-billing-dataflow];\nALTER ROLE [db_denydatareader] ADD MEMBER [sp-billing-dataflow];\n",
+            "SELECT ON SCHEMA::gp",
+            &["denied", "db_denydatareader"],
+        ),
+        (
+            "DENY CONNECT TO [sp-billing-dataflow];\n",
+            "open database",
+            &["CONNECT is not held", "DENY CONNECT"],
+        ),
+    ];
+    for (script, failing, words) in cases {
+        let demo = common::demo();
+        let (code, said) = apply(&demo, script);
+        assert_eq!(code, Some(0), "{said}");
+        for active in [false, true] {
+            let checks = probe(&demo, active);
+            let c = check(&checks, failing);
+            assert_eq!(c["status"], "fail", "{script}: {c:#}");
+            let cause = c["cause"].as_str().unwrap_or_default();
+            assert!(!cause.contains("no diagnosis"), "{script}: {cause}");
+            for w in *words {
+                assert!(cause.contains(w), "{script} ({w}): {cause}");
+            }
+        }
+    }
+}

@@ -19,6 +19,9 @@ pub enum Failure {
         message: String,
     },
     Tls(String),
+    /// No token could be had, and no AADSTS code says why (the authority refused the
+    /// connection, a variable is missing, the CLI is not signed in).
+    Credential(String),
     /// The token's issuer did not answer within the connect timeout.
     TokenTimeout(String),
     Timeout,
@@ -45,6 +48,46 @@ pub fn aadsts_code(text: &str) -> Option<u32> {
     let rest = &text[text.find("AADSTS")? + 6..];
     let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
     digits.parse().ok()
+}
+
+/// A cause and a fix for every failure: the catalog's where it knows the error, else what
+/// the failure's kind says (the error itself is always shown beside it, verbatim).
+pub fn cause_of(f: &Failure) -> Diagnosis {
+    if let Some(d) = diagnose(f) {
+        return d;
+    }
+    let (cause, fix) = match f {
+        Failure::Server { number, .. } => (
+            format!("the server refused with Msg {number}; its message above says what it checked"),
+            format!(
+                "look Msg {number} up in sys.messages, or run the probe with --active to see the operation's own answer"
+            ),
+        ),
+        Failure::Entra { code, .. } => (
+            format!("Entra ID refused the token request (AADSTS{code})"),
+            format!(
+                "look AADSTS{code} up in the Entra error reference; check tenant_id, client_id and the secret or certificate"
+            ),
+        ),
+        Failure::Other(text) if text.contains("returned NULL") || text.contains("return NULL") => (
+            "the securable does not exist on this node, or the principal cannot see it".to_string(),
+            "create it (deploy the schema), or correct the requirement's name".to_string(),
+        ),
+        Failure::Other(text) if text.contains("returned 0") || text.contains("return 0") => (
+            "the permission is not held: the server's own permission check answers 0".to_string(),
+            "grant it (the fix below), or remove the DENY that blocks it".to_string(),
+        ),
+        Failure::Other(text) => (
+            format!("the node answered with an error that is not the server's: {text}"),
+            "check the node's settings (host, database, driver) and run the probe again with --log-level debug".to_string(),
+        ),
+        // Every other kind has a catalog entry above.
+        _ => (
+            "the check failed".to_string(),
+            "see the error".to_string(),
+        ),
+    };
+    Diagnosis { cause, fix }
 }
 
 /// The catalog. None = no diagnosis yet (the error is then shown verbatim, never hidden).
@@ -192,6 +235,10 @@ pub fn diagnose(f: &Failure) -> Option<Diagnosis> {
             "the TLS handshake failed: the server's certificate is not trusted, or TLS versions do not match",
             "name the CA that signed the server's certificate with ca_certificate = \"ca.pem\" on the node, or set trust_server_certificate = true for a server you know",
         ),
+        Failure::Credential(_) => d(
+            "no token could be obtained for the principal: the authority refused the connection, a variable it needs is unset, or the signed-in account has none",
+            "check that the secret or certificate variable is set, that this host reaches the authority (HTTPS_PROXY where needed), and, for azure_cli, `az login`",
+        ),
         Failure::TokenTimeout(_) => d(
             "the Entra authority (or the managed identity endpoint) did not answer within the connect timeout: a proxy or firewall stands between this host and it, or authority_host names the wrong host",
             "check that this host reaches the authority over HTTPS (set HTTPS_PROXY where a proxy is needed) and that authority_host is right for the cloud",
@@ -332,16 +379,99 @@ mod tests {
     }
 
     #[test]
-    fn unknown_errors_have_no_diagnosis_yet() {
+    fn unknown_errors_have_no_catalog_entry_but_still_a_cause_and_a_fix() {
         assert_eq!(diagnose(&server(50000, 1)), None);
-        assert_eq!(
-            diagnose(&Failure::Entra {
-                code: 12345,
-                message: String::new()
-            }),
-            None
-        );
+        let unknown_entra = Failure::Entra {
+            code: 12345,
+            message: String::new(),
+        };
+        assert_eq!(diagnose(&unknown_entra), None);
         assert_eq!(diagnose(&Failure::Other("?".into())), None);
+        assert!(cause_of(&server(50000, 1)).cause.contains("Msg 50000"));
+        assert!(cause_of(&unknown_entra).cause.contains("AADSTS12345"));
+    }
+
+    /// Every kind of failure a probe can meet, and every way the evaluator refuses, has a
+    /// cause and a fix: "no diagnosis" cannot appear.
+    #[test]
+    fn every_failure_kind_and_every_denial_kind_maps_to_a_cause_and_a_fix() {
+        let kinds = [
+            server(229, 5),
+            server(50000, 1),
+            Failure::Entra {
+                code: 7000222,
+                message: String::new(),
+            },
+            Failure::Entra {
+                code: 1,
+                message: String::new(),
+            },
+            Failure::Tls("handshake".into()),
+            Failure::Credential("connection refused (os error 111)".into()),
+            Failure::TokenTimeout("https://login.microsoftonline.com".into()),
+            Failure::Timeout,
+            Failure::Unreachable("refused".into()),
+            Failure::Other("HAS_PERMS_BY_NAME would return 0: SELECT ON SCHEMA::gp".into()),
+            Failure::Other(
+                "HAS_PERMS_BY_NAME(...) returned NULL: the securable does not exist".into(),
+            ),
+            Failure::Other("IS_ROLEMEMBER would return 0".into()),
+            Failure::Other("sandbox: disk I/O error".into()),
+        ];
+        for f in &kinds {
+            let d = cause_of(f);
+            assert!(
+                !d.cause.is_empty() && !d.fix.is_empty() && !d.cause.contains("no diagnosis"),
+                "{f:?}: {d:?}"
+            );
+        }
+        // The evaluator's refusals: a DENY held directly, one through a chain of roles, a fixed
+        // deny role, nothing granted. Each explanation names what decided it.
+        use crate::domain::perms::{Catalog, PermEntry, PermState, Principal, PrincipalKind};
+        let mut cat = Catalog::default();
+        for (n, kind) in [
+            ("u", PrincipalKind::SqlUser),
+            ("r_inner", PrincipalKind::Role),
+            ("r_outer", PrincipalKind::Role),
+        ] {
+            cat.principals.push(Principal {
+                name: n.into(),
+                kind,
+            });
+        }
+        let entry = |grantee: &str, state| PermEntry {
+            securable: Securable::Schema("gp".into()),
+            permission: "SELECT".into(),
+            grantee: grantee.into(),
+            state,
+        };
+        let gp = Securable::Schema("gp".into());
+        cat.permissions.push(entry("u", PermState::Grant));
+        let not_granted = cat.evaluate("u", "INSERT", &gp).explain();
+        assert!(not_granted.starts_with("not granted"), "{not_granted}");
+        cat.permissions.push(entry("u", PermState::Deny));
+        assert!(
+            cat.evaluate("u", "SELECT", &gp)
+                .explain()
+                .contains("DENY SELECT ON SCHEMA::gp")
+        );
+        cat.permissions.retain(|e| e.state != PermState::Deny);
+        cat.memberships.push(("r_inner".into(), "u".into()));
+        cat.memberships.push(("r_outer".into(), "r_inner".into()));
+        cat.permissions.push(entry("r_outer", PermState::Deny));
+        let chain = cat.evaluate("u", "SELECT", &gp).explain();
+        assert!(
+            chain.contains("r_outer") && chain.contains("r_inner"),
+            "{chain}"
+        );
+        cat.permissions.retain(|e| e.state != PermState::Deny);
+        cat.memberships
+            .push(("db_denydatareader".into(), "u".into()));
+        let fixed = cat.evaluate("u", "SELECT", &gp).explain();
+        assert!(
+            fixed.starts_with("denied") && fixed.contains("db_denydatareader"),
+            "{fixed}"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::config::{Config, Driver};
 use crate::db::{self, DbError, Node, StepOutcome};
-use crate::domain::diagnosis::{Failure, aadsts_code, diagnose};
+use crate::domain::diagnosis::{Failure, aadsts_code, cause_of};
 use crate::domain::privdiff::check_required;
 use crate::domain::requirement::Requirement;
 use crate::error::Error;
@@ -67,7 +67,7 @@ fn failure(e: &DbError) -> Failure {
                 code,
                 message: m.clone(),
             },
-            None => Failure::Other(m.clone()),
+            None => Failure::Credential(m.clone()),
         },
         other => Failure::Other(other.to_string()),
     }
@@ -163,11 +163,10 @@ async fn probe_node(
                 StepOutcome::Fail(e) => (
                     Status::Fail,
                     Some(error_info(e)),
-                    Some(
-                        diagnose(&failure(e))
-                            .map(|d| format!("{} — {}", d.cause, d.fix))
-                            .unwrap_or_else(|| "no diagnosis yet".into()),
-                    ),
+                    Some({
+                        let d = cause_of(&failure(e));
+                        format!("{} — {}", d.cause, d.fix)
+                    }),
                 ),
             };
             CheckResult {
@@ -225,7 +224,28 @@ async fn probe_node(
                     }
                     single.script
                 }
-                None if r.check == "login" || r.check == "open database" => whole.clone(),
+                None if r.check == "open database" => {
+                    // 916: the catalog says which, a missing user or CONNECT not held (a DENY
+                    // named with the role it comes through).
+                    r.cause = Some(match catalog.spelling(&p.user) {
+                        None => format!(
+                            "{} is no user of this database: create it, then grant what it needs",
+                            p.user
+                        ),
+                        Some(user) => format!(
+                            "CONNECT is not held: {}",
+                            catalog
+                                .evaluate(
+                                    &user,
+                                    "CONNECT",
+                                    &crate::domain::perms::Securable::Database
+                                )
+                                .explain()
+                        ),
+                    });
+                    whole.clone()
+                }
+                None if r.check == "login" => whole.clone(),
                 None => Vec::new(),
             };
             if !statements.is_empty() {

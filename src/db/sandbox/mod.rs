@@ -333,6 +333,32 @@ fn read_fault(node: &str, table: &ObjectName) -> Option<DbError> {
     })
 }
 
+/// Run `permission`'s operation on `table` and roll it back: what an active probe does once
+/// the permission check passed (a statement that touches no row, so nothing is ever written).
+fn run_operation(conn: &Connection, permission: &str, table: &ObjectName) -> Result<(), DbError> {
+    let t = table_ident(table);
+    let sql = match permission {
+        "SELECT" => format!("SELECT * FROM {t} LIMIT 0"),
+        "INSERT" => format!("INSERT INTO {t} SELECT * FROM {t} WHERE 0"),
+        "DELETE" => format!("DELETE FROM {t} WHERE 0"),
+        "UPDATE" => {
+            let (columns, _) = table_columns(conn, table).map_err(sqlite_error)?;
+            let Some(c) = columns.first() else {
+                return Ok(());
+            };
+            let c = sqlite_ident(&c.name);
+            format!("UPDATE {t} SET {c} = {c} WHERE 0")
+        }
+        // EXECUTE: the call's permission check is the one made; the sandbox does not run
+        // procedures other than the upsert, and a probe calls none.
+        _ => return Ok(()),
+    };
+    let tx = conn.unchecked_transaction().map_err(sqlite_error)?;
+    let ran = tx.execute_batch(&sql).map_err(sqlite_error);
+    tx.rollback().map_err(sqlite_error)?;
+    ran
+}
+
 /// Where a sandbox keeps the identity values set by `DBCC CHECKIDENT … RESEED`.
 const IDENTITY_STORE: &str = r#"CREATE TABLE IF NOT EXISTS "sys.identity_current" (
     schema_name TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL,
@@ -800,9 +826,11 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
         .await
     }
 
-    async fn probe(&self, requirements: &[Requirement], _active: bool) -> Vec<ProbeStep> {
-        // The sandbox's enforcement is the evaluator: an active check would ask the same
-        // question a passive one does, so both run the same evaluation.
+    async fn probe(&self, requirements: &[Requirement], active: bool) -> Vec<ProbeStep> {
+        // Passive checks ask the evaluator, as HAS_PERMS_BY_NAME asks SQL Server; an object's
+        // check is the permission check its operation makes. Active checks run the operation
+        // as the principal, in a transaction that is rolled back: on an object, and (SELECT,
+        // INSERT, UPDATE, DELETE) on every table of a schema, so a DENY on one table shows.
         let (path, identity, database) = (
             self.path.clone(),
             self.identity.clone(),
@@ -848,9 +876,33 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
                 let t = Instant::now();
                 let outcome = match req {
                     Requirement::Permission { permission, securable: Securable::Object { schema, name } } => {
-                        match session.require(&conn, permission, &ObjectName::new(schema.clone(), name.clone())) {
+                        let object = ObjectName::new(schema.clone(), name.clone());
+                        let done = session.require(&conn, permission, &object).and_then(|()| {
+                            if active { run_operation(&conn, permission, &object) } else { Ok(()) }
+                        });
+                        match done {
                             Ok(()) => StepOutcome::Pass,
                             Err(e) => StepOutcome::Fail(e),
+                        }
+                    }
+                    Requirement::Permission { permission, securable: Securable::Schema(schema) }
+                        if active
+                            && matches!(permission.as_str(), "SELECT" | "INSERT" | "UPDATE" | "DELETE")
+                            && session.catalog.objects.as_ref().is_none_or(|o| o.exists(&Securable::Schema(schema.clone()))) =>
+                    {
+                        let tables = user_tables(&conn).map_err(sqlite_error).unwrap_or_default();
+                        let refused = tables
+                            .iter()
+                            .filter(|t| t.schema.eq_ignore_ascii_case(schema))
+                            .find_map(|t| {
+                                session
+                                    .require(&conn, permission, t)
+                                    .and_then(|()| run_operation(&conn, permission, t))
+                                    .err()
+                            });
+                        match refused {
+                            None => StepOutcome::Pass,
+                            Some(e) => StepOutcome::Fail(e),
                         }
                     }
                     Requirement::Permission { permission, securable }
