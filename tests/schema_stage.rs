@@ -298,10 +298,21 @@ fn the_sandbox_enforces_a_tables_checks_as_sql_server_does_and_adds_one_only_ove
     let c = demo.node("training");
     let insert = |rate: &str| {
         c.execute(
-            &format!(r#"INSERT INTO "dbo.SiteJobCodeRate" VALUES (1, 1, {rate}, '2026-12-01', 'weighted')"#),
+            &format!(r#"INSERT INTO "dbo.SiteJobCodeRate" VALUES (1, 901, {rate}, '2026-12-01', 'weighted')"#),
             [],
         )
     };
+    // Its foreign keys hold too: job code 1 is not on training yet.
+    let orphan = sqlite_error(insert("12.5").unwrap_err());
+    assert!(
+        orphan.to_string().contains("Msg 547") && orphan.to_string().contains("The INSERT statement conflicted with the FOREIGN KEY constraint \"FK_SiteJobCodeRate_JobCode\". The conflict occurred in database \"training\", table \"dbo.JobCode\", column 'job_code_id'."),
+        "{orphan}"
+    );
+    c.execute(
+        r#"INSERT INTO "dbo.JobCode" VALUES (1, 'JC1', 'Job code 1', 15.5)"#,
+        [],
+    )
+    .unwrap();
     let refused = sqlite_error(insert("0").unwrap_err());
     assert_eq!(refused.number(), Some(547), "{refused}");
     assert!(
@@ -313,6 +324,23 @@ fn the_sandbox_enforces_a_tables_checks_as_sql_server_does_and_adds_one_only_ove
         .execute(r#"UPDATE "dbo.SiteJobCodeRate" SET hourly_rate = -1"#, [])
         .unwrap_err();
     assert_eq!(sqlite_error(update).number(), Some(547));
+    // A referenced row stays while a rate refers to it, as on SQL Server.
+    let parent = sqlite_error(
+        c.execute(r#"DELETE FROM "dbo.JobCode" WHERE job_code_id = 1"#, [])
+            .unwrap_err(),
+    );
+    assert!(
+        parent.to_string().contains("The DELETE statement conflicted with the REFERENCE constraint \"FK_SiteJobCodeRate_JobCode\". The conflict occurred in database \"training\", table \"dbo.SiteJobCodeRate\", column 'job_code_id'."),
+        "{parent}"
+    );
+    let key = sqlite_error(
+        c.execute(
+            r#"UPDATE "dbo.JobCode" SET job_code_id = 2 WHERE job_code_id = 1"#,
+            [],
+        )
+        .unwrap_err(),
+    );
+    assert_eq!(key.number(), Some(547), "{key}");
     // Without the check the row goes in; adding the check back is refused over it (WITH CHECK).
     let full = tpdb::db::sandbox::seed_objects::app_table("dbo.SiteJobCodeRate").unwrap();
     let def = full.table().unwrap().clone();
@@ -392,4 +420,42 @@ async fn the_targets_own_foreign_keys_order_the_copy_and_the_rollback_children_e
     };
     assert!(emptied("dbo.SiteJobCodeRate") < emptied("dbo.Site"));
     assert!(emptied("dbo.SiteJobCodeRate") < emptied("dbo.JobCode"));
+}
+
+/// A table another one's foreign key references is kept, as SQL Server keeps it (Msg 3726);
+/// once nothing references it, it goes.
+#[tokio::test]
+async fn the_sandbox_keeps_a_table_a_foreign_key_references() {
+    use tpdb::db::Node;
+    let demo = common::demo();
+    let n = tpdb::db::open(&demo.config, "training", None).unwrap();
+    let job_code = tpdb::domain::tsql::ObjectName::new("dbo", "JobCode");
+    let triggers = |c: &rusqlite::Connection| {
+        common::count(
+            c,
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'tpdb fk dbo.SiteJobCodeRate %'",
+        )
+    };
+    assert_eq!(
+        triggers(&demo.node("training")),
+        8,
+        "two keys, four triggers each"
+    );
+    let e = n.drop_table(&job_code).await.unwrap_err();
+    assert_eq!(e.number(), Some(3726), "{e}");
+    assert!(
+        e.to_string().contains(
+            "Could not drop object 'dbo.JobCode' because it is referenced by a FOREIGN KEY constraint of 'dbo.SiteJobCodeRate'."
+        ),
+        "{e}"
+    );
+    n.drop_table(&tpdb::domain::tsql::ObjectName::new(
+        "dbo",
+        "SiteJobCodeRate",
+    ))
+    .await
+    .unwrap();
+    n.drop_table(&job_code).await.unwrap();
+    // The rate table's triggers went with it: the job codes' rows delete freely now.
+    assert_eq!(triggers(&demo.node("training")), 0);
 }

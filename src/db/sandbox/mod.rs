@@ -5,6 +5,7 @@
 //! integers inside the database, so aggregates are exact.
 
 mod decimals;
+mod foreign_keys;
 pub mod objects;
 pub mod security;
 pub mod seed;
@@ -34,7 +35,7 @@ use crate::domain::rates::{
 use crate::domain::requirement::Requirement;
 use crate::domain::retire::RateOnRecord;
 use crate::domain::seccheck::judge;
-use crate::domain::tsql::ObjectName;
+use crate::domain::tsql::{Collation, ObjectName};
 use std::time::Instant;
 
 /// The sandbox's own procedures, guarded by EXECUTE like any other object.
@@ -1374,7 +1375,25 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
                 return Ok(());
             }
             s.require(c, "CONTROL", &table)?;
+            // SQL Server keeps a table another one's foreign key references (Msg 3726).
+            let referenced_by = objects::read_all(c).unwrap_or_default().into_iter().find(|o| {
+                !o.name.same_as(&table, Collation { case_sensitive: false })
+                    && o.table().is_some_and(|t| {
+                        t.foreign_keys
+                            .iter()
+                            .any(|f| f.references.same_as(&table, Collation { case_sensitive: false }))
+                    })
+            });
+            if let Some(child) = referenced_by {
+                return Err(DbError::server(
+                    3726,
+                    1,
+                    16,
+                    format!("Could not drop object '{table}' because it is referenced by a FOREIGN KEY constraint of '{}'.", child.name),
+                ));
+            }
             let tx = c.transaction().map_err(sqlite_error)?;
+            foreign_keys::forget(&tx, &table).map_err(sqlite_error)?;
             tx.execute(&format!("DROP TABLE IF EXISTS {}", table_ident(&table)), []).map_err(sqlite_error)?;
             tx.execute(
                 r#"DELETE FROM "sys.objects" WHERE schema_name = ?1 AND name = ?2"#,

@@ -147,6 +147,7 @@ pub fn apply(conn: &mut Connection, s: &Session, change: &Change) -> Result<(), 
             let object = SchemaObject::new(table.clone(), Kind::Table, Body::Table(to.clone()));
             store(&tx, &object).map_err(sql)?;
             enforce_checks(&tx, table, to, &s.database)?;
+            super::foreign_keys::enforce(&tx, table, to, &s.database)?;
         }
     }
     tx.commit().map_err(sql)

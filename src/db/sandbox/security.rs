@@ -475,9 +475,13 @@ pub fn sqlite_error(e: rusqlite::Error) -> DbError {
         return DbError::server(207, 1, 16, format!("Invalid column name '{col}'."));
     }
     // A check constraint's trigger (objects::enforce_checks) raises SQL Server's own text.
-    if let Some(at) = text
-        .find("The INSERT statement conflicted with the CHECK constraint")
-        .or_else(|| text.find("The UPDATE statement conflicted with the CHECK constraint"))
+    // So do a foreign key's (foreign_keys::enforce).
+    if let Some(at) = ["INSERT", "UPDATE", "DELETE"]
+        .iter()
+        .find_map(|s| text.find(&format!("The {s} statement conflicted with the ")))
+        && ["CHECK", "FOREIGN KEY", "REFERENCE"]
+            .iter()
+            .any(|k| text[at..].contains(&format!("conflicted with the {k} constraint")))
     {
         return DbError::server(547, 0, 16, text[at..].to_string());
     }

@@ -221,12 +221,15 @@ fn deploy_app_schema(
             objects::store(conn, &definition)?;
             if let Some(def) = definition.table() {
                 // Its checks hold on the seeded rows, so this only fails on a broken seed.
-                objects::enforce_checks(conn, &definition.name, def, database).map_err(|e| {
+                let broken = |e: crate::db::DbError| {
                     rusqlite::Error::SqliteFailure(
                         rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
                         Some(e.to_string()),
                     )
-                })?;
+                };
+                objects::enforce_checks(conn, &definition.name, def, database).map_err(broken)?;
+                super::foreign_keys::enforce(conn, &definition.name, def, database)
+                    .map_err(broken)?;
             }
         }
     }
