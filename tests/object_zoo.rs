@@ -193,6 +193,23 @@ async fn a_stage_of_the_object_zoo_runs_end_to_end_with_every_object_proven() {
         r#"SELECT COUNT(*) FROM "dbo.OrderLine""#,
     );
     assert_eq!(copied, 60);
+    // The copy made the table with its default: a row that leaves the column out gets it.
+    let t = demo.node("training");
+    t.execute(
+        r#"INSERT INTO "dbo.Invoice" (invoice_id, amount) VALUES (1000, 1)"#,
+        [],
+    )
+    .unwrap();
+    let status: String = t
+        .query_row(
+            r#"SELECT status FROM "dbo.Invoice" WHERE invoice_id = 1000"#,
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(status, "open");
+    t.execute(r#"DELETE FROM "dbo.Invoice" WHERE invoice_id = 1000"#, [])
+        .unwrap();
     // The script of the zoo against an empty node runs whole through a GO-splitting tool.
     let out = common::tpdb(
         &demo,

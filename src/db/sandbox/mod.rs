@@ -1296,16 +1296,33 @@ LEFT JOIN {t} AS r ON r.site_id = k.site_id AND r.job_code_id = k.job_code_id AN
                     ),
                 ));
             }
-            // Types are written from their parse, never from the text a node gave.
+            // Types are written from their parse, never from the text a node gave; a column's
+            // default goes with it where SQLite can apply it (so an INSERT that leaves the
+            // column out gets it, as on SQL Server).
+            let default_of = |column: &str| {
+                definition
+                    .as_ref()
+                    .and_then(|d| d.table())
+                    .and_then(|t| {
+                        t.columns
+                            .iter()
+                            .find(|c| c.name.eq_ignore_ascii_case(column))
+                    })
+                    .and_then(|c| c.default.as_ref())
+                    .and_then(|d| objects::sqlite_default(&d.definition))
+                    .map(|d| format!(" DEFAULT ({d})"))
+                    .unwrap_or_default()
+            };
             let mut cols: Vec<String> = table
                 .typed_columns()
                 .map_err(DbError::Other)?
                 .into_iter()
                 .map(|(name, ty, nullable)| {
                     format!(
-                        "{} {ty}{}",
+                        "{} {ty}{}{}",
                         sqlite_ident(name),
-                        if nullable { "" } else { " NOT NULL" }
+                        if nullable { "" } else { " NOT NULL" },
+                        default_of(name)
                     )
                 })
                 .collect();

@@ -153,6 +153,29 @@ pub fn apply(conn: &mut Connection, s: &Session, change: &Change) -> Result<(), 
     tx.commit().map_err(sql)
 }
 
+/// A T-SQL default as SQLite writes it, where SQLite can apply it as SQL Server does (a number,
+/// a string, the current time); None for an expression it cannot, which is kept and compared.
+pub fn sqlite_default(definition: &str) -> Option<String> {
+    let mut d = definition.trim();
+    while let Some(inner) = d.strip_prefix('(').and_then(|x| x.strip_suffix(')')) {
+        d = inner.trim();
+    }
+    let lower = d.to_ascii_lowercase();
+    if matches!(
+        lower.as_str(),
+        "getdate()" | "sysdatetime()" | "current_timestamp" | "getutcdate()" | "sysutcdatetime()"
+    ) {
+        return Some("CURRENT_TIMESTAMP".into());
+    }
+    let text = d.strip_prefix(['N', 'n']).unwrap_or(d);
+    if text.len() >= 2 && text.starts_with('\'') && text.ends_with('\'') {
+        return Some(text.to_string());
+    }
+    let number = d.strip_prefix('-').unwrap_or(d);
+    (!number.is_empty() && number.chars().all(|c| c.is_ascii_digit() || c == '.'))
+        .then(|| d.to_string())
+}
+
 /// The prefix of the triggers that enforce a table's check constraints (SQLite cannot add a
 /// CHECK to a table that exists).
 const CHECK_TRIGGER: &str = "tpdb check";
@@ -304,4 +327,22 @@ fn from_sqlite(conn: &Connection, object: &ObjectName) -> rusqlite::Result<Schem
         Kind::Table,
         Body::Table(table),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_sqlite_can_apply_are_written_and_the_rest_kept_out() {
+        assert_eq!(sqlite_default("((0))").as_deref(), Some("0"));
+        assert_eq!(sqlite_default("((-1.5))").as_deref(), Some("-1.5"));
+        assert_eq!(sqlite_default("(N'it''s')").as_deref(), Some("'it''s'"));
+        assert_eq!(
+            sqlite_default("(getdate())").as_deref(),
+            Some("CURRENT_TIMESTAMP")
+        );
+        assert_eq!(sqlite_default("(newid())"), None);
+        assert_eq!(sqlite_default("(CONVERT([date],getdate()))"), None);
+    }
 }

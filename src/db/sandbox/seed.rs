@@ -151,10 +151,10 @@ pub fn app_table_ddl(table: &str) -> &'static str {
             r#"CREATE TABLE "dbo.JobCode" (job_code_id INT NOT NULL PRIMARY KEY, job_code NVARCHAR(20) NOT NULL UNIQUE, title NVARCHAR(200) NOT NULL, default_rate DECIMAL(9,4) NOT NULL)"#
         }
         "dbo.SiteJobCodeRate" => {
-            r#"CREATE TABLE "dbo.SiteJobCodeRate" (job_code_id INT NOT NULL, site_id INT NOT NULL, hourly_rate DECIMAL(9,4) NOT NULL, effective_date DATE NOT NULL, calculation_method NVARCHAR(20) NOT NULL, PRIMARY KEY (job_code_id, site_id, effective_date))"#
+            r#"CREATE TABLE "dbo.SiteJobCodeRate" (job_code_id INT NOT NULL, site_id INT NOT NULL, hourly_rate DECIMAL(9,4) NOT NULL, effective_date DATE NOT NULL, calculation_method NVARCHAR(20) NOT NULL DEFAULT 'weighted', PRIMARY KEY (job_code_id, site_id, effective_date))"#
         }
         "gp.UnitAccount" => {
-            r#"CREATE TABLE "gp.UnitAccount" (site_id INT NOT NULL, unit_account NVARCHAR(50) NOT NULL, active BIT NOT NULL, PRIMARY KEY (site_id, unit_account))"#
+            r#"CREATE TABLE "gp.UnitAccount" (site_id INT NOT NULL, unit_account NVARCHAR(50) NOT NULL, active BIT NOT NULL DEFAULT 1, PRIMARY KEY (site_id, unit_account))"#
         }
         "dbo.LaborHours" => {
             r#"CREATE TABLE "dbo.LaborHours" (site_id INT NOT NULL, job_code NVARCHAR(20) NOT NULL, employee_id INT NOT NULL, work_date DATE NOT NULL, hours DECIMAL(9,2) NOT NULL, hourly_rate DECIMAL(9,4) NOT NULL)"#
