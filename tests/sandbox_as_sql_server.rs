@@ -209,9 +209,22 @@ fn an_active_probe_runs_the_operation_so_a_deny_on_one_table_of_a_granted_schema
             .contains("The SELECT permission was denied on the object 'SiteJobCodeRate'"),
         "{c:#}"
     );
+    let cause = c["cause"].as_str().unwrap();
+    assert!(!cause.contains("no diagnosis"), "{c:#}");
     assert!(
-        !c["cause"].as_str().unwrap().contains("no diagnosis"),
-        "{c:#}"
+        cause.contains("denied: DENY SELECT ON OBJECT::dbo.SiteJobCodeRate"),
+        "the object's DENY is the cause, not the schema's grant: {c:#}"
+    );
+    assert_eq!(
+        c["fix"],
+        "REVOKE SELECT ON OBJECT::[dbo].[SiteJobCodeRate] FROM [sp-billing-dataflow];"
+    );
+    // Doing what it says makes the active check pass.
+    let (code, said) = apply(&demo, &format!("{}\n", c["fix"].as_str().unwrap()));
+    assert_eq!(code, Some(0), "{said}");
+    assert_eq!(
+        check(&probe(&demo, true), "SELECT ON SCHEMA::dbo")["status"],
+        "pass"
     );
 }
 

@@ -209,6 +209,50 @@ async fn probe_node(
                             r.cause = Some(format!("securable missing: {}", row.why));
                             continue;
                         }
+                        // An active check refused on one object of a granted schema: that
+                        // object's decision is the cause, and lifting its DENY the fix.
+                        let denied_object = r
+                            .error
+                            .as_ref()
+                            .filter(|e| e.number == Some(229))
+                            .and_then(|e| {
+                                crate::domain::diagnosis::parse_permission_denied(&e.message)
+                            })
+                            .map(|d| crate::domain::perms::Securable::object(d.schema, d.object))
+                            .filter(|o| o != securable);
+                        if let Some(object) = denied_object {
+                            let d = catalog.evaluate(&p.user, permission, &object);
+                            r.cause = Some(format!(
+                                "{} ({}).",
+                                r.cause.clone().unwrap_or_default(),
+                                d.explain()
+                            ));
+                            let lifts: Vec<String> = d
+                                .path
+                                .iter()
+                                .filter_map(|reason| match reason {
+                                    crate::domain::perms::Reason::Entry { entry, .. }
+                                        if entry.state == crate::domain::perms::PermState::Deny =>
+                                    {
+                                        Some(
+                                            crate::domain::secscript::Statement::Revoke {
+                                                permission: entry.permission.clone(),
+                                                securable: entry.securable.clone(),
+                                                principal: entry.grantee.clone(),
+                                                grant_option_only: false,
+                                                cascade: false,
+                                            }
+                                            .tsql(),
+                                        )
+                                    }
+                                    _ => None,
+                                })
+                                .collect();
+                            if !lifts.is_empty() {
+                                r.fix = Some(lifts.join("\n"));
+                            }
+                            continue;
+                        }
                         let why = catalog.evaluate(&p.user, permission, securable).explain();
                         let chain = if permission == "EXECUTE"
                             && matches!(securable, crate::domain::perms::Securable::Object { .. })
