@@ -118,6 +118,13 @@ pub enum Command {
         to: String,
         stage: Option<String>,
     },
+    /// What a copy or rollback of a stage would change, table by table and object by object:
+    /// what its confirmation shows.
+    PreviewStep {
+        id: TaskId,
+        stage: String,
+        step: Step,
+    },
     /// Read the audit trail's tail.
     LoadAudit,
     Cancel {
@@ -152,6 +159,7 @@ impl Command {
             | Command::PrivilegesCheck { .. }
             | Command::MigrationStatus { .. }
             | Command::SchemaDiff { .. }
+            | Command::PreviewStep { .. }
             | Command::LoadAudit
             | Command::Cancel { .. } => false,
             // Active probes execute statements on the node as the principal.
@@ -248,6 +256,11 @@ pub enum Event {
     SchemaDiff {
         id: TaskId,
         outcome: Box<SchemaOutcome>,
+    },
+    /// What a write step would change (`Command::PreviewStep`), one line each.
+    StepPreview {
+        id: TaskId,
+        lines: Vec<String>,
     },
     Audit(Vec<AuditRecord>),
 }
@@ -379,6 +392,14 @@ async fn run(
                                 None => crate::flows::schema::diff_nodes(&cfg, &from, &to).await,
                             }
                             .map(|o| Event::SchemaDiff { id, outcome: Box::new(o) })
+                        });
+                    }
+                    Command::PreviewStep { id, stage, step } => {
+                        let token = start(&mut running, id, Kind::Other);
+                        let cfg = config.clone();
+                        spawn_task(id, writes, format!("what {step} of {stage} would change"), token, events.clone(), done_tx.clone(), async move {
+                            migration::preview(&cfg, &stage, step).await
+                                .map(|lines| Event::StepPreview { id, lines })
                         });
                     }
                     Command::MigrationStatus { id } => {

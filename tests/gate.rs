@@ -32,12 +32,13 @@ fn kind(c: &Command) -> &'static str {
         Command::MigrationStep { .. } => "migration step",
         Command::MigrationOverride { .. } => "migration override",
         Command::SchemaDiff { .. } => "schema diff",
+        Command::PreviewStep { .. } => "preview step",
         Command::LoadAudit => "load audit",
         Command::Cancel { .. } => "cancel",
     }
 }
 
-const KINDS: usize = 17;
+const KINDS: usize = 18;
 
 /// A hash of a node's file (and its write-ahead log): equal hashes, nothing written.
 fn fingerprint(dir: &Path, node: &str) -> u64 {
@@ -147,6 +148,11 @@ fn one_of_each(node: &str, step: Step, rates: &Rates, consent: &Consent) -> Vec<
             from: "node1".into(),
             to: node.into(),
             stage: None,
+        },
+        Command::PreviewStep {
+            id: 14,
+            stage: node.into(),
+            step: tpdb::domain::plan::Step::Rollback,
         },
         Command::LoadAudit,
         Command::Cancel { id: 99 },

@@ -1398,3 +1398,101 @@ fn validate_fails_a_constraint_the_target_does_not_trust_and_names_the_fix() {
         "{o}"
     );
 }
+
+/// What a confirmation shows is what the step then does: the copy's preview names each table
+/// with what happens to it and each object it makes, and the copy reports the same; the
+/// rollback's preview names each table it restores or drops and each object it undoes.
+#[tokio::test]
+async fn a_writes_preview_is_what_the_step_then_reports() {
+    use tpdb::domain::plan::Step;
+    let demo = common::demo();
+    add_big_table(&demo, 1_500);
+    let consent = common::yes("training");
+    let run = |step| {
+        tpdb::flows::migration::run_step(
+            &demo.config,
+            "training",
+            step,
+            &consent,
+            &tpdb::flows::no_progress,
+        )
+    };
+    run(Step::Assessment).await.unwrap();
+    let plan = tpdb::flows::migration::preview(&demo.config, "training", Step::Copy)
+        .await
+        .unwrap();
+    let copy = run(Step::Copy).await.unwrap();
+    let said = copy.findings.join("\n");
+    // (what the preview says of a table, what the copy then says of it)
+    for line in &plan {
+        let Some((table, what)) = line.split_once(": ") else {
+            continue;
+        };
+        if what.starts_with("create it, then load") {
+            assert!(
+                said.contains(&format!("created {table} on training")),
+                "{line}\n{said}"
+            );
+        } else if let Some(rest) = what.strip_prefix("empty it (") {
+            let n = rest.split(" rows there").next().unwrap();
+            assert!(
+                said.contains(&format!(
+                    "emptied {table} on training ({n} rows kept for rollback)"
+                )),
+                "{line}\n{said}"
+            );
+        } else if what.ends_with("into it (empty there)") {
+            assert!(
+                said.contains(&format!("{table} on training is empty: loading it")),
+                "{line}\n{said}"
+            );
+        } else if what == "create it" {
+            assert!(
+                said.contains(&format!("create {table} on training")),
+                "{line}\n{said}"
+            );
+        } else if table != "in all" {
+            panic!("a preview line this test does not know: {line}");
+        }
+        // Each table's rows as the copy reports them.
+        if let Some(n) = what.split("load ").nth(1).and_then(|r| r.split(' ').next()) {
+            let n: i64 = n.replace(',', "").parse().unwrap();
+            let copied = copy.tables.iter().find(|t| t.0 == table).map(|t| t.1);
+            assert_eq!(copied, Some(n), "{line}");
+        }
+    }
+    assert!(
+        plan.iter()
+            .any(|l| l == "dbo.Ledger: create it, then load 1,500 rows"),
+        "{plan:#?}"
+    );
+    assert!(
+        plan.last()
+            .unwrap()
+            .starts_with("in all: 5 tables to write on training, 2,076 rows"),
+        "{plan:#?}"
+    );
+    let undo = tpdb::flows::migration::preview(&demo.config, "training", Step::Rollback)
+        .await
+        .unwrap();
+    let rollback = run(Step::Rollback).await.unwrap();
+    let said = rollback.findings.join("\n");
+    for line in &undo {
+        let Some((name, what)) = line.split_once(": ") else {
+            continue;
+        };
+        if what == "drop it (the stage created it)" {
+            assert!(
+                said.contains(&format!("dropped {name}, which the stage created")),
+                "{line}\n{said}"
+            );
+        } else if what.starts_with("empty it and restore the ") {
+            assert!(said.contains(name), "{line}\n{said}");
+        }
+    }
+    assert!(
+        undo.iter()
+            .any(|l| l == "dbo.Ledger: drop it (the stage created it)"),
+        "{undo:#?}"
+    );
+}

@@ -745,7 +745,39 @@ async fn migration_pane_during_a_copy_and_after_validation() {
     app.on_key(key('l'), now);
     app.on_key(key('l'), now);
     app.on_key(code(KeyCode::Enter), now);
-    assert!(app.take_commands().is_empty(), "copy writes: it asks first");
+    // Copy writes: it asks first, and reads what it would change to show it.
+    let preview_id = match &app.take_commands()[..] {
+        [Command::PreviewStep { id, stage, step }] => {
+            assert_eq!((stage.as_str(), *step), ("training", Step::Copy));
+            *id
+        }
+        other => panic!("copy writes: it asks first, with a preview: {other:?}"),
+    };
+    // Not before the user could read it.
+    app.on_key(code(KeyCode::Enter), now);
+    assert!(
+        app.take_commands().is_empty(),
+        "Enter before the preview is read"
+    );
+    assert!(screen(&render(&app, 80, 24)).contains("still reading what it would change"));
+    let lines = tpdb::flows::migration::preview(&demo.config, "training", Step::Copy)
+        .await
+        .unwrap();
+    app.on_event(Event::StepPreview {
+        id: preview_id,
+        lines,
+    });
+    let s = screen(&render(&app, 80, 24));
+    for table in [
+        "dbo.JobCode: load 20 rows into it (empty there)",
+        "dbo.Site: empty it (3 rows there, kept for rollback), then load 40 rows",
+        "in all: 4 tables to write on training, 576 rows",
+    ] {
+        assert!(
+            s.contains(table),
+            "the confirmation says what it writes ({table}):\n{s}"
+        );
+    }
     app.on_key(code(KeyCode::Enter), now);
     let copy_id = match &app.take_commands()[..] {
         [
@@ -1492,4 +1524,50 @@ async fn the_migration_pane_reads_the_stages_again_when_shown_and_on_r() {
         asks_status(&app.take_commands()),
         "coming back to the pane reads them again"
     );
+}
+
+/// A confirmation whose preview is longer than the screen says how much is below and scrolls
+/// to its last line at 80×24: what is confirmed can be read whole.
+#[tokio::test]
+async fn a_long_write_preview_scrolls_to_its_last_line_at_80x24() {
+    use tpdb::domain::plan::{Step, StepState};
+    let demo = common::demo();
+    let now = Instant::now();
+    let (mut app, id, mut stages) = migration_app(&demo, now);
+    stages[0].assessment = StepState::Passed;
+    app.on_event(Event::MigrationStatus { id, stages });
+    app.on_key(key('l'), now);
+    app.on_key(key('l'), now);
+    app.on_key(code(KeyCode::Enter), now);
+    let preview_id = match &app.take_commands()[..] {
+        [Command::PreviewStep { id, step, .. }] if *step == Step::Copy => *id,
+        other => panic!("{other:?}"),
+    };
+    let mut lines: Vec<String> = (1..=40)
+        .map(|i| format!("dbo.Table{i:02}: create it, then load {} rows", i * 100))
+        .collect();
+    lines.push("in all: 40 tables to write on training, 82,000 rows; 0 schema objects".into());
+    app.on_event(Event::StepPreview {
+        id: preview_id,
+        lines,
+    });
+    let s = screen(&render(&app, 80, 24));
+    assert!(s.contains("dbo.Table01: create it"), "{s}");
+    assert!(
+        s.contains("more of 41 (↓ / PgDn)"),
+        "says what is below:\n{s}"
+    );
+    assert!(!s.contains("in all: 40 tables"), "{s}");
+    for _ in 0..5 {
+        app.on_key(code(KeyCode::PageDown), now);
+    }
+    let s = screen(&render(&app, 80, 24));
+    assert!(
+        s.contains("in all: 40 tables to write on training"),
+        "the last line:\n{s}"
+    );
+    assert!(!s.contains("more of 41"), "{s}");
+    // Scrolling never runs the step; Esc cancels with nothing sent.
+    app.on_key(code(KeyCode::Esc), now);
+    assert!(app.take_commands().is_empty());
 }

@@ -215,15 +215,18 @@ async fn run_steps(
             } else {
                 String::new()
             };
-            let what = match s {
-                Step::Rollback => format!(
-                    "rollback restores {target} to its pre-stage state (`tpdb migrate status` and the assessment show what it holds)"
-                ),
-                _ => format!(
-                    "copy writes to {target}: the assessment shows what it will create, empty and copy"
-                ),
-            };
-            eprintln!("{what}; nothing was changed: run `{command} --yes{confirm}` to run it");
+            // What it would change, table by table and object by object, before the command
+            // that runs it.
+            match migration::preview(config, stage, *s).await {
+                Ok(lines) => {
+                    outln!("{s} of stage {stage} would change on {target}:");
+                    for l in lines {
+                        outln!("  {l}");
+                    }
+                }
+                Err(e) => eprintln!("what {s} would change cannot be read now: {e}"),
+            }
+            eprintln!("nothing was changed: run `{command} --yes{confirm}` to run it");
             break;
         }
         let r = match migration::run_step(config, stage, *s, consent, &progress).await {

@@ -397,7 +397,8 @@ impl App {
                     Event::ProbeResults { .. } | Event::FixApplied { .. } => Pane::Probes,
                     Event::MigrationStatus { .. }
                     | Event::MigrationReport { .. }
-                    | Event::SchemaDiff { .. } => Pane::Migration,
+                    | Event::SchemaDiff { .. }
+                    | Event::StepPreview { .. } => Pane::Migration,
                     _ => Pane::Activity,
                 };
                 let (c, mut ctx) = self.component_mut(pane);

@@ -10,6 +10,7 @@ mod assess;
 mod copy;
 mod keyless;
 mod objects;
+mod preview;
 mod rollback;
 mod validate;
 
@@ -45,6 +46,8 @@ pub struct StepReport {
     /// exits 3 for it, as for every connection or authentication error.
     pub unreachable: bool,
 }
+
+pub use preview::preview;
 
 pub fn migration(config: &Config) -> Result<&MigrationConfig, Error> {
     config.migration.as_ref().ok_or_else(|| {

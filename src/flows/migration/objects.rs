@@ -23,7 +23,7 @@ use crate::journal::Journal;
 /// What the target had of an object before the stage changed it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-enum Before {
+pub(super) enum Before {
     /// Nothing: the stage created it.
     Absent,
     /// A module or synonym the stage replaced.

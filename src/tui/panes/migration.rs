@@ -40,6 +40,13 @@ pub enum Prompt {
         protected: bool,
         /// Earlier steps that failed or were skipped: said before the user says yes.
         warnings: Vec<String>,
+        /// What the step would change, table by table and object by object, once read (or
+        /// why it could not be); None while it is being read.
+        plan: Option<Result<Vec<String>, String>>,
+        /// The task reading it.
+        plan_id: Option<TaskId>,
+        /// The first plan line shown.
+        scroll: usize,
     },
     /// The reason for unlocking a locked stage, then (its target protected) the target's
     /// name typed: `reason` holds the reason once given.
@@ -162,6 +169,9 @@ impl MigrationState {
             } else {
                 Vec::new()
             },
+            plan: None,
+            plan_id: None,
+            scroll: 0,
         })
     }
 }
@@ -188,7 +198,12 @@ impl MigrationState {
             self.error = Some(why);
             return;
         }
-        if let Some(p) = self.needs_confirmation(step) {
+        if let Some(mut p) = self.needs_confirmation(step) {
+            // What it would change is read first: the confirmation shows it whole.
+            if let Prompt::Confirm { plan_id, .. } = &mut p {
+                let stage = stage.clone();
+                *plan_id = Some(ctx.send(|id| Command::PreviewStep { id, stage, step }));
+            }
             self.prompt = Some((p, TextArea::default(), None));
             return;
         }
@@ -217,10 +232,41 @@ impl MigrationState {
         let Some((prompt, input, error)) = self.prompt.as_mut() else {
             return;
         };
+        if let Prompt::Confirm { scroll, plan, .. } = prompt {
+            let last = match plan {
+                Some(Ok(lines)) => lines.len().saturating_sub(1),
+                _ => 0,
+            };
+            let step = match key.code {
+                KeyCode::Down => Some(1),
+                KeyCode::Up => Some(-1),
+                KeyCode::PageDown => Some(10),
+                KeyCode::PageUp => Some(-10),
+                _ => None,
+            };
+            if let Some(d) = step {
+                *scroll = (*scroll as isize + d).clamp(0, last as isize) as usize;
+                return;
+            }
+        }
         match key.code {
             KeyCode::Esc => {
                 self.prompt = None;
                 self.notice = Some("cancelled; nothing changed".into());
+            }
+            KeyCode::Enter
+                if matches!(
+                    prompt,
+                    Prompt::Confirm {
+                        plan: None,
+                        plan_id: Some(_),
+                        ..
+                    }
+                ) =>
+            {
+                *error = Some(
+                    "still reading what it would change: read it first, then press Enter".into(),
+                );
             }
             KeyCode::Enter => {
                 let typed = input.lines().join("").trim().to_string();
@@ -321,6 +367,21 @@ impl Component for MigrationState {
                 self.error = None;
                 self.move_row(0);
             }
+            Event::StepPreview { id, lines } => {
+                if let Some((
+                    Prompt::Confirm {
+                        plan,
+                        plan_id: Some(want),
+                        ..
+                    },
+                    _,
+                    _,
+                )) = self.prompt.as_mut()
+                    && *want == id
+                {
+                    *plan = Some(Ok(lines));
+                }
+            }
             Event::SchemaDiff { id, outcome } => {
                 if let Some(v) = self.schema.as_mut().filter(|v| v.pending == Some(id)) {
                     v.show(&outcome);
@@ -381,6 +442,21 @@ impl Component for MigrationState {
 
     fn failed(&mut self, why: String) {
         if std::mem::take(&mut self.schema_failure) {
+            return;
+        }
+        // The preview of an open confirmation could not be read: it says so (the step
+        // itself still reports what it does).
+        if let Some((
+            Prompt::Confirm {
+                plan: plan @ None,
+                plan_id: Some(_),
+                ..
+            },
+            _,
+            _,
+        )) = self.prompt.as_mut()
+        {
+            *plan = Some(Err(why));
             return;
         }
         self.error = Some(why);
@@ -767,81 +843,149 @@ pub fn render(state: &MigrationState, theme: &Theme, frame: &mut Frame, area: Re
     );
 
     if let Some((prompt, input, error)) = &state.prompt {
-        let warnings: &[String] = match prompt {
-            Prompt::Confirm { warnings, .. } => warnings,
-            Prompt::Override { .. } => &[],
-        };
-        let w = area.width.saturating_sub(4).min(100);
-        let inner_w = usize::from(w.saturating_sub(2)).max(1);
-        let wrapped = |t: &str| {
-            unicode_width::UnicodeWidthStr::width(t)
-                .div_ceil(inner_w)
-                .max(1)
-        };
-        let warning_lines: usize = warnings.iter().map(|t| wrapped(&format!("⚠ {t}"))).sum();
-        let text_lines = 3 + warning_lines as u16 + u16::from(!warnings.is_empty());
-        let h = (text_lines + 4).min(area.height);
-        let rect = Rect::new(
-            area.x + (area.width.saturating_sub(w)) / 2,
-            area.y + (area.height.saturating_sub(h)) / 2,
-            w,
-            h,
-        );
-        frame.render_widget(Clear, rect);
-        let (title, text, show_input) = match prompt {
-            Prompt::Confirm { stage, step, target, protected, .. } => (
-                format!(" {step} on {target} "),
-                if *protected {
-                    format!("stage {stage}: {step} writes to {target}, which is protected: type its name and press Enter; Esc cancels.")
-                } else {
-                    format!("stage {stage}: {step} writes to {target}. Enter runs it; Esc cancels.")
-                },
-                *protected,
-            ),
-            Prompt::Override {
-                stage,
-                reason: None,
-                ..
-            } => (
-                format!(" override the lock of {stage} "),
-                "Why may this stage run before the previous one validated? The reason is journaled. Enter records it; Esc cancels.".into(),
-                true,
-            ),
-            Prompt::Override {
-                stage,
-                target,
-                reason: Some(reason),
-                ..
-            } => (
-                format!(" override the lock of {stage} "),
-                format!("Reason: {reason}. {target} is protected: type its name and press Enter; Esc cancels."),
-                true,
-            ),
-        };
-        let block = Block::bordered()
-            .title(title)
-            .title_style(theme.title())
-            .border_style(theme.fg("warn"));
-        let inner = block.inner(rect);
-        frame.render_widget(block, rect);
-        let [msg, field] =
-            Layout::vertical([Constraint::Min(3), Constraint::Length(2)]).areas(inner);
-        let mut l: Vec<Line> = warnings
-            .iter()
-            .map(|t| Line::styled(format!("⚠ {t}"), theme.fg("error")))
-            .collect();
+        render_prompt(frame, area, theme, prompt, input, error.as_deref());
+    }
+}
+
+/// The open prompt: for a write, what it would change (scrolled, with what is below said),
+/// then the question and, where a name or reason is typed, the field.
+fn render_prompt(
+    frame: &mut Frame,
+    area: Rect,
+    theme: &Theme,
+    prompt: &Prompt,
+    input: &TextArea<'static>,
+    error: Option<&str>,
+) {
+    let w = area.width.saturating_sub(4).min(100);
+    let inner_w = usize::from(w.saturating_sub(2)).max(1);
+    let wrapped = |t: &str| {
+        unicode_width::UnicodeWidthStr::width(t)
+            .div_ceil(inner_w)
+            .max(1)
+    };
+    let (title, text, show_input) = match prompt {
+        Prompt::Confirm { stage, step, target, protected, .. } => (
+            format!(" {step} on {target} "),
+            if *protected {
+                format!("stage {stage}: {step} writes to {target}, which is protected: type its name and press Enter; Esc cancels.")
+            } else {
+                format!("stage {stage}: {step} writes to {target}. Enter runs it; Esc cancels.")
+            },
+            *protected,
+        ),
+        Prompt::Override {
+            stage,
+            reason: None,
+            ..
+        } => (
+            format!(" override the lock of {stage} "),
+            "Why may this stage run before the previous one validated? The reason is journaled. Enter records it; Esc cancels.".into(),
+            true,
+        ),
+        Prompt::Override {
+            stage,
+            target,
+            reason: Some(reason),
+            ..
+        } => (
+            format!(" override the lock of {stage} "),
+            format!("Reason: {reason}. {target} is protected: type its name and press Enter; Esc cancels."),
+            true,
+        ),
+    };
+    let mut head: Vec<Line> = Vec::new();
+    let mut plan: Vec<String> = Vec::new();
+    let mut first = 0;
+    if let Prompt::Confirm {
+        warnings,
+        plan: p,
+        scroll,
+        step,
+        ..
+    } = prompt
+    {
+        for t in warnings {
+            head.push(Line::styled(format!("⚠ {t}"), theme.fg("error")));
+        }
         if !warnings.is_empty() {
-            l.push(Line::styled("Copy anyway?", theme.fg("warn")));
+            head.push(Line::styled("Copy anyway?", theme.fg("warn")));
         }
-        l.push(Line::styled(text, theme.fg("warn")));
-        if let Some(e) = error {
-            l.push(Line::styled(e.clone(), theme.fg("error")));
+        plan = match p {
+            None => vec![format!("reading what {step} would change…")],
+            Some(Err(e)) => vec![format!("what {step} would change cannot be read now: {e}")],
+            Some(Ok(lines)) => lines.clone(),
+        };
+        first = (*scroll).min(plan.len().saturating_sub(1));
+    }
+    let mut tail = vec![Line::styled(text.clone(), theme.fg("warn"))];
+    if let Some(e) = error {
+        tail.push(Line::styled(e.to_string(), theme.fg("error")));
+    }
+    let height_of = |ls: &[Line]| -> usize { ls.iter().map(|l| wrapped(&l.to_string())).sum() };
+    let fixed = height_of(&head) + height_of(&tail) + if show_input { 2 } else { 0 } + 2;
+    let plan_need: usize =
+        plan.iter().map(|l| wrapped(l)).sum::<usize>() + usize::from(!plan.is_empty());
+    let h = ((fixed + plan_need) as u16)
+        .min(area.height.saturating_sub(2))
+        .max(6);
+    let rect = Rect::new(
+        area.x + (area.width.saturating_sub(w)) / 2,
+        area.y + (area.height.saturating_sub(h)) / 2,
+        w,
+        h,
+    );
+    frame.render_widget(Clear, rect);
+    let block = Block::bordered()
+        .title(title)
+        .title_style(theme.title())
+        .border_style(theme.fg("warn"));
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    let plan_h = (inner.height as usize)
+        .saturating_sub(fixed - 2)
+        .min(plan_need) as u16;
+    let [head_area, plan_area, tail_area, field] = Layout::vertical([
+        Constraint::Length(height_of(&head) as u16),
+        Constraint::Length(plan_h),
+        Constraint::Min(1),
+        Constraint::Length(if show_input { 2 } else { 0 }),
+    ])
+    .areas(inner);
+    frame.render_widget(Paragraph::new(head).wrap(Wrap { trim: true }), head_area);
+    if !plan.is_empty() && plan_h > 0 {
+        // The lines that fit from `first`, and a last line saying what is below.
+        let room = usize::from(plan_h);
+        let mut used = 0;
+        let mut shown: Vec<Line> = Vec::new();
+        let mut next = first;
+        while next < plan.len() {
+            let need = wrapped(&plan[next]);
+            if used + need > room.saturating_sub(1) {
+                break;
+            }
+            used += need;
+            shown.push(Line::styled(plan[next].clone(), theme.text()));
+            next += 1;
         }
-        frame.render_widget(Paragraph::new(l).wrap(Wrap { trim: true }), msg);
-        if show_input {
-            let mut t = input.clone();
-            t.set_block(Block::new().borders(Borders::TOP));
-            frame.render_widget(&t, field);
-        }
+        let below = plan.len() - next;
+        shown.push(if below > 0 {
+            Line::styled(
+                format!("↓ {below} more of {} (↓ / PgDn)", plan.len()),
+                theme.fg("extra"),
+            )
+        } else {
+            Line::styled(
+                format!("({} lines, all shown)", plan.len()),
+                theme.fg("extra"),
+            )
+        });
+        frame.render_widget(Paragraph::new(shown).wrap(Wrap { trim: false }), plan_area);
+    }
+    frame.render_widget(Paragraph::new(tail).wrap(Wrap { trim: true }), tail_area);
+    if show_input {
+        let mut t = input.clone();
+        t.set_block(Block::new().borders(Borders::TOP));
+        frame.render_widget(&t, field);
     }
 }
