@@ -125,6 +125,11 @@ pub enum Command {
         stage: String,
         step: Step,
     },
+    /// Read every stage's state again, quietly: the Migration pane's timer keeps what it shows
+    /// current while it is shown. No task of its own in Activity (it would be one a second).
+    RefreshStages {
+        id: TaskId,
+    },
     /// Read the audit trail's tail.
     LoadAudit,
     Cancel {
@@ -160,6 +165,7 @@ impl Command {
             | Command::MigrationStatus { .. }
             | Command::SchemaDiff { .. }
             | Command::PreviewStep { .. }
+            | Command::RefreshStages { .. }
             | Command::LoadAudit
             | Command::Cancel { .. } => false,
             // Active probes execute statements on the node as the principal.
@@ -400,6 +406,17 @@ async fn run(
                         spawn_task(id, writes, format!("what {step} of {stage} would change"), token, events.clone(), done_tx.clone(), async move {
                             migration::preview(&cfg, &stage, step).await
                                 .map(|lines| Event::StepPreview { id, lines })
+                        });
+                    }
+                    Command::RefreshStages { id } => {
+                        let (cfg, events) = (config.clone(), events.clone());
+                        tokio::spawn(async move {
+                            match migration::status(&cfg) {
+                                Ok(stages) => {
+                                    let _ = events.send(Event::MigrationStatus { id, stages });
+                                }
+                                Err(e) => tracing::debug!(error = %e, "refreshing the stages"),
+                            }
                         });
                     }
                     Command::MigrationStatus { id } => {

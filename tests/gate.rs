@@ -33,12 +33,13 @@ fn kind(c: &Command) -> &'static str {
         Command::MigrationOverride { .. } => "migration override",
         Command::SchemaDiff { .. } => "schema diff",
         Command::PreviewStep { .. } => "preview step",
+        Command::RefreshStages { .. } => "refresh stages",
         Command::LoadAudit => "load audit",
         Command::Cancel { .. } => "cancel",
     }
 }
 
-const KINDS: usize = 18;
+const KINDS: usize = 19;
 
 /// A hash of a node's file (and its write-ahead log): equal hashes, nothing written.
 fn fingerprint(dir: &Path, node: &str) -> u64 {
@@ -154,6 +155,7 @@ fn one_of_each(node: &str, step: Step, rates: &Rates, consent: &Consent) -> Vec<
             stage: node.into(),
             step: tpdb::domain::plan::Step::Rollback,
         },
+        Command::RefreshStages { id: 15 },
         Command::LoadAudit,
         Command::Cancel { id: 99 },
     ]

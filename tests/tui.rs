@@ -1571,3 +1571,66 @@ async fn a_long_write_preview_scrolls_to_its_last_line_at_80x24() {
     app.on_key(code(KeyCode::Esc), now);
     assert!(app.take_commands().is_empty());
 }
+
+/// The Migration pane, shown, reads the stages again each second by itself: a run another
+/// process starts shows with its lease, and shows gone once it let go, without a key.
+#[test]
+fn the_migration_pane_shows_a_lease_taken_and_released_elsewhere_within_a_second() {
+    use std::time::Duration;
+    use tpdb::domain::plan::Step;
+    let demo = common::demo();
+    let now = Instant::now();
+    let (mut app, id, _) = migration_app(&demo, now);
+    let status = || tpdb::flows::migration::status(&demo.config).unwrap();
+    app.on_event(Event::MigrationStatus {
+        id,
+        stages: status(),
+    });
+    assert!(!screen(&render(&app, 120, 30)).contains("⚿"));
+    // Another run takes training's lease (the lock file is held by another handle).
+    let journal =
+        std::sync::Arc::new(tpdb::journal::Journal::open(&demo.config.paths.journal).unwrap());
+    let lease = tpdb::lease::StageLease::acquire(
+        journal,
+        &demo.config.paths.journal,
+        "training",
+        Step::Copy,
+    )
+    .unwrap();
+    let refresh = |app: &mut App, at: Instant| -> Option<u64> {
+        app.tick(at);
+        match &app.take_commands()[..] {
+            [Command::RefreshStages { id }] => Some(*id),
+            [] => None,
+            other => panic!("{other:?}"),
+        }
+    };
+    let first = refresh(&mut app, now).expect("shown, it reads the stages");
+    app.on_event(Event::MigrationStatus {
+        id: first,
+        stages: status(),
+    });
+    let s = screen(&render(&app, 120, 30));
+    assert!(
+        s.contains(&format!("⚿ pid {}", std::process::id())),
+        "the other run shows:\n{s}"
+    );
+    // Not more than once a second, and again after a second.
+    assert_eq!(refresh(&mut app, now + Duration::from_millis(400)), None);
+    drop(lease);
+    let second =
+        refresh(&mut app, now + Duration::from_millis(1_000)).expect("a second later, again");
+    app.on_event(Event::MigrationStatus {
+        id: second,
+        stages: status(),
+    });
+    let s = screen(&render(&app, 120, 30));
+    assert!(
+        !s.contains("⚿"),
+        "the run let go, and the pane says so:\n{s}"
+    );
+    // Another pane shown: no reads for the Migration pane.
+    app.on_key(key('2'), now);
+    app.take_commands();
+    assert_eq!(refresh(&mut app, now + Duration::from_millis(5_000)), None);
+}

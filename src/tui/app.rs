@@ -231,6 +231,17 @@ impl App {
             self.aged = Some(now);
             changed = true;
         }
+        // The Migration pane, shown, reads the stages again each second: another process's
+        // run, or a lease whose process is gone, shows without a key.
+        if self.pane == Pane::Migration {
+            let mut ctx = Ctx {
+                now,
+                outbox: &mut self.outbox,
+                tasks: &mut self.tasks,
+                pane: Pane::Migration,
+            };
+            self.migration.refresh_if_due(&mut ctx);
+        }
         if let Some(params) = self.rates.due(now) {
             let mut ctx = Ctx {
                 now,

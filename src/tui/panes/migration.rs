@@ -58,6 +58,9 @@ pub enum Prompt {
     },
 }
 
+/// How old what the pane shows may grow while it is shown.
+pub const REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub struct MigrationState {
     pub stages: Vec<StageState>,
     pub protected: Vec<String>,
@@ -81,6 +84,8 @@ pub struct MigrationState {
     pub schema: Option<super::schema_view::SchemaView>,
     /// The task that just failed was the schema view's (it says why itself).
     pub schema_failure: bool,
+    /// The timer's quiet read of the stages in flight, and when it was sent.
+    pub refreshing: Option<(TaskId, std::time::Instant)>,
 }
 
 impl MigrationState {
@@ -95,6 +100,7 @@ impl MigrationState {
             source: None,
             schema: None,
             schema_failure: false,
+            refreshing: None,
             progress: None,
             running: None,
             error: None,
@@ -177,6 +183,22 @@ impl MigrationState {
 }
 
 impl MigrationState {
+    /// While the pane is shown: read the stages again when the last read is a second old, so
+    /// a step another process runs (or a lease whose process is gone) shows within a second.
+    /// Returns true when it asked.
+    pub fn refresh_if_due(&mut self, ctx: &mut Ctx) -> bool {
+        let due = self
+            .refreshing
+            .is_none_or(|(_, sent)| ctx.now.saturating_duration_since(sent) >= REFRESH);
+        if !self.configured || !due {
+            return false;
+        }
+        let id = ctx.tasks.start(None);
+        ctx.outbox.push(Command::RefreshStages { id });
+        self.refreshing = Some((id, ctx.now));
+        true
+    }
+
     /// Ask the worker for every stage's state from the journal.
     pub fn status_now(&mut self, ctx: &mut Ctx) {
         self.started = true;
@@ -361,6 +383,13 @@ impl Component for MigrationState {
 
     fn on_event(&mut self, ev: Event, _ctx: &mut Ctx) {
         match ev {
+            Event::MigrationStatus { id, stages }
+                if self.refreshing.is_some_and(|(want, _)| want == id) =>
+            {
+                // The timer's read: the world as it is now, and nothing the user reads goes.
+                self.stages = stages;
+                self.move_row(0);
+            }
             Event::MigrationStatus { stages, .. } => {
                 // The journal's word is the truth now: an error about the old state goes.
                 self.stages = stages;
