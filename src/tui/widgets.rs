@@ -236,8 +236,17 @@ pub fn confirmation(
     }
 }
 
+/// A value's lines; an empty value is one empty line.
+fn value_lines(v: &str) -> Vec<&str> {
+    if v.is_empty() {
+        vec![""]
+    } else {
+        v.lines().collect()
+    }
+}
+
 /// Every field of one row, each wrapped in full, in a popup over `area`: what a cut cell hides.
-/// Esc or Enter closes it.
+/// A value of several lines (a script) shows one line each. Esc or Enter closes it.
 pub fn detail_popup(
     frame: &mut Frame,
     area: Rect,
@@ -248,11 +257,13 @@ pub fn detail_popup(
     let w = area.width.saturating_sub(4).clamp(10, 100);
     let inner = usize::from(w.saturating_sub(2)).max(1);
     let label = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 2;
-    // One line per field, more where its value wraps.
+    // One line per line of each value (a script is one statement a line), more where one
+    // wraps.
     let needed: usize = fields
         .iter()
-        .map(|(_, v)| {
-            (label + unicode_width::UnicodeWidthStr::width(v.as_str()))
+        .flat_map(|(_, v)| value_lines(v))
+        .map(|l| {
+            (label + unicode_width::UnicodeWidthStr::width(l))
                 .div_ceil(inner)
                 .max(1)
         })
@@ -269,11 +280,14 @@ pub fn detail_popup(
     frame.render_widget(Clear, rect);
     let lines: Vec<Line<'static>> = fields
         .iter()
-        .map(|(k, v)| {
-            Line::from(vec![
-                ratatui::text::Span::styled(format!("{k:<label$}"), theme.header()),
-                ratatui::text::Span::styled(v.clone(), theme.text()),
-            ])
+        .flat_map(|(k, v)| {
+            value_lines(v).into_iter().enumerate().map(move |(i, l)| {
+                let key = if i == 0 { *k } else { "" };
+                Line::from(vec![
+                    ratatui::text::Span::styled(format!("{key:<label$}"), theme.header()),
+                    ratatui::text::Span::styled(l.to_string(), theme.text()),
+                ])
+            })
         })
         .collect();
     let block = Block::bordered()
@@ -306,6 +320,38 @@ mod tests {
         assert!(!expire(&mut slot, t + std::time::Duration::from_secs(29)));
         assert!(expire(&mut slot, t + Notice::LIFETIME));
         assert!(slot.is_none());
+    }
+
+    #[test]
+    fn a_detail_popup_shows_a_script_one_statement_a_line() {
+        let theme = Theme::load("dark", None, true).unwrap();
+        let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
+        let fix = "REVOKE SELECT ON SCHEMA::[gp] FROM [r_a];\nREVOKE EXECUTE FROM [public];";
+        t.draw(|f| {
+            let area = f.area();
+            detail_popup(
+                f,
+                area,
+                &theme,
+                "Probe",
+                &[("check", "x".into()), ("fix", fix.into())],
+            );
+        })
+        .unwrap();
+        let rows: Vec<String> = t
+            .backend()
+            .buffer()
+            .content()
+            .chunks(80)
+            .map(|r| r.iter().map(|c| c.symbol()).collect())
+            .collect();
+        let row_of = |text: &str| rows.iter().position(|r| r.contains(text));
+        let (a, b) = (
+            row_of("REVOKE SELECT ON SCHEMA::[gp] FROM [r_a];").expect("the first statement"),
+            row_of("REVOKE EXECUTE FROM [public];").expect("the second statement"),
+        );
+        assert_eq!(b, a + 1, "{rows:#?}");
+        assert!(!rows[a].contains("[public]"), "{rows:#?}");
     }
 
     #[test]
