@@ -1634,3 +1634,62 @@ fn the_migration_pane_shows_a_lease_taken_and_released_elsewhere_within_a_second
     app.take_commands();
     assert_eq!(refresh(&mut app, now + Duration::from_millis(5_000)), None);
 }
+
+/// A step detail longer than its panel says how much is below and scrolls to its last line
+/// with PgDn at 80×24 (the stages fit on one screen; PgDn is the detail's).
+#[test]
+fn a_long_step_detail_scrolls_to_its_last_line_at_80x24() {
+    use tpdb::domain::plan::{Step, StepState};
+    use tpdb::flows::migration::StepReport;
+    let demo = common::demo();
+    let now = Instant::now();
+    let (mut app, id, mut stages) = migration_app(&demo, now);
+    stages[0].assessment = StepState::Passed;
+    stages[0].copy = StepState::Passed;
+    app.on_event(Event::MigrationStatus { id, stages });
+    app.on_key(key('l'), now);
+    app.on_key(key('l'), now);
+    let report = StepReport {
+        stage: "training".into(),
+        step: Step::Copy,
+        state: StepState::Passed,
+        findings: (1..=30)
+            .map(|i| format!("created dbo.Table{i:02} on training"))
+            .chain(std::iter::once(
+                "took: catalog 0.2 s · rows 7.5 s · finish 0.3 s (94% of the step moving rows)"
+                    .into(),
+            ))
+            .collect(),
+        tables: (1..=30)
+            .map(|i| (format!("dbo.Table{i:02}"), i * 10, "copied".into()))
+            .collect(),
+        millis: 8_000,
+        unreachable: false,
+    };
+    app.on_event(Event::MigrationReport {
+        id: 0,
+        report: Box::new(report),
+    });
+    let s = screen(&render(&app, 80, 24));
+    assert!(s.contains("more (PgDn)"), "says what is below:\n{s}");
+    assert!(!s.contains("took: catalog"), "{s}");
+    for _ in 0..40 {
+        app.on_key(code(KeyCode::PageDown), now);
+    }
+    let s = screen(&render(&app, 80, 24));
+    assert!(
+        s.contains("run summary: copy passed"),
+        "the last line:\n{s}"
+    );
+    assert!(!s.contains("more (PgDn)"), "{s}");
+    assert!(s.contains("↑ PgUp"), "{s}");
+    // The stage stayed where it was: PgDn is the detail's.
+    app.on_key(code(KeyCode::Enter), now);
+    assert!(
+        app.take_commands().iter().any(|c| matches!(
+            c,
+            Command::PreviewStep { stage, step: Step::Copy, .. } if stage == "training"
+        )),
+        "Enter still runs the copy of training"
+    );
+}

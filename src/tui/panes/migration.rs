@@ -86,6 +86,9 @@ pub struct MigrationState {
     pub schema_failure: bool,
     /// The timer's quiet read of the stages in flight, and when it was sent.
     pub refreshing: Option<(TaskId, std::time::Instant)>,
+    /// The step detail's first line shown (PgDn / PgUp), and how far it can go as last drawn.
+    pub detail_scroll: usize,
+    pub detail_max: std::cell::Cell<usize>,
 }
 
 impl MigrationState {
@@ -101,6 +104,8 @@ impl MigrationState {
             schema: None,
             schema_failure: false,
             refreshing: None,
+            detail_scroll: 0,
+            detail_max: std::cell::Cell::new(0),
             progress: None,
             running: None,
             error: None,
@@ -121,7 +126,11 @@ impl MigrationState {
 
     pub fn move_row(&mut self, d: isize) {
         let last = self.stages.len().saturating_sub(1) as isize;
-        self.row = (self.row as isize + d).clamp(0, last.max(0)) as usize;
+        let row = (self.row as isize + d).clamp(0, last.max(0)) as usize;
+        if row != self.row {
+            self.detail_scroll = 0;
+        }
+        self.row = row;
     }
 
     /// `n` / `N`: the next (or previous) step that failed or was interrupted, stage by stage.
@@ -150,6 +159,7 @@ impl MigrationState {
 
     pub fn move_col(&mut self, d: isize) {
         self.col = (self.col as isize + d).clamp(0, STEPS.len() as isize - 1) as usize;
+        self.detail_scroll = 0;
     }
 
     /// Whether `step` of the selected stage may run now (checked before any confirmation).
@@ -522,7 +532,19 @@ impl Component for MigrationState {
             self.prompt_key(key, ctx);
             return true;
         }
-        false
+        // PgDn / PgUp scroll the step detail (the stages fit on one screen).
+        let page = 5;
+        match key.code {
+            KeyCode::PageDown => {
+                self.detail_scroll = (self.detail_scroll + page).min(self.detail_max.get());
+                true
+            }
+            KeyCode::PageUp => {
+                self.detail_scroll = self.detail_scroll.saturating_sub(page);
+                true
+            }
+            _ => false,
+        }
     }
 
     fn act(&mut self, action: Action, ctx: &mut Ctx) -> bool {
@@ -861,15 +883,28 @@ pub fn render(state: &MigrationState, theme: &Theme, frame: &mut Frame, area: Re
             ));
         }
     }
-    frame.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
-            Block::bordered()
-                .title(" Step detail ")
-                .title_style(theme.title())
-                .border_style(theme.border(false)),
-        ),
-        detail,
-    );
+    // What does not fit is scrolled to (PgDn / PgUp), and the frame says how much is below.
+    let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let total = paragraph.line_count(detail.width.saturating_sub(2));
+    let visible = usize::from(detail.height.saturating_sub(2));
+    let max_top = total.saturating_sub(visible);
+    state.detail_max.set(max_top);
+    let top = state.detail_scroll.min(max_top);
+    let below = total.saturating_sub(top + visible);
+    let mut block = Block::bordered()
+        .title(" Step detail ")
+        .title_style(theme.title())
+        .border_style(theme.border(false));
+    if below > 0 || top > 0 {
+        block = block.title_bottom(Line::styled(
+            match (top > 0, below > 0) {
+                (_, true) => format!(" ↓ {below} more (PgDn) "),
+                _ => " ↑ PgUp ".to_string(),
+            },
+            theme.fg("extra"),
+        ));
+    }
+    frame.render_widget(paragraph.scroll((top as u16, 0)).block(block), detail);
 
     if let Some((prompt, input, error)) = &state.prompt {
         render_prompt(frame, area, theme, prompt, input, error.as_deref());
