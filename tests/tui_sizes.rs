@@ -298,11 +298,21 @@ async fn in_probes_n_walks_the_failures_p_and_shift_p_cycle_a_applies_and_t_togg
     app.on_key(key('N'), now);
     assert_eq!((app.probes.row, app.probes.col), here);
     let principal = app.probes.principal;
+    // The first principal's last check (migration_user has fewer checks than the data flow
+    // has, or more: whichever, the cursor must land on a cell that was run).
+    app.on_key(code(KeyCode::End), now);
     app.on_key(key('p'), now);
     answer(&mut app, &demo).await;
+    assert!(
+        app.probes.selected().is_some(),
+        "p lands on a cell that exists: {:?} in {:?}",
+        (app.probes.row, app.probes.col),
+        app.probes.checks
+    );
     app.on_key(key('P'), now);
     answer(&mut app, &demo).await;
     assert_eq!(app.probes.principal, principal);
+    assert!(app.probes.selected().is_some());
     // a applies (asks first) in Probes as everywhere; t toggles passive and active.
     app.on_key(key('t'), now);
     assert!(app.probes.active);

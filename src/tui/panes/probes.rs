@@ -83,11 +83,22 @@ impl ProbesState {
 
     pub fn next_principal(&mut self) {
         self.principal = (self.principal + 1) % self.principals.len().max(1);
+        self.new_matrix();
     }
 
     pub fn prev_principal(&mut self) {
         let n = self.principals.len().max(1);
         self.principal = (self.principal + n - 1) % n;
+        self.new_matrix();
+    }
+
+    /// Another principal's checks come: the old cursor means nothing in them, so the first
+    /// results open on their first failure (or the first cell), never on a cell not run.
+    fn new_matrix(&mut self) {
+        self.results.clear();
+        self.checks.clear();
+        (self.row, self.col) = (0, 0);
+        self.started_on_failure = false;
     }
 
     /// `n` / `N`: the next (or previous) failed check, node by node in the matrix' order.
