@@ -487,6 +487,8 @@ fn copy_running_in_the_tui(demo: &Demo, name: &str) -> Session {
     wait("training → training");
     session.keys(&["Right", "Right", "Enter"]);
     wait("copy writes to training");
+    // Enter is taken once what the copy would change has been read and shown.
+    wait("in all: ");
     session.keys(&["Enter"]);
     wait_for_checkpoint(demo);
     session

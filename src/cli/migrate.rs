@@ -215,6 +215,13 @@ async fn run_steps(
             } else {
                 String::new()
             };
+            // A step that could not run now says why, not what it would change.
+            let stages = migration::status(config)?;
+            if let Some(i) = stages.iter().position(|x| x.name == stage)
+                && let Err(why) = crate::domain::plan::may_run(&stages, i, *s)
+            {
+                return Err(Error::Refused(why));
+            }
             // What it would change, table by table and object by object, before the command
             // that runs it.
             match migration::preview(config, stage, *s).await {
