@@ -414,3 +414,64 @@ async fn migration_and_activity_read_whole_at_every_size() {
         assert!(s.contains("line 29"), "{w}×{h}: the newest log line:\n{s}");
     }
 }
+
+/// `/` filters in Probes (checks, or nodes by name) and in Activity (tasks and the audit
+/// trail), as it does in Rates and Privileges; Esc clears it.
+#[tokio::test]
+async fn slash_filters_probes_and_activity_and_esc_clears_it() {
+    let demo = common::demo();
+    let mut app = loaded(&demo).await;
+    let now = Instant::now();
+    app.on_key(key('4'), now);
+    answer(&mut app, &demo).await;
+    let all = screen(&mut app, 120, 30);
+    assert!(
+        all.contains("SELECT ON SCHEMA::gp") && all.contains("EXECUTE ON OBJECT"),
+        "{all}"
+    );
+    app.on_key(key('/'), now);
+    for c in "schema::gp".chars() {
+        app.on_key(key(c), now);
+    }
+    app.on_key(code(KeyCode::Enter), now);
+    let some = screen(&mut app, 120, 30);
+    assert!(some.contains("SELECT ON SCHEMA::gp"), "{some}");
+    assert!(!some.contains("EXECUTE ON OBJECT"), "{some}");
+    assert!(some.contains("filter: schema::gp"), "{some}");
+    assert_eq!(
+        app.probes.selected().map(|r| r.check.as_str()),
+        Some("SELECT ON SCHEMA::gp"),
+        "the selection stays on a shown check"
+    );
+    app.on_key(code(KeyCode::Esc), now);
+    let back = screen(&mut app, 120, 30);
+    assert!(back.contains("EXECUTE ON OBJECT"), "{back}");
+    // Activity: tasks (as the worker announces them) and the audit trail.
+    for (id, label) in [
+        (900, "probe sp-billing-dataflow on node1"),
+        (901, "rates preview"),
+    ] {
+        app.on_event(tpdb::worker::Event::TaskStarted {
+            id,
+            label: label.into(),
+            writes: false,
+        });
+    }
+    app.on_key(key('5'), now);
+    answer(&mut app, &demo).await;
+    let tasks = screen(&mut app, 160, 40);
+    assert!(
+        tasks.contains("probe sp-billing-dataflow") && tasks.contains("rates preview"),
+        "{tasks}"
+    );
+    app.on_key(key('/'), now);
+    for c in "rates".chars() {
+        app.on_key(key(c), now);
+    }
+    let some = screen(&mut app, 160, 40);
+    assert!(some.contains("filter: rates"), "{some}");
+    assert!(some.contains("rates preview"), "{some}");
+    assert!(!some.contains("probe sp-billing-dataflow"), "{some}");
+    app.on_key(code(KeyCode::Esc), now);
+    assert!(screen(&mut app, 160, 40).contains("probe sp-billing-dataflow"));
+}

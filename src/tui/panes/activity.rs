@@ -9,6 +9,7 @@ use ratatui::widgets::{Block, Paragraph, Row, Table, Wrap};
 
 use crate::audit::AuditRecord;
 use crossterm::event::KeyEvent;
+use ratatui_textarea::TextArea;
 
 use crate::tui::columns;
 use crate::tui::component::{Component, Ctx};
@@ -42,6 +43,9 @@ pub struct ActivityState {
     pub audit_focus: bool,
     /// The selected audit record, counted from the newest.
     pub audit_selected: usize,
+    /// `/`: what a task or an audit record must hold to show; `filtering` while it is typed.
+    pub filter: TextArea<'static>,
+    pub filtering: bool,
 }
 
 impl ActivityState {
@@ -89,14 +93,71 @@ impl ActivityState {
     }
 
     pub fn move_by(&mut self, delta: isize) {
+        let step = |shown: Vec<usize>, at: usize| -> usize {
+            let here = shown.iter().position(|i| *i == at).unwrap_or(0) as isize;
+            let last = shown.len().saturating_sub(1) as isize;
+            shown
+                .get((here + delta).clamp(0, last.max(0)) as usize)
+                .copied()
+                .unwrap_or(at)
+        };
         if self.audit_focus {
-            let last = self.audit.len().saturating_sub(1) as isize;
-            self.audit_selected = (self.audit_selected as isize + delta).clamp(0, last) as usize;
-            return;
+            self.audit_selected = step(self.visible_audit(), self.audit_selected);
+        } else {
+            self.selected = step(self.visible_tasks(), self.selected);
         }
-        if !self.tasks.is_empty() {
-            let last = self.tasks.len() as isize - 1;
-            self.selected = (self.selected as isize + delta).clamp(0, last) as usize;
+    }
+
+    fn filter_text(&self) -> String {
+        self.filter.lines().join("").trim().to_lowercase()
+    }
+
+    /// The tasks shown, as indexes: those whose label, progress or outcome holds the filter.
+    pub fn visible_tasks(&self) -> Vec<usize> {
+        let f = self.filter_text();
+        (0..self.tasks.len())
+            .filter(|i| {
+                f.is_empty()
+                    || task_cells(&self.tasks[*i])
+                        .iter()
+                        .any(|c| c.to_lowercase().contains(&f))
+            })
+            .collect()
+    }
+
+    /// The audit records shown, counted from the newest: those any field of which holds it.
+    pub fn visible_audit(&self) -> Vec<usize> {
+        let f = self.filter_text();
+        self.audit
+            .iter()
+            .rev()
+            .enumerate()
+            .filter(|(_, r)| {
+                f.is_empty()
+                    || [
+                        &r.node,
+                        &r.identity,
+                        &r.action,
+                        &r.outcome,
+                        &r.detail,
+                        &r.os_user,
+                    ]
+                    .iter()
+                    .any(|v| v.to_lowercase().contains(&f))
+            })
+            .map(|(n, _)| n)
+            .collect()
+    }
+
+    /// Keep each selection on a shown row.
+    fn fit_selection(&mut self) {
+        let tasks = self.visible_tasks();
+        if !tasks.contains(&self.selected) {
+            self.selected = tasks.first().copied().unwrap_or(0);
+        }
+        let audit = self.visible_audit();
+        if !audit.contains(&self.audit_selected) {
+            self.audit_selected = audit.first().copied().unwrap_or(0);
         }
     }
 }
@@ -149,11 +210,39 @@ impl Component for ActivityState {
     }
 
     fn hints(&self) -> Vec<Action> {
-        vec![Action::CancelTask, Action::Detail, Action::ActivityAudit]
+        vec![
+            Action::CancelTask,
+            Action::Detail,
+            Action::ActivityAudit,
+            Action::ActivityFilter,
+        ]
+    }
+
+    fn input_hint(&self) -> Option<&'static str> {
+        self.filtering.then_some(
+            "typing filters the tasks and the audit trail · Enter keeps the filter · Esc clears it",
+        )
     }
 
     fn capture(&mut self, key: KeyEvent, _ctx: &mut Ctx) -> bool {
-        crate::tui::component::detail_key(&mut self.detail, &key)
+        if crate::tui::component::detail_key(&mut self.detail, &key) {
+            return true;
+        }
+        if !self.filtering {
+            return false;
+        }
+        match key.code {
+            crossterm::event::KeyCode::Esc => {
+                self.filter = TextArea::default();
+                self.filtering = false;
+            }
+            crossterm::event::KeyCode::Enter => self.filtering = false,
+            _ => {
+                self.filter.input(key);
+            }
+        }
+        self.fit_selection();
+        true
     }
 
     fn act(&mut self, action: Action, ctx: &mut Ctx) -> bool {
@@ -171,6 +260,11 @@ impl Component for ActivityState {
                 }
             }
             Action::ActivityAudit => self.audit_focus = !self.audit_focus,
+            Action::ActivityFilter => self.filtering = true,
+            Action::ClearFilter if !self.filter_text().is_empty() => {
+                self.filter = TextArea::default();
+                self.fit_selection();
+            }
             _ => return false,
         }
         true
@@ -265,13 +359,17 @@ pub fn render(state: &ActivityState, theme: &Theme, frame: &mut Frame, area: Rec
     .areas(area);
 
     let page = tasks.height.saturating_sub(3) as usize;
-    let start = state.selected.saturating_sub(page.saturating_sub(1));
-    let shown: Vec<(usize, &TaskView)> = state
-        .tasks
+    let visible = state.visible_tasks();
+    let at = visible
         .iter()
-        .enumerate()
+        .position(|i| *i == state.selected)
+        .unwrap_or(0);
+    let start = at.saturating_sub(page.saturating_sub(1));
+    let shown: Vec<(usize, &TaskView)> = visible
+        .iter()
         .skip(start)
         .take(page)
+        .map(|i| (*i, &state.tasks[*i]))
         .collect();
     let cells: Vec<[String; 4]> = shown.iter().map(|(_, t)| task_cells(t)).collect();
     let cols: Vec<columns::Col> = TASK_COLUMNS
@@ -302,9 +400,18 @@ pub fn render(state: &ActivityState, theme: &Theme, frame: &mut Frame, area: Rec
         }
     });
     let running = state.running().count();
+    let filter = state.filter.lines().join("");
+    let filter_said = if state.filtering || !filter.trim().is_empty() {
+        format!(
+            "· filter: {filter}{} ",
+            if state.filtering { "▏" } else { "" }
+        )
+    } else {
+        String::new()
+    };
     let block = Block::bordered()
         .title(format!(
-            " Tasks — {running} running · x cancels the selected one · Enter shows it whole "
+            " Tasks — {running} running · x cancels the selected one · Enter shows it whole {filter_said}"
         ))
         .title_style(theme.title())
         .border_style(theme.border(focused && !state.audit_focus));
@@ -325,10 +432,15 @@ pub fn render(state: &ActivityState, theme: &Theme, frame: &mut Frame, area: Rec
 
     let visible = audit.height.saturating_sub(3) as usize;
     // Newest first, scrolled so the selected record is in view.
-    let skip = state
-        .audit_selected
-        .saturating_sub(visible.saturating_sub(1));
-    let shown: Vec<_> = state.audit.iter().rev().skip(skip).take(visible).collect();
+    let records = state.visible_audit();
+    let at = records
+        .iter()
+        .position(|n| *n == state.audit_selected)
+        .unwrap_or(0);
+    let skip = at.saturating_sub(visible.saturating_sub(1));
+    let newest_first: Vec<&AuditRecord> = state.audit.iter().rev().collect();
+    let picked: Vec<usize> = records.iter().copied().skip(skip).take(visible).collect();
+    let shown: Vec<&AuditRecord> = picked.iter().map(|n| newest_first[*n]).collect();
     let cells: Vec<[String; 7]> = shown
         .iter()
         .map(|r| {
@@ -360,7 +472,7 @@ pub fn render(state: &ActivityState, theme: &Theme, frame: &mut Frame, area: Rec
             .iter()
             .map(|(i, w)| columns::cut(&cells[*i], *w))
             .collect();
-        if focused && state.audit_focus && skip + n == state.audit_selected {
+        if focused && state.audit_focus && picked[n] == state.audit_selected {
             Row::new(cut).style(theme.selected())
         } else {
             Row::new(cut).style(style)

@@ -45,6 +45,9 @@ pub struct ProbesState {
     pub detail: bool,
     /// Whether the first results have moved the selection to their first failure.
     started_on_failure: bool,
+    /// `/`: what the checks (or node names) must hold to show; `filtering` while it is typed.
+    pub filter: TextArea<'static>,
+    pub filtering: bool,
 }
 
 impl ProbesState {
@@ -74,7 +77,62 @@ impl ProbesState {
             started: false,
             detail: false,
             started_on_failure: false,
+            filter: TextArea::default(),
+            filtering: false,
         }
+    }
+
+    fn filter_text(&self) -> String {
+        self.filter.lines().join("").trim().to_lowercase()
+    }
+
+    /// The node columns shown: those whose name holds the filter, when one does; else all.
+    pub fn visible_cols(&self) -> Vec<usize> {
+        let f = self.filter_text();
+        let named: Vec<usize> = (0..self.nodes.len())
+            .filter(|i| !f.is_empty() && self.nodes[*i].to_lowercase().contains(&f))
+            .collect();
+        if named.is_empty() {
+            (0..self.nodes.len()).collect()
+        } else {
+            named
+        }
+    }
+
+    /// The check rows shown: every one when the filter names nodes (or is empty), else those
+    /// whose check holds it.
+    pub fn visible_rows(&self) -> Vec<usize> {
+        let f = self.filter_text();
+        let names_nodes = self.nodes.iter().any(|n| n.to_lowercase().contains(&f));
+        (0..self.checks.len())
+            .filter(|i| f.is_empty() || names_nodes || self.checks[*i].to_lowercase().contains(&f))
+            .collect()
+    }
+
+    /// Keep the selection on a shown cell.
+    fn fit_selection(&mut self) {
+        let (rows, cols) = (self.visible_rows(), self.visible_cols());
+        if !rows.contains(&self.row) {
+            self.row = rows.first().copied().unwrap_or(0);
+        }
+        if !cols.contains(&self.col) {
+            self.col = cols.first().copied().unwrap_or(0);
+        }
+    }
+
+    /// A key while the filter is typed: Esc clears it and leaves, Enter keeps it.
+    fn filter_key(&mut self, key: KeyEvent) {
+        match key.code {
+            crossterm::event::KeyCode::Esc => {
+                self.filter = TextArea::default();
+                self.filtering = false;
+            }
+            crossterm::event::KeyCode::Enter => self.filtering = false,
+            _ => {
+                self.filter.input(key);
+            }
+        }
+        self.fit_selection();
     }
 
     pub fn principal_name(&self) -> Option<String> {
@@ -103,8 +161,11 @@ impl ProbesState {
 
     /// `n` / `N`: the next (or previous) failed check, node by node in the matrix' order.
     pub fn next_failure(&mut self, forward: bool) {
-        let cells: Vec<(usize, usize)> = (0..self.nodes.len())
-            .flat_map(|c| (0..self.checks.len()).map(move |r| (r, c)))
+        let rows = self.visible_rows();
+        let cells: Vec<(usize, usize)> = self
+            .visible_cols()
+            .into_iter()
+            .flat_map(|c| rows.iter().map(move |r| (*r, c)))
             .collect();
         let Some(here) = cells.iter().position(|rc| *rc == (self.row, self.col)) else {
             return;
@@ -165,13 +226,21 @@ impl ProbesState {
     }
 
     pub fn move_row(&mut self, delta: isize) {
-        let last = self.checks.len().saturating_sub(1) as isize;
-        self.row = (self.row as isize + delta).clamp(0, last.max(0)) as usize;
+        let rows = self.visible_rows();
+        let at = rows.iter().position(|r| *r == self.row).unwrap_or(0) as isize;
+        let last = rows.len().saturating_sub(1) as isize;
+        if let Some(r) = rows.get((at + delta).clamp(0, last.max(0)) as usize) {
+            self.row = *r;
+        }
     }
 
     pub fn move_col(&mut self, delta: isize) {
-        let last = self.nodes.len().saturating_sub(1) as isize;
-        self.col = (self.col as isize + delta).clamp(0, last.max(0)) as usize;
+        let cols = self.visible_cols();
+        let at = cols.iter().position(|c| *c == self.col).unwrap_or(0) as isize;
+        let last = cols.len().saturating_sub(1) as isize;
+        if let Some(c) = cols.get((at + delta).clamp(0, last.max(0)) as usize) {
+            self.col = *c;
+        }
     }
 
     /// `a` on the selected node: ask for confirmation of its fix.
@@ -295,7 +364,13 @@ impl Component for ProbesState {
             Action::ProbeActive,
             Action::ProbeRerun,
             Action::ProbeFix,
+            Action::ProbeFilter,
         ]
+    }
+
+    fn input_hint(&self) -> Option<&'static str> {
+        self.filtering
+            .then_some("typing filters the checks (or nodes, by name) · Enter keeps the filter · Esc clears it")
     }
 
     fn capture(&mut self, key: KeyEvent, ctx: &mut Ctx) -> bool {
@@ -304,6 +379,10 @@ impl Component for ProbesState {
         }
         if self.confirm.is_some() {
             self.confirm_key(key, ctx);
+            return true;
+        }
+        if self.filtering {
+            self.filter_key(key);
             return true;
         }
         false
@@ -330,6 +409,11 @@ impl Component for ProbesState {
             }
             Action::ProbeRerun => self.probe_now(ctx),
             Action::ProbeFix => self.begin_fix(),
+            Action::ProbeFilter => self.filtering = true,
+            Action::ClearFilter if !self.filter_text().is_empty() => {
+                self.filter = TextArea::default();
+                self.fit_selection();
+            }
             _ => return false,
         }
         true
@@ -374,7 +458,20 @@ pub fn render(state: &ProbesState, theme: &Theme, frame: &mut Frame, area: Rect,
                 theme.text(),
             ),
         ]),
-        if let Some(e) = &state.error {
+        if state.filtering || !state.filter_text().is_empty() {
+            Line::from(vec![
+                Span::styled("filter: ", theme.muted()),
+                Span::styled(state.filter.lines().join(""), theme.text()),
+                Span::styled(
+                    if state.filtering {
+                        "▏ (Enter keeps · Esc clears)"
+                    } else {
+                        "  (/ changes · Esc clears)"
+                    },
+                    theme.muted(),
+                ),
+            ])
+        } else if let Some(e) = &state.error {
             Line::styled(e.clone(), theme.fg("error"))
         } else if state.running.is_some() {
             Line::styled("⟳ probing…", theme.muted())
@@ -398,19 +495,20 @@ pub fn render(state: &ProbesState, theme: &Theme, frame: &mut Frame, area: Rect,
     let check_width = longest.clamp(5, (inner / 2).max(16)).min(inner);
     const NODE_WIDTH: u16 = 10;
     let fit = usize::from(inner.saturating_sub(check_width) / (NODE_WIDTH + 1)).max(1);
-    let first = state
-        .col
+    let cols = state.visible_cols();
+    let at = cols.iter().position(|c| *c == state.col).unwrap_or(0);
+    let first = at
         .saturating_sub(fit - 1)
-        .min(state.nodes.len().saturating_sub(fit));
-    let shown: Vec<usize> = (first..state.nodes.len()).take(fit).collect();
+        .min(cols.len().saturating_sub(fit));
+    let shown: Vec<usize> = cols.iter().copied().skip(first).take(fit).collect();
     let mut widths = vec![Constraint::Length(check_width)];
     widths.extend(shown.iter().map(|_| Constraint::Length(NODE_WIDTH)));
-    let header: Vec<Line> = std::iter::once(Line::from(if shown.len() < state.nodes.len() {
+    let header: Vec<Line> = std::iter::once(Line::from(if shown.len() < cols.len() {
         format!(
             "check · nodes {}–{} of {}",
             first + 1,
             first + shown.len(),
-            state.nodes.len()
+            cols.len()
         )
     } else {
         "check".into()
@@ -425,9 +523,9 @@ pub fn render(state: &ProbesState, theme: &Theme, frame: &mut Frame, area: Rect,
     }))
     .collect();
     let rows: Vec<Row> = state
-        .checks
-        .iter()
-        .enumerate()
+        .visible_rows()
+        .into_iter()
+        .map(|ri| (ri, &state.checks[ri]))
         .map(|(ri, check)| {
             let mut cells = vec![Line::styled(
                 crate::tui::columns::cut(check, check_width),
