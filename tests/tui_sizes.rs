@@ -475,3 +475,26 @@ async fn slash_filters_probes_and_activity_and_esc_clears_it() {
     app.on_key(code(KeyCode::Esc), now);
     assert!(screen(&mut app, 160, 40).contains("probe sp-billing-dataflow"));
 }
+
+/// Tasks past the Activity pane's window are said (↓ N more), and reached by moving down.
+#[tokio::test]
+async fn activity_says_how_many_tasks_are_below_its_window_at_80x24() {
+    let demo = common::demo();
+    let mut app = loaded(&demo).await;
+    let now = Instant::now();
+    for id in 1000..1020 {
+        app.on_event(tpdb::worker::Event::TaskStarted {
+            id,
+            label: format!("probe run {id}"),
+            writes: false,
+        });
+    }
+    app.on_key(key('5'), now);
+    answer(&mut app, &demo).await;
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("more"), "{s}");
+    assert!(!s.contains("probe run 1019"), "{s}");
+    app.on_key(code(KeyCode::End), now);
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("probe run 1019"), "{s}");
+}

@@ -409,9 +409,16 @@ pub fn render(state: &ActivityState, theme: &Theme, frame: &mut Frame, area: Rec
     } else {
         String::new()
     };
+    // Tasks past the window (the newest, as they come) are said, never silently out of view.
+    let below = visible.len().saturating_sub(start + shown.len());
+    let more = if below > 0 {
+        format!("(↓ {below} more) ")
+    } else {
+        String::new()
+    };
     let block = Block::bordered()
         .title(format!(
-            " Tasks — {running} running · x cancels the selected one · Enter shows it whole {filter_said}"
+            " Tasks {more}— {running} running · x cancels the selected one · Enter shows it whole {filter_said}"
         ))
         .title_style(theme.title())
         .border_style(theme.border(focused && !state.audit_focus));
