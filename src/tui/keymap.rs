@@ -477,14 +477,14 @@ const ACTIONS: &[(Action, &str, Scope, &str, &[&str])] = &[
         Action::ProbeFilter,
         "probes_filter",
         Scope::Probes,
-        "filter",
+        "filter: the checks, or node columns by name",
         &["/"],
     ),
     (
         Action::ActivityFilter,
         "activity_filter",
         Scope::Activity,
-        "filter",
+        "filter: the tasks and the audit trail",
         &["/"],
     ),
     (
@@ -664,6 +664,22 @@ impl Keymap {
             .map(|(a, _, s, d, _)| (*a, *s, self.keys_for(*a), *d))
             .filter(|(_, _, k, _)| !k.is_empty())
             .collect()
+    }
+
+    /// The key table as the README shows it (Markdown), from the same table the help uses:
+    /// what the README says is what the keys do.
+    pub fn markdown(&self) -> String {
+        let mut out = String::from("| where | keys | does |\n|---|---|---|\n");
+        for (_, scope, keys, does) in self.help() {
+            let cell = |t: &str| t.replace('|', "\\|");
+            out.push_str(&format!(
+                "| {} | {} | {} |\n",
+                scope.label(),
+                cell(&keys),
+                cell(does)
+            ));
+        }
+        out
     }
 
     /// A one-line hint for a scope's footer.
