@@ -498,3 +498,39 @@ async fn activity_says_how_many_tasks_are_below_its_window_at_80x24() {
     let s = screen(&mut app, 80, 24);
     assert!(s.contains("probe run 1019"), "{s}");
 }
+
+/// An over-privilege finding is read whole in the Privileges pane at 80×24: the foot says how
+/// many there are, and `v` shows each with the statements that remove it, one a line.
+#[tokio::test]
+async fn privileges_findings_show_whole_with_their_statements_at_80x24() {
+    let demo = common::demo();
+    let mut app = loaded(&demo).await;
+    let now = Instant::now();
+    app.on_key(key('2'), now);
+    answer(&mut app, &demo).await;
+    app.on_key(key('t'), now);
+    answer(&mut app, &demo).await;
+    // The data flow's principal (f cycles the principals).
+    for _ in 0..3 {
+        if screen(&mut app, 80, 24).contains("sp-billing-dataflow required") {
+            break;
+        }
+        app.on_key(key('f'), now);
+        answer(&mut app, &demo).await;
+    }
+    let s = screen(&mut app, 80, 24);
+    assert!(
+        s.contains("over-privilege (v shows it with its fix): sp-billing-dataflow"),
+        "the finding is said:\n{s}"
+    );
+    app.on_key(key('v'), now);
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("Over-privilege findings"), "{s}");
+    assert!(s.contains("to remove"), "{s}");
+    assert!(
+        s.contains("ALTER ROLE [db_datawriter] DROP MEMBER"),
+        "the statement that removes it:\n{s}"
+    );
+    app.on_key(code(KeyCode::Esc), now);
+    assert!(!screen(&mut app, 80, 24).contains("Over-privilege findings"));
+}

@@ -68,6 +68,7 @@ pub enum Action {
     PrivNextFrom,
     PrivNextNode,
     PrivFilter,
+    PrivFindings,
     PrivEdit,
     PrivSave,
     PrivApply,
@@ -339,6 +340,13 @@ const ACTIONS: &[(Action, &str, Scope, &str, &[&str])] = &[
         Scope::Privileges,
         "filter: filter rows",
         &["/"],
+    ),
+    (
+        Action::PrivFindings,
+        "privileges_findings",
+        Scope::Privileges,
+        "findings: every over-privilege finding with the statements that remove it",
+        &["v"],
     ),
     (
         Action::PrivEdit,

@@ -72,6 +72,8 @@ pub struct PrivilegesState {
     pub why_shown: bool,
     /// The selected row's every field, in a popup (Enter).
     pub detail: bool,
+    /// Every over-privilege finding with its statements, in a popup (`v`).
+    pub findings_shown: bool,
     /// A new comparison waiting for the user to discard the script's edits (`y`).
     pub discard: Option<crate::tui::keymap::Action>,
 }
@@ -121,6 +123,7 @@ impl PrivilegesState {
             started: false,
             why_shown: false,
             detail: false,
+            findings_shown: false,
             discard: None,
         }
     }
@@ -455,6 +458,7 @@ impl Component for PrivilegesState {
             Action::PrivNextFrom,
             Action::PrivNextNode,
             Action::PrivFilter,
+            Action::PrivFindings,
             Action::PrivEdit,
             Action::PrivSave,
             Action::PrivApply,
@@ -472,7 +476,7 @@ impl Component for PrivilegesState {
     }
 
     fn capture(&mut self, key: KeyEvent, ctx: &mut Ctx) -> bool {
-        if detail_key(&mut self.detail, &key) {
+        if detail_key(&mut self.detail, &key) || detail_key(&mut self.findings_shown, &key) {
             return true;
         }
         if self.confirm.is_some() {
@@ -518,6 +522,17 @@ impl Component for PrivilegesState {
             Action::PrivFilter => self.focus = Focus::Filter,
             Action::PrivEdit => self.focus = Focus::Script,
             Action::PrivApply => self.begin_apply(),
+            Action::PrivFindings => {
+                let none = self
+                    .outcome
+                    .as_ref()
+                    .is_none_or(|o| o.report.findings.is_empty());
+                if none {
+                    self.notice = Some("no over-privilege finding here".into());
+                } else {
+                    self.findings_shown = true;
+                }
+            }
             Action::PrivSave => match self.target() {
                 Some(target) => {
                     let text = self.script_text();
@@ -689,24 +704,49 @@ pub fn render(
         );
     }
 
-    let findings: Vec<Line> = state
+    // The first finding, and how many there are: `v` shows each whole with its statements.
+    let all: &[crate::domain::overpriv::Finding] = state
         .outcome
         .as_ref()
-        .map(|o| {
-            o.report
-                .findings
-                .iter()
-                .take(2)
-                .map(|f| {
-                    Line::styled(
-                        format!("over-privilege: {}: {}", f.principal, f.what),
-                        theme.fg("warn"),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+        .map_or(&[], |o| o.report.findings.as_slice());
+    let findings: Vec<Line> = match all {
+        [] => Vec::new(),
+        [f, rest @ ..] => vec![Line::styled(
+            // The key first: a narrow foot cuts the end, never the way to read it whole.
+            format!(
+                "over-privilege{} (v shows {} with its fix): {}: {}",
+                if rest.is_empty() {
+                    String::new()
+                } else {
+                    format!(" 1 of {}", rest.len() + 1)
+                },
+                if rest.is_empty() { "it" } else { "each" },
+                f.principal,
+                f.what
+            ),
+            theme.fg("warn"),
+        )],
+    };
     frame.render_widget(Paragraph::new(findings).wrap(Wrap { trim: true }), foot);
+    if state.findings_shown && !all.is_empty() {
+        let fields: Vec<(&str, String)> = all
+            .iter()
+            .flat_map(|f| {
+                [
+                    ("finding", format!("{}: {}", f.principal, f.what)),
+                    (
+                        "to remove",
+                        if f.statements.is_empty() {
+                            "(no statement removes it without breaking a requirement)".into()
+                        } else {
+                            f.statements.join("\n")
+                        },
+                    ),
+                ]
+            })
+            .collect();
+        crate::tui::widgets::detail_popup(frame, area, theme, "Over-privilege findings", &fields);
+    }
 
     if state.detail
         && let Some(r) = state.selected_row()
