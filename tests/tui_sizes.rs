@@ -534,3 +534,39 @@ async fn privileges_findings_show_whole_with_their_statements_at_80x24() {
     app.on_key(code(KeyCode::Esc), now);
     assert!(!screen(&mut app, 80, 24).contains("Over-privilege findings"));
 }
+
+/// A remediation script longer than its panel says how many lines are below at 80×24, and
+/// Enter on a table with no row says there is nothing to show.
+#[tokio::test]
+async fn a_long_script_says_what_is_below_and_an_empty_table_says_so() {
+    let demo = common::demo();
+    let mut app = loaded(&demo).await;
+    let now = Instant::now();
+    app.on_key(key('2'), now);
+    answer(&mut app, &demo).await;
+    // A principal with nothing to change: no rows, and Enter says so.
+    app.on_key(key('t'), now);
+    answer(&mut app, &demo).await;
+    for _ in 0..3 {
+        if screen(&mut app, 80, 24).contains("migration_user required vs training") {
+            break;
+        }
+        app.on_key(key('f'), now);
+        answer(&mut app, &demo).await;
+    }
+    assert!(
+        app.privileges.selected_row().is_none(),
+        "migration_user on training lacks nothing:\n{}",
+        screen(&mut app, 80, 24)
+    );
+    app.on_key(code(KeyCode::Enter), now);
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("no row to show"), "{s}");
+    // A script longer than its panel.
+    let lines: Vec<String> = (1..=12)
+        .map(|i| format!("GRANT SELECT ON OBJECT::[dbo].[Table{i:02}] TO [sp-billing-dataflow];"))
+        .collect();
+    app.privileges.script = ratatui_textarea::TextArea::from(lines);
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("more lines: e opens the script whole"), "{s}");
+}

@@ -501,7 +501,16 @@ impl Component for PrivilegesState {
 
     fn act(&mut self, action: Action, ctx: &mut Ctx) -> bool {
         match action {
-            Action::Detail => self.detail = self.selected_row().is_some(),
+            Action::Detail => {
+                self.detail = self.selected_row().is_some();
+                if !self.detail {
+                    // Nothing to show whole: say so rather than nothing happening.
+                    self.notice = Some(
+                        "no row to show: nothing differs here (the script says what would change)"
+                            .into(),
+                    );
+                }
+            }
             Action::NextFinding => self.next_group(true),
             Action::PrevFinding => self.next_group(false),
             Action::SidePanel => self.why_shown = !self.why_shown,
@@ -689,19 +698,26 @@ pub fn render(
         t.set_cursor_line_style(Style::default());
         frame.render_widget(&t, script_area);
     } else {
-        // Reading: every statement whole, wrapped.
+        // Reading: every statement whole, wrapped; what does not fit is said (e opens the
+        // script, where every line is reached).
         let lines: Vec<Line> = state
             .script
             .lines()
             .iter()
             .map(|l| Line::styled(l.clone(), theme.fg("extra")))
             .collect();
-        frame.render_widget(
-            Paragraph::new(lines)
-                .wrap(Wrap { trim: false })
-                .block(script_block),
-            script_area,
-        );
+        let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
+        let total = paragraph.line_count(script_area.width.saturating_sub(2));
+        let room = usize::from(script_area.height.saturating_sub(2));
+        let script_block = if total > room {
+            script_block.title_bottom(Line::styled(
+                format!(" ↓ {} more lines: e opens the script whole ", total - room),
+                theme.fg("extra"),
+            ))
+        } else {
+            script_block
+        };
+        frame.render_widget(paragraph.block(script_block), script_area);
     }
 
     // The first finding, and how many there are: `v` shows each whole with its statements.
