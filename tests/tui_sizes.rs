@@ -102,6 +102,22 @@ async fn answer(app: &mut App, demo: &common::Demo) {
                 results.iter_mut().for_each(|r| r.millis = 0);
                 (id, Event::ProbeResults { id, results })
             }
+            Command::MigrationStatus { id } | Command::RefreshStages { id } => (
+                id,
+                Event::MigrationStatus {
+                    id,
+                    stages: tpdb::flows::migration::status(&demo.config).unwrap(),
+                },
+            ),
+            Command::PreviewStep { id, stage, step } => (
+                id,
+                Event::StepPreview {
+                    id,
+                    lines: Box::pin(tpdb::flows::migration::preview(&demo.config, &stage, step))
+                        .await
+                        .unwrap(),
+                },
+            ),
             _ => continue,
         };
         app.on_event(ev);
@@ -569,4 +585,124 @@ async fn a_long_script_says_what_is_below_and_an_empty_table_says_so() {
     app.privileges.script = ratatui_textarea::TextArea::from(lines);
     let s = screen(&mut app, 80, 24);
     assert!(s.contains("more lines: e opens the script whole"), "{s}");
+}
+
+/// The copy and rollback confirmations of a realistic stage (six tables, one of them resumed,
+/// schema objects), read whole at 80×24 (scrolled) and 200×60: what is confirmed is what the
+/// step changes.
+#[test]
+fn the_copy_and_rollback_confirmations_of_a_realistic_stage_at_80x24_and_200x60() {
+    // Here the steps are awaited inside the test's own future, a deeper stack than the
+    // worker's tasks (each spawned on its own) need; a test thread's stack is the smaller.
+    std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(realistic_stage_confirmations())
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+async fn realistic_stage_confirmations() {
+    use tpdb::domain::plan::Step;
+    let demo = common::demo();
+    common::add_big_table(&demo, 3_000);
+    {
+        let c = demo.node("node1");
+        c.execute_batch(
+            r#"CREATE TABLE "dbo.Region" (region_id INT NOT NULL PRIMARY KEY, name NVARCHAR(50) NOT NULL);
+               INSERT INTO "dbo.Region" VALUES (1, 'south'), (2, 'east');"#,
+        )
+        .unwrap();
+        tpdb::db::sandbox::security::register_object(
+            &c,
+            &tpdb::domain::tsql::ObjectName::new("dbo", "Region"),
+            "U",
+        )
+        .unwrap();
+    }
+    let consent = common::yes("training");
+    tpdb::flows::migration::run_step(
+        &demo.config,
+        "training",
+        Step::Assessment,
+        &consent,
+        &no_progress,
+    )
+    .await
+    .unwrap();
+    // dbo.Ledger was begun by an earlier run: 1,000 rows in, its checkpoint says.
+    let journal = tpdb::journal::Journal::open(&demo.config.paths.journal).unwrap();
+    let ledger = tpdb::domain::tsql::ObjectName::new("dbo", "Ledger");
+    journal
+        .set_checkpoint(
+            "training",
+            &ledger,
+            &[tpdb::domain::checksum::Value::Int(1_000)],
+            1_000,
+            false,
+        )
+        .unwrap();
+    let mut app = loaded(&demo).await;
+    let now = Instant::now();
+    app.on_key(key('1'), now);
+    answer(&mut app, &demo).await;
+    app.on_key(key('l'), now);
+    app.on_key(key('l'), now);
+    app.on_key(code(KeyCode::Enter), now);
+    answer(&mut app, &demo).await;
+    let wide = screen(&mut app, 200, 60);
+    assert!(
+        wide.contains("dbo.Ledger: resume after 1,000 rows of 3,000 rows"),
+        "{wide}"
+    );
+    assert!(
+        wide.contains("dbo.Region: create it, then load 2 rows"),
+        "{wide}"
+    );
+    insta::assert_snapshot!("copy_confirmation_200x60", wide);
+    let narrow = screen(&mut app, 80, 24);
+    insta::assert_snapshot!("copy_confirmation_80x24", narrow);
+    for _ in 0..3 {
+        app.on_key(code(KeyCode::PageDown), now);
+    }
+    let end = screen(&mut app, 80, 24);
+    assert!(
+        end.contains("in all: 6 tables to write on training"),
+        "{end}"
+    );
+    app.on_key(code(KeyCode::Esc), now);
+    // The real copy (from the start), then the rollback's confirmation.
+    journal
+        .set_checkpoint("training", &ledger, &[], 0, false)
+        .unwrap();
+    Box::pin(tpdb::flows::migration::run_step(
+        &demo.config,
+        "training",
+        Step::Copy,
+        &consent,
+        &no_progress,
+    ))
+    .await
+    .unwrap();
+    app.on_key(key('r'), now);
+    answer(&mut app, &demo).await;
+    app.on_key(key('b'), now);
+    answer(&mut app, &demo).await;
+    let wide = screen(&mut app, 200, 60);
+    assert!(
+        wide.contains("dbo.Ledger: drop it (the stage created it)"),
+        "{wide}"
+    );
+    assert!(
+        wide.contains("dbo.Site: empty it and restore the 3 rows it had before the stage"),
+        "{wide}"
+    );
+    insta::assert_snapshot!("rollback_confirmation_200x60", wide);
+    insta::assert_snapshot!("rollback_confirmation_80x24", screen(&mut app, 80, 24));
 }
