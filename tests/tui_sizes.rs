@@ -706,3 +706,41 @@ async fn realistic_stage_confirmations() {
     insta::assert_snapshot!("rollback_confirmation_200x60", wide);
     insta::assert_snapshot!("rollback_confirmation_80x24", screen(&mut app, 80, 24));
 }
+
+/// A detail popup longer than the screen says how much is below and scrolls to its last line
+/// at 80×24 (↓ / PgDn); Esc closes it, and the next one opens at its top.
+#[tokio::test]
+async fn a_long_detail_popup_scrolls_to_its_last_line_at_80x24() {
+    let demo = common::demo();
+    let mut app = loaded(&demo).await;
+    let now = Instant::now();
+    app.on_event(tpdb::worker::Event::TaskStarted {
+        id: 700,
+        label: "apply security".into(),
+        writes: true,
+    });
+    let reason: Vec<String> = (1..=40)
+        .map(|i| format!("statement {i:02} refused"))
+        .collect();
+    app.on_event(tpdb::worker::Event::TaskFinished {
+        id: 700,
+        end: TaskEnd::Failed(reason.join("\n")),
+    });
+    app.on_key(key('5'), now);
+    answer(&mut app, &demo).await;
+    app.on_key(code(KeyCode::End), now);
+    app.on_key(code(KeyCode::Enter), now);
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("statement 01 refused"), "{s}");
+    assert!(s.contains("more (↓ / PgDn)"), "{s}");
+    assert!(!s.contains("statement 40 refused"), "{s}");
+    for _ in 0..5 {
+        app.on_key(code(KeyCode::PageDown), now);
+    }
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("statement 40 refused"), "the last line:\n{s}");
+    assert!(!s.contains("more (↓ / PgDn)"), "{s}");
+    app.on_key(code(KeyCode::Esc), now);
+    app.on_key(code(KeyCode::Enter), now);
+    assert!(screen(&mut app, 80, 24).contains("statement 01 refused"));
+}

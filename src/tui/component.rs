@@ -107,6 +107,29 @@ pub trait Component {
 }
 
 /// A detail popup's key: Esc, Enter, space or q close it; every key is taken while it is open.
+/// `detail_key` for a popup that scrolls: ↑↓ / PgUp PgDn / Home move `scroll`, the closing
+/// keys close it (and the next one opens at its top).
+pub fn popup_key(open: &mut bool, scroll: &mut usize, key: &KeyEvent) -> bool {
+    use crossterm::event::KeyCode;
+    if !*open {
+        return false;
+    }
+    match key.code {
+        KeyCode::Down | KeyCode::Char('j') => *scroll += 1,
+        KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
+        KeyCode::PageDown => *scroll += 10,
+        KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
+        KeyCode::Home => *scroll = 0,
+        _ => {
+            detail_key(open, key);
+            if !*open {
+                *scroll = 0;
+            }
+        }
+    }
+    true
+}
+
 pub fn detail_key(open: &mut bool, key: &KeyEvent) -> bool {
     use crossterm::event::KeyCode;
     if !*open {

@@ -254,6 +254,19 @@ pub fn detail_popup(
     title: &str,
     fields: &[(&str, String)],
 ) {
+    detail_popup_at(frame, area, theme, title, fields, 0);
+}
+
+/// `detail_popup`, its first `scroll` lines scrolled past (↓ / PgDn with `popup_key`); the
+/// frame says how many lines are below.
+pub fn detail_popup_at(
+    frame: &mut Frame,
+    area: Rect,
+    theme: &Theme,
+    title: &str,
+    fields: &[(&str, String)],
+    scroll: usize,
+) {
     let w = area.width.saturating_sub(4).clamp(10, 100);
     let inner = usize::from(w.saturating_sub(2)).max(1);
     let label = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 2;
@@ -290,17 +303,21 @@ pub fn detail_popup(
             })
         })
         .collect();
+    let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let total = paragraph.line_count(rect.width.saturating_sub(2));
+    let room = usize::from(rect.height.saturating_sub(2));
+    let top = scroll.min(total.saturating_sub(room));
+    let below = total.saturating_sub(top + room);
     let block = Block::bordered()
         .title(format!(" {title} "))
         .title_style(theme.title())
-        .title_bottom(" Esc or Enter closes ")
+        .title_bottom(if below > 0 {
+            format!(" ↓ {below} more (↓ / PgDn) · Esc closes ")
+        } else {
+            " Esc or Enter closes ".to_string()
+        })
         .border_style(theme.border(true));
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(block),
-        rect,
-    );
+    frame.render_widget(paragraph.scroll((top as u16, 0)).block(block), rect);
 }
 
 #[cfg(test)]

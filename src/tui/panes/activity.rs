@@ -46,6 +46,8 @@ pub struct ActivityState {
     /// `/`: what a task or an audit record must hold to show; `filtering` while it is typed.
     pub filter: TextArea<'static>,
     pub filtering: bool,
+    /// The detail popup's first line shown.
+    pub popup_scroll: usize,
 }
 
 impl ActivityState {
@@ -225,7 +227,7 @@ impl Component for ActivityState {
     }
 
     fn capture(&mut self, key: KeyEvent, _ctx: &mut Ctx) -> bool {
-        if crate::tui::component::detail_key(&mut self.detail, &key) {
+        if crate::tui::component::popup_key(&mut self.detail, &mut self.popup_scroll, &key) {
             return true;
         }
         if !self.filtering {
@@ -320,7 +322,14 @@ fn render_detail(state: &ActivityState, theme: &Theme, frame: &mut Frame, area: 
                 ),
             ));
         }
-        crate::tui::widgets::detail_popup(frame, area, theme, "Audit record", &fields);
+        crate::tui::widgets::detail_popup_at(
+            frame,
+            area,
+            theme,
+            "Audit record",
+            &fields,
+            state.popup_scroll,
+        );
         return;
     }
     let Some(t) = state.tasks.get(state.selected) else {
@@ -336,7 +345,7 @@ fn render_detail(state: &ActivityState, theme: &Theme, frame: &mut Frame, area: 
     if !message.is_empty() {
         fields.push((what, message));
     }
-    crate::tui::widgets::detail_popup(frame, area, theme, "Task", &fields);
+    crate::tui::widgets::detail_popup_at(frame, area, theme, "Task", &fields, state.popup_scroll);
 }
 
 /// The audit trail's columns: what was done, where and how it ended matter most.

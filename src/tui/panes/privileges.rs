@@ -12,7 +12,7 @@ use ratatui_textarea::TextArea;
 
 use crate::domain::privdiff::{DiffKind, DiffRow};
 use crate::tui::columns;
-use crate::tui::component::{Component, Ctx, detail_key};
+use crate::tui::component::{Component, Ctx, popup_key};
 use crate::tui::keymap::Action;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::applied;
@@ -74,6 +74,8 @@ pub struct PrivilegesState {
     pub detail: bool,
     /// Every over-privilege finding with its statements, in a popup (`v`).
     pub findings_shown: bool,
+    /// The open popup's first line shown.
+    pub popup_scroll: usize,
     /// A new comparison waiting for the user to discard the script's edits (`y`).
     pub discard: Option<crate::tui::keymap::Action>,
 }
@@ -124,6 +126,7 @@ impl PrivilegesState {
             why_shown: false,
             detail: false,
             findings_shown: false,
+            popup_scroll: 0,
             discard: None,
         }
     }
@@ -476,7 +479,9 @@ impl Component for PrivilegesState {
     }
 
     fn capture(&mut self, key: KeyEvent, ctx: &mut Ctx) -> bool {
-        if detail_key(&mut self.detail, &key) || detail_key(&mut self.findings_shown, &key) {
+        if popup_key(&mut self.detail, &mut self.popup_scroll, &key)
+            || popup_key(&mut self.findings_shown, &mut self.popup_scroll, &key)
+        {
             return true;
         }
         if self.confirm.is_some() {
@@ -761,7 +766,14 @@ pub fn render(
                 ]
             })
             .collect();
-        crate::tui::widgets::detail_popup(frame, area, theme, "Over-privilege findings", &fields);
+        crate::tui::widgets::detail_popup_at(
+            frame,
+            area,
+            theme,
+            "Over-privilege findings",
+            &fields,
+            state.popup_scroll,
+        );
     }
 
     if state.detail
@@ -783,7 +795,14 @@ pub fn render(
                 },
             ),
         ];
-        crate::tui::widgets::detail_popup(frame, area, theme, "Privilege difference", &fields);
+        crate::tui::widgets::detail_popup_at(
+            frame,
+            area,
+            theme,
+            "Privilege difference",
+            &fields,
+            state.popup_scroll,
+        );
     }
     if state.discard.is_some() {
         let w = area.width.saturating_sub(4).min(70);

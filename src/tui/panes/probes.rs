@@ -9,7 +9,7 @@ use ratatui_textarea::TextArea;
 
 use crossterm::event::KeyEvent;
 
-use crate::tui::component::{Component, Ctx, detail_key};
+use crate::tui::component::{Component, Ctx, popup_key};
 use crate::tui::keymap::Action;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{Answer, confirmation, typed_name_key};
@@ -48,6 +48,8 @@ pub struct ProbesState {
     /// `/`: what the checks (or node names) must hold to show; `filtering` while it is typed.
     pub filter: TextArea<'static>,
     pub filtering: bool,
+    /// The detail popup's first line shown.
+    pub popup_scroll: usize,
 }
 
 impl ProbesState {
@@ -79,6 +81,7 @@ impl ProbesState {
             started_on_failure: false,
             filter: TextArea::default(),
             filtering: false,
+            popup_scroll: 0,
         }
     }
 
@@ -374,7 +377,7 @@ impl Component for ProbesState {
     }
 
     fn capture(&mut self, key: KeyEvent, ctx: &mut Ctx) -> bool {
-        if detail_key(&mut self.detail, &key) {
+        if popup_key(&mut self.detail, &mut self.popup_scroll, &key) {
             return true;
         }
         if self.confirm.is_some() {
@@ -650,7 +653,14 @@ pub fn render(state: &ProbesState, theme: &Theme, frame: &mut Frame, area: Rect,
         if let Some(f) = &r.fix {
             fields.push(("fix", f.clone()));
         }
-        crate::tui::widgets::detail_popup(frame, area, theme, "Probe", &fields);
+        crate::tui::widgets::detail_popup_at(
+            frame,
+            area,
+            theme,
+            "Probe",
+            &fields,
+            state.popup_scroll,
+        );
     }
     if let Some(c) = &state.confirm {
         // The statements are wrapped, never cut: the box is as tall as they need.

@@ -19,7 +19,7 @@ use rust_decimal::Decimal;
 
 use crate::domain::rates::{Flag, Method, Preview, PreviewRow, RateParams};
 use crate::tui::columns;
-use crate::tui::component::{Component, Ctx, detail_key};
+use crate::tui::component::{Component, Ctx, popup_key};
 use crate::tui::keymap::Action;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{Cursor, filter_overlay};
@@ -134,6 +134,8 @@ pub struct RatesState {
     pub chart_shown: bool,
     /// The selected row's every field, in a popup (Enter).
     pub detail: bool,
+    /// The detail popup's first line shown.
+    pub popup_scroll: usize,
 }
 
 /// Whole-preview figures and the rows of each site, so a frame never walks every row.
@@ -220,6 +222,7 @@ impl RatesState {
             configured,
             chart_shown: false,
             detail: false,
+            popup_scroll: 0,
         }
     }
 
@@ -845,7 +848,7 @@ impl Component for RatesState {
     }
 
     fn capture(&mut self, key: KeyEvent, ctx: &mut Ctx) -> bool {
-        if detail_key(&mut self.detail, &key) {
+        if popup_key(&mut self.detail, &mut self.popup_scroll, &key) {
             return true;
         }
         if self.confirm.is_some() {
@@ -977,7 +980,14 @@ pub fn render(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect, 
                 },
             ),
         ];
-        crate::tui::widgets::detail_popup(frame, area, theme, "Rate", &fields);
+        crate::tui::widgets::detail_popup_at(
+            frame,
+            area,
+            theme,
+            "Rate",
+            &fields,
+            state.popup_scroll,
+        );
     }
     if let Some(c) = &state.confirm {
         let all = state.outcome.as_ref().map_or(0, |o| o.preview.rows.len());
