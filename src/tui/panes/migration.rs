@@ -776,10 +776,11 @@ pub fn render(state: &MigrationState, theme: &Theme, frame: &mut Frame, area: Re
                 )
                 .gauge_style(theme.fg("bar"))
                 .ratio(fraction.unwrap_or(0.0).clamp(0.0, 1.0))
-                .label(match fraction {
-                    Some(f) => format!("{:.0}% · {message}", f.clamp(0.0, 1.0) * 100.0),
-                    None => message.clone(),
-                }),
+                .label(fit_label(
+                    fraction.map(|f| format!("{:.0}%", f.clamp(0.0, 1.0) * 100.0)),
+                    message,
+                    usize::from(gauge.width.saturating_sub(2)),
+                )),
             gauge,
         );
     }
@@ -909,6 +910,27 @@ pub fn render(state: &MigrationState, theme: &Theme, frame: &mut Frame, area: Re
     if let Some((prompt, input, error)) = &state.prompt {
         render_prompt(frame, area, theme, prompt, input, error.as_deref());
     }
+}
+
+/// A progress label that fits `width`: the percentage, then the message's parts
+/// (`a · b · … · ETA`), the middle ones left out first, so the table, its rows and the time
+/// left stay in view; cut with `…` only when even those do not fit.
+fn fit_label(percent: Option<String>, message: &str, width: usize) -> String {
+    use unicode_width::UnicodeWidthStr;
+    let mut parts: Vec<&str> = message.split(" · ").collect();
+    let join = |parts: &[&str]| {
+        let mut all: Vec<&str> = percent.iter().map(String::as_str).collect();
+        all.extend(parts);
+        all.join(" · ")
+    };
+    while join(&parts).width() > width && parts.len() > 2 {
+        parts.remove(parts.len() - 2);
+    }
+    let label = join(&parts);
+    if label.width() <= width {
+        return label;
+    }
+    crate::tui::columns::cut(&label, width as u16)
 }
 
 /// The open prompt: for a write, what it would change (scrolled, with what is below said),
@@ -1051,5 +1073,26 @@ fn render_prompt(
         let mut t = input.clone();
         t.set_block(Block::new().borders(Borders::TOP));
         frame.render_widget(&t, field);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit_label;
+
+    #[test]
+    fn a_progress_label_keeps_the_table_its_rows_and_the_time_left_in_view() {
+        let message =
+            "dbo.Ledger: 265,000 rows · 919,703 of 1,000,000 in all · 123,456 rows/s · ETA 12 s";
+        let wide = fit_label(Some("92%".into()), message, 200);
+        assert_eq!(wide, format!("92% · {message}"));
+        let narrow = fit_label(Some("92%".into()), message, 78);
+        assert_eq!(
+            narrow,
+            "92% · dbo.Ledger: 265,000 rows · 919,703 of 1,000,000 in all · ETA 12 s"
+        );
+        let tight = fit_label(Some("92%".into()), message, 42);
+        assert_eq!(tight, "92% · dbo.Ledger: 265,000 rows · ETA 12 s");
+        assert!(fit_label(None, message, 10).chars().count() <= 10);
     }
 }
