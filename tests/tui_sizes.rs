@@ -520,33 +520,70 @@ async fn activity_says_how_many_tasks_are_below_its_window_at_80x24() {
 #[tokio::test]
 async fn privileges_findings_show_whole_with_their_statements_at_80x24() {
     let demo = common::demo();
+    // Two more over-privileges on training than the demo's one.
+    let script = demo.path("more.sql");
+    std::fs::write(
+        &script,
+        "GRANT CONTROL ON SCHEMA::gp TO [sp-billing-dataflow];\nGRANT ALTER ON SCHEMA::dbo TO [sp-billing-dataflow];\n",
+    )
+    .unwrap();
+    let out = common::tpdb(
+        &demo,
+        &[
+            "privileges",
+            "apply",
+            "--node",
+            "training",
+            "--script",
+            script.to_str().unwrap(),
+            "--yes",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", common::text(&out.stderr));
     let mut app = loaded(&demo).await;
     let now = Instant::now();
     app.on_key(key('2'), now);
     answer(&mut app, &demo).await;
     app.on_key(key('t'), now);
     answer(&mut app, &demo).await;
-    // The data flow's principal (f cycles the principals).
-    for _ in 0..3 {
-        if screen(&mut app, 80, 24).contains("sp-billing-dataflow required") {
+    // The data flow's principal on training (f cycles the principals, d the nodes).
+    for _ in 0..8 {
+        if screen(&mut app, 80, 24).contains("sp-billing-dataflow required vs training") {
             break;
         }
-        app.on_key(key('f'), now);
+        let k = if screen(&mut app, 80, 24).contains("sp-billing-dataflow required") {
+            'd'
+        } else {
+            'f'
+        };
+        app.on_key(key(k), now);
         answer(&mut app, &demo).await;
     }
     let s = screen(&mut app, 80, 24);
     assert!(
-        s.contains("over-privilege (v shows it with its fix): sp-billing-dataflow"),
-        "the finding is said:\n{s}"
+        s.contains("over-privilege 1 of 3 (v shows each with its fix): sp-billing-dataflow"),
+        "the findings are said, key first:\n{s}"
     );
+    // v: one row a finding; ↓↓ Enter: the third whole, with the statements that remove it.
     app.on_key(key('v'), now);
     let s = screen(&mut app, 80, 24);
-    assert!(s.contains("Over-privilege findings"), "{s}");
+    assert!(s.contains("Over-privilege findings — 3"), "{s}");
+    app.on_key(code(KeyCode::Down), now);
+    app.on_key(code(KeyCode::Down), now);
+    app.on_key(code(KeyCode::Enter), now);
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("Over-privilege finding "), "{s}");
     assert!(s.contains("to remove"), "{s}");
-    assert!(
-        s.contains("ALTER ROLE [db_datawriter] DROP MEMBER"),
-        "the statement that removes it:\n{s}"
-    );
+    let third = &app.privileges.outcome.as_ref().unwrap().report.findings[2];
+    for statement in &third.statements {
+        assert!(
+            s.contains(statement.as_str()),
+            "{statement} shown whole:\n{s}"
+        );
+    }
+    // Esc closes the finding, Esc again the list.
+    app.on_key(code(KeyCode::Esc), now);
+    assert!(screen(&mut app, 80, 24).contains("Over-privilege findings — 3"));
     app.on_key(code(KeyCode::Esc), now);
     assert!(!screen(&mut app, 80, 24).contains("Over-privilege findings"));
 }

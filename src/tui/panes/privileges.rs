@@ -72,8 +72,11 @@ pub struct PrivilegesState {
     pub why_shown: bool,
     /// The selected row's every field, in a popup (Enter).
     pub detail: bool,
-    /// Every over-privilege finding with its statements, in a popup (`v`).
+    /// The over-privilege findings as a list of rows, in a popup (`v`): ↑↓ select one, Enter
+    /// shows it whole with the statements that remove it (`finding_detail`).
     pub findings_shown: bool,
+    pub finding_row: usize,
+    pub finding_detail: bool,
     /// The open popup's first line shown.
     pub popup_scroll: usize,
     /// A new comparison waiting for the user to discard the script's edits (`y`).
@@ -126,6 +129,8 @@ impl PrivilegesState {
             why_shown: false,
             detail: false,
             findings_shown: false,
+            finding_row: 0,
+            finding_detail: false,
             popup_scroll: 0,
             discard: None,
         }
@@ -480,8 +485,25 @@ impl Component for PrivilegesState {
 
     fn capture(&mut self, key: KeyEvent, ctx: &mut Ctx) -> bool {
         if popup_key(&mut self.detail, &mut self.popup_scroll, &key)
-            || popup_key(&mut self.findings_shown, &mut self.popup_scroll, &key)
+            || popup_key(&mut self.finding_detail, &mut self.popup_scroll, &key)
         {
+            return true;
+        }
+        if self.findings_shown {
+            let count = self.outcome.as_ref().map_or(0, |o| o.report.findings.len());
+            match key.code {
+                KeyCode::Down | KeyCode::Char('j') => {
+                    self.finding_row = (self.finding_row + 1).min(count.saturating_sub(1));
+                }
+                KeyCode::Up | KeyCode::Char('k') => {
+                    self.finding_row = self.finding_row.saturating_sub(1);
+                }
+                KeyCode::Enter | KeyCode::Char(' ') => self.finding_detail = count > 0,
+                KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('v') => {
+                    self.findings_shown = false;
+                }
+                _ => {}
+            }
             return true;
         }
         if self.confirm.is_some() {
@@ -545,6 +567,7 @@ impl Component for PrivilegesState {
                     self.notice = Some("no over-privilege finding here".into());
                 } else {
                     self.findings_shown = true;
+                    self.finding_row = 0;
                 }
             }
             Action::PrivSave => match self.target() {
@@ -750,30 +773,69 @@ pub fn render(
     };
     frame.render_widget(Paragraph::new(findings).wrap(Wrap { trim: true }), foot);
     if state.findings_shown && !all.is_empty() {
-        let fields: Vec<(&str, String)> = all
+        // One row a finding; the selected one whole, with its statements, on Enter.
+        let rows: Vec<Line> = all
             .iter()
-            .flat_map(|f| {
-                [
-                    ("finding", format!("{}: {}", f.principal, f.what)),
-                    (
-                        "to remove",
-                        if f.statements.is_empty() {
-                            "(no statement removes it without breaking a requirement)".into()
-                        } else {
-                            f.statements.join("\n")
-                        },
-                    ),
-                ]
+            .enumerate()
+            .map(|(i, f)| {
+                let text = format!("{}: {}", f.principal, f.what);
+                if i == state.finding_row {
+                    Line::styled(text, theme.selected())
+                } else {
+                    Line::styled(text, theme.text())
+                }
             })
             .collect();
-        crate::tui::widgets::detail_popup_at(
-            frame,
-            area,
-            theme,
-            "Over-privilege findings",
-            &fields,
-            state.popup_scroll,
+        let w = area.width.saturating_sub(4).min(110);
+        let h = (rows.len() as u16 * 2 + 2)
+            .min(area.height.saturating_sub(2))
+            .max(4);
+        let rect = Rect::new(
+            area.x + (area.width.saturating_sub(w)) / 2,
+            area.y + (area.height.saturating_sub(h)) / 2,
+            w,
+            h,
         );
+        frame.render_widget(ratatui::widgets::Clear, rect);
+        let first = state
+            .finding_row
+            .saturating_sub(usize::from(h.saturating_sub(2)).saturating_sub(1) / 2);
+        frame.render_widget(
+            Paragraph::new(rows.into_iter().skip(first).collect::<Vec<_>>())
+                .wrap(Wrap { trim: true })
+                .block(
+                    Block::bordered()
+                        .title(format!(" Over-privilege findings — {} ", all.len()))
+                        .title_style(theme.title())
+                        .title_bottom(" ↑↓ select · Enter: it whole, with its fix · Esc closes ")
+                        .border_style(theme.border(true)),
+                ),
+            rect,
+        );
+        if state.finding_detail
+            && let Some(f) = all.get(state.finding_row)
+        {
+            let fields = [
+                ("principal", f.principal.clone()),
+                ("finding", f.what.clone()),
+                (
+                    "to remove",
+                    if f.statements.is_empty() {
+                        "(no statement removes it without breaking a requirement)".into()
+                    } else {
+                        f.statements.join("\n")
+                    },
+                ),
+            ];
+            crate::tui::widgets::detail_popup_at(
+                frame,
+                area,
+                theme,
+                "Over-privilege finding",
+                &fields,
+                state.popup_scroll,
+            );
+        }
     }
 
     if state.detail
