@@ -210,14 +210,34 @@ impl Audit {
 
     /// The last `n` records (oldest first); unreadable lines are skipped.
     pub fn tail(&self, n: usize) -> Vec<AuditRecord> {
-        let Ok(text) = std::fs::read_to_string(&self.path) else {
+        // Read from the end, a chunk growing until it holds n whole lines (or is the file):
+        // the Activity pane asks every second, and the trail only grows.
+        use std::io::{Read, Seek, SeekFrom};
+        let Ok(mut file) = std::fs::File::open(&self.path) else {
             return Vec::new();
         };
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(n)..]
-            .iter()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut chunk: u64 = 64 * 1024;
+        loop {
+            let start = len.saturating_sub(chunk);
+            let mut bytes = Vec::new();
+            if file.seek(SeekFrom::Start(start)).is_err() || file.read_to_end(&mut bytes).is_err() {
+                return Vec::new();
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            let mut lines: Vec<&str> = text.lines().collect();
+            // A chunk that starts mid-file starts mid-line: that line is not whole.
+            if start > 0 && !lines.is_empty() {
+                lines.remove(0);
+            }
+            if lines.len() >= n || start == 0 {
+                return lines[lines.len().saturating_sub(n)..]
+                    .iter()
+                    .filter_map(|l| serde_json::from_str(l).ok())
+                    .collect();
+            }
+            chunk *= 4;
+        }
     }
 }
 
@@ -285,6 +305,34 @@ mod tests {
         assert_eq!(tail[0].statement_digest.len(), 64);
         assert_eq!(tail[1].statement_digest, "");
         assert_eq!(audit.tail(1)[0].node, "edw");
+    }
+
+    #[test]
+    fn the_tail_of_a_long_trail_is_its_last_records_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = Audit::new(dir.path().join("audit.jsonl"));
+        // Well past one 64 KiB read from the end, with a long detail now and then.
+        for i in 0..3_000 {
+            let detail = if i % 97 == 0 {
+                "x".repeat(5_000)
+            } else {
+                format!("record {i}")
+            };
+            audit
+                .append(
+                    &AuditRecord::new("node1", "dbo", "rates.preview", &[]).outcome("ok", detail),
+                )
+                .unwrap();
+        }
+        let tail = audit.tail(200);
+        assert_eq!(tail.len(), 200);
+        assert_eq!(tail[199].detail, "record 2999");
+        assert_eq!(tail[0].detail, "record 2800");
+        assert_eq!(
+            audit.tail(5_000).len(),
+            3_000,
+            "asked for more: the whole trail"
+        );
     }
 
     #[test]

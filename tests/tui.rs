@@ -1693,3 +1693,28 @@ fn a_long_step_detail_scrolls_to_its_last_line_at_80x24() {
         "Enter still runs the copy of training"
     );
 }
+
+/// The Activity pane, shown, reads the audit trail again each second by itself: what another
+/// process wrote shows without a key.
+#[test]
+fn the_activity_pane_reads_the_audit_trail_each_second_while_shown() {
+    use std::time::Duration;
+    let mut app = app();
+    let now = Instant::now();
+    app.on_key(key('5'), now);
+    app.take_commands();
+    let reads = |app: &mut App, at: Instant| {
+        app.tick(at);
+        app.take_commands()
+            .iter()
+            .filter(|c| matches!(c, Command::LoadAudit))
+            .count()
+    };
+    assert_eq!(reads(&mut app, now), 1);
+    assert_eq!(reads(&mut app, now + Duration::from_millis(500)), 0);
+    assert_eq!(reads(&mut app, now + Duration::from_millis(1_000)), 1);
+    // Not while another pane is shown.
+    app.on_key(key('3'), now);
+    app.take_commands();
+    assert_eq!(reads(&mut app, now + Duration::from_secs(5)), 0);
+}

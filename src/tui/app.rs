@@ -107,6 +107,8 @@ pub struct App {
     pub help_scroll: usize,
     /// The pane last told it is shown.
     shown: Option<Pane>,
+    /// When the Activity pane, shown, last asked for the audit trail (once a second).
+    audit_read: Option<Instant>,
 }
 
 impl App {
@@ -145,6 +147,7 @@ impl App {
             aged: None,
             help_scroll: 0,
             shown: None,
+            audit_read: None,
         }
     }
 
@@ -241,6 +244,15 @@ impl App {
                 pane: Pane::Migration,
             };
             self.migration.refresh_if_due(&mut ctx);
+        }
+        // So does Activity its audit trail: what another process wrote shows within a second.
+        if self.pane == Pane::Activity
+            && self.audit_read.is_none_or(|t| {
+                now.saturating_duration_since(t) >= super::panes::migration::REFRESH
+            })
+        {
+            self.audit_read = Some(now);
+            self.outbox.push(Command::LoadAudit);
         }
         if let Some(params) = self.rates.due(now) {
             let mut ctx = Ctx {
