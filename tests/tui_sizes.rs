@@ -781,3 +781,21 @@ async fn a_long_detail_popup_scrolls_to_its_last_line_at_80x24() {
     app.on_key(code(KeyCode::Enter), now);
     assert!(screen(&mut app, 80, 24).contains("statement 01 refused"));
 }
+
+/// A table longer than its panel says how many rows it leaves out, below and above, at
+/// 80×24, and moving reaches its last row.
+#[tokio::test]
+async fn a_long_table_says_the_rows_it_leaves_out_at_80x24() {
+    let demo = common::demo();
+    let mut app = loaded(&demo).await;
+    let now = Instant::now();
+    app.on_key(key('3'), now);
+    answer(&mut app, &demo).await;
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains(" more "), "rows below are said:\n{s}");
+    assert!(!s.contains(" above "), "{s}");
+    app.on_key(code(KeyCode::End), now);
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains(" above "), "rows above are said:\n{s}");
+    assert!(!s.contains("↓"), "the last row is in view:\n{s}");
+}

@@ -236,6 +236,18 @@ pub fn confirmation(
     }
 }
 
+/// `block` with what a window of rows leaves out said at its foot: `↓ N more` below (and
+/// `↑ N above`), so a long table never ends silently at the panel's edge.
+pub fn rows_left_out<'a>(block: Block<'a>, theme: &Theme, above: usize, below: usize) -> Block<'a> {
+    let said = match (above, below) {
+        (0, 0) => return block,
+        (0, b) => format!(" ↓ {b} more "),
+        (a, 0) => format!(" ↑ {a} above "),
+        (a, b) => format!(" ↑ {a} above · ↓ {b} more "),
+    };
+    block.title_bottom(Line::styled(said, theme.fg("extra")))
+}
+
 /// A value's lines; an empty value is one empty line.
 fn value_lines(v: &str) -> Vec<&str> {
     if v.is_empty() {

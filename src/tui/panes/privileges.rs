@@ -1014,6 +1014,7 @@ fn render_table(
     }
     let page = area.height.saturating_sub(3) as usize;
     let (offset, end) = state.cursor.window(state.view.len(), page);
+    let block = crate::tui::widgets::rows_left_out(block, theme, offset, state.view.len() - end);
     let mut last_principal: Option<&str> = if offset > 0 {
         Some(o.report.rows[state.view[offset - 1]].principal.as_str())
     } else {

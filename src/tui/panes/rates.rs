@@ -1144,6 +1144,7 @@ fn render_table(state: &RatesState, theme: &Theme, frame: &mut Frame, area: Rect
     // that fit are shown: the numbers before the name's length, the flags last.
     let page = area.height.saturating_sub(3) as usize;
     let (offset, end) = state.cursor.window(state.view.len(), page);
+    let block = crate::tui::widgets::rows_left_out(block, theme, offset, state.view.len() - end);
     // The name and the flags want the width of their widest visible value.
     let visible: Vec<&PreviewRow> = state.view[offset..end]
         .iter()
