@@ -586,6 +586,38 @@ async fn privileges_findings_show_whole_with_their_statements_at_80x24() {
     assert!(screen(&mut app, 80, 24).contains("Over-privilege findings — 3"));
     app.on_key(code(KeyCode::Esc), now);
     assert!(!screen(&mut app, 80, 24).contains("Over-privilege findings"));
+    // More findings than the list's rows: the title says where the selection is of how many.
+    let more: Vec<_> = (1..=20)
+        .map(|i| tpdb::domain::overpriv::Finding {
+            principal: "sp-billing-dataflow".into(),
+            what: format!("finding {i}"),
+            statements: vec![format!(
+                "REVOKE SELECT ON OBJECT::[dbo].[T{i}] FROM [sp-billing-dataflow];"
+            )],
+        })
+        .collect();
+    app.privileges
+        .outcome
+        .as_mut()
+        .unwrap()
+        .report
+        .findings
+        .extend(more);
+    app.on_key(key('v'), now);
+    let s = screen(&mut app, 80, 24);
+    assert!(
+        s.contains("Over-privilege findings — 23 · ↑↓ 1 of 23"),
+        "{s}"
+    );
+    for _ in 0..22 {
+        app.on_key(code(KeyCode::Down), now);
+    }
+    let s = screen(&mut app, 80, 24);
+    assert!(
+        s.contains("sp-billing-dataflow: finding 20"),
+        "the last row reached:\n{s}"
+    );
+    app.on_key(code(KeyCode::Esc), now);
 }
 
 /// A remediation script longer than its panel says how many lines are below at 80×24, and

@@ -797,19 +797,28 @@ pub fn render(
             h,
         );
         frame.render_widget(ratatui::widgets::Clear, rect);
-        let first = state
-            .finding_row
-            .saturating_sub(usize::from(h.saturating_sub(2)).saturating_sub(1) / 2);
+        let room = usize::from(h.saturating_sub(2));
+        let first = state.finding_row.saturating_sub(room.saturating_sub(1) / 2);
+        let paragraph = Paragraph::new(rows.into_iter().skip(first).collect::<Vec<_>>())
+            .wrap(Wrap { trim: true });
+        // What the window leaves out, said in the title (a finding may take two lines).
+        let shown_lines = paragraph.line_count(w.saturating_sub(2));
+        let left_out = if first > 0 || shown_lines > room {
+            format!(" · ↑↓ {} of {} ", state.finding_row + 1, all.len())
+        } else {
+            String::new()
+        };
         frame.render_widget(
-            Paragraph::new(rows.into_iter().skip(first).collect::<Vec<_>>())
-                .wrap(Wrap { trim: true })
-                .block(
-                    Block::bordered()
-                        .title(format!(" Over-privilege findings — {} ", all.len()))
-                        .title_style(theme.title())
-                        .title_bottom(" ↑↓ select · Enter: it whole, with its fix · Esc closes ")
-                        .border_style(theme.border(true)),
-                ),
+            paragraph.block(
+                Block::bordered()
+                    .title(format!(
+                        " Over-privilege findings — {}{left_out} ",
+                        all.len()
+                    ))
+                    .title_style(theme.title())
+                    .title_bottom(" ↑↓ select · Enter: it whole, with its fix · Esc closes ")
+                    .border_style(theme.border(true)),
+            ),
             rect,
         );
         if state.finding_detail
