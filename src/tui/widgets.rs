@@ -236,6 +236,30 @@ pub fn confirmation(
     }
 }
 
+/// What a list's filter holds, as rows are matched against it: trimmed, lower-case.
+pub fn filter_needle(filter: &TextArea<'static>) -> String {
+    filter.lines().join("").trim().to_lowercase()
+}
+
+/// A key while a list's filter is typed: Esc clears it and leaves it, Enter keeps it, other
+/// keys type.
+pub fn filter_typed(
+    filter: &mut TextArea<'static>,
+    filtering: &mut bool,
+    key: crossterm::event::KeyEvent,
+) {
+    match key.code {
+        crossterm::event::KeyCode::Esc => {
+            *filter = TextArea::default();
+            *filtering = false;
+        }
+        crossterm::event::KeyCode::Enter => *filtering = false,
+        _ => {
+            filter.input(key);
+        }
+    }
+}
+
 /// `block` with what a window of rows leaves out said at its foot: `↓ N more` below (and
 /// `↑ N above`), so a long table never ends silently at the panel's edge.
 pub fn rows_left_out<'a>(block: Block<'a>, theme: &Theme, above: usize, below: usize) -> Block<'a> {

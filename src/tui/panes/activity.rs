@@ -111,7 +111,7 @@ impl ActivityState {
     }
 
     fn filter_text(&self) -> String {
-        self.filter.lines().join("").trim().to_lowercase()
+        crate::tui::widgets::filter_needle(&self.filter)
     }
 
     /// The tasks shown, as indexes: those whose label, progress or outcome holds the filter.
@@ -233,16 +233,7 @@ impl Component for ActivityState {
         if !self.filtering {
             return false;
         }
-        match key.code {
-            crossterm::event::KeyCode::Esc => {
-                self.filter = TextArea::default();
-                self.filtering = false;
-            }
-            crossterm::event::KeyCode::Enter => self.filtering = false,
-            _ => {
-                self.filter.input(key);
-            }
-        }
+        crate::tui::widgets::filter_typed(&mut self.filter, &mut self.filtering, key);
         self.fit_selection();
         true
     }

@@ -234,7 +234,7 @@ impl PrivilegesState {
     }
 
     fn filter_text(&self) -> String {
-        self.filter.lines().join("").trim().to_lowercase()
+        crate::tui::widgets::filter_needle(&self.filter)
     }
 
     /// Empty the filter (Esc): every row shows again.

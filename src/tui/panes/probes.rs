@@ -86,7 +86,7 @@ impl ProbesState {
     }
 
     fn filter_text(&self) -> String {
-        self.filter.lines().join("").trim().to_lowercase()
+        crate::tui::widgets::filter_needle(&self.filter)
     }
 
     /// The node columns shown: those whose name holds the filter, when one does; else all.
@@ -125,16 +125,7 @@ impl ProbesState {
 
     /// A key while the filter is typed: Esc clears it and leaves, Enter keeps it.
     fn filter_key(&mut self, key: KeyEvent) {
-        match key.code {
-            crossterm::event::KeyCode::Esc => {
-                self.filter = TextArea::default();
-                self.filtering = false;
-            }
-            crossterm::event::KeyCode::Enter => self.filtering = false,
-            _ => {
-                self.filter.input(key);
-            }
-        }
+        crate::tui::widgets::filter_typed(&mut self.filter, &mut self.filtering, key);
         self.fit_selection();
     }
 

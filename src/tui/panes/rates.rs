@@ -400,7 +400,7 @@ impl RatesState {
     }
 
     fn filter_text(&self) -> String {
-        self.filter.lines().join("").trim().to_lowercase()
+        crate::tui::widgets::filter_needle(&self.filter)
     }
 
     /// Recompute the filtered, sorted view (on new data, sort or filter; never per frame).
